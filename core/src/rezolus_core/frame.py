@@ -1,0 +1,282 @@
+"""The frame contract: catalogs and frames, and their sans-IO msgpack codec.
+
+Invariants:
+- Encoding and decoding are pure functions over plain data; no sockets here.
+- A catalog describes series once; it is append-only for the life of one agent
+  instance, so ``catalog.version`` (its length) grows and a frame that needs
+  version ``n`` can be read with any catalog of that instance whose version is
+  ``>= n``.
+- Counters (uint64) and histogram buckets (uint64) are cumulative since the
+  agent instance started; gauges (int64) are instantaneous.
+- Numeric payloads travel as little-endian packed arrays (one bytes object per
+  array), so decoding is ``numpy.frombuffer`` and never one object per value.
+- Histograms carry only non-zero buckets: per series the count of non-zero
+  buckets, then all bucket indices (uint16) and counts (uint64) concatenated.
+- ``decode`` raises ``DecodeError`` for anything that is not a well-formed
+  message of a version it knows: garbage, truncation, wrong types, unknown
+  future versions.  It never raises anything else for bad input.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from numpy.typing import NDArray
+
+FORMAT_VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+_U16, _U32, _U64, _I64 = np.dtype("<u2"), np.dtype("<u4"), np.dtype("<u8"), np.dtype("<i8")
+
+
+class DecodeError(ValueError):
+    """A message could not be decoded; the message says why."""
+
+
+class MetricType(enum.StrEnum):
+    """The three kinds of series."""
+
+    COUNTER = "counter"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One series: a metric name plus labels, described once in the catalog."""
+
+    id: int
+    name: str
+    type: MetricType
+    labels: Mapping[str, str]
+    unit: str
+    description: str
+
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Identity of the series independent of its id."""
+        return self.name, tuple(sorted(self.labels.items()))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every series an agent instance has announced, indexed by series id."""
+
+    instance: str
+    series: tuple[SeriesSpec, ...]
+    host: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        """Number of series; frames name the version they need."""
+        return len(self.series)
+
+
+@dataclass(frozen=True)
+class HistogramValue:
+    """Sparse cumulative bucket counts of one histogram series."""
+
+    id: int
+    indices: NDArray[np.uint16]
+    counts: NDArray[np.uint64]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One sample of every series at one instant."""
+
+    instance: str
+    seq: int
+    timestamp_ns: int
+    monotonic_ns: int
+    interval_ns: int
+    host: str
+    catalog_version: int
+    counter_ids: NDArray[np.uint32]
+    counter_values: NDArray[np.uint64]
+    gauge_ids: NDArray[np.uint32]
+    gauge_values: NDArray[np.int64]
+    histograms: tuple[HistogramValue, ...] = ()
+
+
+def encode_catalog(catalog: Catalog) -> bytes:
+    """Serialise a catalog."""
+    rows = [
+        [s.id, s.name, s.type.value, dict(s.labels), s.unit, s.description]
+        for s in catalog.series
+    ]
+    body = {"v": FORMAT_VERSION, "k": "c", "i": catalog.instance, "h": dict(catalog.host), "s": rows}
+    return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def encode_frame(frame: Frame) -> bytes:
+    """Serialise a frame."""
+    hists = frame.histograms
+    body = {
+        "v": FORMAT_VERSION,
+        "k": "f",
+        "i": frame.instance,
+        "s": frame.seq,
+        "t": frame.timestamp_ns,
+        "m": frame.monotonic_ns,
+        "d": frame.interval_ns,
+        "h": frame.host,
+        "c": frame.catalog_version,
+        "ci": np.ascontiguousarray(frame.counter_ids, _U32).tobytes(),
+        "cv": np.ascontiguousarray(frame.counter_values, _U64).tobytes(),
+        "gi": np.ascontiguousarray(frame.gauge_ids, _U32).tobytes(),
+        "gv": np.ascontiguousarray(frame.gauge_values, _I64).tobytes(),
+        "hi": np.fromiter((h.id for h in hists), _U32, len(hists)).tobytes(),
+        "hn": np.fromiter((h.indices.size for h in hists), _U32, len(hists)).tobytes(),
+        "hx": b"".join(np.ascontiguousarray(h.indices, _U16).tobytes() for h in hists),
+        "hc": b"".join(np.ascontiguousarray(h.counts, _U64).tobytes() for h in hists),
+    }
+    return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def decode(data: bytes) -> Catalog | Frame:
+    """Decode one message into a Catalog or a Frame, or raise DecodeError."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise DecodeError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError) as exc:
+        raise DecodeError(f"not a msgpack message: {exc}") from exc
+    if not isinstance(body, dict):
+        raise DecodeError(f"message is a {type(body).__name__}, not a map")
+    version = body.get("v")
+    if version != FORMAT_VERSION:
+        raise DecodeError(f"unsupported format version {version!r} (this reader knows {FORMAT_VERSION})")
+    kind = body.get("k")
+    if kind == "c":
+        return _decode_catalog(body)
+    if kind == "f":
+        return _decode_frame(body)
+    raise DecodeError(f"unknown message kind {kind!r}")
+
+
+def _get(body: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = body.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise DecodeError(f"field {key!r} is missing or not {kind}")
+    return value
+
+
+def _uint(body: dict[str, Any], key: str) -> int:
+    value: int = _get(body, key, int)
+    if value < 0:
+        raise DecodeError(f"field {key!r} is negative")
+    return value
+
+
+def _array(body: dict[str, Any], key: str, dtype: np.dtype[Any]) -> NDArray[Any]:
+    raw = _get(body, key, bytes)
+    if len(raw) % dtype.itemsize:
+        raise DecodeError(f"field {key!r} has {len(raw)} bytes, not a multiple of {dtype.itemsize}")
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def _str_map(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise DecodeError(f"{what} must map strings to strings")
+    return value
+
+
+def _decode_catalog(body: dict[str, Any]) -> Catalog:
+    rows = _get(body, "s", list)
+    series = []
+    for position, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != 6:
+            raise DecodeError(f"catalog row {position} is not a 6-element list")
+        sid, name, type_name, labels, unit, description = row
+        if sid != position:
+            raise DecodeError(f"catalog row {position} has id {sid!r}")
+        if not all(isinstance(x, str) for x in (name, type_name, unit, description)):
+            raise DecodeError(f"catalog row {position} has a non-string field")
+        try:
+            metric_type = MetricType(type_name)
+        except ValueError as exc:
+            raise DecodeError(f"catalog row {position} has unknown type {type_name!r}") from exc
+        series.append(
+            SeriesSpec(sid, name, metric_type, _str_map(labels, f"labels of row {position}"), unit, description)
+        )
+    return Catalog(
+        instance=_get(body, "i", str),
+        series=tuple(series),
+        host=_str_map(body.get("h", {}), "host"),
+    )
+
+
+def _decode_frame(body: dict[str, Any]) -> Frame:
+    counter_ids, counter_values = _array(body, "ci", _U32), _array(body, "cv", _U64)
+    gauge_ids, gauge_values = _array(body, "gi", _U32), _array(body, "gv", _I64)
+    if counter_ids.size != counter_values.size or gauge_ids.size != gauge_values.size:
+        raise DecodeError("series ids and values differ in length")
+    hist_ids, hist_sizes = _array(body, "hi", _U32), _array(body, "hn", _U32)
+    indices, counts = _array(body, "hx", _U16), _array(body, "hc", _U64)
+    if hist_ids.size != hist_sizes.size or indices.size != counts.size:
+        raise DecodeError("histogram arrays differ in length")
+    if int(hist_sizes.sum(dtype=np.uint64)) != indices.size:
+        raise DecodeError("histogram bucket counts do not add up to the bucket arrays")
+    ends = np.cumsum(hist_sizes, dtype=np.int64)
+    starts = ends - hist_sizes
+    histograms = tuple(
+        HistogramValue(int(hid), indices[s:e], counts[s:e])
+        for hid, s, e in zip(hist_ids.tolist(), starts.tolist(), ends.tolist(), strict=True)
+    )
+    return Frame(
+        instance=_get(body, "i", str),
+        seq=_uint(body, "s"),
+        timestamp_ns=_uint(body, "t"),
+        monotonic_ns=_uint(body, "m"),
+        interval_ns=_uint(body, "d"),
+        host=_get(body, "h", str),
+        catalog_version=_uint(body, "c"),
+        counter_ids=counter_ids,
+        counter_values=counter_values,
+        gauge_ids=gauge_ids,
+        gauge_values=gauge_values,
+        histograms=histograms,
+    )
+
+
+def check_ids(frame: Frame, catalog: Catalog) -> None:
+    """Raise DecodeError unless every id in the frame names a series of the right type."""
+    if catalog.instance != frame.instance:
+        raise DecodeError(f"catalog of {catalog.instance} cannot read a frame of {frame.instance}")
+    if frame.catalog_version > catalog.version:
+        raise DecodeError(
+            f"frame needs catalog version {frame.catalog_version}, have {catalog.version}"
+        )
+    for ids, want in (
+        (frame.counter_ids.tolist(), MetricType.COUNTER),
+        (frame.gauge_ids.tolist(), MetricType.GAUGE),
+        ([h.id for h in frame.histograms], MetricType.HISTOGRAM),
+    ):
+        for sid in ids:
+            if sid >= catalog.version or catalog.series[sid].type is not want:
+                raise DecodeError(f"series id {sid} is not a {want.value} in the catalog")
+
+
+def iter_values(
+    frame: Frame, catalog: Catalog
+) -> Iterator[tuple[SeriesSpec, int | HistogramValue]]:
+    """Each series of the frame with its value, joined to the catalog."""
+    series = catalog.series
+    for sid, value in zip(frame.counter_ids.tolist(), frame.counter_values.tolist(), strict=True):
+        yield series[sid], value
+    for sid, value in zip(frame.gauge_ids.tolist(), frame.gauge_values.tolist(), strict=True):
+        yield series[sid], value
+    for hist in frame.histograms:
+        yield series[hist.id], hist

@@ -1,0 +1,141 @@
+"""``rezolus tap``: print the agent's frames, as a compact table or JSON lines.
+
+The table shows, per frame, each counter's rate over the frame interval, each
+gauge's value and each histogram's p50/p99 over the interval (series that did
+not move are left out).  ``--json`` prints the frame contract as one object per
+frame and line, with cumulative values exactly as published.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rezolus_core import histogram
+from rezolus_core.bus import DEFAULT_ENDPOINT, BusError, ZmqSubscriber
+from rezolus_core.frame import HistogramValue, MetricType, SeriesSpec, iter_values
+from rezolus_core.lifecycle import EXIT_FAILURE, fail
+
+if TYPE_CHECKING:
+    from rezolus_core.tracker import Delivery
+
+
+def series_label(spec: SeriesSpec) -> str:
+    """``name{k="v",...}`` for display."""
+    if not spec.labels:
+        return spec.name
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(spec.labels.items()))
+    return f"{spec.name}{{{inner}}}"
+
+
+def frame_json(delivery: Delivery) -> dict[str, Any]:
+    """The ``--json`` object for one frame."""
+    frame = delivery.frame
+    series: list[dict[str, Any]] = []
+    for spec, value in iter_values(frame, delivery.catalog):
+        item: dict[str, Any] = {
+            "name": spec.name,
+            "type": spec.type.value,
+            "labels": dict(spec.labels),
+            "unit": spec.unit,
+        }
+        if isinstance(value, HistogramValue):
+            item["buckets"] = {
+                str(i): c for i, c in zip(value.indices.tolist(), value.counts.tolist(), strict=True)
+            }
+        else:
+            item["value"] = value
+        series.append(item)
+    return {
+        "instance": frame.instance,
+        "seq": frame.seq,
+        "timestamp": frame.timestamp_ns,
+        "interval": frame.interval_ns,
+        "series": series,
+    }
+
+
+class TableView:
+    """Keeps the previous frame to show per-interval rates and percentiles."""
+
+    def __init__(self) -> None:
+        self._previous: dict[int, int | HistogramValue] = {}
+        self._previous_ts: int | None = None
+
+    def render(self, delivery: Delivery) -> list[str]:
+        """Lines for one frame."""
+        frame = delivery.frame
+        if delivery.restarted:
+            self._previous, self._previous_ts = {}, None
+        elapsed = None if self._previous_ts is None else (frame.timestamp_ns - self._previous_ts) / 1e9
+        lines = [
+            f"--- {frame.host} seq={frame.seq} instance={frame.instance[:8]} "
+            f"missed={delivery.missed_before}"
+        ]
+        current: dict[int, int | HistogramValue] = {}
+        for spec, value in iter_values(frame, delivery.catalog):
+            current[spec.id] = value
+            text = self._cell(spec, value, self._previous.get(spec.id), elapsed)
+            if text is not None:
+                lines.append(f"  {series_label(spec):<60} {text}")
+        self._previous, self._previous_ts = current, frame.timestamp_ns
+        return lines
+
+    @staticmethod
+    def _cell(
+        spec: SeriesSpec,
+        value: int | HistogramValue,
+        before: int | HistogramValue | None,
+        elapsed: float | None,
+    ) -> str | None:
+        if spec.type is MetricType.GAUGE:
+            return f"{value} {spec.unit}"
+        if before is None or not elapsed:
+            return None
+        if isinstance(value, HistogramValue) and isinstance(before, HistogramValue):
+            now = histogram.to_dense(value.indices, value.counts)
+            diff, _ = histogram.delta(now, histogram.to_dense(before.indices, before.counts))
+            p50, p99 = histogram.percentiles(diff, (50, 99))
+            return None if p50 is None else f"p50={p50} p99={p99} {spec.unit}"
+        if isinstance(value, int) and isinstance(before, int) and value != before:
+            return f"{(value - before) / elapsed:.1f} {spec.unit}/s"
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``rezolus tap``."""
+    parser = argparse.ArgumentParser(prog="rezolus tap", description=__doc__)
+    parser.add_argument("--source", default=DEFAULT_ENDPOINT, help="agent endpoint")
+    parser.add_argument("--count", type=int, default=0, help="stop after N frames (0: forever)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per frame")
+    parser.add_argument("--timeout", type=float, default=10.0, help="give up after S seconds with no frame")
+    args = parser.parse_args(argv)
+    try:
+        subscriber = ZmqSubscriber(args.source)
+    except BusError as exc:
+        return fail("rezolus tap", str(exc), EXIT_FAILURE)
+    view = TableView()
+    shown = 0
+    try:
+        while args.count <= 0 or shown < args.count:
+            deliveries = subscriber.poll(args.timeout)
+            if not deliveries:
+                return fail("rezolus tap", f"no frame from {args.source} within {args.timeout:g}s", EXIT_FAILURE)
+            for delivery in deliveries:
+                if args.json:
+                    sys.stdout.write(json.dumps(frame_json(delivery), separators=(",", ":")) + "\n")
+                else:
+                    sys.stdout.write("\n".join(view.render(delivery)) + "\n")
+                sys.stdout.flush()
+                shown += 1
+                if 0 < args.count <= shown:
+                    break
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        return 0
+    finally:
+        subscriber.close()
+    return 0
