@@ -266,6 +266,11 @@ class Buffer:
 
     # ---- limits ---------------------------------------------------------
 
+    @property
+    def segments(self) -> list[segment.SegmentInfo]:
+        """The sealed segments, oldest first (a copy)."""
+        return list(self._segments)
+
     def disk_bytes(self) -> int:
         """Bytes charged for the buffer's files now."""
         return sum(disk(info.size) for info in self._segments) + disk(self._tail_size)
