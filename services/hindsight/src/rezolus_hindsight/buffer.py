@@ -114,7 +114,7 @@ class Buffer:
         self.interval_ns = interval_ns
         self.duration_ns = duration_ns
         self.max_bytes = max_bytes
-        self.segment_span_ns = segment_span_ns or max(interval_ns, duration_ns // 30)
+        self.segment_span_ns = segment_span_ns or max(8 * interval_ns, duration_ns // 30)
         self.tail_limit = min(_TAIL_LIMIT_CAP, max_bytes // 4)
         self.stats = BufferStats()
         self._on_error = on_error
@@ -197,7 +197,8 @@ class Buffer:
     def ingest(self, delivery: Delivery, payload: bytes, catalog_payload: bytes) -> bool:
         """Store one delivered frame if it opens a new grid cell; True when stored."""
         ts = delivery.frame.timestamp_ns
-        if self.newest_ns is not None and ts // self.interval_ns <= self.newest_ns // self.interval_ns:
+        cell = ts // self.interval_ns
+        if self.newest_ns is not None and cell <= self.newest_ns // self.interval_ns:
             self.stats.skipped += 1
             return False
         frame = records.encode(Kind.FRAME, ts, payload)
@@ -283,7 +284,8 @@ class Buffer:
     def _cap(self, grow: int, extra: int = 0) -> bool:
         """Delete oldest segments until the tail can grow by ``grow`` and ``extra`` fits."""
         def need() -> int:
-            return self.disk_bytes() - disk(self._tail_size) + disk(self._tail_size + grow) + disk(extra)
+            tail = disk(self._tail_size + grow) - disk(self._tail_size)
+            return self.disk_bytes() + tail + disk(extra)
 
         while need() > self.max_bytes and self._segments:
             self._drop_oldest()
@@ -333,7 +335,8 @@ class Buffer:
         first = last = None
         try:
             for info in self._segments:
-                inside = info.timestamps[(info.timestamps >= start_ns) & (info.timestamps <= end_ns)]
+                stamps = info.timestamps
+                inside = stamps[(stamps >= start_ns) & (stamps <= end_ns)]
                 if inside.size:
                     chosen.append((info, os.open(info.path, os.O_RDONLY)))
                     rows += int(inside.size)

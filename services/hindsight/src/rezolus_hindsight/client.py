@@ -23,19 +23,19 @@ from rezolus_core.lifecycle import EXIT_FAILURE, fail
 
 PROG = "rezolus hindsight snapshot"
 DEFAULT_URL = "http://127.0.0.1:4243"
-TOKEN_ENV = "REZOLUS_HINDSIGHT_TOKEN"
+TOKEN_ENV = "REZOLUS_HINDSIGHT_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"hindsight's address (default {DEFAULT_URL})")
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"hindsight at (default {DEFAULT_URL})")
     parser.add_argument("--last", help="how far back from the newest frame, like 5m")
     parser.add_argument("--start", help="Unix seconds or RFC 3339")
     parser.add_argument("--end", help="Unix seconds or RFC 3339")
     parser.add_argument("--name", help="file name inside hindsight's output directory")
     parser.add_argument("--download", metavar="FILE", help="stream the parquet into FILE instead")
-    parser.add_argument("--token-file", help=f"file holding the bearer token (or set {TOKEN_ENV})")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait (default 120)")
+    parser.add_argument("--token-file", help=f"file with the bearer token (or {TOKEN_ENV})")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
     parser.add_argument("--json", action="store_true", help="print hindsight's JSON answer")
     return parser
 

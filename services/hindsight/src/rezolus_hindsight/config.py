@@ -52,6 +52,7 @@ class HindsightConfig:
     interval_ns: int
     duration_ns: int
     max_bytes: int
+    segment_ns: int | None
     directory: Path
     output: Path
     host: str
@@ -122,6 +123,12 @@ def load(path: str | None, overrides: dict[str, Any]) -> HindsightConfig:
     max_bytes, where = pick("max_bytes", lambda s, k: s.size(k, "1GiB"))
     if max_bytes < MIN_MAX_BYTES:
         raise where.error("max_bytes", f"must be at least {MIN_MAX_BYTES} bytes (1MiB)")
+    segment = file.string("segment", "")
+    segment_ns = None
+    if segment:
+        segment_ns = file.duration("segment", segment, minimum_ns=interval)
+        if segment_ns > duration:
+            raise file.error("segment", "must not be longer than duration")
     directory, where = pick("directory", lambda s, k: s.string(k, DEFAULT_DIRECTORY))
     output, _ = pick("output", lambda s, k: s.string(k, DEFAULT_OUTPUT))
     if not directory or not output:
@@ -144,6 +151,7 @@ def load(path: str | None, overrides: dict[str, Any]) -> HindsightConfig:
         interval_ns=interval,
         duration_ns=duration,
         max_bytes=max_bytes,
+        segment_ns=segment_ns,
         directory=Path(directory),
         output=Path(output),
         host=host,

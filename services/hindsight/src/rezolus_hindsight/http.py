@@ -43,8 +43,9 @@ def _error(status: int, message: str) -> web.Response:
 
 @web.middleware
 async def _errors(
-    req: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    req = request
     try:
         return await handler(req)
     except RequestError as exc:
@@ -144,12 +145,12 @@ async def get_snapshot(req: web.Request) -> web.StreamResponse:
 
 
 async def get_status(req: web.Request) -> web.StreamResponse:
-    """The buffer's and the service's state."""
+    """Report the buffer's and the service's state."""
     return web.json_response(_service(req).status())
 
 
 def make_app(service: HindsightService) -> web.Application:
-    """The aiohttp application serving ``service``."""
+    """Build the aiohttp application serving ``service``."""
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     app[_SERVICE] = service
     app.router.add_post("/snapshot", post_snapshot)

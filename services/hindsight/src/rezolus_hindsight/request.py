@@ -50,7 +50,7 @@ class Range:
 
 
 def parse_time(key: str, text: str) -> int:
-    """Unix seconds or RFC 3339 into nanoseconds since the epoch."""
+    """Parse Unix seconds or RFC 3339 into nanoseconds since the epoch."""
     text = text.strip()
     if _UNIX.match(text):
         try:
@@ -77,7 +77,7 @@ def parse_time(key: str, text: str) -> int:
 
 
 def parse_last(text: str) -> int:
-    """A duration like ``5m`` into nanoseconds."""
+    """Parse a duration like ``5m`` into nanoseconds."""
     try:
         ns = parse_duration(text)
     except ValueError as exc:
@@ -90,7 +90,7 @@ def parse_last(text: str) -> int:
 
 
 def resolve(params: dict[str, str], retained: tuple[int, int] | None) -> Range:
-    """The requested range, checked against what the buffer retains."""
+    """Resolve the requested range against what the buffer retains."""
     unknown = sorted(set(params) - PARAMETERS)
     if unknown:
         raise RequestError(f"unknown parameter {unknown[0]!r}; use last, start, end or name")
@@ -117,7 +117,7 @@ def resolve(params: dict[str, str], retained: tuple[int, int] | None) -> Range:
 
 
 def check_name(name: str) -> str:
-    """A safe file name for a snapshot, with ``.parquet`` appended when missing."""
+    """Check a snapshot file name; append ``.parquet`` when missing."""
     if not _NAME.match(name) or ".." in name:
         raise RequestError(
             f"name={name[:64]!r} must be a plain file name (letters, digits, '.', '_', '-'), "
@@ -127,7 +127,7 @@ def check_name(name: str) -> str:
 
 
 def default_name(requested: Range) -> str:
-    """A unique file name that says what range the snapshot covers."""
+    """Make a unique file name that says what range the snapshot covers."""
     stamp = "%Y%m%dT%H%M%SZ"
     first = datetime.fromtimestamp(requested.start_ns / _NS, UTC).strftime(stamp)
     last = datetime.fromtimestamp(requested.end_ns / _NS, UTC).strftime(stamp)
@@ -135,7 +135,7 @@ def default_name(requested: Range) -> str:
 
 
 def format_ns(ns: int) -> str:
-    """RFC 3339 (UTC, nanoseconds) for a timestamp."""
+    """Format a timestamp as RFC 3339 (UTC, nanoseconds)."""
     seconds, fraction = divmod(ns, _NS)
     moment = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{moment}.{fraction:09d}Z"

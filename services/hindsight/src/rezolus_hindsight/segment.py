@@ -71,7 +71,7 @@ class SegmentInfo:
 
 
 def file_name(number: int) -> str:
-    """The file name of segment ``number``."""
+    """Return the file name of segment ``number``."""
     return f"seg-{number:012d}.rzh"
 
 
@@ -80,15 +80,15 @@ def _zstd() -> pa.Codec:
 
 
 def header_bytes(frames: int) -> int:
-    """Size of the header of a segment of ``frames`` frames."""
+    """Return the size of the header of a segment of ``frames`` frames."""
     return _FIELDS.size + frames * _TS.itemsize + _CRC.size
 
 
 def build(body: bytes, timestamps: list[int]) -> bytes:
-    """The bytes of a segment holding the record stream ``body`` of these frames."""
+    """Return the bytes of a segment holding the record stream ``body`` of these frames."""
     if not timestamps:
         raise ValueError("a segment holds at least one frame")
-    packed = _zstd().compress(body, asbytes=True)
+    packed: bytes = _zstd().compress(body, asbytes=True)
     codec = CODEC_ZSTD
     if len(packed) >= len(body):
         packed, codec = body, CODEC_NONE
@@ -120,7 +120,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         temp.unlink(missing_ok=True)
         raise
     os.close(fd)
-    os.replace(temp, path)
+    temp.replace(path)
     fsync_directory(path.parent)
 
 

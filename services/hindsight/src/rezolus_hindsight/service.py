@@ -60,6 +60,7 @@ class HindsightService:
             interval_ns=config.interval_ns,
             duration_ns=config.duration_ns,
             max_bytes=config.max_bytes,
+            segment_span_ns=config.segment_ns,
             on_error=functools.partial(self.error, "buffer"),
         )
         self.subscriber: AsyncSubscriber | None = None
@@ -85,7 +86,8 @@ class HindsightService:
         try:
             self.buffer.open()
         except OSError as exc:
-            raise StartupError(f"cannot open the buffer in {self.config.directory}: {exc}") from exc
+            where = self.config.directory
+            raise StartupError(f"cannot open the buffer in {where}: {exc}") from exc
         self._prepare_output()
         self.subscriber = AsyncSubscriber(self.config.source)
         self._runner = await http.start(self, self.config.host, self.config.port)
@@ -103,7 +105,8 @@ class HindsightService:
         try:
             self.config.output.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            self.error("output", f"cannot create output directory {self.config.output}: {exc.strerror}")
+            message = f"cannot create output directory {self.config.output}: {exc.strerror}"
+            self.error("output", message)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Ingest until asked to stop."""
@@ -139,8 +142,9 @@ class HindsightService:
         async for payload, deliveries in self.subscriber.messages():
             is_catalog = tracker.stats.catalogs != self._catalog_count
             self._catalog_count = tracker.stats.catalogs
-            if is_catalog and tracker.catalog is not None and tracker.catalog is not self._seen_catalog:
-                self._seen_catalog, self._catalog_payload = tracker.catalog, payload
+            current = tracker.catalog
+            if is_catalog and current is not None and current is not self._seen_catalog:
+                self._seen_catalog, self._catalog_payload = current, payload
             for delivery in deliveries:
                 self._store(delivery, encode_frame(delivery.frame) if is_catalog else payload)
 
@@ -166,7 +170,7 @@ class HindsightService:
     # ---- snapshots ------------------------------------------------------
 
     def reserve(self, name: str | None, wanted: request.Range) -> Path:
-        """The output path for a snapshot, reserved until ``release``."""
+        """Reserve the output path for a snapshot (released when it is done)."""
         file_name = request.check_name(name) if name is not None else request.default_name(wanted)
         path = self.config.output / file_name
         if path in self._reserved or path.exists():
@@ -174,7 +178,9 @@ class HindsightService:
         self._reserved.add(path)
         return path
 
-    async def snapshot(self, params: dict[str, str], path: Path | None = None) -> snapshot.SnapshotResult:
+    async def snapshot(
+        self, params: dict[str, str], path: Path | None = None
+    ) -> snapshot.SnapshotResult:
         """Write a snapshot of the requested range into the output directory (or ``path``)."""
         wanted = request.resolve(params, self.buffer.retained())
         target = path or self.reserve(params.get("name"), wanted)
@@ -208,7 +214,7 @@ class HindsightService:
             message = f"cannot write snapshot {target}: {exc.strerror or exc}"
             self.error("snapshot", message)
             raise RequestError(message, status=status) from exc
-        except snapshot.SnapshotFailed as exc:
+        except snapshot.SnapshotError as exc:
             self.snapshots["failed"] += 1
             self.error("snapshot", str(exc))
             raise RequestError(str(exc), status=500) from exc
@@ -240,7 +246,7 @@ class HindsightService:
     # ---- status ---------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """What /status reports."""
+        """Report what /status shows."""
         tracker = self.subscriber.tracker if self.subscriber is not None else None
         retained = self.buffer.retained()
         stats = self.buffer.stats
@@ -278,7 +284,7 @@ class HindsightService:
 
 
 def describe(result: snapshot.SnapshotResult) -> dict[str, Any]:
-    """The JSON answer for a written snapshot."""
+    """Describe a written snapshot as the JSON answer."""
     return {
         "path": str(result.path),
         "rows": result.rows,

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from rezolus_hindsight.buffer import Selection
 
 
-class SnapshotFailed(RuntimeError):
+class SnapshotError(RuntimeError):
     """The snapshot could not be built from the buffer (damaged data)."""
 
 
@@ -47,11 +47,11 @@ class SnapshotResult:
 
 
 def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Table:
-    """The recording table of the frames in the selection's range."""
+    """Build the recording table of the frames in the selection's range."""
     try:
         return _build(selection, source, interval_ns)
     except (SegmentError, OSError) as exc:
-        raise SnapshotFailed(f"cannot read the buffer: {exc}") from exc
+        raise SnapshotError(f"cannot read the buffer: {exc}") from exc
 
 
 def _build(selection: Selection, source: str, interval_ns: int) -> pa.Table:
@@ -74,7 +74,7 @@ def _build(selection: Selection, source: str, interval_ns: int) -> pa.Table:
             previous = (frame.instance, cell)
     if builder.rows != selection.rows:
         detail = tracker.last_error or "frames were not readable"
-        raise SnapshotFailed(f"read {builder.rows} of {selection.rows} frames: {detail}")
+        raise SnapshotError(f"read {builder.rows} of {selection.rows} frames: {detail}")
     return builder.table()
 
 
