@@ -38,7 +38,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
+    from rezolus_core.frame import Catalog
     from rezolus_core.tracker import Delivery
 
 LAYOUT_VERSION = "1"
@@ -142,12 +143,16 @@ class TableBuilder:
         self._instances: list[str] = []
         self._pending_missed = 0
         self._pending_restart = False
+        self._last: tuple[int, str] | None = None  # (timestamp, instance) of the newest row
+        self._taken = 0
+        self._first_ts: int | None = None
+        self._gaps = self._missed_rows = self._restarts = 0
         self.dropped_buckets = 0
 
     @property
     def rows(self) -> int:
-        """Number of rows added so far."""
-        return len(self._rows)
+        """Number of rows added so far (including rows already returned by ``take``)."""
+        return self._taken + len(self._rows)
 
     @property
     def columns(self) -> int:
@@ -178,8 +183,11 @@ class TableBuilder:
             self._names.add(name)
         return column
 
-    def _id_map(self, delivery: Delivery) -> dict[MetricType, NDArray[np.intp]]:
-        catalog = delivery.catalog
+    def declare(self, catalog: Catalog) -> None:
+        """Create the columns of every series of ``catalog`` now (to fix the schema early)."""
+        self._catalog_map(catalog)
+
+    def _catalog_map(self, catalog: Catalog) -> dict[MetricType, NDArray[np.intp]]:
         key = (catalog.instance, catalog.version)
         maps = self._id_maps.get(key)
         if maps is None:
@@ -204,26 +212,27 @@ class TableBuilder:
     ) -> None:
         """Append one row from a delivered frame (``timestamp_ns`` overrides the frame's)."""
         frame = delivery.frame
-        maps = self._id_map(delivery)
+        maps = self._catalog_map(delivery.catalog)
         if frame.host and "hostname" not in self._host:
             self._host["hostname"] = frame.host
         ts = frame.timestamp_ns if timestamp_ns is None else timestamp_ns
-        previous = self._rows[-1] if self._rows else None
+        previous = self._last
         restart = (
             self._pending_restart
             or delivery.restarted
-            or (previous is not None and previous.instance != frame.instance)
+            or (previous is not None and previous[1] != frame.instance)
         )
         if duration_ns is None and previous is not None and not restart:
-            duration_ns = max(0, ts - previous.timestamp_ns)
+            duration_ns = max(0, ts - previous[0])
         if restart:
             duration_ns = None
+        missed += self._pending_missed
         row = _Row(
             timestamp_ns=ts,
             duration_ns=duration_ns,
             instance=frame.instance,
             restart=restart,
-            missed=missed + self._pending_missed,
+            missed=missed,
             counter_cols=maps[MetricType.COUNTER][frame.counter_ids],
             counter_values=frame.counter_values,
             gauge_cols=maps[MetricType.GAUGE][frame.gauge_ids],
@@ -240,6 +249,12 @@ class TableBuilder:
         self._rows.append(row)
         self._pending_missed = 0
         self._pending_restart = False
+        self._last = (ts, frame.instance)
+        if self._first_ts is None:
+            self._first_ts = ts
+        self._gaps += 1 if missed else 0
+        self._missed_rows += missed
+        self._restarts += 1 if restart else 0
 
     def _scalar_columns(
         self, kind: MetricType, dtype: type[np.uint64 | np.int64]
@@ -305,8 +320,7 @@ class TableBuilder:
         return pa.field(column.name, arrow_type, nullable=True, metadata=meta)
 
     def file_metadata(self) -> dict[str, str]:
-        """Return the file's key-value metadata for the rows added so far."""
-        rows = self._rows
+        """Return the file's key-value metadata for all rows added so far."""
         catalog = [
             {
                 "column": c.name, "metric": c.spec.name, "type": c.spec.type.value,
@@ -326,16 +340,17 @@ class TableBuilder:
             "kernel": self._host.get("kernel", ""),
             "instances": json.dumps(self._instances),
             "catalog": json.dumps(catalog),
-            "rows": str(len(rows)),
-            "gaps": str(sum(1 for r in rows if r.missed)),
-            "missed_rows": str(sum(r.missed for r in rows)),
-            "restarts": str(sum(1 for r in rows if r.restart)),
-            "first_timestamp": str(rows[0].timestamp_ns) if rows else "",
-            "last_timestamp": str(rows[-1].timestamp_ns) if rows else "",
+            "rows": str(self.rows),
+            "gaps": str(self._gaps),
+            "missed_rows": str(self._missed_rows),
+            "restarts": str(self._restarts),
+            "first_timestamp": "" if self._first_ts is None else str(self._first_ts),
+            "last_timestamp": "" if self._last is None else str(self._last[0]),
+            "dropped_buckets": str(self.dropped_buckets),
         }
 
     def table(self) -> pa.Table:
-        """Return the rows added so far as an arrow table with the recording's schema."""
+        """Return the rows not yet taken as an arrow table with the recording's schema."""
         rows = self._rows
         arrays: list[pa.Array] = [
             pa.array([r.timestamp_ns for r in rows], type=pa.uint64()),
@@ -369,19 +384,33 @@ class TableBuilder:
         schema = pa.schema(fields, metadata=self.file_metadata())
         return pa.Table.from_arrays(arrays, schema=schema)
 
+    def discard(self) -> None:
+        """Forget the rows not yet taken without building them; columns and totals carry on."""
+        self._taken += len(self._rows)
+        self._rows = []
+
+    def take(self) -> pa.Table:
+        """Return ``table()`` and forget its rows; columns and totals carry on (for streaming)."""
+        table = self.table()
+        self._taken += len(self._rows)
+        self._rows = []
+        return table
+
+
+def write_options() -> dict[str, Any]:
+    """Return the parquet writer options every recording is written with."""
+    return {
+        "compression": "zstd",
+        "compression_level": 3,
+        "write_statistics": ["timestamp"],
+    }
+
 
 def write_table(table: pa.Table, path: pathlib.Path) -> int:
     """Write ``table`` as zstd parquet at ``path`` atomically; return the bytes written."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        pq.write_table(
-            table,
-            tmp,
-            compression="zstd",
-            compression_level=9,
-            row_group_size=max(1, min(table.num_rows, 4096)),
-            write_statistics=["timestamp"],
-        )
+        pq.write_table(table, tmp, row_group_size=4096, **write_options())
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         tmp.replace(path)
