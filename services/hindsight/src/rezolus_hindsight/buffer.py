@@ -1,9 +1,11 @@
 """The on-disk rolling buffer: sealed segments plus one append-only tail.
 
 Invariants:
-- Stored frames lie on the wall-clock grid of ``interval``: a frame is kept
-  only when its timestamp falls in a later grid cell than the newest stored
-  frame, so stored timestamps strictly increase over the buffer's life,
+- Stored frames lie on the wall-clock grid of ``interval``, chosen by the
+  recorder's ``Grid`` (one frame per slot, the one nearest the grid point),
+  so a snapshot holds the rows a recorder running alongside would record.
+  A frame is also refused unless its timestamp is later than the newest
+  stored one, so stored timestamps strictly increase over the buffer's life,
   across restarts.
 - The tail (``tail.rzh``) is a magic header followed by records; every frame
   record is preceded somewhere earlier in the tail by the catalog it needs.
@@ -32,9 +34,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_core.frame import Catalog, DecodeError, decode
+from rezolus_core.frame import Catalog, DecodeError, Frame, decode
 from rezolus_hindsight import records, segment
 from rezolus_hindsight.records import Kind, Record
+from rezolus_recorder.grid import Grid
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -126,6 +129,7 @@ class Buffer:
         self._tail_catalog: tuple[str, int] | None = None
         self._catalog_record: tuple[tuple[str, int], Record] | None = None
         self._fd = -1
+        self._grid = Grid(interval_ns)
         self.newest_ns: int | None = None
 
     # ---- recovery -------------------------------------------------------
@@ -147,6 +151,7 @@ class Buffer:
         self._open_tail()
         stamps = [info.last_ts for info in self._segments[-1:]] + self._tail_frames[-1:]
         self.newest_ns = max(stamps) if stamps else None
+        self._restore_grid()
         self._retire()
         self._cap(0)
 
@@ -173,6 +178,35 @@ class Buffer:
         for record in kept:
             self._remember(record)
 
+    def _restore_grid(self) -> None:
+        """Continue the grid after the newest stored frame (its slot is taken)."""
+        newest: Record | None = None
+        for record in reversed(self._tail):
+            if record.kind is Kind.FRAME:
+                newest = record
+                break
+        if newest is None and self._segments:
+            info = self._segments[-1]
+            fd = os.open(info.path, os.O_RDONLY)
+            try:
+                frames = [r for r in segment.read_records(fd, info) if r.kind is Kind.FRAME]
+            except segment.SegmentError as exc:
+                self._error(f"cannot read the newest segment: {exc}")
+                frames = []
+            finally:
+                os.close(fd)
+            newest = frames[-1] if frames else None
+        if newest is None:
+            return
+        try:
+            frame = decode(newest.payload)
+        except DecodeError:
+            return
+        if isinstance(frame, Frame):
+            tol = frame.interval_ns // 2
+            slot = (frame.timestamp_ns + tol) // self.interval_ns
+            self._grid.first_slot = self._grid.last_taken = slot
+
     def _remember(self, record: Record) -> None:
         self._tail.append(record)
         self._tail_size += len(record.raw)
@@ -197,8 +231,10 @@ class Buffer:
     def ingest(self, delivery: Delivery, payload: bytes, catalog_payload: bytes) -> bool:
         """Store one delivered frame if it opens a new grid cell; True when stored."""
         ts = delivery.frame.timestamp_ns
-        cell = ts // self.interval_ns
-        if self.newest_ns is not None and cell <= self.newest_ns // self.interval_ns:
+        if self.newest_ns is not None and ts <= self.newest_ns:
+            self.stats.skipped += 1
+            return False
+        if self._grid.offer(ts, delivery.frame.interval_ns) is None:
             self.stats.skipped += 1
             return False
         frame = records.encode(Kind.FRAME, ts, payload)

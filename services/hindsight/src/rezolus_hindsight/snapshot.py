@@ -5,9 +5,9 @@ Invariants:
   by its ``write_table`` (atomic, zstd), so a snapshot is a recording.
 - Stored payloads are replayed through a fresh ``Tracker``, exactly as the
   bus delivered them; only frames inside the selection's range become rows.
-- A row's ``missed`` counts the empty grid cells between it and the previous
-  row of the same agent instance (an outage or lost frames), not the agent
-  frames that the grid deliberately skipped.
+- A row's ``missed`` counts the empty grid slots between it and the previous
+  row (an outage or lost frames), not the agent frames that the grid
+  deliberately skipped; slots are computed as the recorder's ``Grid`` does.
 - Everything here is CPU or file work meant for a worker thread; it never
   touches the live buffer, only the selection it was handed, and it always
   closes the selection.
@@ -57,7 +57,7 @@ def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Ta
 def _build(selection: Selection, source: str, interval_ns: int) -> pa.Table:
     builder = TableBuilder(source=source, interval_ns=interval_ns)
     tracker = Tracker(pending_limit=1 << 20)
-    previous: tuple[str, int] | None = None
+    last_slot: int | None = None
     for record in selection.records():
         if record.kind is Kind.CATALOG:
             tracker.feed(record.payload)
@@ -66,12 +66,10 @@ def _build(selection: Selection, source: str, interval_ns: int) -> pa.Table:
             continue
         for delivery in tracker.feed(record.payload):
             frame = delivery.frame
-            cell = frame.timestamp_ns // interval_ns
-            missed = 0
-            if previous is not None and previous[0] == frame.instance and not delivery.restarted:
-                missed = max(0, cell - previous[1] - 1)
+            slot = (frame.timestamp_ns + frame.interval_ns // 2) // interval_ns
+            missed = 0 if last_slot is None else max(0, slot - last_slot - 1)
             builder.add(delivery, missed=missed)
-            previous = (frame.instance, cell)
+            last_slot = slot
     if builder.rows != selection.rows:
         detail = tracker.last_error or "frames were not readable"
         raise SnapshotError(f"read {builder.rows} of {selection.rows} frames: {detail}")
