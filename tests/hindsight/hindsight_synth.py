@@ -40,19 +40,27 @@ class SyntheticAgent:
     padding: int = 0
     seq: int = 0
 
+    def series(self) -> tuple[SeriesSpec, ...]:
+        """Return the fixed series plus ``padding`` per-id counters."""
+        pads = tuple(
+            SeriesSpec(len(SERIES) + i, "test_pad", MetricType.COUNTER, {"id": str(i)}, "operations", "padding")
+            for i in range(self.padding)
+        )
+        return SERIES + pads
+
     def catalog(self) -> Catalog:
-        """The catalog of this instance."""
-        return Catalog(self.instance, SERIES, {"hostname": "synthetic"})
+        """Return the catalog of this instance."""
+        return Catalog(self.instance, self.series(), {"hostname": "synthetic"})
 
     def catalog_payload(self) -> bytes:
-        """The encoded catalog."""
+        """Return the encoded catalog."""
         return encode_catalog(self.catalog())
 
     def frame(self, timestamp_ns: int) -> Frame:
-        """The next frame, stamped ``timestamp_ns``."""
+        """Return the next frame, stamped ``timestamp_ns``."""
         self.seq += 1
         seq = self.seq
-        extra = np.arange(self.padding, dtype=np.uint64) + np.uint64(seq)
+        noise = np.random.default_rng(seq).integers(0, 2**63, self.padding, dtype=np.uint64)
         return Frame(
             instance=self.instance,
             seq=seq,
@@ -60,22 +68,26 @@ class SyntheticAgent:
             monotonic_ns=seq * self.interval_ns,
             interval_ns=self.interval_ns,
             host="synthetic",
-            catalog_version=len(SERIES),
-            counter_ids=np.array([0, 1], dtype=np.uint32),
-            counter_values=np.array([counter_value(seq), seq * 4096], dtype=np.uint64),
+            catalog_version=len(SERIES) + self.padding,
+            counter_ids=np.concatenate(
+                [np.array([0, 1], dtype=np.uint32), np.arange(len(SERIES), len(SERIES) + self.padding, dtype=np.uint32)]
+            ),
+            counter_values=np.concatenate(
+                [np.array([counter_value(seq), seq * 4096], dtype=np.uint64), noise]
+            ),
             gauge_ids=np.array([2], dtype=np.uint32),
             gauge_values=np.array([seq % 13 - 6], dtype=np.int64),
             histograms=(
                 HistogramValue(
                     3,
                     np.array([1, 40, 100], dtype=np.uint16),
-                    np.array([seq, 2 * seq, 3 * seq], dtype=np.uint64) + extra[:0].sum(),
+                    np.array([seq, 2 * seq, 3 * seq], dtype=np.uint64),
                 ),
             ),
         )
 
     def frame_payload(self, timestamp_ns: int) -> bytes:
-        """The next frame, encoded."""
+        """Return the next frame, encoded."""
         return encode_frame(self.frame(timestamp_ns))
 
 
