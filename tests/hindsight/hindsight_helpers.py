@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,12 +15,23 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hindsight_synth import SyntheticAgent
 
 from rezolus_core.bus import ZmqPublisher
 from rezolus_core.frame import Frame, encode_frame
 
 VENV_BIN = Path(sys.executable).parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a capability is missing, but fail in CI (as tests/conftest.py does)."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required capability missing in CI: {reason}")
+    pytest.skip(reason)
 
 
 def _free_port() -> int:
@@ -108,11 +120,12 @@ class Hindsight:
         extra: str = "",
         listen_host: str = "127.0.0.1",
         token: str | None = None,
+        output: Path | None = None,
         start: bool = True,
     ) -> None:
         self.base = base
         self.directory = base / "buffer"
-        self.output = base / "out"
+        self.output = output or base / "out"
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
