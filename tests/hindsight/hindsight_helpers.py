@@ -124,6 +124,7 @@ class Hindsight:
         start: bool = True,
     ) -> None:
         self.base = base
+        base.mkdir(parents=True, exist_ok=True)
         self.directory = base / "buffer"
         self.output = output or base / "out"
         self.port = _free_port()
