@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
@@ -12,6 +11,9 @@ from rezolus_agent.registry import available
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerContext
 from rezolus_agent.series import SeriesRegistry
 from rezolus_core.config import Section
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def make(cls: type[Sampler]) -> Sampler:
