@@ -94,9 +94,10 @@ class SyntheticAgent:
 
     def __init__(
         self, endpoint: str, *, interval_ns: int = 100_000_000, instance: str = "inst-a",
-        cgroups_after: int | None = None,
+        cgroups_after: int | None = None, cpus: int = 2,
     ) -> None:
         self.endpoint = endpoint
+        self.cpus = cpus
         self.interval_ns = interval_ns
         self.instance = instance
         self.cgroups_after = cgroups_after
@@ -135,7 +136,7 @@ class SyntheticAgent:
                     return
                 self._stop.wait(0.05)
         self._bound.set()
-        cat = catalog(self.instance)
+        cat = catalog(self.instance, cpus=self.cpus)
         publisher.publish_catalog(cat)
         seq = 0
         try:
@@ -145,7 +146,7 @@ class SyntheticAgent:
                 if self._stop.wait((next_tick - now) / 1e9):
                     break
                 if self.cgroups_after is not None and seq == self.cgroups_after:
-                    cat = catalog(self.instance, extra_cgroups=2)
+                    cat = catalog(self.instance, cpus=self.cpus, extra_cgroups=2)
                     publisher.publish_catalog(cat)
                 out = frame(cat, seq, time.time_ns(), self.interval_ns)
                 publisher.publish_frame(out)
