@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import recorder_synth as synth
@@ -30,7 +29,7 @@ def wait_until(predicate, timeout_s, what):
 class RecorderProcess:
     """A ``rezolus-recorder`` subprocess with its output captured in files."""
 
-    def __init__(self, args, cwd: Path, *, stderr=None):
+    def __init__(self, args, cwd, *, stderr=None):
         self.out_path = cwd / f"recorder-{time.monotonic_ns()}.out"
         self.err_path = cwd / f"recorder-{time.monotonic_ns()}.err"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -69,7 +68,7 @@ class RecorderProcess:
 
 @pytest.fixture
 def endpoint():
-    """A free loopback endpoint."""
+    """Return a free loopback endpoint."""
     return synth.free_endpoint()
 
 

@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import recorder_synth as synth
-from conftest import MS, SEC, wait_until
+from conftest import MS, wait_until
 
 from rezolus_core import histogram
 from rezolus_core.frame import MetricType
@@ -44,8 +44,8 @@ def test_recording_opens_in_duckdb_pandas_and_polars(tmp_path, endpoint, agents,
     assert "Recorded 10 rows" in proc.stdout
     assert not (tmp_path / "rec.parquet.journal").exists()
 
-    count, lo, hi = duckdb.sql(
-        f"select count(*), min(timestamp), max(timestamp) from '{out}'"
+    count, lo, hi = duckdb.execute(
+        "select count(*), min(timestamp), max(timestamp) from read_parquet(?)", [str(out)]
     ).fetchall()[0]
     assert count == 10
     assert abs((hi - lo) - 9 * 200 * MS) < 50 * MS

@@ -35,10 +35,8 @@ def test_every_truncation_keeps_every_whole_record(tmp_path):
     payloads = [bytes([n]) * (40 + 300 * n) for n in range(4)]
     _write(path, payloads)
     data = path.read_bytes()
-    ends = [len(journal.MAGIC)]
     result = journal.ReadResult()
-    for _ in journal.read_records(path, result):
-        ends.append(result.valid_bytes)
+    ends = [len(journal.MAGIC)] + [result.valid_bytes for _ in journal.read_records(path, result)]
     cut_path = tmp_path / "cut.journal"
     for cut in range(len(journal.MAGIC), len(data) + 1):
         cut_path.write_bytes(data[:cut])

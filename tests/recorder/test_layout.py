@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -190,10 +191,10 @@ def test_out_of_range_histogram_buckets_are_counted_not_written():
     cat = synth.catalog()
     delivery = synth.delivery(cat, 0, T0)
     hist = delivery.frame.histograms[0]
-    bad = type(hist)(hist.id, np.array([1, 600], dtype=np.uint16), np.array([5, 9], dtype=np.uint64))
-    frame = delivery.frame
-    frame = type(frame)(**{**frame.__dict__, "histograms": (bad,)})
-    builder.add(type(delivery)(frame, cat, 0, False))
+    indices = np.array([1, 600], dtype=np.uint16)
+    bad = type(hist)(hist.id, indices, np.array([5, 9], dtype=np.uint64))
+    frame = dataclasses.replace(delivery.frame, histograms=(bad,))
+    builder.add(dataclasses.replace(delivery, frame=frame))
     table = builder.table()
     assert table.column("syscall_latency/read:buckets").to_pylist()[0][1] == 5
     assert table.schema.metadata[b"dropped_buckets"] == b"1"
