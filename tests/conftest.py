@@ -1,0 +1,44 @@
+"""Shared fixtures; the helpers they use live in ``support.env`` (import them from there)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING
+
+import pytest
+
+from support.env import AgentProcess, bpf_capable, require
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture(scope="session")
+def root_bpf() -> None:
+    """Require root + bcc + tracefs (fails in CI when missing)."""
+    ok, reason = bpf_capable()
+    require(ok, reason)
+
+
+@pytest.fixture(scope="session")
+def bpftrace() -> str:
+    """Path of bpftrace, required in CI."""
+    path = shutil.which("bpftrace")
+    require(path is not None, "bpftrace is not installed")
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def agent_factory() -> Iterator[type[AgentProcess]]:
+    """Start agents on demand (``agent_factory(interval="100ms")``); all are stopped at teardown."""
+    started: list[AgentProcess] = []
+
+    class _Factory(AgentProcess):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    yield _Factory
+    for agent in started:
+        agent.stop()
