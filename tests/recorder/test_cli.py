@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import recorder_synth as synth
-from conftest import MS, wait_until
+from recorder_synth import MS, wait_until
 
 from rezolus_core import histogram
 from rezolus_core.frame import MetricType
@@ -175,9 +175,11 @@ def test_agent_restart_mid_recording_is_marked_and_recording_continues(
 @pytest.mark.slow
 def test_series_that_appear_later_are_null_before(tmp_path, endpoint, agents, recorder):
     """Cgroups announced mid-recording get columns that are null in the earlier rows."""
-    agents(endpoint, interval_ns=100 * MS, cgroups_after=8)
+    agent = agents(endpoint, interval_ns=100 * MS)
     out = tmp_path / "rec.parquet"
     proc = recorder("--source", endpoint, "--interval", "100ms", "--duration", "2s", out)
+    wait_until(lambda: _journal_rows(tmp_path / "rec.parquet.journal") >= 3, 20, "three rows")
+    agent.grow()
     assert proc.wait() == 0, proc.stderr
     frame = pd.read_parquet(out)
     column = frame["cgroup_cpu_usage//svc/c0/user"]

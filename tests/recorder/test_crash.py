@@ -8,9 +8,10 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import MS, SEC, capability, wait_until
+from recorder_synth import MS, SEC, wait_until
 
 from rezolus_recorder import journal
+from support.env import require
 
 KILL_ITERATIONS = 6
 
@@ -101,12 +102,11 @@ def small_tmpfs(tmp_path):
     """Mount a tmpfs with about 48 KiB free; unmount it at teardown."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        capability("mounting a tmpfs needs root and mount(8)")
+    require(os.geteuid() == 0 and shutil.which("mount") is not None,
+            "mounting a tmpfs needs root and mount(8)")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                           capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        capability(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
     try:
         filler = mount / "filler"
         free = shutil.disk_usage(mount).free
