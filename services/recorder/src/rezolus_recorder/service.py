@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -220,9 +221,10 @@ class Recorder:
                 convert.convert, self.journal_path, self.options.output
             )
         except (OSError, journal.JournalError) as exc:
+            reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else exc
             message = (
-                f"cannot write {self.options.output}: {exc}; the recording is kept in "
-                f"{self.journal_path} (run rezolus-recorder --recover {self.journal_path})"
+                f"cannot write {self.options.output}: {reason}; the rows recorded so far are "
+                f"kept in {self.journal_path} (run rezolus-recorder --recover {self.journal_path})"
             )
             self.failure = RecorderFailure(
                 f"{self.failure}; {message}" if self.failure else message
