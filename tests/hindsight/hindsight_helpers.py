@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -15,49 +13,25 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hindsight_synth import SyntheticAgent
+from support.env import VENV_BIN, free_port, require, wait_for
 
 from rezolus_core.bus import ZmqPublisher
 from rezolus_core.frame import Frame, encode_frame
 
-VENV_BIN = Path(sys.executable).parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
+__all__ = ["Hindsight", "Publisher", "poll", "require"]
 
 
-def require(condition: bool, reason: str) -> None:
-    """Skip locally when a capability is missing, but fail in CI (as tests/conftest.py does)."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"required capability missing in CI: {reason}")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    import socket  # noqa: PLC0415 - only here
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def poll(predicate, timeout: float, what: str, interval: float = 0.05):  # noqa: ANN001, ANN201
+def poll(predicate, timeout: float, what: str, interval: float = 0.05):
     """Poll ``predicate`` until truthy or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return wait_for(predicate, timeout, interval=interval, what=what)
 
 
 class Publisher:
     """A synthetic agent publishing on a free loopback port from its own thread."""
 
     def __init__(self, period_s: float = 0.02, padding: int = 0) -> None:
-        self.endpoint = f"tcp://127.0.0.1:{_free_port()}"
+        self.endpoint = f"tcp://127.0.0.1:{free_port()}"
         self.agent = SyntheticAgent(interval_ns=int(period_s * 1e9), padding=padding)
         self.period_s = period_s
         self.frames: list[Frame] = []
@@ -127,7 +101,7 @@ class Hindsight:
         base.mkdir(parents=True, exist_ok=True)
         self.directory = base / "buffer"
         self.output = output or base / "out"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
         self.config = base / "hindsight.toml"
