@@ -87,7 +87,7 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(answer))  # noqa: T201 - CLI output
     else:
-        print(f"{answer['path']}: {answer['rows']} rows, {answer['start']} .. {answer['end']}, {answer['bytes']} bytes")  # noqa: T201, E501 - CLI output
+        print(f"{answer['path']}: {answer['rows']} rows, {answer['start']} .. {answer['end']}, {answer['bytes']} bytes")  # noqa: T201 - CLI output
     return 0
 
 
@@ -100,7 +100,7 @@ def _save(reply: Any, target: Path, as_json: bool) -> int:
     rows, start, end = (reply.headers.get(h) for h in ("X-Rows", "X-Start", "X-End"))
     size = target.stat().st_size
     if as_json:
-        print(json.dumps({"path": str(target), "rows": int(rows or 0), "start": start, "end": end, "bytes": size}))  # noqa: T201, E501 - CLI output
+        print(json.dumps({"path": str(target), "rows": int(rows or 0), "start": start, "end": end, "bytes": size}))  # noqa: T201 - CLI output
     else:
         print(f"{target}: {rows} rows, {start} .. {end}, {size} bytes")  # noqa: T201 - CLI output
     return 0

@@ -68,7 +68,7 @@ class HindsightService:
         self.last_snapshot: dict[str, Any] | None = None
         self._executor = ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot")
         self._reserved: set[Path] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._runner: web.AppRunner | None = None
         self._seen_catalog: Catalog | None = None
         self._catalog_payload = b""
@@ -91,6 +91,8 @@ class HindsightService:
         self._prepare_output()
         self.subscriber = AsyncSubscriber(self.config.source)
         self._runner = await http.start(self, self.config.host, self.config.port)
+        loop = asyncio.get_running_loop()
+        self._track(asyncio.ensure_future(loop.run_in_executor(self._executor, snapshot.warm_up)))
         self.log.info(
             "buffer ready",
             directory=str(self.buffer.directory),
@@ -230,11 +232,20 @@ class HindsightService:
     def _ensure_output(self) -> None:
         self.config.output.mkdir(parents=True, exist_ok=True)
 
+    def _track(self, task: asyncio.Future[Any]) -> None:
+        """Keep a background task until it ends; log it if it failed."""
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Future[Any]) -> None:
+            self._tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                self.error("background", f"background task failed: {finished.exception()!r}")
+
+        task.add_done_callback(done)
+
     def on_sighup(self) -> None:
         """Snapshot the whole buffer into the output directory."""
-        task = asyncio.get_running_loop().create_task(self._sighup())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(asyncio.get_running_loop().create_task(self._sighup()))
 
     async def _sighup(self) -> None:
         self.log.info("SIGHUP: snapshot of the whole buffer")
