@@ -22,7 +22,8 @@ Invariants (the file format; ``docs/parquet.md`` is the user-facing version):
   ``metric_type``, ``unit``, ``description`` and, for histograms,
   ``grouping_power`` and ``max_value_power``.  File metadata: ``source``,
   ``version``, ``sampling_interval_ms`` (the original's keys) plus
-  ``interval_ns``, ``host`` (JSON), ``hostname``, ``kernel``, ``instances``
+  ``interval_ns``, ``host`` (JSON), ``hostname``, ``kernel``, ``agent_version``,
+  ``instances``
   (JSON list), ``catalog`` (JSON list: column, metric, type, labels, unit,
   description), ``rows``, ``gaps``, ``missed_rows``, ``restarts``,
   ``first_timestamp``, ``last_timestamp`` and ``layout`` (this layout's
@@ -338,6 +339,7 @@ class TableBuilder:
             "host": json.dumps(self._host, sort_keys=True),
             "hostname": self._host.get("hostname", ""),
             "kernel": self._host.get("kernel", ""),
+            "agent_version": self._host.get("agent_version", ""),
             "instances": json.dumps(self._instances),
             "catalog": json.dumps(catalog),
             "rows": str(self.rows),
