@@ -126,7 +126,7 @@ def convert(
         nonlocal writer
         table = builder.take().replace_schema_metadata(metadata)
         if writer is None:
-            writer = pq.ParquetWriter(tmp, table.schema, **write_options())
+            writer = pq.ParquetWriter(tmp, table.schema, **write_options(table.schema))
         writer.write_table(table)
 
     try:
