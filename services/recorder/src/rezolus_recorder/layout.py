@@ -28,28 +28,30 @@ Invariants (the file format; ``docs/parquet.md`` is the user-facing version):
   description), ``rows``, ``gaps``, ``missed_rows``, ``restarts``,
   ``first_timestamp``, ``last_timestamp`` and ``layout`` (this layout's
   version).
-- ``write_table`` never leaves a partial file at its path: it writes a temp
-  file in the same directory, fsyncs it and renames it over the path.
+- ``write_table`` (from ``rezolus_recorder.files``) never leaves a partial
+  file at its path: temp file, fsync, rename, directory fsync.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rezolus_core import histogram
 from rezolus_core.frame import MetricType, SeriesSpec
+from rezolus_recorder.files import write_options, write_table
+
+__all__ = [
+    "BOOKKEEPING", "BUCKETS_SUFFIX", "LAYOUT_VERSION", "TableBuilder", "column_name",
+    "package_version", "write_options", "write_table",
+]
 
 if TYPE_CHECKING:
-    import pathlib
     from collections.abc import Mapping
 
     from numpy.typing import NDArray
@@ -394,50 +396,3 @@ class TableBuilder:
         self._taken += len(self._rows)
         self._rows = []
         return table
-
-
-def write_options(schema: pa.Schema | None = None) -> dict[str, Any]:
-    """Return the parquet writer options for a recording with ``schema``.
-
-    Integer columns use DELTA_BINARY_PACKED and histogram buckets
-    BYTE_STREAM_SPLIT, both under zstd; dictionaries only for ``instance``.
-    (Measured in docs/performance.md; DuckDB, pandas and polars read both.)
-    """
-    options: dict[str, Any] = {
-        "compression": "zstd",
-        "compression_level": 3,
-        "write_statistics": ["timestamp"],
-        "data_page_size": 8 << 20,
-    }
-    if schema is not None:
-        encodings = {}
-        for item in schema:
-            if pa.types.is_list(item.type):
-                encodings[f"{item.name}.list.element"] = "BYTE_STREAM_SPLIT"
-            elif pa.types.is_integer(item.type):
-                encodings[item.name] = "DELTA_BINARY_PACKED"
-        options["column_encoding"] = encodings
-        options["use_dictionary"] = [
-            item.name for item in schema if pa.types.is_dictionary(item.type)
-        ]
-    return options
-
-
-def write_table(table: pa.Table, path: pathlib.Path) -> int:
-    """Write ``table`` as zstd parquet at ``path`` atomically; return the bytes written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, row_group_size=4096, **write_options(table.schema))
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path.stat().st_size
