@@ -1,10 +1,13 @@
 import json
 import os
 import pty
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -298,3 +301,20 @@ def test_histogram_columns_match_the_frames_percentiles(tmp_path, endpoint, agen
         )
         assert histogram.percentiles(window) == histogram.percentiles(expected)
         assert histogram.percentiles(window)[0] is not None
+
+
+@pytest.mark.slow
+def test_without_output_the_file_is_named_after_host_and_time(tmp_path, endpoint, agents):
+    """With no OUTPUT, `rezolus record` writes rezolus-HOST-TIME.parquet in the cwd."""
+    agents(endpoint, interval_ns=100 * MS)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "rezolus"), "record", "--source", endpoint,
+         "--interval", "100ms", "--duration", "300ms"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    files = list(tmp_path.glob("*.parquet"))
+    assert len(files) == 1
+    name = files[0].name
+    assert re.fullmatch(rf"rezolus-{re.escape(socket.gethostname())}-\d{{8}}T\d{{6}}Z\.parquet", name)
+    assert pq.read_table(files[0]).num_rows == 3

@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 from rezolus_core.frame import Catalog, DecodeError, decode
 from rezolus_core.tracker import Tracker
 from rezolus_recorder import journal
-from rezolus_recorder.layout import TableBuilder, write_options
+from rezolus_recorder.files import fsync_dir, temp_path, write_options
+from rezolus_recorder.layout import TableBuilder
 
 if TYPE_CHECKING:
     import pathlib
@@ -119,14 +120,14 @@ def convert(
     builder = TableBuilder(source=source, interval_ns=interval_ns, host=host)
     for catalog in catalogs:
         builder.declare(catalog)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    tmp = temp_path(output)
     writer: pq.ParquetWriter | None = None
 
     def write_chunk() -> None:
         nonlocal writer
         table = builder.take().replace_schema_metadata(metadata)
         if writer is None:
-            writer = pq.ParquetWriter(tmp, table.schema, **write_options())
+            writer = pq.ParquetWriter(tmp, table.schema, **write_options(table.schema))
         writer.write_table(table)
 
     try:
@@ -138,14 +139,14 @@ def convert(
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         tmp.replace(output)
-        _fsync_dir(output)
+        fsync_dir(output)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
     if remove:
         path.unlink()
-        _fsync_dir(path)
+        fsync_dir(path)
     result.bytes = output.stat().st_size
     result.rows = counting.rows
     result.gaps = int(metadata["gaps"])
@@ -177,11 +178,3 @@ def find_orphans(directory: pathlib.Path) -> list[pathlib.Path]:
     except OSError:
         return []
     return [p for p in candidates if journal.is_orphan(p)]
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyarrow as pa
 
+from rezolus_recorder.files import fsync_dir
+
 if TYPE_CHECKING:
     import pathlib
     from collections.abc import Iterator
@@ -96,7 +98,7 @@ class JournalWriter:
             self._write(MAGIC)
             self.append(KIND_HEADER, json.dumps(header, sort_keys=True).encode())
             self.sync()
-            _fsync_dir(path)
+            fsync_dir(path)
         except BaseException:
             os.close(self._fd)
             raise
@@ -220,13 +222,5 @@ def is_orphan(path: pathlib.Path) -> bool:
         except BlockingIOError:
             return False
         return True
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
