@@ -80,3 +80,26 @@ def test_snapshot_table_equals_a_recorder_table_of_the_same_frames(tmp_path: Pat
     values = {spec.name for spec, _ in iter_values(deliveries[0].frame, deliveries[0].catalog)}
     assert "test_pad" in values
     buffer.close()
+
+
+def test_a_snapshot_written_in_chunks_equals_the_whole_table(tmp_path: Path) -> None:
+    """Streaming thousands of rows in chunks gives the same table and complete file metadata."""
+    buffer = make(tmp_path / "buf", interval_ns=100 * MS, duration_ns=3600 * S, segment_span_ns=30 * S)
+    feeder = Feeder(buffer, SyntheticAgent(interval_ns=100 * MS))
+    rows = 3 * snapshot.CHUNK_ROWS + 17
+    for i in range(rows):
+        feeder.feed(T0 + i * 100 * MS)
+    whole = snapshot.build_table(buffer.select(0, 2**63 - 1), source="synthetic", interval_ns=100 * MS)
+    result = snapshot.write(buffer.select(0, 2**63 - 1), tmp_path / "s.parquet", source="synthetic", interval_ns=100 * MS)
+    written = pq.read_table(result.path)
+    assert written.num_rows == whole.num_rows == rows == result.rows
+    assert written.schema.names == whole.schema.names
+    for name in whole.schema.names:
+        assert written.column(name).to_pylist() == whole.column(name).to_pylist(), name
+    meta = pq.read_metadata(result.path).metadata
+    assert meta[b"rows"] == str(rows).encode()
+    assert meta[b"first_timestamp"] == str(T0).encode()
+    assert meta[b"last_timestamp"] == str(T0 + (rows - 1) * 100 * MS).encode()
+    assert pq.ParquetFile(result.path).metadata.num_row_groups >= 3
+    assert list(tmp_path.glob(".*tmp")) == []
+    buffer.close()

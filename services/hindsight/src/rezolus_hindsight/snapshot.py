@@ -1,20 +1,30 @@
 """Turning a selection of the buffer into a parquet file in the recorder's layout.
 
 Invariants:
-- The table is built by ``rezolus_recorder.layout.TableBuilder`` and written
-  by its ``write_table`` (atomic, zstd), so a snapshot is a recording.
+- Rows are built by ``rezolus_recorder.layout.TableBuilder`` and written with
+  the recorder's ``write_options`` and atomic-file helpers, so a snapshot is a
+  recording (same columns, metadata and encodings).
+- Two passes, as the recorder converts its journal: the first replays the
+  range into a counting builder (rows discarded every ``CHUNK_ROWS``) to learn
+  the catalogs used and the final file metadata; the second declares those
+  catalogs, so the schema is fixed before the first row is written, and
+  writes rows in chunks with that metadata.  Memory stays bounded whatever the
+  range, and every reader (pyarrow's embedded schema included) sees the same
+  complete metadata.
 - Stored payloads are replayed through a fresh ``Tracker``, exactly as the
   bus delivered them; only frames inside the selection's range become rows.
 - A row's ``missed`` counts the empty grid slots between it and the previous
   row (an outage or lost frames), not the agent frames that the grid
   deliberately skipped; slots are computed as the recorder's ``Grid`` does.
-- Everything here is CPU or file work meant for a worker thread; it never
-  touches the live buffer, only the selection it was handed, and it always
-  closes the selection.
+- A failed snapshot leaves no file at its path.  Everything here is CPU or
+  file work meant for a worker thread; it never touches the live buffer, only
+  the selection it was handed, and it always closes the selection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,16 +32,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.frame import Catalog, DecodeError, Frame, HistogramValue, MetricType, SeriesSpec, decode
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight.records import Kind
 from rezolus_hindsight.segment import SegmentError
-from rezolus_recorder.layout import TableBuilder, write_options, write_table
+from rezolus_recorder.files import fsync_dir, temp_path
+from rezolus_recorder.layout import TableBuilder, write_options
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from rezolus_hindsight.buffer import Selection
+
+CHUNK_ROWS = 512
 
 
 class SnapshotError(RuntimeError):
@@ -49,19 +63,15 @@ class SnapshotResult:
     bytes: int
 
 
-def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Table:
-    """Build the recording table of the frames in the selection's range."""
-    try:
-        return _build(selection, source, interval_ns)
-    except (SegmentError, OSError) as exc:
-        raise SnapshotError(f"cannot read the buffer: {exc}") from exc
-
-
-def _build(selection: Selection, source: str, interval_ns: int) -> pa.Table:
-    builder = TableBuilder(source=source, interval_ns=interval_ns)
+def _replay(
+    selection: Selection, builder: TableBuilder, interval_ns: int, flush: Callable[[], None]
+) -> list[Catalog]:
+    """Add the range's rows to ``builder``, calling ``flush`` every chunk; return the catalogs used."""
     tracker = Tracker(pending_limit=1 << 20)
+    used: dict[tuple[str, int], Catalog] = {}
     last_slot: int | None = None
     last_catalog = b""
+    pending = 0
     for record in selection.records():
         if record.kind is Kind.CATALOG:
             payload = record.payload
@@ -73,14 +83,82 @@ def _build(selection: Selection, source: str, interval_ns: int) -> pa.Table:
             continue
         for delivery in tracker.feed(record.payload):
             frame = delivery.frame
+            used.setdefault((delivery.catalog.instance, delivery.catalog.version), delivery.catalog)
             slot = (frame.timestamp_ns + frame.interval_ns // 2) // interval_ns
             missed = 0 if last_slot is None else max(0, slot - last_slot - 1)
             builder.add(delivery, missed=missed)
             last_slot = slot
+            pending += 1
+            if pending >= CHUNK_ROWS:
+                flush()
+                pending = 0
+    if pending:
+        flush()
     if builder.rows != selection.rows:
         detail = tracker.last_error or "frames were not readable"
         raise SnapshotError(f"read {builder.rows} of {selection.rows} frames: {detail}")
+    return list(used.values())
+
+
+def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Table:
+    """Build the whole recording table of the selection's range in memory (for tests and tools)."""
+    builder = TableBuilder(source=source, interval_ns=interval_ns)
+    try:
+        _replay(selection, builder, interval_ns, lambda: None)
+    except (SegmentError, OSError) as exc:
+        raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     return builder.table()
+
+
+def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> int:
+    counting = TableBuilder(source=source, interval_ns=interval_ns)
+    catalogs = _replay(selection, counting, interval_ns, counting.discard)
+    metadata = counting.file_metadata()
+    builder = TableBuilder(source=source, interval_ns=interval_ns)
+    for catalog in catalogs:
+        builder.declare(catalog)
+    columns = builder.columns
+    temp = temp_path(path)
+    writer: pq.ParquetWriter | None = None
+
+    def flush() -> None:
+        nonlocal writer
+        table = builder.take().replace_schema_metadata(metadata)
+        if builder.columns != columns:
+            raise SnapshotError("a frame used a catalog that was not declared")
+        if writer is None:
+            writer = pq.ParquetWriter(temp, table.schema, **write_options(table.schema))
+        writer.write_table(table)
+
+    try:
+        _replay(selection, builder, interval_ns, flush)
+        if writer is None:
+            flush()
+        assert writer is not None  # noqa: S101 - flush always opens it
+        writer.close()
+        with temp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(OSError, pa.ArrowException):
+                writer.close()
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    fsync_dir(path)
+    return path.stat().st_size
+
+
+def write(selection: Selection, path: Path, *, source: str, interval_ns: int) -> SnapshotResult:
+    """Build and write the snapshot at ``path`` (atomically); always closes the selection."""
+    try:
+        size = _stream(selection, path, source, interval_ns)
+    except (SegmentError, pa.ArrowInvalid) as exc:
+        raise SnapshotError(f"cannot read the buffer: {exc}") from exc
+    finally:
+        selection.close()
+    return SnapshotResult(path, selection.rows, selection.start_ns, selection.end_ns, size)
 
 
 def warm_up() -> None:
@@ -101,14 +179,5 @@ def warm_up() -> None:
     )
     builder = TableBuilder(source="warm-up", interval_ns=1)
     builder.add(Delivery(frame, catalog, missed_before=0, restarted=False))
-    pq.write_table(builder.table(), pa.BufferOutputStream(), **write_options())
-
-
-def write(selection: Selection, path: Path, *, source: str, interval_ns: int) -> SnapshotResult:
-    """Build and write the snapshot at ``path`` (atomically); always closes the selection."""
-    try:
-        table = build_table(selection, source=source, interval_ns=interval_ns)
-    finally:
-        selection.close()
-    size = write_table(table, path)
-    return SnapshotResult(path, table.num_rows, selection.start_ns, selection.end_ns, size)
+    table = builder.table()
+    pq.write_table(table, pa.BufferOutputStream(), **write_options(table.schema))
