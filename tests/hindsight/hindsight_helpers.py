@@ -10,16 +10,32 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hindsight_synth import SyntheticAgent
-from support.env import VENV_BIN, free_port, require, wait_for
 
 from rezolus_core.bus import ZmqPublisher
 from rezolus_core.frame import Frame, encode_frame
+from support.env import VENV_BIN, free_port, require, wait_for
 
-__all__ = ["Hindsight", "Publisher", "poll", "require"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["Hindsight", "Publisher", "http", "poll", "require"]
+
+
+def http(
+    method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, bytes, dict[str, str]]:
+    """Send one request to a loopback test server; return the status, body and headers."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"tests only talk to loopback over http, not {url}")
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310 - loopback http, checked above
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as reply:  # noqa: S310 - loopback http, checked above
+            return reply.status, reply.read(), dict(reply.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
 
 
 def poll(predicate, timeout: float, what: str, interval: float = 0.05):
@@ -148,8 +164,9 @@ class Hindsight:
 
     def status(self) -> dict[str, Any]:
         """GET /status."""
-        with urllib.request.urlopen(f"{self.url}/status", timeout=10) as reply:
-            return json.loads(reply.read())  # type: ignore[no-any-return]
+        code, body, _ = http("GET", f"{self.url}/status", timeout=10)
+        assert code == 200, body
+        return json.loads(body)  # type: ignore[no-any-return]
 
     def request(
         self, method: str, params: dict[str, str] | str = "", token: str | None = None
@@ -162,17 +179,11 @@ class Hindsight:
             url = f"{url}?{query}" if query else url
         else:
             data = query.encode()
-        req = urllib.request.Request(url, data=data, method=method)
-        if method == "POST":
-            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if method == "POST" else {}
         bearer = token if token is not None else self.token
         if bearer:
-            req.add_header("Authorization", f"Bearer {bearer}")
-        try:
-            with urllib.request.urlopen(req, timeout=60) as reply:
-                return reply.status, reply.read(), dict(reply.headers)
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), dict(exc.headers)
+            headers["Authorization"] = f"Bearer {bearer}"
+        return http(method, url, data, headers)
 
     def post(self, params: dict[str, str] | str = "", token: str | None = None) -> tuple[int, Any]:
         """POST /snapshot; return the status and the decoded JSON."""
@@ -189,7 +200,7 @@ class Hindsight:
         self.proc.send_signal(signum)
 
     def kill(self) -> None:
-        """kill -9 and reap."""
+        """Kill -9 and reap."""
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait(10)

@@ -1,9 +1,10 @@
-"""Synthetic agent: catalogs and frames built with rezolus_core.frame, for hindsight tests."""
+"""Synthetic agent (catalogs and frames built with rezolus_core.frame) and buffer helpers for hindsight tests."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +17,12 @@ from rezolus_core.frame import (
     encode_catalog,
     encode_frame,
 )
-from rezolus_core.tracker import Delivery, Tracker
+from rezolus_core.tracker import Tracker
+from rezolus_hindsight.buffer import Buffer
+from rezolus_hindsight.records import Kind
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SERIES = (
     SeriesSpec(0, "test_operations", MetricType.COUNTER, {}, "operations", "a counter"),
@@ -91,9 +97,48 @@ class SyntheticAgent:
         return encode_frame(self.frame(timestamp_ns))
 
 
-def deliver(tracker: Tracker, payloads: list[bytes]) -> list[Delivery]:
-    """Feed payloads to a tracker and return what it delivered."""
-    out: list[Delivery] = []
-    for payload in payloads:
-        out.extend(tracker.feed(payload))
-    return out
+S = 1_000_000_000
+MS = 1_000_000
+T0 = 1_795_000_000 * S  # a Unix time in late 2026
+
+
+def make(directory: Path, **kwargs: Any) -> Buffer:
+    """Open a buffer in ``directory`` (1 s interval, 60 s duration unless overridden)."""
+    options = {"interval_ns": S, "duration_ns": 60 * S, "max_bytes": 64 << 20, **kwargs}
+    buffer = Buffer(directory, **options)
+    buffer.open()
+    return buffer
+
+
+class Feeder:
+    """Publishes synthetic frames straight into a buffer, the way the service does."""
+
+    def __init__(self, buffer: Buffer, agent: SyntheticAgent | None = None) -> None:
+        self.buffer = buffer
+        self.agent = agent or SyntheticAgent()
+        self.tracker = Tracker()
+        self.catalog = self.agent.catalog_payload()
+        self.tracker.feed(self.catalog)
+        self.stored: list[Frame] = []
+
+    def feed(self, timestamp_ns: int) -> bool:
+        """Publish the next frame stamped ``timestamp_ns``; True when the buffer kept it."""
+        payload = encode_frame(self.agent.frame(timestamp_ns))
+        (delivery,) = self.tracker.feed(payload)
+        kept = self.buffer.ingest(delivery, payload, self.catalog)
+        if kept:
+            self.stored.append(delivery.frame)
+        return kept
+
+
+def selected_stamps(buffer: Buffer, start: int = 0, end: int = 2**63 - 1) -> list[int]:
+    """Timestamps of the frames a snapshot of ``[start, end]`` would read."""
+    selection = buffer.select(start, end)
+    try:
+        return [
+            r.timestamp_ns
+            for r in selection.records()
+            if r.kind is Kind.FRAME and selection.start_ns <= r.timestamp_ns <= selection.end_ns
+        ]
+    finally:
+        selection.close()

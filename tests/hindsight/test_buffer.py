@@ -3,63 +3,21 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from hindsight_synth import SyntheticAgent
+from hindsight_synth import MS, T0, Feeder, S, SyntheticAgent, make, selected_stamps
 
-from rezolus_core.frame import Frame, encode_frame
-from rezolus_core.tracker import Tracker
 from rezolus_hindsight import records, segment, snapshot
-from rezolus_hindsight.buffer import TAIL_NAME, Buffer, disk
+from rezolus_hindsight.buffer import TAIL_NAME, disk
 from rezolus_hindsight.records import Kind
 from rezolus_recorder.grid import Grid
 
-S = 1_000_000_000
-MS = 1_000_000
-T0 = 1_795_000_000 * S  # a Unix time in late 2026
-
-
-def make(directory: Path, **kwargs) -> Buffer:
-    options = {"interval_ns": S, "duration_ns": 60 * S, "max_bytes": 64 << 20, **kwargs}
-    buffer = Buffer(directory, **options)
-    buffer.open()
-    return buffer
-
-
-class Feeder:
-    """Publishes synthetic frames straight into a buffer, the way the service does."""
-
-    def __init__(self, buffer: Buffer, agent: SyntheticAgent | None = None) -> None:
-        self.buffer = buffer
-        self.agent = agent or SyntheticAgent()
-        self.tracker = Tracker()
-        self.catalog = self.agent.catalog_payload()
-        self.tracker.feed(self.catalog)
-        self.stored: list[Frame] = []
-
-    def feed(self, timestamp_ns: int) -> bool:
-        payload = encode_frame(self.agent.frame(timestamp_ns))
-        (delivery,) = self.tracker.feed(payload)
-        kept = self.buffer.ingest(delivery, payload, self.catalog)
-        if kept:
-            self.stored.append(delivery.frame)
-        return kept
-
-
-def selected_stamps(buffer: Buffer, start: int = 0, end: int = 2**63 - 1) -> list[int]:
-    selection = buffer.select(start, end)
-    try:
-        return [
-            r.timestamp_ns
-            for r in selection.records()
-            if r.kind is Kind.FRAME and selection.start_ns <= r.timestamp_ns <= selection.end_ns
-        ]
-    finally:
-        selection.close()
-
+if TYPE_CHECKING:
+    from pathlib import Path
 
 def files_charged(directory: Path) -> tuple[int, int]:
+    """Bytes charged (4 KiB blocks) and bytes allocated for the files in ``directory``."""
     sizes = [p.stat() for p in directory.iterdir()]
     return sum(disk(s.st_size) for s in sizes), sum(s.st_blocks * 512 for s in sizes)
 

@@ -16,6 +16,7 @@ BIN = Path(sys.executable).parent
 
 
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing its text output."""
     return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -52,7 +53,8 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
 def test_config_errors_are_one_line_and_exit_2(tmp_path: Path, content: str, flags: list[str], fragment: str) -> None:
     """Every bad value stops the service before it starts, with one line naming the key."""
     path = tmp_path / "h.toml"
-    path.write_text(content + f'directory = "{tmp_path}/b"\noutput = "{tmp_path}/o"\n' if "toml" not in content else content)
+    paths = f'directory = "{tmp_path}/b"\noutput = "{tmp_path}/o"\n'
+    path.write_text(content if "not toml" in content else content + paths)
     done = run(str(BIN / "rezolus-hindsight"), "--config", str(path), *flags)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
@@ -113,3 +115,9 @@ def test_snapshot_client(tmp_path: Path, publisher: Publisher, hindsights) -> No
     done = run(str(BIN / "rezolus-hindsight"), "snapshot", "--url", "file:///etc/passwd")
     assert done.returncode == 2
     assert "http://" in done.stderr
+
+
+def test_the_documented_config_file_states_the_defaults() -> None:
+    """config/hindsight.toml, read as is, gives exactly the built-in defaults."""
+    documented = Path(__file__).resolve().parents[2] / "config" / "hindsight.toml"
+    assert config.load(str(documented), {}) == config.load(None, {})

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import random
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hindsight_helpers import Hindsight, Publisher, poll
 
 from rezolus_hindsight import records, segment
 from rezolus_hindsight.buffer import TAIL_MAGIC, TAIL_NAME
 from rezolus_hindsight.records import Kind
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ITERATIONS = 12
 

@@ -7,16 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
-from hindsight_helpers import Hindsight, Publisher, poll, require
+from hindsight_helpers import Hindsight, Publisher, http, poll, require
 
-TOKEN = "s3cret-token-for-tests-0123456789"
+TOKEN = "s3cret-token-for-tests-0123456789"  # noqa: S105 - a throwaway token for a loopback test
 
 
 def tree(root: Path) -> set[Path]:
+    """Every path under ``root`` except the buffer and the log."""
     return {p for p in root.rglob("*") if "buffer" not in p.parts and p.suffix != ".log"}
 
 
@@ -82,14 +82,7 @@ def test_bad_bodies_and_routes_are_json_errors(running: Hindsight) -> None:
         ("DELETE", "/snapshot", None, None, 405),
     ]
     for method, path, body, kind, status in cases:
-        req = urllib.request.Request(running.url + path, data=body, method=method)
-        if kind:
-            req.add_header("Content-Type", kind)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as reply:
-                code, text = reply.status, reply.read()
-        except urllib.error.HTTPError as exc:
-            code, text = exc.code, exc.read()
+        code, text, _ = http(method, running.url + path, body, {"Content-Type": kind} if kind else {})
         assert code == status, (method, path, text)
         assert "error" in json.loads(text)
     code, answer = running.post({"last": "500ms", "name": "fine"})
@@ -100,15 +93,10 @@ def test_bad_bodies_and_routes_are_json_errors(running: Hindsight) -> None:
 def test_json_body_requests_work(running: Hindsight) -> None:
     """A JSON body with numbers and strings is accepted like a form."""
     now = running.status()["retained"]["end_ns"] / 1e9
-    req = urllib.request.Request(
-        running.url + "/snapshot",
-        data=json.dumps({"start": now - 1, "end": f"{now:.9f}"}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=30) as reply:
-        answer = json.loads(reply.read())
-    assert answer["rows"] >= 9
+    body = json.dumps({"start": now - 1, "end": f"{now:.9f}"}).encode()
+    code, text, _ = http("POST", running.url + "/snapshot", body, {"Content-Type": "application/json"})
+    assert code == 200, text
+    assert json.loads(text)["rows"] >= 9
 
 
 def test_unwritable_output_is_reported_and_ingestion_continues(running: Hindsight) -> None:
@@ -145,7 +133,7 @@ def test_full_disk_is_507_and_ingestion_continues(tmp_path: Path, publisher: Pub
         hindsights.append(hs)
         hs.wait_rows(20)
         filler = small / "filler"
-        with filler.open("wb", buffering=0) as handle, pytest.raises(OSError, match="No space"):
+        with filler.open("wb", buffering=0) as handle, pytest.raises(OSError, match="No space"):  # noqa: PT012 - fill until full
             for _ in range(64):
                 handle.write(b"\0" * 1024)
         stored = hs.status()["frames_stored"]
@@ -170,17 +158,11 @@ def test_token_guards_snapshots_when_listening_beyond_loopback(
     hs = Hindsight(tmp_path, publisher.endpoint, interval="100ms", listen_host="0.0.0.0", token=TOKEN)  # noqa: S104 - the point of the test
     hindsights.append(hs)
     hs.wait_rows(5)
-    for token in ("", "wrong-token-wrong-token", TOKEN + "x"):
-        code, body, headers = hs.request("POST", {"last": "1s"}, token=token or "")
-        if not token:
-            req = urllib.request.Request(hs.url + "/snapshot", data=b"last=1s", method="POST")
-            try:
-                urllib.request.urlopen(req, timeout=10)
-            except urllib.error.HTTPError as exc:
-                code, body = exc.code, exc.read()
+    for token in ("", "wrong-token-wrong-token", TOKEN + "x", TOKEN[:-1]):
+        code, body, _ = hs.request("POST", {"last": "1s"}, token=token)
         assert code == 401, body
         assert "Bearer" in json.loads(body)["error"]
-    code, _, _ = hs.request("GET", {"last": "1s"}, token="nope-nope-nope-nope")
+    code, _, _ = hs.request("GET", {"last": "1s"}, token="nope-nope-nope-nope")  # noqa: S106 - a wrong token
     assert code == 401
     assert list(hs.output.iterdir()) == []
     code, answer = hs.post({"last": "1s"}, token=TOKEN)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 from hindsight_helpers import Hindsight, poll
-from support.env import VENV_BIN
 
 from rezolus_recorder.journal import journal_path
+from support.env import VENV_BIN
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def test_snapshot_equals_a_recorder_running_alongside(tmp_path: Path, agent_factory, hindsights) -> None:
@@ -37,7 +40,10 @@ def test_snapshot_equals_a_recorder_running_alongside(tmp_path: Path, agent_fact
     assert recorded.num_rows >= 15
     stamps = recorded.column("timestamp").to_pylist()
     first, last = stamps[0], stamps[-1]
-    code, answer = hs.post({"start": f"{first // 10**9}.{first % 10**9:09d}", "end": f"{last // 10**9}.{last % 10**9:09d}"})
+    def seconds(ns: int) -> str:
+        return f"{ns // 10**9}.{ns % 10**9:09d}"
+
+    code, answer = hs.post({"start": seconds(first), "end": seconds(last)})
     assert code == 200, answer
     ours = pq.read_table(answer["path"])
     assert ours.column("timestamp").to_pylist() == stamps

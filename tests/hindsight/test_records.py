@@ -13,7 +13,9 @@ from rezolus_hindsight.records import Kind
 def _stream(count: int) -> tuple[list[records.Record], bytes]:
     rng = random.Random(7)
     made = [
-        records.encode(Kind.FRAME if i % 5 else Kind.CATALOG, i * 1000 if i % 5 else 0, rng.randbytes(rng.randrange(0, 300)))
+        records.encode(
+            Kind.FRAME if i % 5 else Kind.CATALOG, i * 1000 if i % 5 else 0, rng.randbytes(rng.randrange(0, 300))
+        )
         for i in range(count)
     ]
     return made, b"".join(r.raw for r in made)

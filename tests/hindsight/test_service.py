@@ -142,3 +142,42 @@ def test_status_reports_the_buffer(tmp_path: Path, publisher: Publisher, hindsig
     assert status["last_frame_age_s"] < 5
     assert status["max_bytes"] == 2 * 1024 * 1024
     json.dumps(status)
+
+
+def _charged(directory: Path) -> int:
+    total = 0
+    for path in directory.iterdir():
+        try:
+            total += -(-path.stat().st_size // 4096) * 4096
+        except FileNotFoundError:  # deleted by retention between listing and stat
+            continue
+    return total
+
+
+def test_disk_cap_holds_with_a_high_rate_agent(tmp_path: Path, hindsights) -> None:
+    """A fast agent with big frames keeps the live buffer under max_bytes while it wraps."""
+    publisher = Publisher(period_s=0.005, padding=600)
+    try:
+        hs = Hindsight(tmp_path, publisher.endpoint, interval="5ms", duration="1h", max_bytes="1MiB")
+        hindsights.append(hs)
+        buffer_dir = hs.directory / "buffer"
+        cap = 1024 * 1024
+        peak = 0
+
+        def wrapped() -> bool:
+            nonlocal peak
+            peak = max(peak, _charged(buffer_dir))
+            assert peak <= cap
+            return hs.status()["segments_dropped"] >= 20
+
+        poll(wrapped, 60, "the buffer to wrap 20 segments", interval=0.01)
+        status = hs.status()
+        assert status["disk_bytes"] <= cap
+        assert status["frames_refused"] == 0
+        assert status["write_errors"] == 0
+        assert peak > cap // 2
+        code, answer = hs.post({})
+        assert code == 200, answer
+        assert answer["rows"] > 50
+    finally:
+        publisher.stop()

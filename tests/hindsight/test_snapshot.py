@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
-from hindsight_synth import SyntheticAgent, counter_value
-from test_buffer import MS, T0, Feeder, make
+from hindsight_synth import MS, T0, Feeder, SyntheticAgent, counter_value, make
 
 from rezolus_core.frame import iter_values
-from rezolus_core.tracker import Delivery
 from rezolus_hindsight import snapshot
 from rezolus_recorder.grid import Grid
 from rezolus_recorder.layout import TableBuilder
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rezolus_core.tracker import Delivery
 
 S = 1_000_000_000
 
@@ -75,7 +78,7 @@ def test_snapshot_table_equals_a_recorder_table_of_the_same_frames(tmp_path: Pat
     expected = reference.table()
     assert ours.schema.names == expected.schema.names
     for name in expected.schema.names:
-        if name not in ("version",):
+        if name != "version":
             assert ours.column(name).to_pylist() == expected.column(name).to_pylist(), name
     values = {spec.name for spec, _ in iter_values(deliveries[0].frame, deliveries[0].catalog)}
     assert "test_pad" in values
@@ -90,7 +93,8 @@ def test_a_snapshot_written_in_chunks_equals_the_whole_table(tmp_path: Path) -> 
     for i in range(rows):
         feeder.feed(T0 + i * 100 * MS)
     whole = snapshot.build_table(buffer.select(0, 2**63 - 1), source="synthetic", interval_ns=100 * MS)
-    result = snapshot.write(buffer.select(0, 2**63 - 1), tmp_path / "s.parquet", source="synthetic", interval_ns=100 * MS)
+    selection = buffer.select(0, 2**63 - 1)
+    result = snapshot.write(selection, tmp_path / "s.parquet", source="synthetic", interval_ns=100 * MS)
     written = pq.read_table(result.path)
     assert written.num_rows == whole.num_rows == rows == result.rows
     assert written.schema.names == whole.schema.names

@@ -293,10 +293,14 @@ class Buffer:
             self.stats.write_errors += 1
             self._error(f"cannot seal {path.name}: {exc.strerror}; keeping the tail")
             return
-        self._segments.append(segment.read_info(path))
+        stamps = np.asarray(self._tail_frames, dtype=np.uint64)
+        self._segments.append(segment.SegmentInfo(path, self._next_number, stamps, len(data)))
         self._next_number += 1
         self.stats.sealed += 1
-        os.ftruncate(self._fd, len(TAIL_MAGIC))
+        try:
+            os.ftruncate(self._fd, len(TAIL_MAGIC))
+        except OSError as exc:  # the copies in the tail are dropped on the next open
+            self._error(f"cannot empty {TAIL_NAME} after sealing {path.name}: {exc.strerror}")
         self._tail, self._tail_frames = [], []
         self._tail_size = len(TAIL_MAGIC)
         self._tail_catalog = None
@@ -314,7 +318,10 @@ class Buffer:
 
     def _drop_oldest(self) -> None:
         info = self._segments.pop(0)
-        info.path.unlink(missing_ok=True)
+        try:
+            info.path.unlink(missing_ok=True)
+        except OSError as exc:
+            self._error(f"cannot delete {info.path.name}: {exc.strerror}")
         self.stats.segments_dropped += 1
 
     def _cap(self, grow: int, extra: int = 0) -> bool:

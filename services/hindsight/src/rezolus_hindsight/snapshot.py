@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rezolus_core.frame import Catalog, DecodeError, Frame, HistogramValue, MetricType, SeriesSpec, decode
+from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight.records import Kind
 from rezolus_hindsight.segment import SegmentError
