@@ -70,3 +70,9 @@ def test_invalid_interval_is_refused():
     """A zero interval is a ValueError."""
     with pytest.raises(ValueError, match="positive"):
         Grid(0)
+
+
+def test_an_agent_without_an_interval_still_gets_rows():
+    """A frame that states no interval is matched with half the grid interval as tolerance."""
+    grid = Grid(SEC)
+    assert grid.offer(T0 + 200 * MS, 0) is not None

@@ -52,7 +52,7 @@ class Grid:
 
     def offer(self, timestamp_ns: int, agent_interval_ns: int) -> Pick | None:
         """Return the pick if this frame becomes a row, else None."""
-        tol = max(agent_interval_ns, 0) // 2
+        tol = (agent_interval_ns if agent_interval_ns > 0 else self.interval_ns) // 2
         slot = (timestamp_ns + tol) // self.interval_ns
         if self.last_taken is None:
             if timestamp_ns - tol > slot * self.interval_ns:
