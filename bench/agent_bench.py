@@ -138,7 +138,9 @@ def main() -> int:
     ov = overhead(binary, rounds, calls)
     base = ov["nothing"]
     print("## Agent (foundation samplers)\n")
-    print(f"Measured {time.strftime('%Y-%m-%d')} on this machine ({os.cpu_count()} CPUs, kernel {os.uname().release}).\n")
+    print(
+        f"Measured {time.strftime('%Y-%m-%d')} on this machine ({os.cpu_count()} CPUs, kernel {os.uname().release}).\n"
+    )
     print("| getppid | ns per call | added ns | vs syscount -L |")
     print("|---|---|---|---|")
     for name, value in ov.items():
