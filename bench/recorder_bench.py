@@ -75,7 +75,7 @@ def record(directory: Path, duration: str, interval: str) -> tuple[Path, dict[st
         wall = time.monotonic() - started
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit("the recorder failed")
-        assert recorder.stdout is not None  # noqa: S101 - piped above
+        assert recorder.stdout is not None
         print(recorder.stdout.read().decode().strip())
     finally:
         agent.terminate()
