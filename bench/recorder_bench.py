@@ -12,7 +12,8 @@ then measures, on that one recording:
 - recorder CPU: steady state (from /proc between 10 s in and 5 s before the
   end) and in total (rusage, including start-up and the parquet conversion).
 
-Usage: ``.venv/bin/python bench/recorder_bench.py [--duration 15m] [--interval 1s]``
+Usage: ``.venv/bin/python bench/recorder_bench.py [--duration 15m] [--interval 1s]
+[--agent-interval 100ms]``
 or ``--recording FILE`` to analyse an existing recording (no CPU figures).
 """
 
@@ -51,11 +52,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def record(directory: Path, duration: str, interval: str) -> tuple[Path, dict[str, float]]:
+def record(
+    directory: Path, duration: str, interval: str, agent_interval: str
+) -> tuple[Path, dict[str, float]]:
     """Record a live agent; return the file and the recorder's CPU figures."""
     endpoint = free_endpoint()
     agent = subprocess.Popen(
-        [str(BIN / "rezolus-agent"), "--listen", endpoint, "--interval", interval],
+        [str(BIN / "rezolus-agent"), "--listen", endpoint, "--interval", agent_interval],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     out = directory / "bench.parquet"
@@ -75,7 +78,7 @@ def record(directory: Path, duration: str, interval: str) -> tuple[Path, dict[st
         wall = time.monotonic() - started
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit("the recorder failed")
-        assert recorder.stdout is not None  # noqa: S101 - piped above
+        assert recorder.stdout is not None
         print(recorder.stdout.read().decode().strip())
     finally:
         agent.terminate()
@@ -150,13 +153,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", default="15m")
     parser.add_argument("--interval", default="1s")
+    parser.add_argument("--agent-interval", default=None, help="default: --interval")
     parser.add_argument("--recording", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="recorder-bench-") as tmp:
         directory = Path(tmp)
         cpu: dict[str, float] = {}
         if args.recording is None:
-            path, cpu = record(directory, args.duration, args.interval)
+            agent_interval = args.agent_interval or args.interval
+            path, cpu = record(directory, args.duration, args.interval, agent_interval)
         else:
             path = args.recording
         table = pq.read_table(path)

@@ -30,9 +30,12 @@ class RecorderProcess:
         try:
             return self.proc.wait(timeout_s)
         finally:
-            self._out.close()
-            if self._err is not None:
-                self._err.close()
+            self._close()
+
+    def _close(self):
+        self._out.close()
+        if self._err is not None:
+            self._err.close()
 
     @property
     def stdout(self):
@@ -49,6 +52,7 @@ class RecorderProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._close()
 
 
 @pytest.fixture

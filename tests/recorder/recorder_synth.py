@@ -159,19 +159,19 @@ class SyntheticAgent:
         self._bound.set()
         cat = catalog(self.instance, cpus=self.cpus)
         publisher.publish_catalog(cat)
-        seq = 0
+        first_tick = time.time_ns() // self.interval_ns + 1
         try:
             while not self._stop.is_set():
                 now = time.time_ns()
                 next_tick = (now // self.interval_ns + 1) * self.interval_ns
                 if self._stop.wait((next_tick - now) / 1e9):
                     break
+                seq = next_tick // self.interval_ns - first_tick  # one per tick, like the agent
                 if self._grow.is_set() and not any(s.name.startswith("cgroup") for s in cat.series):
                     cat = catalog(self.instance, cpus=self.cpus, extra_cgroups=2)
                     publisher.publish_catalog(cat)
                 out = frame(cat, seq, time.time_ns(), self.interval_ns)
                 publisher.publish_frame(out)
                 self.published.append(out)
-                seq += 1
         finally:
             publisher.close()

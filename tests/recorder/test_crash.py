@@ -27,7 +27,6 @@ def _check_recovered(out, agent, killed_at_ns):
     table = pq.read_table(out)
     stamps = table.column("timestamp").to_pylist()
     assert stamps == sorted(stamps)
-    assert set(table.column("missed").to_pylist()) == {0}
     published = [f.timestamp_ns for f in agent.published]
     wanted = [t for t in published if stamps[0] <= t <= killed_at_ns - SEC]
     assert wanted, "the kill came too early to check anything"
@@ -140,4 +139,3 @@ def test_disk_full_is_a_clear_error_and_the_rows_stay_recoverable(
     assert recovered.wait() == 0, recovered.stderr
     table = pq.read_table(tmp_path / "rescued.parquet")
     assert table.num_rows == rows
-    assert set(table.column("missed").to_pylist()) == {0}

@@ -187,7 +187,9 @@ class Recorder:
                 now=format_duration(frame.interval_ns),
             )
         self._agent_interval = frame.interval_ns
-        pick = self.grid.offer(frame.timestamp_ns, frame.interval_ns)
+        pick = self.grid.offer(
+            frame.timestamp_ns, frame.interval_ns, seq=frame.seq, instance=frame.instance
+        )
         if pick is None:
             return
         assert self._journal is not None  # noqa: S101 - startup succeeded
