@@ -42,7 +42,7 @@ class SyntheticAgent:
     """Builds the payloads one agent instance would publish."""
 
     instance: str = field(default_factory=lambda: uuid.uuid4().hex)
-    interval_ns: int = 100_000_000
+    interval_ns: int = 1_000_000_000
     padding: int = 0
     seq: int = 0
 

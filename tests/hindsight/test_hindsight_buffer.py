@@ -25,7 +25,7 @@ def files_charged(directory: Path) -> tuple[int, int]:
 def test_fills_then_wraps_at_the_duration(tmp_path: Path) -> None:
     """Rows grow one per interval until the buffer spans ``duration``, then old rows go."""
     buffer = make(tmp_path, duration_ns=60 * S)
-    feeder = Feeder(buffer)
+    feeder = Feeder(buffer, SyntheticAgent(interval_ns=100 * MS))
     for i in range(3000):  # 300 s of an agent at 100 ms
         feeder.feed(T0 + i * 100 * MS)
         newest = feeder.stored[-1].timestamp_ns
@@ -43,12 +43,12 @@ def test_fills_then_wraps_at_the_duration(tmp_path: Path) -> None:
 def test_one_frame_per_slot_as_the_recorder_chooses(tmp_path: Path) -> None:
     """The buffer keeps exactly the frames the recorder's Grid picks from the same stream."""
     buffer = make(tmp_path, interval_ns=500 * MS)
-    feeder = Feeder(buffer)
+    feeder = Feeder(buffer, SyntheticAgent(interval_ns=100 * MS))
     grid = Grid(500 * MS)
     picked = []
     for i in range(200):
         ts = T0 + 30 * MS + i * 100 * MS + (i % 3) * MS
-        if grid.offer(ts, 100 * MS) is not None:
+        if grid.offer(ts, 100 * MS, seq=feeder.agent.seq + 1, instance=feeder.agent.instance) is not None:
             picked.append(ts)
         feeder.feed(ts)
     assert [f.timestamp_ns for f in feeder.stored] == picked
@@ -58,7 +58,7 @@ def test_one_frame_per_slot_as_the_recorder_chooses(tmp_path: Path) -> None:
 def test_restart_keeps_the_data_and_the_grid(tmp_path: Path) -> None:
     """Closing and reopening keeps every row, byte for byte, and never refills a taken slot."""
     buffer = make(tmp_path)
-    feeder = Feeder(buffer)
+    feeder = Feeder(buffer, SyntheticAgent(interval_ns=100 * MS))
     for i in range(95):
         feeder.feed(T0 + i * 100 * MS)
     before = selected_stamps(buffer)
@@ -73,8 +73,8 @@ def test_restart_keeps_the_data_and_the_grid(tmp_path: Path) -> None:
     assert [r.raw for r in selection.records()] == raw_before
     selection.close()
     feeder.buffer = reopened
-    assert not feeder.feed(T0 + 9_550 * MS)  # same slot as the newest stored frame
-    assert feeder.feed(T0 + 10_000 * MS)
+    kept = [feeder.feed(T0 + i * 100 * MS) for i in range(95, 101)]
+    assert kept == [False] * 5 + [True]  # 9.5 s .. 9.9 s fall in slot 9, stored before the restart
     assert selected_stamps(reopened) == [*before, T0 + 10_000 * MS]
     reopened.close()
 

@@ -28,9 +28,8 @@ def test_rows_equal_the_published_frames_in_the_range(tmp_path: Path) -> None:
     published = []
     for i in range(1200):
         ts = T0 + 17 * MS + i * 100 * MS
-        frame_ts = ts
-        if grid.offer(frame_ts, 100 * MS) is not None:
-            published.append((frame_ts, feeder.agent.seq + 1))
+        if grid.offer(ts, 100 * MS, seq=feeder.agent.seq + 1, instance=feeder.agent.instance) is not None:
+            published.append((ts, feeder.agent.seq + 1))
         feeder.feed(ts)
     start, end = T0 + 20 * S + 3 * MS, T0 + 80 * S + 250 * MS
     want = [(ts, seq) for ts, seq in published if start <= ts <= end]

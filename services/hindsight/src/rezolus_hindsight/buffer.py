@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_core.frame import Catalog, DecodeError, Frame, decode
+from rezolus_core.frame import Catalog, DecodeError, decode
 from rezolus_hindsight import records, segment
 from rezolus_hindsight.records import Kind, Record
 from rezolus_recorder.grid import Grid
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from rezolus_core.tracker import Delivery
 
 TAIL_NAME = "tail.rzh"
-TAIL_MAGIC = b"RZHTAIL\x01"
+TAIL_MAGIC = b"RZHTAIL\x02"
 BLOCK = 4096
 MIN_MAX_BYTES = 1 << 20
 _TAIL_LIMIT_CAP = 16 << 20
@@ -180,11 +180,7 @@ class Buffer:
 
     def _restore_grid(self) -> None:
         """Continue the grid after the newest stored frame (its slot is taken)."""
-        newest: Record | None = None
-        for record in reversed(self._tail):
-            if record.kind is Kind.FRAME:
-                newest = record
-                break
+        newest: Record | None = next((r for r in reversed(self._tail) if r.kind is Kind.FRAME), None)
         if newest is None and self._segments:
             info = self._segments[-1]
             fd = os.open(info.path, os.O_RDONLY)
@@ -196,16 +192,8 @@ class Buffer:
             finally:
                 os.close(fd)
             newest = frames[-1] if frames else None
-        if newest is None:
-            return
-        try:
-            frame = decode(newest.payload)
-        except DecodeError:
-            return
-        if isinstance(frame, Frame):
-            tol = frame.interval_ns // 2
-            slot = (frame.timestamp_ns + tol) // self.interval_ns
-            self._grid.first_slot = self._grid.last_taken = slot
+        if newest is not None:
+            self._grid.first_slot = self._grid.last_taken = newest.slot
 
     def _remember(self, record: Record) -> None:
         self._tail.append(record)
@@ -234,10 +222,12 @@ class Buffer:
         if self.newest_ns is not None and ts <= self.newest_ns:
             self.stats.skipped += 1
             return False
-        if self._grid.offer(ts, delivery.frame.interval_ns) is None:
+        frame_in = delivery.frame
+        pick = self._grid.offer(ts, frame_in.interval_ns, seq=frame_in.seq, instance=frame_in.instance)
+        if pick is None:
             self.stats.skipped += 1
             return False
-        frame = records.encode(Kind.FRAME, ts, payload)
+        frame = records.encode(Kind.FRAME, ts, payload, pick.slot)
         key = (delivery.catalog.instance, delivery.catalog.version)
         if self._tail_frames and self._tail_size + len(frame.raw) > self.tail_limit:
             self._seal()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-MAGIC = b"RZHSEG\x00\x01"
+MAGIC = b"RZHSEG\x00\x02"
 _FIELDS = struct.Struct("<8sIQQIB")
 _CRC = struct.Struct("<I")
 _TS = np.dtype("<u8")

@@ -15,7 +15,8 @@ Invariants:
   bus delivered them; only frames inside the selection's range become rows.
 - A row's ``missed`` counts the empty grid slots between it and the previous
   row (an outage or lost frames), not the agent frames that the grid
-  deliberately skipped; slots are computed as the recorder's ``Grid`` does.
+  deliberately skipped; it comes from the slots the buffer stored, exactly as
+  the recorder computes it from its journal.
 - A failed snapshot leaves no file at its path.  Everything here is CPU or
   file work meant for a worker thread; it never touches the live buffer, only
   the selection it was handed, and it always closes the selection.
@@ -23,8 +24,6 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +35,7 @@ from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, Serie
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight.records import Kind
 from rezolus_hindsight.segment import SegmentError
-from rezolus_recorder.files import fsync_dir, temp_path
+from rezolus_recorder.files import RecordingWriter
 from rezolus_recorder.layout import TableBuilder, write_options
 
 if TYPE_CHECKING:
@@ -63,9 +62,7 @@ class SnapshotResult:
     bytes: int
 
 
-def _replay(
-    selection: Selection, builder: TableBuilder, interval_ns: int, flush: Callable[[], None]
-) -> list[Catalog]:
+def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], None]) -> list[Catalog]:
     """Add the range's rows to ``builder``, calling ``flush`` every chunk; return the catalogs used."""
     tracker = Tracker(pending_limit=1 << 20)
     used: dict[tuple[str, int], Catalog] = {}
@@ -82,12 +79,10 @@ def _replay(
         if not selection.start_ns <= record.timestamp_ns <= selection.end_ns:
             continue
         for delivery in tracker.feed(record.payload):
-            frame = delivery.frame
             used.setdefault((delivery.catalog.instance, delivery.catalog.version), delivery.catalog)
-            slot = (frame.timestamp_ns + frame.interval_ns // 2) // interval_ns
-            missed = 0 if last_slot is None else max(0, slot - last_slot - 1)
+            missed = 0 if last_slot is None else max(0, record.slot - last_slot - 1)
             builder.add(delivery, missed=missed)
-            last_slot = slot
+            last_slot = record.slot
             pending += 1
             if pending >= CHUNK_ROWS:
                 flush()
@@ -104,7 +99,7 @@ def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Ta
     """Build the whole recording table of the selection's range in memory (for tests and tools)."""
     builder = TableBuilder(source=source, interval_ns=interval_ns)
     try:
-        _replay(selection, builder, interval_ns, lambda: None)
+        _replay(selection, builder, lambda: None)
     except (SegmentError, OSError) as exc:
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     return builder.table()
@@ -112,42 +107,28 @@ def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Ta
 
 def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> int:
     counting = TableBuilder(source=source, interval_ns=interval_ns)
-    catalogs = _replay(selection, counting, interval_ns, counting.discard)
+    catalogs = _replay(selection, counting, counting.discard)
     metadata = counting.file_metadata()
     builder = TableBuilder(source=source, interval_ns=interval_ns)
     for catalog in catalogs:
         builder.declare(catalog)
     columns = builder.columns
-    temp = temp_path(path)
-    writer: pq.ParquetWriter | None = None
+    writer = RecordingWriter(path)
 
     def flush() -> None:
-        nonlocal writer
-        table = builder.take().replace_schema_metadata(metadata)
+        table = builder.take()
         if builder.columns != columns:
             raise SnapshotError("a frame used a catalog that was not declared")
-        if writer is None:
-            writer = pq.ParquetWriter(temp, table.schema, **write_options(table.schema))
-        writer.write_table(table)
+        writer.write(table, metadata)
 
     try:
-        _replay(selection, builder, interval_ns, flush)
-        if writer is None:
+        _replay(selection, builder, flush)
+        if builder.rows == 0:
             flush()
-        assert writer is not None  # noqa: S101 - flush always opens it
-        writer.close()
-        with temp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        temp.replace(path)
+        return writer.commit()
     except BaseException:
-        if writer is not None:
-            with contextlib.suppress(OSError, pa.ArrowException):
-                writer.close()
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+        writer.abort()
         raise
-    fsync_dir(path)
-    return path.stat().st_size
 
 
 def write(selection: Selection, path: Path, *, source: str, interval_ns: int) -> SnapshotResult:
