@@ -6,11 +6,14 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+import pytest
 from hindsight_helpers import Hindsight, Publisher, poll
 
 from rezolus_hindsight import records, segment
 from rezolus_hindsight.buffer import TAIL_MAGIC, TAIL_NAME
 from rezolus_hindsight.records import Kind
+
+pytestmark = pytest.mark.slow
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,10 +7,13 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
+import pytest
 from hindsight_helpers import Hindsight, poll
 
 from rezolus_recorder.journal import journal_path
 from support.env import VENV_BIN
+
+pytestmark = pytest.mark.slow
 
 if TYPE_CHECKING:
     from pathlib import Path

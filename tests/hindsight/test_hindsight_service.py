@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hindsight_helpers import Hindsight, Publisher, poll
 from hindsight_synth import counter_value
+
+pytestmark = pytest.mark.slow
 
 
 def check_rows_against_published(table: pa.Table, publisher: Publisher) -> None:
