@@ -224,7 +224,11 @@ class HindsightService:
             if selection is not None:
                 selection.close()
             self._reserved.discard(target)
-        self.snapshots["written" if path is None else "streamed"] += 1
+        if path is not None:
+            self.snapshots["streamed"] += 1
+            self.log.info("snapshot streamed", rows=result.rows, bytes=result.bytes)
+            return result
+        self.snapshots["written"] += 1
         self.last_snapshot = describe(result)
         self.log.info("snapshot written", **self.last_snapshot)
         return result
