@@ -4,7 +4,9 @@ Invariants:
 - Rows are built by ``rezolus_recorder.layout.TableBuilder`` and written with
   the recorder's ``write_options`` and atomic-file helpers, so a snapshot is a
   recording (same columns, metadata and encodings).
-- Two passes, as the recorder converts its journal: the first replays the
+- Up to ``CHUNK_ROWS`` rows are built in memory in one pass and written with
+  the layout's ``write_table``.  Larger ranges take two passes, as the
+  recorder converts its journal: the first replays the
   range into a counting builder (rows discarded every ``CHUNK_ROWS``) to learn
   the catalogs used and the final file metadata; the second declares those
   catalogs, so the schema is fixed before the first row is written, and
@@ -35,7 +37,7 @@ from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, Serie
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight.records import Kind
 from rezolus_hindsight.segment import SegmentError
-from rezolus_recorder.files import RecordingWriter
+from rezolus_recorder.files import RecordingWriter, write_table
 from rezolus_recorder.layout import TableBuilder, write_options
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 
     from rezolus_hindsight.buffer import Selection
 
-CHUNK_ROWS = 512
+CHUNK_ROWS = 1024
 
 
 class SnapshotError(RuntimeError):
@@ -134,7 +136,10 @@ def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> 
 def write(selection: Selection, path: Path, *, source: str, interval_ns: int) -> SnapshotResult:
     """Build and write the snapshot at ``path`` (atomically); always closes the selection."""
     try:
-        size = _stream(selection, path, source, interval_ns)
+        if selection.rows <= CHUNK_ROWS:
+            size = write_table(build_table(selection, source=source, interval_ns=interval_ns), path)
+        else:
+            size = _stream(selection, path, source, interval_ns)
     except (SegmentError, pa.ArrowInvalid) as exc:
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     finally:
