@@ -7,7 +7,9 @@ frame from a real ``rezolus-agent`` on this host, then stamps copies of that
 frame onto a 15-minute grid with growing values.
 
 1. snapshot time for 15 min at 1 s (900 rows) and at 100 ms (9000 rows):
-   read + decode the buffer, build the table, write parquet; against the
+   read + decode the buffer, build the table, write parquet (median of
+   repeats; the first one, after the service's start-up warm-up, apart);
+   against the
    reference, the recorder's own path for the same rows (TableBuilder on
    already-decoded frames + write_table), which is the floor of any snapshot;
 2. disk bytes per frame in the buffer, for real consecutive agent frames
@@ -159,7 +161,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def live_cpu(seconds: float, work: Path) -> tuple[float, float, float]:
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def live_cpu(seconds: float, work: Path) -> tuple[float, float, float, float, float]:
     """CPU % of one core: hindsight at 1 s, recorder at 1 s, agent at 1 s, same agent."""
     agent, endpoint = start_agent("1s")
     listen = free_endpoint().removeprefix("tcp://")
@@ -181,7 +190,7 @@ def live_cpu(seconds: float, work: Path) -> tuple[float, float, float]:
         after = [cpu_seconds(p.pid) for p in procs]
         wall = time.monotonic() - started
         hs, rec, ag = (100 * (a - b) / wall for a, b in zip(after, before, strict=True))
-        return hs, rec, ag
+        return hs, rec, ag, rss_mib(hindsight.pid), rss_mib(recorder.pid)
     finally:
         for proc in procs:
             proc.terminate()
@@ -194,6 +203,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, shorter live run")
     args = parser.parse_args()
     repeats = 1 if args.quick else 5
+    snapshot.warm_up()  # as the service does at start, in the background
     live = capture(50 if args.quick else 600)
     template = live[-1]
     series = template.catalog.version
@@ -216,7 +226,7 @@ def main() -> int:
             assert got == rows
             lines.append(
                 f"| snapshot of 15 min at {label} ({rows} rows, parquet {size / 1e6:.2f} MB) "
-                f"| {took:.2f} s (first after start {cold:.2f} s) | recorder layout alone {floor:.2f} s "
+                f"| {took:.2f} s (first one {cold:.2f} s) | recorder layout alone {floor:.2f} s "
                 f"| {took / floor:.2f}× |"
             )
             lines.append(
@@ -231,12 +241,13 @@ def main() -> int:
             f"| raw bus payload {raw / 1e3:.1f} kB | {per_frame / raw:.2f}× |"
         )
         seconds = 20 if args.quick else 60
-        hs, rec, ag = live_cpu(seconds, work)
+        hs, rec, ag, hs_rss, rec_rss = live_cpu(seconds, work)
         ratio = f"{hs / rec:.2f}×" if rec else "—"
         lines.append(
             f"| live CPU at 1 s over {seconds} s (% of one core) | {hs:.2f} % "
             f"| recorder {rec:.2f} % (agent {ag:.2f} %) | {ratio} |"
         )
+        lines.append(f"| live RSS | {hs_rss:.0f} MiB | recorder {rec_rss:.0f} MiB | {hs_rss / rec_rss:.2f}× |")
         print("\n".join(lines))
     finally:
         shutil.rmtree(work, ignore_errors=True)
