@@ -119,6 +119,7 @@ class SyntheticAgent:
         self.instance = instance
         self._grow = threading.Event()
         self.published: list[Frame] = []
+        self.tick_of: dict[int, int] = {}  # frame timestamp -> the grid tick it was due at
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._bound = threading.Event()
@@ -173,5 +174,6 @@ class SyntheticAgent:
                 out = frame(cat, seq, time.time_ns(), self.interval_ns)
                 publisher.publish_frame(out)
                 self.published.append(out)
+                self.tick_of[out.timestamp_ns] = next_tick
         finally:
             publisher.close()

@@ -127,6 +127,11 @@ class TableBuilder:
     ``restarted`` or whose agent instance differs from the previous row's is a
     restart row (``restart`` true, ``duration`` null); ``mark_restart()``
     forces the next row to be one.
+
+    Streaming: ``declare(catalog)`` creates columns up front so every chunk
+    has the same schema; ``take()`` returns the rows added since the last
+    ``take`` and forgets them (``discard()`` forgets without building), while
+    totals and the file metadata keep counting every row.
     """
 
     def __init__(
