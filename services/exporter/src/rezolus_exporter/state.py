@@ -1,0 +1,160 @@
+"""What the exporter knows about the agent: the recent frames of one instance.
+
+Invariants:
+- Frames come only from ``Tracker`` deliveries, so they are decoded, checked
+  against a catalog of the same instance, and have increasing sequence numbers.
+- The window holds frames of exactly one agent instance.  A delivery marked
+  ``restarted`` (or of another instance) empties it first, so no value or
+  delta ever mixes two instances, and counters restart from the new agent's
+  values (Prometheus sees the drop as a counter reset, never a negative rate).
+- The window keeps the newest frame plus every frame no older than
+  ``window + interval/2`` before it (by the agent's monotonic clock), so the
+  oldest frame is the baseline of a trailing window of about ``window``;
+  it never holds more than ``MAX_FRAMES``.
+- The agent is *up* when a frame arrived (by this process's monotonic clock)
+  within ``stale_intervals`` agent intervals; otherwise ``latest()`` is None
+  and nothing from the agent is served.
+- A series is "seen" once any frame of the current instance carried it; a
+  catalog series never seen is reported as zero (counters and histograms are
+  cumulative from zero), a series seen before but missing from the newest
+  frame is not reported at all (its value is unknown).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from numpy.typing import NDArray
+
+    from rezolus_core.frame import Catalog, Frame
+    from rezolus_core.tracker import Delivery, TrackerStats
+
+MAX_FRAMES = 4096
+
+
+@dataclass(frozen=True)
+class Window:
+    """The newest frame, the baseline frame of the trailing window, and their catalog."""
+
+    latest: Frame
+    baseline: Frame | None
+    catalog: Catalog
+    seen: NDArray[np.bool_]
+
+    @property
+    def span_ns(self) -> int:
+        """Agent time covered by the window (0 when there is only one frame)."""
+        if self.baseline is None:
+            return 0
+        return self.latest.monotonic_ns - self.baseline.monotonic_ns
+
+
+class AgentState:
+    """The frames of the current agent instance and when the last one arrived."""
+
+    def __init__(
+        self,
+        window_ns: int,
+        stale_intervals: int = 3,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self.window_ns = window_ns
+        self.stale_intervals = stale_intervals
+        self._clock = clock
+        self._frames: deque[Frame] = deque(maxlen=MAX_FRAMES)
+        self._catalog: Catalog | None = None
+        self._seen: NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
+        self._received_at: int | None = None
+        self.restarts_seen = 0
+
+    def ingest(self, delivery: Delivery) -> None:
+        """Add one delivered frame, resetting the window on an agent restart."""
+        frame = delivery.frame
+        if delivery.restarted or (self._frames and self._frames[-1].instance != frame.instance):
+            self._frames.clear()
+            self._seen = np.zeros(0, dtype=np.bool_)
+            self.restarts_seen += 1
+        self._catalog = delivery.catalog
+        if self._seen.size < delivery.catalog.version:
+            grown = np.zeros(delivery.catalog.version, dtype=np.bool_)
+            grown[: self._seen.size] = self._seen
+            self._seen = grown
+        self._seen[frame.counter_ids.astype(np.intp)] = True
+        self._seen[frame.gauge_ids.astype(np.intp)] = True
+        for hist in frame.histograms:
+            self._seen[hist.id] = True
+        self._frames.append(frame)
+        self._trim(frame)
+        self._received_at = self._clock()
+
+    def _trim(self, newest: Frame) -> None:
+        keep_after = (
+            newest.monotonic_ns - self.effective_window_ns(newest) - newest.interval_ns // 2
+        )
+        while len(self._frames) > 1 and (
+            self._frames[0].monotonic_ns < keep_after
+            or self._frames[0].monotonic_ns > newest.monotonic_ns
+        ):
+            self._frames.popleft()
+
+    def effective_window_ns(self, frame: Frame) -> int:
+        """Return the configured window, but never less than one agent interval."""
+        return max(self.window_ns, frame.interval_ns)
+
+    @property
+    def interval_ns(self) -> int | None:
+        """The agent's sampling interval, from the newest frame."""
+        return self._frames[-1].interval_ns if self._frames else None
+
+    def age_ns(self) -> int | None:
+        """Time since the newest frame arrived (None before the first one)."""
+        if self._received_at is None:
+            return None
+        return self._clock() - self._received_at
+
+    def is_up(self) -> bool:
+        """Whether a frame arrived within ``stale_intervals`` agent intervals."""
+        age, interval = self.age_ns(), self.interval_ns
+        if age is None or interval is None:
+            return False
+        return age <= self.stale_intervals * max(interval, 1)
+
+    def window(self) -> Window | None:
+        """Return the current window, or None when the agent is down or stale."""
+        if not self._frames or self._catalog is None or not self.is_up():
+            return None
+        latest = self._frames[-1]
+        baseline = self._frames[0] if len(self._frames) > 1 else None
+        return Window(latest, baseline, self._catalog, self._seen)
+
+
+@dataclass(frozen=True)
+class Health:
+    """The subscription's counters at one instant, for the self-metrics."""
+
+    received: int
+    frames: int
+    missed: int
+    decode_errors: int
+    duplicates: int
+    restarts: int
+
+    @classmethod
+    def of(cls, stats: TrackerStats) -> Health:
+        """Copy the tracker's counters."""
+        return cls(
+            received=stats.received,
+            frames=stats.delivered,
+            missed=stats.missed,
+            decode_errors=stats.decode_errors,
+            duplicates=stats.duplicates,
+            restarts=stats.restarts,
+        )
