@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rezolus_core import config as core_config
 from rezolus_core.bus import DEFAULT_ENDPOINT
@@ -23,10 +23,12 @@ from rezolus_core.config import ConfigError, Section
 from rezolus_core.log import LEVELS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 DEFAULT_LISTEN = "0.0.0.0:4242"
 DEFAULT_QUANTILES = (0.5, 0.9, 0.99, 0.999, 0.9999)
+_T = TypeVar("_T")
 _ENDPOINT = re.compile(r"^(tcp://[^\s]+:\d+|ipc://\S+|inproc://\S+)$")
 
 
@@ -94,6 +96,17 @@ def _quantiles(section: Section) -> tuple[float, ...]:
     return tuple(sorted(values))
 
 
+def _checked(
+    parse: Callable[[str, str], _T], flag: str | None, text: str, origin: str, key: str
+) -> _T:
+    """Parse a value from the command line (if given) or the file, as a ConfigError."""
+    try:
+        return parse(flag, f"--{key}") if flag is not None else parse(text, key)
+    except ValueError as exc:
+        where = "command line" if flag is not None else origin
+        raise ConfigError(where, "", str(exc)) from exc
+
+
 def load(
     path: str | Path | None,
     *,
@@ -116,11 +129,9 @@ def load(
     gzip_level = root.integer("gzip_level", 1, minimum=1, maximum=9)
     prom.finish()
     root.finish()
-    try:
-        address = parse_listen(listen or listen_text, "--listen" if listen else "listen")
-        endpoint = check_source(source or source_text, "--source" if source else "source")
-    except ValueError as exc:
-        raise ConfigError(str(path or "<defaults>"), "", str(exc)) from exc
+    origin = str(path or "<defaults>")
+    address = _checked(parse_listen, listen, listen_text, origin, "listen")
+    endpoint = _checked(check_source, source, source_text, origin, "source")
     level = log_level or level
     if level not in LEVELS:
         raise ConfigError(
