@@ -60,9 +60,11 @@ def latencies(step: int) -> list[int]:
 
 def latency_counts(steps: int, *, stationary: bool = False) -> np.ndarray:
     """Cumulative latency buckets after ``steps`` intervals."""
+    if stationary:
+        return histogram.from_values(latencies(0)) * np.uint64(steps)
     out = histogram.empty()
     for k in range(steps):
-        out += histogram.from_values(latencies(0 if stationary else k))
+        out += histogram.from_values(latencies(k))
     return out
 
 
@@ -153,12 +155,14 @@ class SyntheticAgent:
         instance: str = "agent-a",
         interval_ns: int = 200_000_000,
         stationary: bool = True,
+        first_step: int = 0,
     ) -> None:
         self.endpoint = endpoint
         self.instance = instance
         self.interval_ns = interval_ns
         self.stationary = stationary
         self.sent = 0
+        self.first_step = first_step
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._publisher: ZmqPublisher | None = None
@@ -178,7 +182,7 @@ class SyntheticAgent:
             clock = (time.time_ns(), time.monotonic_ns())
             self._publisher.publish_frame(
                 frame(
-                    self.sent,
+                    self.first_step + self.sent,
                     self.instance,
                     interval_ns=self.interval_ns,
                     stationary=self.stationary,
