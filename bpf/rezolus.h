@@ -1,0 +1,50 @@
+/* Shared definitions for every Rezolus BPF sampler.
+ *
+ * Invariants:
+ * - Histograms use the original Rezolus layout: grouping power 3, max value
+ *   power 64, 496 buckets; rz_hist_index() is exact for all u64 values.
+ * - Counter and histogram maps are BPF_F_MMAPABLE arrays with one row per
+ *   CPU; each row starts on a 64-byte boundary, so CPUs never share a cache
+ *   line and plain increments are safe (a program runs on one CPU with
+ *   migration disabled).
+ * - No struct layout is read through kernel headers: only tracepoint fields,
+ *   helpers and raw tracepoint arguments.
+ */
+#ifndef REZOLUS_H
+#define REZOLUS_H
+
+#ifndef RZ_NR_CPUS
+#error "RZ_NR_CPUS must be defined by the loader"
+#endif
+
+#define RZ_HIST_GROUPING_POWER 3
+#define RZ_HIST_BUCKETS 496
+/* u64 slots per cache line */
+#define RZ_CACHELINE_U64 8
+/* round n (in u64 slots) up to whole cache lines */
+#define RZ_ROW(n) ((((n) + RZ_CACHELINE_U64 - 1) / RZ_CACHELINE_U64) * RZ_CACHELINE_U64)
+
+#define RZ_ARRAY(name, entries) BPF_F_TABLE("array", u32, u64, name, (entries), BPF_F_MMAPABLE)
+
+static __always_inline u32 rz_log2(u64 v)
+{
+    u32 r = 0, s;
+    s = (v > 0xFFFFFFFFULL) << 5; v >>= s; r |= s;
+    s = (v > 0xFFFFULL) << 4; v >>= s; r |= s;
+    s = (v > 0xFFULL) << 3; v >>= s; r |= s;
+    s = (v > 0xFULL) << 2; v >>= s; r |= s;
+    s = (v > 0x3ULL) << 1; v >>= s; r |= s;
+    r |= (u32)(v >> 1);
+    return r;
+}
+
+static __always_inline u32 rz_hist_index(u64 v)
+{
+    if (v < (1ULL << (RZ_HIST_GROUPING_POWER + 1)))
+        return (u32)v;
+    u32 p = rz_log2(v);
+    u64 offset = (v - (1ULL << p)) >> (p - RZ_HIST_GROUPING_POWER);
+    return ((p - RZ_HIST_GROUPING_POWER + 1) << RZ_HIST_GROUPING_POWER) + (u32)offset;
+}
+
+#endif

@@ -1,0 +1,89 @@
+"""Short-lived BPF compiler process: compile with bcc, attach, hand the fds back.
+
+Run as ``python -m rezolus_agent.bpfchild FD`` where FD is one end of a Unix
+socket pair.  It reads one JSON request from stdin (source, cflags, hooks,
+maps), compiles and attaches everything, then sends one JSON reply followed by
+the map and attachment fds over the socket (SCM_RIGHTS) and exits.  The agent
+keeps the fds: the programs stay attached as long as it holds them, and bcc's
+LLVM (about 100 MB) never lives in the long-running process.
+
+Invariants:
+- Exactly one reply is sent: ``{"ok": true, "maps": {...}, "fds": [...]}`` or
+  ``{"ok": false, "error": "..."}``.
+- Fds are sent in the order listed in ``fds``, in chunks of at most 250.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+_CHUNK = 250
+
+
+def _send(sock: socket.socket, reply: dict[str, Any], fds: list[int]) -> None:
+    payload = json.dumps(reply).encode()
+    sock.sendall(len(payload).to_bytes(4, "little") + payload)
+    for start in range(0, len(fds), _CHUNK):
+        socket.send_fds(sock, [b"F"], fds[start : start + _CHUNK])
+
+
+def _attached(table: dict[Any, int], target: str) -> int:
+    """bcc keys attachment tables by bytes or str depending on the version."""
+    fd = table.get(target.encode(), table.get(target))
+    if fd is None:
+        raise KeyError(f"{target} was not attached")
+    return fd
+
+
+def _compile(request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    from bcc import BPF  # noqa: PLC0415 - only this short-lived process may load LLVM
+
+    bpf = BPF(text=request["source"], cflags=request["cflags"])
+    fds: list[int] = []
+    names: list[str] = []
+    maps: dict[str, Any] = {}
+    for name in request["maps"]:
+        table = bpf[name]
+        maps[name] = {
+            "fd_index": len(fds),
+            "key_size": ctypes.sizeof(table.Key),
+            "value_size": ctypes.sizeof(table.Leaf),
+            "max_entries": int(table.max_entries),
+            "type": int(table.ttype),
+        }
+        fds.append(table.map_fd)
+        names.append(f"map:{name}")
+    for target, fn in request["raw_tracepoints"].items():
+        bpf.attach_raw_tracepoint(tp=target, fn_name=fn)
+        fds.append(_attached(bpf.raw_tracepoint_fds, target))
+        names.append(f"raw_tracepoint:{target}")
+    for target, fn in request["tracepoints"].items():
+        if target.encode() not in bpf.tracepoint_fds and target not in bpf.tracepoint_fds:
+            bpf.attach_tracepoint(tp=target, fn_name=fn)
+        fds.append(_attached(bpf.tracepoint_fds, target))
+        names.append(f"tracepoint:{target}")
+    return {"ok": True, "maps": maps, "fds": names}, fds
+
+
+def main() -> int:
+    """Entry point of the compiler process."""
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    try:
+        request = json.loads(sys.stdin.read())
+        reply, fds = _compile(request)
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the agent as a reply
+        _send(sock, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, [])
+        return 1
+    _send(sock, reply, fds)
+    sys.stdout.flush()
+    # bcc's atexit cleanup would disable the perf events the agent now holds.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""Build, compile and map the BPF half of the enabled samplers.
+
+Invariants:
+- All enabled BPF samplers compile as ONE source in ONE short-lived child
+  process (``rezolus_agent.bpfchild``), so clang runs once and LLVM never stays
+  resident in the agent.
+- Hooks of several samplers on the same tracepoint are fused into one
+  generated program that calls each handler in turn (one dispatch per event).
+- Maps created with ``BPF_F_MMAPABLE`` are read through mmap as numpy views:
+  no syscall per key.  Other maps are reachable by fd (see ``bpfsys``).
+- If the combined compile fails, each sampler is compiled alone to find the
+  ones at fault; those are reported unavailable with the compiler's message
+  and the rest are loaded together.
+- The agent holds every attachment fd; closing them (or the agent dying)
+  detaches every program.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rezolus_agent import bpfsys
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from rezolus_agent.sampler import Sampler
+
+COMPILE_TIMEOUT_S = 60.0
+_PAGE = mmap.PAGESIZE
+
+
+def bpf_dir() -> Path:
+    """Directory holding the ``.bpf.c`` sources (in the wheel, or the repository's ``bpf/``)."""
+    packaged = Path(str(resources.files("rezolus_agent"))) / "bpf"
+    if packaged.is_dir():
+        return packaged
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "bpf"
+        if (candidate / "rezolus.h").is_file():
+            return candidate
+    raise FileNotFoundError("cannot find the bpf/ sources directory")
+
+
+class BpfError(RuntimeError):
+    """Compiling or loading BPF failed; the message carries the reason."""
+
+
+@dataclass
+class BpfMaps:
+    """The maps of one sampler: mmapped arrays and raw fds."""
+
+    arrays: dict[str, NDArray[np.uint64]] = field(default_factory=dict)
+    fds: dict[str, int] = field(default_factory=dict)
+    info: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def array(self, name: str) -> NDArray[np.uint64]:
+        """A live uint64 view of an mmapable array map."""
+        try:
+            return self.arrays[name]
+        except KeyError:
+            raise BpfError(f"map {name} is not an mmapable array") from None
+
+
+def generate_source(samplers: list[Sampler], root: Path) -> tuple[str, dict[str, str], dict[str, str]]:
+    """One C source for all samplers, and the raw-tracepoint and tracepoint program names."""
+    raw: dict[str, list[str]] = {}
+    tracepoints: dict[str, list[str]] = {}
+    for sampler in samplers:
+        assert sampler.bpf is not None  # noqa: S101 - only BPF samplers are passed in
+        for hook in sampler.bpf.hooks:
+            table = raw if hook.kind == "raw_tracepoint" else tracepoints
+            if hook.kind not in {"raw_tracepoint", "tracepoint"}:
+                raise BpfError(f"{sampler.name}: unknown hook kind {hook.kind}")
+            table.setdefault(hook.target, []).append(hook.handler)
+    parts = ['#include "rezolus.h"']
+    tp_names: dict[str, str] = {}
+    for target, handlers in tracepoints.items():
+        category, event = target.split(":", 1)
+        fn = f"tracepoint__{category}__{event}"
+        tp_names[target] = fn
+        parts.extend(f"static int {h}(void *args);" for h in handlers)
+        calls = "".join(f"    {h}(args);\n" for h in handlers)
+        parts.append(f"int {fn}(struct {fn} *args) {{\n{calls}    return 0;\n}}")
+    for sampler in samplers:
+        assert sampler.bpf is not None  # noqa: S101 - as above
+        parts.append(f"/* --- {sampler.name} --- */")
+        parts.append((root / sampler.bpf.source).read_text(encoding="utf-8"))
+    raw_names: dict[str, str] = {}
+    for target, handlers in raw.items():
+        fn = f"rz_raw__{target}"
+        raw_names[target] = fn
+        calls = "".join(f"    {h}(ctx);\n" for h in handlers)
+        parts.append(f"int {fn}(struct bpf_raw_tracepoint_args *ctx) {{\n{calls}    return 0;\n}}")
+    return "\n\n".join(parts) + "\n", raw_names, tp_names
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise BpfError("the BPF compiler process ended without a reply")
+        data += chunk
+    return data
+
+
+def _run_child(request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rezolus_agent.bpfchild", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        theirs.close()
+        try:
+            _, stderr = proc.communicate(json.dumps(request).encode(), timeout=COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BpfError(f"BPF compile took longer than {COMPILE_TIMEOUT_S:g}s") from None
+        ours.settimeout(5.0)
+        try:
+            size = int.from_bytes(_recv_exact(ours, 4), "little")
+            reply = json.loads(_recv_exact(ours, size))
+        except (OSError, BpfError) as exc:
+            tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
+            raise BpfError(f"BPF compiler failed (exit {proc.returncode}): {' | '.join(tail)}") from exc
+        if not reply.get("ok"):
+            tail = [
+                line
+                for line in stderr.decode(errors="replace").splitlines()
+                if "error" in line.lower()
+            ][:3]
+            raise BpfError("; ".join([reply.get("error", "unknown error"), *tail]))
+        fds: list[int] = []
+        while len(fds) < len(reply["fds"]):
+            _, got, _, _ = socket.recv_fds(ours, 1, len(reply["fds"]) - len(fds))
+            if not got:
+                raise BpfError("the BPF compiler process sent fewer fds than it announced")
+            fds.extend(got)
+    return reply, fds
+
+
+def _map_array(fd: int, info: dict[str, int]) -> NDArray[np.uint64] | None:
+    if info["type"] != bpfsys.BPF_MAP_TYPE_ARRAY or info["value_size"] % 8:
+        return None
+    length = info["value_size"] * info["max_entries"]
+    size = -(-length // _PAGE) * _PAGE
+    try:
+        region = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+    except OSError:
+        return None
+    return np.frombuffer(region, dtype=np.uint64, count=length // 8)
+
+
+class BpfLoader:
+    """Owns every fd of the loaded programs; ``close`` detaches them all."""
+
+    def __init__(self, cpus: int) -> None:
+        self.cpus = cpus
+        self.fds: list[int] = []
+        self.source = ""
+
+    def _load(self, samplers: list[Sampler]) -> dict[str, BpfMaps]:
+        root = bpf_dir()
+        source, raw_names, tp_names = generate_source(samplers, root)
+        cflags = [f"-I{root}", f"-DRZ_NR_CPUS={self.cpus}", "-Wno-unused-function"]
+        for sampler in samplers:
+            cflags.extend(sampler.cflags())
+        maps_wanted = [m for s in samplers if s.bpf for m in s.bpf.maps]
+        request = {
+            "source": source,
+            "cflags": cflags,
+            "maps": maps_wanted,
+            "raw_tracepoints": raw_names,
+            "tracepoints": tp_names,
+        }
+        reply, fds = _run_child(request)
+        self.fds.extend(fds)
+        self.source = source
+        result: dict[str, BpfMaps] = {}
+        for sampler in samplers:
+            assert sampler.bpf is not None  # noqa: S101 - only BPF samplers are passed in
+            maps = BpfMaps()
+            for name in sampler.bpf.maps:
+                info = reply["maps"][name]
+                fd = fds[info["fd_index"]]
+                maps.fds[name] = fd
+                maps.info[name] = info
+                view = _map_array(fd, info)
+                if view is not None:
+                    maps.arrays[name] = view
+            result[sampler.name] = maps
+        return result
+
+    def load(self, samplers: list[Sampler]) -> tuple[dict[str, BpfMaps], dict[str, str]]:
+        """Compile and attach; return maps per sampler and failure reasons per sampler."""
+        if not samplers:
+            return {}, {}
+        try:
+            return self._load(samplers), {}
+        except BpfError as exc:
+            if len(samplers) == 1:
+                return {}, {samplers[0].name: str(exc)}
+        failures: dict[str, str] = {}
+        good: list[Sampler] = []
+        for sampler in samplers:
+            probe = BpfLoader(self.cpus)
+            try:
+                probe._load([sampler])  # noqa: SLF001 - same class
+                good.append(sampler)
+            except BpfError as exc:
+                failures[sampler.name] = str(exc)
+            finally:
+                probe.close()
+        if not good:
+            return {}, failures
+        try:
+            return self._load(good), failures
+        except BpfError as exc:
+            failures.update({s.name: str(exc) for s in good})
+            return {}, failures
+
+    def close(self) -> None:
+        """Close every fd: programs detach, maps are freed."""
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                continue
+        self.fds.clear()

@@ -1,0 +1,85 @@
+"""Minimal bpf(2) map calls for the agent process, which never imports bcc.
+
+Used for the few maps that are not mmapable (hash maps the agent writes, such
+as the cgroup-id → slot table).  Keys and values are raw bytes of the sizes the
+map was created with.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import platform
+
+BPF_MAP_TYPE_HASH = 1
+BPF_MAP_TYPE_ARRAY = 2
+
+_BPF_MAP_LOOKUP_ELEM = 1
+_BPF_MAP_UPDATE_ELEM = 2
+_BPF_MAP_DELETE_ELEM = 3
+_BPF_MAP_GET_NEXT_KEY = 4
+_SYSCALL_BPF = {"x86_64": 321, "aarch64": 280}
+
+
+class _MapElemAttr(ctypes.Structure):
+    _fields_ = (
+        ("map_fd", ctypes.c_uint32),
+        ("pad", ctypes.c_uint32),
+        ("key", ctypes.c_uint64),
+        ("value", ctypes.c_uint64),
+        ("flags", ctypes.c_uint64),
+    )
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def _call(cmd: int, fd: int, key: bytes, value: ctypes.Array[ctypes.c_char] | None, flags: int = 0) -> int:
+    nr = _SYSCALL_BPF.get(platform.machine())
+    if nr is None:
+        raise OSError(errno.ENOSYS, f"bpf(2) number unknown for {platform.machine()}")
+    key_buf = ctypes.create_string_buffer(key, len(key))
+    attr = _MapElemAttr(
+        map_fd=fd,
+        key=ctypes.addressof(key_buf),
+        value=0 if value is None else ctypes.addressof(value),
+        flags=flags,
+    )
+    libc = _libc()
+    result: int = libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return result
+
+
+def update(fd: int, key: bytes, value: bytes) -> None:
+    """Insert or replace one element."""
+    buf = ctypes.create_string_buffer(value, len(value))
+    _call(_BPF_MAP_UPDATE_ELEM, fd, key, buf)
+
+
+def delete(fd: int, key: bytes) -> bool:
+    """Remove one element; False when it was not there."""
+    try:
+        _call(_BPF_MAP_DELETE_ELEM, fd, key, None)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise
+    return True
+
+
+def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
+    """The value stored under a key, or None."""
+    buf = ctypes.create_string_buffer(value_size)
+    try:
+        _call(_BPF_MAP_LOOKUP_ELEM, fd, key, buf)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    return buf.raw

@@ -1,0 +1,1 @@
+"""One module per sampler; ``rezolus_agent.registry`` lists them."""

@@ -1,0 +1,140 @@
+"""Series registry and frame assembly for the agent.
+
+Invariants:
+- A series (metric name + labels) gets one id for the life of the agent
+  instance; ids are dense and assigned in registration order, so the catalog
+  is append-only and its version is the number of series.
+- Registering a series that exists returns its id; registering the same name
+  with another type or unit is a programming error (ValueError).
+- ``FrameBuilder`` accepts values as numpy arrays so per-CPU samplers add
+  whole rows at once; ``build`` concatenates them once per frame.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rezolus_core import histogram
+from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from numpy.typing import ArrayLike, NDArray
+
+
+class SeriesRegistry:
+    """Assigns ids to series and produces the catalog."""
+
+    def __init__(self, instance: str, host: Mapping[str, str]) -> None:
+        self.instance = instance
+        self.host = dict(host)
+        self._series: list[SeriesSpec] = []
+        self._ids: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self._kinds: dict[str, tuple[MetricType, str]] = {}
+        self._catalog: Catalog | None = None
+
+    def _register(
+        self, kind: MetricType, name: str, labels: Mapping[str, str] | None, unit: str, description: str
+    ) -> int:
+        known = self._kinds.setdefault(name, (kind, unit))
+        if known != (kind, unit):
+            raise ValueError(f"metric {name} registered as {known}, now as {(kind, unit)}")
+        label_map = dict(labels or {})
+        key = (name, tuple(sorted(label_map.items())))
+        sid = self._ids.get(key)
+        if sid is None:
+            sid = len(self._series)
+            self._series.append(SeriesSpec(sid, name, kind, label_map, unit, description))
+            self._ids[key] = sid
+            self._catalog = None
+        return sid
+
+    def counter(self, name: str, labels: Mapping[str, str] | None, unit: str, description: str) -> int:
+        """Id of a cumulative uint64 counter series."""
+        return self._register(MetricType.COUNTER, name, labels, unit, description)
+
+    def gauge(self, name: str, labels: Mapping[str, str] | None, unit: str, description: str) -> int:
+        """Id of an instantaneous int64 gauge series."""
+        return self._register(MetricType.GAUGE, name, labels, unit, description)
+
+    def histogram(self, name: str, labels: Mapping[str, str] | None, unit: str, description: str) -> int:
+        """Id of a cumulative histogram series (496 buckets, grouping power 3)."""
+        return self._register(MetricType.HISTOGRAM, name, labels, unit, description)
+
+    @property
+    def version(self) -> int:
+        """Number of series registered so far."""
+        return len(self._series)
+
+    def catalog(self) -> Catalog:
+        """The current catalog (cached until a series is added)."""
+        if self._catalog is None:
+            self._catalog = Catalog(self.instance, tuple(self._series), self.host)
+        return self._catalog
+
+
+class FrameBuilder:
+    """Collects one frame's values from every sampler."""
+
+    def __init__(self) -> None:
+        self._counter_ids: list[NDArray[np.uint32]] = []
+        self._counter_values: list[NDArray[np.uint64]] = []
+        self._gauge_ids: list[NDArray[np.uint32]] = []
+        self._gauge_values: list[NDArray[np.int64]] = []
+        self._histograms: list[HistogramValue] = []
+
+    def counters(self, ids: ArrayLike, values: ArrayLike) -> None:
+        """Add counter values (cumulative, uint64)."""
+        self._counter_ids.append(np.asarray(ids, dtype=np.uint32).ravel())
+        self._counter_values.append(np.asarray(values, dtype=np.uint64).ravel())
+
+    def counter(self, sid: int, value: int) -> None:
+        """Add one counter value."""
+        self.counters([sid], [value])
+
+    def gauges(self, ids: ArrayLike, values: ArrayLike) -> None:
+        """Add gauge values (int64)."""
+        self._gauge_ids.append(np.asarray(ids, dtype=np.uint32).ravel())
+        self._gauge_values.append(np.asarray(values, dtype=np.int64).ravel())
+
+    def gauge(self, sid: int, value: int) -> None:
+        """Add one gauge value."""
+        self.gauges([sid], [value])
+
+    def histogram(self, sid: int, dense: NDArray[np.uint64]) -> None:
+        """Add one histogram from its dense cumulative buckets."""
+        indices, counts = histogram.to_sparse(dense)
+        self._histograms.append(HistogramValue(sid, indices, counts))
+
+    def build(
+        self,
+        *,
+        registry: SeriesRegistry,
+        seq: int,
+        timestamp_ns: int,
+        monotonic_ns: int,
+        interval_ns: int,
+        host: str,
+    ) -> Frame:
+        """The finished frame."""
+
+        def cat(parts: list[NDArray[np.generic]], dtype: type[np.generic]) -> NDArray[np.generic]:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+        return Frame(
+            instance=registry.instance,
+            seq=seq,
+            timestamp_ns=timestamp_ns,
+            monotonic_ns=monotonic_ns,
+            interval_ns=interval_ns,
+            host=host,
+            catalog_version=registry.version,
+            counter_ids=cat(self._counter_ids, np.uint32),  # type: ignore[arg-type]
+            counter_values=cat(self._counter_values, np.uint64),  # type: ignore[arg-type]
+            gauge_ids=cat(self._gauge_ids, np.uint32),  # type: ignore[arg-type]
+            gauge_values=cat(self._gauge_values, np.int64),  # type: ignore[arg-type]
+            histograms=tuple(self._histograms),
+        )
