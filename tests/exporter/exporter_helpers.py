@@ -271,3 +271,70 @@ def iter_families(text: str) -> Iterator[str]:
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             yield line.split()[2]
+
+
+class Prometheus:
+    """A real Prometheus server on a free loopback port, scraping given targets every second."""
+
+    def __init__(self, binary: str, tmp: Path, targets: dict[str, str], interval: str = "1s") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        jobs = "\n".join(
+            f"  - job_name: {job}\n    scrape_interval: {interval}\n    scrape_timeout: {interval}\n"
+            f"    static_configs:\n      - targets: ['{target}']"
+            for job, target in targets.items()
+        )
+        config = tmp / f"prometheus-{self.port}.yml"
+        config.write_text(f"global:\n  scrape_interval: {interval}\nscrape_configs:\n{jobs}\n")
+        self.args = [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / f'tsdb-{self.port}'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
+        self.log = tmp / f"prometheus-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Prometheus:
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(self._ready, 30, "Prometheus to become ready", every=0.2)
+        return self
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"prometheus exited: {self.log.read_text()[-2000:]}")
+        return http_get(self.url + "/-/ready", timeout=1)[0] == 200
+
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, object]]:
+        """Result of an instant query (vector or matrix), failing on API errors."""
+        import json  # noqa: PLC0415 - only queries need it
+        import urllib.parse  # noqa: PLC0415 - only queries need it
+
+        params = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
+        body = json.loads(http_get(url, timeout=10)[2])
+        if body.get("status") != "success":
+            raise AssertionError(f"query {promql!r} failed: {body}")
+        return body["data"]["result"]  # type: ignore[no-any-return]
+
+    def scalar(self, promql: str, at: float | None = None) -> float | None:
+        """The single value of an instant vector query, or None when it is empty."""
+        result = self.query(promql, at)
+        if not result:
+            return None
+        assert len(result) == 1, result
+        return float(result[0]["value"][1])  # type: ignore[index]
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -152,6 +152,13 @@ class SelfCollector:
                 "Time since the newest frame arrived.",
                 value=age / 1e9,
             )
+        stamp = self.state.last_timestamp_ns
+        if stamp is not None:
+            yield GaugeMetricFamily(
+                f"{p}last_frame_timestamp_seconds",
+                "Agent wall-clock time at which the newest frame was sampled (Unix seconds).",
+                value=stamp / 1e9,
+            )
         interval = self.state.interval_ns
         if interval is not None:
             yield GaugeMetricFamily(

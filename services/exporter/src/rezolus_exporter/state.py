@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from rezolus_core.frame import Catalog, Frame
-    from rezolus_core.tracker import Delivery, TrackerStats
+    from rezolus_core.tracker import Delivery
 
 MAX_FRAMES = 4096
 
@@ -114,6 +114,11 @@ class AgentState:
         """The agent's sampling interval, from the newest frame."""
         return self._frames[-1].interval_ns if self._frames else None
 
+    @property
+    def last_timestamp_ns(self) -> int | None:
+        """The agent's wall-clock time of the newest frame."""
+        return self._frames[-1].timestamp_ns if self._frames else None
+
     def age_ns(self) -> int | None:
         """Time since the newest frame arrived (None before the first one)."""
         if self._received_at is None:
@@ -134,27 +139,3 @@ class AgentState:
         latest = self._frames[-1]
         baseline = self._frames[0] if len(self._frames) > 1 else None
         return Window(latest, baseline, self._catalog, self._seen)
-
-
-@dataclass(frozen=True)
-class Health:
-    """The subscription's counters at one instant, for the self-metrics."""
-
-    received: int
-    frames: int
-    missed: int
-    decode_errors: int
-    duplicates: int
-    restarts: int
-
-    @classmethod
-    def of(cls, stats: TrackerStats) -> Health:
-        """Copy the tracker's counters."""
-        return cls(
-            received=stats.received,
-            frames=stats.delivered,
-            missed=stats.missed,
-            decode_errors=stats.decode_errors,
-            duplicates=stats.duplicates,
-            restarts=stats.restarts,
-        )
