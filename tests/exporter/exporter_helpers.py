@@ -17,16 +17,17 @@ import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
+
 from rezolus_core import histogram
 from rezolus_core.bus import ZmqPublisher
 from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 SECOND = 1_000_000_000
 C, G, H = MetricType.COUNTER, MetricType.GAUGE, MetricType.HISTOGRAM
@@ -77,7 +78,7 @@ def frame(
     stationary: bool = False,
     clock: tuple[int, int] | None = None,
 ) -> Frame:
-    """The cumulative frame after ``step + 1`` intervals of the synthetic workload."""
+    """Build the cumulative frame after ``step + 1`` intervals of the synthetic workload."""
     n = step + 1
     scale = interval_ns / SECOND
     counters = np.array([round(n * r * scale) for r in COUNTER_RATES], dtype=np.uint64)
@@ -107,7 +108,7 @@ def frame(
 
 
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
+    """Return a loopback TCP port that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -167,7 +168,7 @@ class SyntheticAgent:
         self._thread: threading.Thread | None = None
         self._publisher: ZmqPublisher | None = None
 
-    def __enter__(self) -> SyntheticAgent:
+    def __enter__(self) -> Self:
         self._publisher = ZmqPublisher(self.endpoint, catalog_every_s=0.5)
         self._publisher.publish_catalog(catalog(self.instance))
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -224,7 +225,7 @@ class Exporter:
             self.args += ["--config", str(path)]
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> Exporter:
+    def __enter__(self) -> Self:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
@@ -239,7 +240,7 @@ class Exporter:
         return http_get(self.url + "/healthz", timeout=1)[0] == 200
 
     def metrics(self, headers: dict[str, str] | None = None) -> str:
-        """The /metrics text."""
+        """Fetch the /metrics text."""
         return http_get(self.url + "/metrics", headers)[2].decode()
 
     def __exit__(self, *_exc: object) -> None:
@@ -258,8 +259,25 @@ class Exporter:
         return int(self.process.returncode), err.decode()
 
 
+def scrape_until(
+    exporter: Exporter, predicate: Callable[[str], bool], what: str, timeout: float = 15.0
+) -> str:
+    """Scrape until the text satisfies ``predicate``; return that text."""
+    found: list[str] = []
+
+    def check() -> bool:
+        text = exporter.metrics()
+        if predicate(text):
+            found.append(text)
+            return True
+        return False
+
+    wait_for(check, timeout, what)
+    return found[-1]
+
+
 def sample_value(text: str, series: str) -> float | None:
-    """The value of one exposed series (``name{labels}`` exactly as printed), if present."""
+    """Return the value of one series (``name{labels}`` as printed), if present."""
     for line in text.splitlines():
         if line.startswith(series + " "):
             return float(line.rsplit(" ", 1)[1])
@@ -276,11 +294,14 @@ def iter_families(text: str) -> Iterator[str]:
 class Prometheus:
     """A real Prometheus server on a free loopback port, scraping given targets every second."""
 
-    def __init__(self, binary: str, tmp: Path, targets: dict[str, str], interval: str = "1s") -> None:
+    def __init__(
+        self, binary: str, tmp: Path, targets: dict[str, str], interval: str = "1s"
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         jobs = "\n".join(
-            f"  - job_name: {job}\n    scrape_interval: {interval}\n    scrape_timeout: {interval}\n"
+            f"  - job_name: {job}\n    scrape_interval: {interval}\n"
+            f"    scrape_timeout: {interval}\n"
             f"    static_configs:\n      - targets: ['{target}']"
             for job, target in targets.items()
         )
@@ -296,7 +317,7 @@ class Prometheus:
         self.log = tmp / f"prometheus-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> Prometheus:
+    def __enter__(self) -> Self:
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
         wait_for(self._ready, 30, "Prometheus to become ready", every=0.2)
@@ -309,7 +330,7 @@ class Prometheus:
         return http_get(self.url + "/-/ready", timeout=1)[0] == 200
 
     def query(self, promql: str, at: float | None = None) -> list[dict[str, object]]:
-        """Result of an instant query (vector or matrix), failing on API errors."""
+        """Run an instant query (vector or matrix result), failing on API errors."""
         import json  # noqa: PLC0415 - only queries need it
         import urllib.parse  # noqa: PLC0415 - only queries need it
 
@@ -323,7 +344,7 @@ class Prometheus:
         return body["data"]["result"]  # type: ignore[no-any-return]
 
     def scalar(self, promql: str, at: float | None = None) -> float | None:
-        """The single value of an instant vector query, or None when it is empty."""
+        """Return the single value of an instant vector query, or None when empty."""
         result = self.query(promql, at)
         if not result:
             return None

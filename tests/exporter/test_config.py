@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from rezolus_core.config import ConfigError
 from rezolus_exporter import config
 
@@ -53,7 +54,10 @@ def test_quantiles_become_exact_percents():
     ("text", "fragment"),
     [
         ("lisen = '0.0.0.0:1'", "lisen: unknown key"),
-        ("[prometheus]\nhistogram_grouping_power = 4", "prometheus.histogram_grouping_power: 4 is outside 0..3"),
+        (
+            "[prometheus]\nhistogram_grouping_power = 4",
+            "prometheus.histogram_grouping_power: 4 is outside 0..3",
+        ),
         ("[prometheus]\nquantiles = [1.5]", "not strictly between 0 and 1"),
         ("[prometheus]\nquantiles = []", "at least one quantile"),
         ("[prometheus]\nquantiles = [0.5, 0.5]", "duplicates"),

@@ -9,6 +9,7 @@ import urllib.request
 import exporter_helpers as h
 import pytest
 import zmq
+
 from rezolus_core.bus import TOPIC_CATALOG, TOPIC_FRAME
 from rezolus_core.frame import encode_catalog, encode_frame
 
@@ -19,36 +20,21 @@ UP = "rezolus_exporter_agent_up"
 
 
 def endpoint() -> str:
-    """A fresh loopback bus endpoint."""
+    """Return a fresh loopback bus endpoint."""
     return f"tcp://127.0.0.1:{h.free_port()}"
 
 
-def until(exporter, predicate, what, timeout=15.0) -> str:
-    """Scrape until the text satisfies ``predicate``; return that text."""
-    found: list[str] = []
-
-    def check() -> bool:
-        text = exporter.metrics()
-        if predicate(text):
-            found.append(text)
-            return True
-        return False
-
-    h.wait_for(check, timeout, what)
-    return found[-1]
-
-
 def test_agent_down_at_start_then_picked_up_then_stale():
-    """The exporter serves up=0 without an agent, follows it when it appears, and drops it when it stops."""
+    """Up=0 without an agent, its series once it appears, nothing from it once it stops."""
     source = endpoint()
     with h.Exporter(source) as exporter:
         text = exporter.metrics()
         assert h.sample_value(text, UP) == 0
         assert "cpu_usage" not in text
         with h.SyntheticAgent(source, interval_ns=100_000_000):
-            text = until(exporter, lambda t: h.sample_value(t, UP) == 1, "up=1")
+            text = h.scrape_until(exporter, lambda t: h.sample_value(t, UP) == 1, "up=1")
             assert h.sample_value(text, USER0) is not None
-        text = until(exporter, lambda t: h.sample_value(t, UP) == 0, "up=0", timeout=5)
+        text = h.scrape_until(exporter, lambda t: h.sample_value(t, UP) == 0, "up=0", timeout=5)
         assert "cpu_usage" not in text
         assert "syscall_latency" not in text
         code, stderr = exporter.stop()
@@ -56,14 +42,18 @@ def test_agent_down_at_start_then_picked_up_then_stale():
 
 
 def test_agent_restart_resets_counters_and_is_counted():
-    """A new agent instance replaces the old one: its counters start over and the restart is counted."""
+    """A new agent instance replaces the old: counters start over, the restart is counted."""
     source = endpoint()
     with h.Exporter(source) as exporter:
         with h.SyntheticAgent(source, instance="first", interval_ns=100_000_000, first_step=10_000):
-            h.wait_for(lambda: (h.sample_value(exporter.metrics(), USER0) or 0) > 250, 15, "first agent values")
+            h.wait_for(
+                lambda: (h.sample_value(exporter.metrics(), USER0) or 0) > 250,
+                15,
+                "first agent values",
+            )
         high = h.sample_value(exporter.metrics(), USER0)
         with h.SyntheticAgent(source, instance="second", interval_ns=1_000_000_000):
-            text = until(
+            text = h.scrape_until(
                 exporter,
                 lambda t: h.sample_value(t, "rezolus_exporter_agent_restarts_total") == 1,
                 "the restart to be counted",
@@ -81,7 +71,9 @@ def test_content_negotiation_and_gzip():
         h.wait_for(lambda: h.sample_value(exporter.metrics(), UP) == 1, 15, "up=1")
         url = exporter.url + "/metrics"
         cases = {
-            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5": "application/openmetrics-text",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5": (
+                "application/openmetrics-text"
+            ),
             "text/plain": "text/plain; version=0.0.4",
             "garbage;;;=,/**;q=x": "text/plain; version=0.0.4",
             "application/openmetrics-text; version=banana": "text/plain; version=0.0.4",
@@ -91,7 +83,9 @@ def test_content_negotiation_and_gzip():
             status, head, body = h.http_get(url, {"Accept": accept})
             assert status == 200
             assert head["content-type"].startswith(content_type), accept
-            assert body.rstrip().endswith(b"# EOF") == content_type.startswith("application/openmetrics")
+            assert body.rstrip().endswith(b"# EOF") == content_type.startswith(
+                "application/openmetrics"
+            )
         request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})  # noqa: S310 - loopback
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
             assert response.headers["Content-Encoding"] == "gzip"
@@ -128,9 +122,9 @@ def test_malformed_messages_are_counted_and_dropped():
                 pub.send_multipart([TOPIC_FRAME, encode_frame(h.frame(step, clock=clock))])
                 step += 1
                 text = exporter.metrics()
-                return (h.sample_value(text, "rezolus_exporter_decode_errors_total") or 0) >= 6 and (
-                    h.sample_value(text, UP) == 1
-                )
+                return (
+                    h.sample_value(text, "rezolus_exporter_decode_errors_total") or 0
+                ) >= 6 and (h.sample_value(text, UP) == 1)
 
             h.wait_for(publish_and_check, 15, "decode errors and frames", every=0.2)
             text = exporter.metrics()

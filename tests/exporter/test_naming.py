@@ -1,8 +1,9 @@
-"""Catalog names, units and labels mapped to Prometheus conventions, and the plan built from them."""
+"""Catalog names, units and labels in Prometheus conventions, and the plan built from them."""
 
 from __future__ import annotations
 
 import pytest
+
 from rezolus_core.frame import Catalog, MetricType, SeriesSpec
 from rezolus_exporter import naming, plan
 
@@ -46,14 +47,23 @@ def test_units_convert_exactly_to_base_units():
 
 def test_help_names_units_that_are_not_in_the_name():
     """Dimensionless units are named in HELP; base units are already in the name."""
-    assert naming.help_text("System calls.", "syscalls", naming.unit_of("syscalls")) == "System calls. (syscalls)"
+    assert (
+        naming.help_text("System calls.", "syscalls", naming.unit_of("syscalls"))
+        == "System calls. (syscalls)"
+    )
     assert naming.help_text("Time.", "nanoseconds", naming.unit_of("nanoseconds")) == "Time."
     assert naming.help_text("", "", naming.unit_of("")) == "Rezolus agent metric"
 
 
 @pytest.mark.parametrize(
     ("label", "exposed"),
-    [("op", "op"), ("cgroupName", "cgroup_name"), ("le", "exported_le"), ("__name__", "exported_name__"), ("a-b", "a_b")],
+    [
+        ("op", "op"),
+        ("cgroupName", "cgroup_name"),
+        ("le", "exported_le"),
+        ("__name__", "exported_name__"),
+        ("a-b", "a_b"),
+    ],
 )
 def test_label_names_are_valid_and_not_reserved(label, exposed):
     """Label keys become valid snake_case names that never collide with le/quantile/__*."""
@@ -61,12 +71,12 @@ def test_label_names_are_valid_and_not_reserved(label, exposed):
 
 
 def spec(sid, name, kind, labels=None, unit="nanoseconds"):
-    """A catalog row."""
+    """Build a catalog row."""
     return SeriesSpec(sid, name, kind, labels or {}, unit, f"{name} description")
 
 
 def test_plan_drops_conflicting_series_with_a_reason():
-    """Type clashes, duplicate label sets and the exporter's own namespace are reported, not served."""
+    """Type clashes, duplicate label sets and the exporter's namespace are reported, not served."""
     catalog = Catalog(
         "i",
         (

@@ -1,4 +1,4 @@
-"""A real Prometheus scrapes the exporter: series arrive and its answers agree with the histogram library."""
+"""A real Prometheus scrapes the exporter: answers agree with the library and /proc/stat."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 import exporter_helpers as h
 import pytest
+
 from conftest import require
 from rezolus_core import histogram
 
@@ -31,7 +33,7 @@ def prometheus_binary() -> str:
 
 
 def test_prometheus_quantiles_agree_with_the_histogram_library(prometheus_binary, tmp_path):
-    """Summary quantiles equal the library's answer; histogram_quantile lands in the library's bucket."""
+    """Summary quantiles equal the library's; histogram_quantile lands in the library's bucket."""
     source = f"tcp://127.0.0.1:{h.free_port()}"
     config = "[prometheus]\nsummaries = true\nhistograms = true\nwindow = '5s'\n"
     per_interval = histogram.from_values(h.latencies(0))
@@ -41,11 +43,17 @@ def test_prometheus_quantiles_agree_with_the_histogram_library(prometheus_binary
     with (
         h.SyntheticAgent(source, interval_ns=250_000_000, stationary=True),
         h.Exporter(source, config, tmp_path) as exporter,
-        h.Prometheus(prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}) as prom,
+        h.Prometheus(
+            prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}
+        ) as prom,
     ):
         h.wait_for(
-            lambda: (prom.scalar('rezolus_exporter_agent_up{job="rezolus"}') == 1)
-            and prom.query('count_over_time(syscall_latency_distribution_seconds_count[10s]) >= 8'),
+            lambda: (
+                (prom.scalar('rezolus_exporter_agent_up{job="rezolus"}') == 1)
+                and prom.query(
+                    "count_over_time(syscall_latency_distribution_seconds_count[10s]) >= 8"
+                )
+            ),
             60,
             "ten seconds of scrapes with the agent up",
             every=0.5,
@@ -101,7 +109,7 @@ class ProcStat:
                 return r0[state] + (r1[state] - r0[state]) * (when - t0) / (t1 - t0)
         raise AssertionError(f"no /proc/stat readings around {when}")
 
-    def __enter__(self) -> ProcStat:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -111,7 +119,7 @@ class ProcStat:
 
 
 def test_rate_of_cpu_usage_matches_proc_stat(prometheus_binary, agent_factory, tmp_path):
-    """rate() of the live agent's cpu_usage, per state, matches /proc/stat over the same frames within 2 %."""
+    """rate() of the live agent's cpu_usage matches /proc/stat over the same frames within 2 %."""
     window = 30
     agent = agent_factory(interval="100ms")
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -119,10 +127,15 @@ def test_rate_of_cpu_usage_matches_proc_stat(prometheus_binary, agent_factory, t
         with (
             ProcStat() as stat,
             h.Exporter(agent.endpoint) as exporter,
-            h.Prometheus(prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}) as prom,
+            h.Prometheus(
+                prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}
+            ) as prom,
         ):
             h.wait_for(
-                lambda: prom.query(f"count_over_time(rezolus_exporter_last_frame_timestamp_seconds[{window}s]) >= {window}"),
+                lambda: prom.query(
+                    "count_over_time(rezolus_exporter_last_frame_timestamp_seconds"
+                    f"[{window}s]) >= {window}"
+                ),
                 window + 30,
                 f"{window} s of scrapes",
                 every=0.5,
@@ -130,7 +143,9 @@ def test_rate_of_cpu_usage_matches_proc_stat(prometheus_binary, agent_factory, t
             at = time.time()
             rates = {
                 item["metric"]["state"]: float(item["value"][1])
-                for item in prom.query(f"sum by (state) (rate(cpu_usage_seconds_total[{window}s]))", at)
+                for item in prom.query(
+                    f"sum by (state) (rate(cpu_usage_seconds_total[{window}s]))", at
+                )
             }
             (frames,) = prom.query(f"rezolus_exporter_last_frame_timestamp_seconds[{window}s]", at)
             stamps = [float(value) for _, value in frames["values"]]

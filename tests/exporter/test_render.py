@@ -10,6 +10,7 @@ import exporter_helpers as h
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
 from rezolus_core import histogram
 from rezolus_core.bus import MemoryBus
 from rezolus_exporter.collector import AgentCollector
@@ -28,11 +29,12 @@ class Clock:
         self.now = 0
 
     def __call__(self) -> int:
+        """Return the current time."""
         return self.now
 
 
 def feed(frames, *, grouping_power=3, histograms=True, summaries=True, window_ns=15 * h.SECOND):
-    """A registry holding only the agent collector, fed the frames through a MemoryBus."""
+    """Build a registry holding only the agent collector, fed the frames through a MemoryBus."""
     clock = Clock()
     state = AgentState(window_ns, clock=clock)
     bus = MemoryBus()
@@ -58,7 +60,7 @@ def feed(frames, *, grouping_power=3, histograms=True, summaries=True, window_ns
 
 
 def text(registry) -> str:
-    """The Prometheus text exposition."""
+    """Render the Prometheus text exposition."""
     return generate_latest(registry).decode()
 
 
@@ -74,7 +76,7 @@ def test_counters_are_converted_to_base_units_and_cumulative():
 
 
 def test_summary_quantiles_cover_exactly_the_trailing_window():
-    """Quantiles equal the library's answer for the values recorded in the last 15 intervals only."""
+    """Quantiles equal the library's answer for the values of the last 15 intervals only."""
     out = text(feed([h.frame(i) for i in range(20)])[0])
     # Newest frame is after 20 intervals; the window keeps frames back to 15 s
     # before it, so the baseline is the frame after 5 intervals.
@@ -150,7 +152,11 @@ def test_series_never_seen_are_zero_and_series_gone_missing_are_omitted():
     first = h.frame(0)
     without = h.frame(1)
     drop_first_counter = type(without)(
-        **{**without.__dict__, "counter_ids": without.counter_ids[1:], "counter_values": without.counter_values[1:]}
+        **{
+            **without.__dict__,
+            "counter_ids": without.counter_ids[1:],
+            "counter_values": without.counter_values[1:],
+        }
     )
     out = text(feed([drop_first_counter])[0])
     assert h.sample_value(out, 'cpu_usage_seconds_total{id="0",state="user"}') == 0.0
@@ -161,12 +167,15 @@ def test_series_never_seen_are_zero_and_series_gone_missing_are_omitted():
 
 def test_families_are_built_once_per_frame():
     """Repeated scrapes of one frame reuse the rendered families."""
-    registry, _, collector = feed([h.frame(i) for i in range(3)])
+    _, _, collector = feed([h.frame(i) for i in range(3)])
     first = list(collector.collect())
-    assert list(collector.collect())[0] is first[0]
+    assert next(iter(collector.collect())) is first[0]
 
 
-@pytest.mark.parametrize(("name", "encode"), [("synthetic.prom", generate_latest), ("synthetic.om", generate_openmetrics)])
+@pytest.mark.parametrize(
+    ("name", "encode"),
+    [("synthetic.prom", generate_latest), ("synthetic.om", generate_openmetrics)],
+)
 def test_exposition_matches_the_golden_file(name, encode):
     """The full exposition of a fixed frame sequence is byte-for-byte the reviewed golden file."""
     registry = feed([h.frame(i) for i in range(20)], grouping_power=1)[0]
