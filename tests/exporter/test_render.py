@@ -9,6 +9,7 @@ from pathlib import Path
 import exporter_helpers as h
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from rezolus_core import histogram
@@ -16,6 +17,7 @@ from rezolus_core.bus import MemoryBus
 from rezolus_exporter.collector import AgentCollector
 from rezolus_exporter.config import DEFAULT_QUANTILES
 from rezolus_exporter.render import Settings
+from rezolus_exporter.server import encoder_for
 from rezolus_exporter.state import AgentState
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -185,3 +187,21 @@ def test_exposition_matches_the_golden_file(name, encode):
         path.parent.mkdir(exist_ok=True)
         path.write_text(got)
     assert got == path.read_text()
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        "application/openmetrics-text",
+        "text/plain;version=0.0.4",
+        "",
+    ],
+)
+def test_fast_openmetrics_path_is_byte_identical_to_the_library_choice(accept):
+    """encoder_for's escaping shortcut changes nothing in the output or the content type."""
+    registry = feed([h.frame(i) for i in range(5)], grouping_power=0)[0]
+    ours, our_type = encoder_for(accept)
+    theirs, their_type = choose_encoder(accept)
+    assert our_type == their_type
+    assert ours(registry) == theirs(registry)

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from rezolus_core import log
 from rezolus_exporter import plan as plan_mod
-from rezolus_exporter.render import Settings, render
+from rezolus_exporter.render import LabelSets, Settings, render
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -63,6 +63,7 @@ class AgentCollector:
         self.plan: plan_mod.Plan | None = None
         self._cache_key: tuple[str, int, int | None] | None = None
         self._cache: list[Metric] = []
+        self._label_sets: LabelSets = {}
 
     def collect(self) -> Iterator[Metric]:
         """Yield the agent's families, or nothing when the agent is down or stale."""
@@ -85,7 +86,7 @@ class AgentCollector:
             None if window.baseline is None else window.baseline.seq,
         )
         if key != self._cache_key:
-            self._cache = render(self.plan, window, self.settings)
+            self._cache = render(self.plan, window, self.settings, self._label_sets)
             self._cache_key = key
         yield from self._cache
 

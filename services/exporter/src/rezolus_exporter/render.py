@@ -25,10 +25,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
 from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from rezolus_core import histogram
@@ -95,10 +97,20 @@ class _Inputs:
     newest: dict[int, NDArray[np.uint64]]
     baseline: dict[int, NDArray[np.uint64]]
     quantile_labels: tuple[str, ...]
+    label_sets: LabelSets
 
 
-def render(plan: Plan, window: Window, settings: Settings) -> list[Metric]:
-    """Build every agent family for this window, in plan order."""
+LabelSets = dict[tuple[str, int], list[dict[str, str]]]
+
+
+def render(
+    plan: Plan, window: Window, settings: Settings, label_sets: LabelSets | None = None
+) -> list[Metric]:
+    """Build every agent family for this window, in plan order.
+
+    ``label_sets`` caches the per-bucket and per-quantile label dicts of each
+    series between calls; it must be emptied whenever the plan changes.
+    """
     latest, size = window.latest, window.catalog.version
     inputs = _Inputs(
         window=window,
@@ -109,6 +121,7 @@ def render(plan: Plan, window: Window, settings: Settings) -> list[Metric]:
         newest=_dense(latest),
         baseline=_dense(window.baseline),
         quantile_labels=tuple(_go(q) for q in settings.quantiles),
+        label_sets={} if label_sets is None else label_sets,
     )
     out: list[Metric] = []
     for family in plan.families:
@@ -150,9 +163,9 @@ def _distribution(metric: Metric, family: Family, inputs: _Inputs) -> None:
                 continue
             counts = zero
         if family.kind == SUMMARY:
-            _summary(metric, family, labels, counts, inputs.baseline.get(sid), inputs)
+            _summary(metric, family, sid, labels, counts, inputs.baseline.get(sid), inputs)
         else:
-            _histogram(metric, family, labels, counts, inputs.settings.grouping_power)
+            _histogram(metric, family, sid, labels, counts, inputs)
 
 
 def _estimated_sum(counts: NDArray[np.uint64]) -> float:
@@ -162,6 +175,7 @@ def _estimated_sum(counts: NDArray[np.uint64]) -> float:
 def _summary(  # noqa: PLR0917 - one call site, all parts of one sample set
     metric: Metric,
     family: Family,
+    sid: int,
     labels: dict[str, str],
     counts: NDArray[np.uint64],
     baseline: NDArray[np.uint64] | None,
@@ -173,28 +187,37 @@ def _summary(  # noqa: PLR0917 - one call site, all parts of one sample set
         older = histogram.empty() if baseline is None else baseline
         in_window, _reset = histogram.delta(counts, older)
         answers = histogram.percentiles(in_window, inputs.settings.percents)
-    for label, answer in zip(inputs.quantile_labels, answers, strict=True):
-        value = NAN if answer is None else convert(answer)
-        metric.add_sample(family.name, {**labels, "quantile": label}, value)
+    key = (family.name, sid)
+    label_sets = inputs.label_sets.get(key)
+    if label_sets is None:
+        label_sets = [{**labels, "quantile": q} for q in inputs.quantile_labels]
+        inputs.label_sets[key] = label_sets
+    values = [NAN if answer is None else convert(answer) for answer in answers]
+    metric.samples.extend(map(Sample, repeat(family.name), label_sets, values))
     metric.add_sample(family.name + "_sum", labels, convert(_estimated_sum(counts)))
     metric.add_sample(family.name + "_count", labels, float(histogram.total(counts)))
 
 
-def _histogram(
+def _histogram(  # noqa: PLR0917 - one call site, all parts of one sample set
     metric: Metric,
     family: Family,
+    sid: int,
     labels: dict[str, str],
     counts: NDArray[np.uint64],
-    grouping_power: int,
+    inputs: _Inputs,
 ) -> None:
     unit = family.unit
-    les = _le_labels(grouping_power, unit.multiplier, unit.divisor)
+    grouping_power = inputs.settings.grouping_power
     coarse = counts
     if grouping_power < histogram.GROUPING_POWER:
         coarse = histogram.downsample(counts, grouping_power)
     cumulative = np.cumsum(coarse, dtype=np.uint64).astype(np.float64).tolist()
-    name = family.name + "_bucket"
-    for le, value in zip(les, cumulative, strict=True):
-        metric.add_sample(name, {**labels, "le": le}, value)
+    key = (family.name, sid)
+    label_sets = inputs.label_sets.get(key)
+    if label_sets is None:
+        les = _le_labels(grouping_power, unit.multiplier, unit.divisor)
+        label_sets = [{**labels, "le": le} for le in les]
+        inputs.label_sets[key] = label_sets
+    metric.samples.extend(map(Sample, repeat(family.name + "_bucket"), label_sets, cumulative))
     metric.add_sample(family.name + "_sum", labels, unit.convert(_estimated_sum(counts)))
     metric.add_sample(family.name + "_count", labels, cumulative[-1])
