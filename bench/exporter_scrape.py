@@ -4,14 +4,14 @@ Everything runs in one go on this host, on loopback: one rezolus-agent at a
 1 s interval; two exporters following it (summaries only, the default; and
 summaries plus full g=3 histograms); Debian's prometheus-node-exporter.
 
-Phase 1 (latency): round-robin, one target after the other, N scrapes each
-with Prometheus 2.42's Accept and Accept-Encoding headers over a kept-alive
-connection; client-side time from request to the last body byte.
-Phase 2 (CPU): each target scraped once per second for D seconds (what one
-Prometheus at a 1 s scrape interval does); CPU = process utime+stime over
-wall time, from /proc/PID/stat.
+For D seconds every target is scraped once per second, as one Prometheus
+with a 1 s scrape interval would (targets staggered within the second so
+scrapes never overlap), with Prometheus 2.42's Accept and Accept-Encoding
+headers over a kept-alive connection.  Latency is client-side, from request
+to the last body byte; CPU is each process's utime+stime over the same wall
+time, from /proc/PID/stat.
 
-Usage: .venv/bin/python bench/exporter_scrape.py [--scrapes 300] [--cpu-seconds 60]
+Usage: .venv/bin/python bench/exporter_scrape.py [--seconds 180]
 """
 
 from __future__ import annotations
@@ -107,63 +107,92 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
+def start_targets(
+    tmp: Path, node_exporter: str, processes: list[subprocess.Popen[bytes]]
+) -> list[Target]:
+    """Start the agent, the exporters and node_exporter; return the scrape targets."""
+    (tmp / "full.toml").write_text("[prometheus]\nhistograms = true\n")
+    (tmp / "coarse.toml").write_text(
+        "[prometheus]\nhistograms = true\nhistogram_grouping_power = 1\n"
+    )
+    agent_endpoint = f"tcp://127.0.0.1:{free_port()}"
+    processes.append(
+        start([str(BIN / "rezolus-agent"), "--listen", agent_endpoint, "--interval", "1s"])
+    )
+    targets = []
+    modes = (
+        ("rezolus-exporter, summaries (default)", []),
+        ("rezolus-exporter, + histograms g=3", ["--config", str(tmp / "full.toml")]),
+        ("rezolus-exporter, + histograms g=1", ["--config", str(tmp / "coarse.toml")]),
+    )
+    for name, extra in modes:
+        port = free_port()
+        listen = f"127.0.0.1:{port}"
+        exporter = [str(BIN / "rezolus-exporter"), "--listen", listen, "--source", agent_endpoint]
+        processes.append(start([*exporter, *extra]))
+        targets.append(Target(name, port, processes[-1]))
+    port = free_port()
+    processes.append(start([node_exporter, f"--web.listen-address=127.0.0.1:{port}"]))
+    targets.append(Target("prometheus-node-exporter 1.5", port, processes[-1]))
+    for target in targets[:-1]:
+        target.wait_ready(b"syscall_latency_seconds{")
+    targets[-1].wait_ready(b"node_cpu_seconds_total")
+    return targets
+
+
+def measure(targets: list[Target], seconds: int) -> tuple[dict[str, float], float]:
+    """Scrape every target once per second; return CPU share per target and the wall time."""
+    before = {t.name: cpu_seconds(t.process.pid) for t in targets}
+    started = time.monotonic()
+    slot = 1.0 / len(targets)
+    for second in range(seconds):
+        for i, target in enumerate(targets):
+            time.sleep(max(0.0, started + second + i * slot - time.monotonic()))
+            target.latencies.append(target.scrape())
+    time.sleep(max(0.0, started + seconds - time.monotonic()))
+    wall = time.monotonic() - started
+    return {t.name: (cpu_seconds(t.process.pid) - before[t.name]) / wall for t in targets}, wall
+
+
+def report(targets: list[Target], usage: dict[str, float], wall: float) -> None:
+    """Print the Markdown table."""
+    ref_p99 = percentile(targets[-1].latencies, 99)
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    print(
+        f"host: {os.cpu_count()} CPUs, load average {' '.join(load)}; "
+        f"{len(targets[0].latencies)} scrapes each at 1/s over {wall:.0f} s"
+    )
+    print("| target | body (gzip) | p50 ms | p99 ms | p99 ratio | CPU % of a core | RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for target in targets:
+        p50 = statistics.median(target.latencies) * 1000
+        p99 = percentile(target.latencies, 99) * 1000
+        size = statistics.median(target.sizes) / 1024
+        cpu = usage[target.name] * 100
+        rss = rss_mib(target.process.pid)
+        ratio = p99 / 1000 / ref_p99
+        row = f"| {target.name} | {size:.1f} KiB | {p50:.2f} | {p99:.2f} | {ratio:.2f}"
+        print(f"{row} | {cpu:.2f} | {rss:.0f} |")
+
+
 def main() -> int:
-    """Run both phases and print a Markdown table."""
+    """Run the measurement and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scrapes", type=int, default=300)
-    parser.add_argument("--cpu-seconds", type=int, default=60)
+    parser.add_argument("--seconds", type=int, default=180)
     args = parser.parse_args()
     node_exporter = shutil.which("prometheus-node-exporter")
     if node_exporter is None:
-        print("prometheus-node-exporter is not installed (apt-get install prometheus-node-exporter)")
+        print(
+            "prometheus-node-exporter is not installed (apt-get install prometheus-node-exporter)"
+        )
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="exporter-bench-"))
-    (tmp / "full.toml").write_text("[prometheus]\nhistograms = true\n")
-    agent_endpoint = f"tcp://127.0.0.1:{free_port()}"
-    processes = [start([str(BIN / "rezolus-agent"), "--listen", agent_endpoint, "--interval", "1s"])]
-    targets = []
+    processes: list[subprocess.Popen[bytes]] = []
     try:
-        for name, extra in (("rezolus-exporter (summaries)", []), ("rezolus-exporter (+histograms)", ["--config", str(tmp / "full.toml")])):
-            port = free_port()
-            process = start([str(BIN / "rezolus-exporter"), "--listen", f"127.0.0.1:{port}", "--source", agent_endpoint, *extra])
-            processes.append(process)
-            targets.append(Target(name, port, process))
-        port = free_port()
-        process = start([node_exporter, f"--web.listen-address=127.0.0.1:{port}"])
-        processes.append(process)
-        targets.append(Target("prometheus-node-exporter 1.5", port, process))
-        for target in targets[:2]:
-            target.wait_ready(b"syscall_latency_seconds{")
-        targets[2].wait_ready(b"node_cpu_seconds_total")
+        targets = start_targets(tmp, node_exporter, processes)
         time.sleep(16)  # let the summary window fill once, so quantiles are real numbers
-
-        for _ in range(args.scrapes):
-            for target in targets:
-                target.latencies.append(target.scrape())
-
-        before = {t.name: cpu_seconds(t.process.pid) for t in targets}
-        started = time.monotonic()
-        for second in range(args.cpu_seconds):
-            for target in targets:
-                target.scrape()
-            time.sleep(max(0.0, started + second + 1 - time.monotonic()))
-        wall = time.monotonic() - started
-        usage = {t.name: (cpu_seconds(t.process.pid) - before[t.name]) / wall for t in targets}
-
-        reference = targets[-1]
-        ref_p50 = statistics.median(reference.latencies)
-        ref_p99 = percentile(reference.latencies, 99)
-        print(f"host: {os.cpu_count()} CPUs, {args.scrapes} scrapes each (round-robin), CPU over {wall:.0f} s at 1 scrape/s")
-        print("| target | body (gzip) | p50 ms | p99 ms | p99 / node_exporter's | CPU % of a core | RSS MiB |")
-        print("|---|---|---|---|---|---|---|")
-        for target in targets:
-            p50 = statistics.median(target.latencies) * 1000
-            p99 = percentile(target.latencies, 99) * 1000
-            print(
-                f"| {target.name} | {statistics.median(target.sizes) / 1024:.1f} KiB | {p50:.2f} | {p99:.2f} "
-                f"| {p99 / 1000 / ref_p99:.2f}× | {usage[target.name] * 100:.2f} | {rss_mib(target.process.pid):.0f} |"
-            )
-        print(f"(node_exporter p50 {ref_p50 * 1000:.2f} ms)")
+        usage, wall = measure(targets, args.seconds)
+        report(targets, usage, wall)
     finally:
         for process in reversed(processes):
             process.terminate()
