@@ -14,6 +14,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from rezolus_core import histogram
 from rezolus_core.bus import MemoryBus
+from rezolus_core.tracker import Delivery
 from rezolus_exporter.collector import AgentCollector
 from rezolus_exporter.config import DEFAULT_QUANTILES
 from rezolus_exporter.render import Settings
@@ -205,3 +206,20 @@ def test_fast_openmetrics_path_is_byte_identical_to_the_library_choice(accept):
     theirs, their_type = choose_encoder(accept)
     assert our_type == their_type
     assert ours(registry) == theirs(registry)
+
+
+def test_a_new_catalog_never_reuses_label_sets_of_the_old_one():
+    """After a restart whose catalog labels a histogram differently, the new labels are served."""
+    registry, _, collector = feed([h.frame(i) for i in range(3)])
+    assert 'syscall_latency_seconds{op="read",quantile="0.5"}' in text(registry)
+    relabelled = h.catalog("agent-b")
+    specs = list(relabelled.series)
+    specs[h.LATENCY_SERIES] = type(specs[0])(
+        h.LATENCY_SERIES, "syscall_latency", h.H, {"op": "write"}, "nanoseconds", "Latency."
+    )
+    catalog = type(relabelled)(relabelled.instance, tuple(specs), relabelled.host)
+    delivery = Delivery(h.frame(0, "agent-b"), catalog, missed_before=0, restarted=True)
+    collector.state.ingest(delivery)
+    out = text(registry)
+    assert 'syscall_latency_seconds{op="write",quantile="0.5"}' in out
+    assert 'op="read",quantile' not in out

@@ -78,6 +78,7 @@ class AgentCollector:
             self.plan = plan_mod.build(
                 catalog, summaries=self.summaries, histograms=self.histograms
             )
+            self._label_sets = {}
             for series, reason in self.plan.dropped:
                 log.get().warning("series not exported", series=series, reason=reason)
         key = (
