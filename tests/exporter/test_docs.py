@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from rezolus_core.bus import ZmqSubscriber
 from rezolus_exporter import plan
 

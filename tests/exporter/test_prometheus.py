@@ -15,8 +15,8 @@ from typing import Self
 import exporter_helpers as h
 import pytest
 
-from conftest import require
 from rezolus_core import histogram
+from support.env import require
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import subprocess
 import exporter_helpers as h
 import pytest
 
-from conftest import require
+from support.env import require
 
 pytestmark = pytest.mark.slow
 
