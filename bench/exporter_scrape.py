@@ -107,18 +107,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-def start_targets(
-    tmp: Path, node_exporter: str, processes: list[subprocess.Popen[bytes]]
-) -> list[Target]:
+def start_targets(tmp: Path, node_exporter: str, processes: list[subprocess.Popen[bytes]]) -> list[Target]:
     """Start the agent, the exporters and node_exporter; return the scrape targets."""
     (tmp / "full.toml").write_text("[prometheus]\nhistograms = true\n")
-    (tmp / "coarse.toml").write_text(
-        "[prometheus]\nhistograms = true\nhistogram_grouping_power = 1\n"
-    )
+    (tmp / "coarse.toml").write_text("[prometheus]\nhistograms = true\nhistogram_grouping_power = 1\n")
     agent_endpoint = f"tcp://127.0.0.1:{free_port()}"
-    processes.append(
-        start([str(BIN / "rezolus-agent"), "--listen", agent_endpoint, "--interval", "1s"])
-    )
+    processes.append(start([str(BIN / "rezolus-agent"), "--listen", agent_endpoint, "--interval", "1s"]))
     targets = []
     modes = (
         ("rezolus-exporter, summaries (default)", []),
@@ -182,9 +176,7 @@ def main() -> int:
     args = parser.parse_args()
     node_exporter = shutil.which("prometheus-node-exporter")
     if node_exporter is None:
-        print(
-            "prometheus-node-exporter is not installed (apt-get install prometheus-node-exporter)"
-        )
+        print("prometheus-node-exporter is not installed (apt-get install prometheus-node-exporter)")
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="exporter-bench-"))
     processes: list[subprocess.Popen[bytes]] = []
