@@ -114,9 +114,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(
-    predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05
-) -> object:
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> object:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -128,9 +126,7 @@ def wait_for(
         if value:
             return value
         threading.Event().wait(every)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {what} (last error: {last_error})"
-    )
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
 
 
 def http_get(
@@ -204,9 +200,7 @@ class SyntheticAgent:
 class Exporter:
     """A ``rezolus-exporter`` child process on a free loopback port."""
 
-    def __init__(
-        self, source: str, config_text: str | None = None, tmp: Path | None = None
-    ) -> None:
+    def __init__(self, source: str, config_text: str | None = None, tmp: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [
@@ -227,9 +221,7 @@ class Exporter:
 
     def __enter__(self) -> Self:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-        )
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         wait_for(self._ready, 20, "the exporter to answer /healthz")
         return self
 
@@ -259,9 +251,7 @@ class Exporter:
         return int(self.process.returncode), err.decode()
 
 
-def scrape_until(
-    exporter: Exporter, predicate: Callable[[str], bool], what: str, timeout: float = 15.0
-) -> str:
+def scrape_until(exporter: Exporter, predicate: Callable[[str], bool], what: str, timeout: float = 15.0) -> str:
     """Scrape until the text satisfies ``predicate``; return that text."""
     found: list[str] = []
 
@@ -294,9 +284,7 @@ def iter_families(text: str) -> Iterator[str]:
 class Prometheus:
     """A real Prometheus server on a free loopback port, scraping given targets every second."""
 
-    def __init__(
-        self, binary: str, tmp: Path, targets: dict[str, str], interval: str = "1s"
-    ) -> None:
+    def __init__(self, binary: str, tmp: Path, targets: dict[str, str], interval: str = "1s") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         jobs = "\n".join(

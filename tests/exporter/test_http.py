@@ -83,9 +83,7 @@ def test_content_negotiation_and_gzip():
             status, head, body = h.http_get(url, {"Accept": accept})
             assert status == 200
             assert head["content-type"].startswith(content_type), accept
-            assert body.rstrip().endswith(b"# EOF") == content_type.startswith(
-                "application/openmetrics"
-            )
+            assert body.rstrip().endswith(b"# EOF") == content_type.startswith("application/openmetrics")
         request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})  # noqa: S310 - loopback
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
             assert response.headers["Content-Encoding"] == "gzip"
@@ -122,9 +120,9 @@ def test_malformed_messages_are_counted_and_dropped():
                 pub.send_multipart([TOPIC_FRAME, encode_frame(h.frame(step, clock=clock))])
                 step += 1
                 text = exporter.metrics()
-                return (
-                    h.sample_value(text, "rezolus_exporter_decode_errors_total") or 0
-                ) >= 6 and (h.sample_value(text, UP) == 1)
+                return (h.sample_value(text, "rezolus_exporter_decode_errors_total") or 0) >= 6 and (
+                    h.sample_value(text, UP) == 1
+                )
 
             h.wait_for(publish_and_check, 15, "decode errors and frames", every=0.2)
             text = exporter.metrics()

@@ -47,10 +47,7 @@ def test_units_convert_exactly_to_base_units():
 
 def test_help_names_units_that_are_not_in_the_name():
     """Dimensionless units are named in HELP; base units are already in the name."""
-    assert (
-        naming.help_text("System calls.", "syscalls", naming.unit_of("syscalls"))
-        == "System calls. (syscalls)"
-    )
+    assert naming.help_text("System calls.", "syscalls", naming.unit_of("syscalls")) == "System calls. (syscalls)"
     assert naming.help_text("Time.", "nanoseconds", naming.unit_of("nanoseconds")) == "Time."
     assert naming.help_text("", "", naming.unit_of("")) == "Rezolus agent metric"
 

@@ -43,16 +43,12 @@ def test_prometheus_quantiles_agree_with_the_histogram_library(prometheus_binary
     with (
         h.SyntheticAgent(source, interval_ns=250_000_000, stationary=True),
         h.Exporter(source, config, tmp_path) as exporter,
-        h.Prometheus(
-            prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}
-        ) as prom,
+        h.Prometheus(prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}) as prom,
     ):
         h.wait_for(
             lambda: (
                 (prom.scalar('rezolus_exporter_agent_up{job="rezolus"}') == 1)
-                and prom.query(
-                    "count_over_time(syscall_latency_distribution_seconds_count[10s]) >= 8"
-                )
+                and prom.query("count_over_time(syscall_latency_distribution_seconds_count[10s]) >= 8")
             ),
             60,
             "ten seconds of scrapes with the agent up",
@@ -63,9 +59,7 @@ def test_prometheus_quantiles_agree_with_the_histogram_library(prometheus_binary
             want = int(lay.upper[index]) / 1e9
             got = prom.scalar(f'syscall_latency_seconds{{op="read",quantile="{q}"}}')
             assert got == want, q
-            estimated = prom.scalar(
-                f"histogram_quantile({q}, rate(syscall_latency_distribution_seconds_bucket[8s]))"
-            )
+            estimated = prom.scalar(f"histogram_quantile({q}, rate(syscall_latency_distribution_seconds_bucket[8s]))")
             assert estimated is not None
             low = (int(lay.lower[index]) - 1) / 1e9
             assert low < estimated <= want, (q, estimated, low, want)
@@ -127,14 +121,11 @@ def test_rate_of_cpu_usage_matches_proc_stat(prometheus_binary, agent_factory, t
         with (
             ProcStat() as stat,
             h.Exporter(agent.endpoint) as exporter,
-            h.Prometheus(
-                prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}
-            ) as prom,
+            h.Prometheus(prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}) as prom,
         ):
             h.wait_for(
                 lambda: prom.query(
-                    "count_over_time(rezolus_exporter_last_frame_timestamp_seconds"
-                    f"[{window}s]) >= {window}"
+                    f"count_over_time(rezolus_exporter_last_frame_timestamp_seconds[{window}s]) >= {window}"
                 ),
                 window + 30,
                 f"{window} s of scrapes",
@@ -143,9 +134,7 @@ def test_rate_of_cpu_usage_matches_proc_stat(prometheus_binary, agent_factory, t
             at = time.time()
             rates = {
                 item["metric"]["state"]: float(item["value"][1])
-                for item in prom.query(
-                    f"sum by (state) (rate(cpu_usage_seconds_total[{window}s]))", at
-                )
+                for item in prom.query(f"sum by (state) (rate(cpu_usage_seconds_total[{window}s]))", at)
             }
             (frames,) = prom.query(f"rezolus_exporter_last_frame_timestamp_seconds[{window}s]", at)
             stamps = [float(value) for _, value in frames["values"]]

@@ -46,9 +46,7 @@ def test_promtool_is_silent_on_the_live_agent(promtool, agent_factory, tmp_path,
     """The full default catalog of a live agent passes promtool's lint with no output."""
     agent = agent_factory(interval="200ms")
     with h.Exporter(agent.endpoint, MODES[mode], tmp_path) as exporter:
-        text = h.scrape_until(
-            exporter, lambda t: "cpu_usage_seconds_total" in t, "agent series", 30
-        )
+        text = h.scrape_until(exporter, lambda t: "cpu_usage_seconds_total" in t, "agent series", 30)
         assert "syscall_latency" in text
         assert check(promtool, text) == "exit 0"
 
