@@ -39,7 +39,7 @@ class Clock:
 def feed(frames, *, grouping_power=3, histograms=True, summaries=True, window_ns=15 * h.SECOND):
     """Build a registry holding only the agent collector, fed the frames through a MemoryBus."""
     clock = Clock()
-    state = AgentState(window_ns, clock=clock)
+    state = AgentState(window_ns, clock=clock, keep_history=summaries)
     bus = MemoryBus()
     subscription = bus.attach()
     catalogs = {}
@@ -223,3 +223,20 @@ def test_a_new_catalog_never_reuses_label_sets_of_the_old_one():
     out = text(registry)
     assert 'syscall_latency_seconds{op="write",quantile="0.5"}' in out
     assert 'op="read",quantile' not in out
+
+
+def test_without_summaries_only_the_newest_frame_is_kept():
+    """Full histograms alone need no history, so none is kept; buckets stay cumulative."""
+    registry, _, collector = feed([h.frame(i) for i in range(10)], summaries=False)
+    assert len(collector.state._history) == 1
+    out = text(registry)
+    assert "quantile=" not in out
+    assert h.sample_value(out, 'syscall_latency_seconds_bucket{le="+Inf",op="read"}') == 10 * 51
+
+
+def test_old_frames_keep_only_their_histograms():
+    """The window holds snapshots of histograms, not the older frames' counters and gauges."""
+    _, _, collector = feed([h.frame(i) for i in range(20)])
+    history = list(collector.state._history)
+    assert len(history) == 16
+    assert all(not hasattr(snapshot, "counter_values") for snapshot in history)

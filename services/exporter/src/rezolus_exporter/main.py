@@ -42,7 +42,7 @@ class Exporter:
 
     def __init__(self, cfg: ExporterConfig) -> None:
         self.cfg = cfg
-        self.state = AgentState(cfg.window_ns, cfg.stale_intervals)
+        self.state = AgentState(cfg.window_ns, cfg.stale_intervals, keep_history=cfg.summaries)
         self.scrapes = ScrapeStats()
         self.registry = CollectorRegistry(auto_describe=False)
         self.subscriber: AsyncSubscriber | None = None

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from rezolus_core.frame import Frame
     from rezolus_exporter.plan import Family, Plan
-    from rezolus_exporter.state import Window
+    from rezolus_exporter.state import Snapshot, Window
 
 NAN = math.nan
 
@@ -72,7 +72,7 @@ def _le_labels(grouping_power: int, multiplier: float, divisor: float) -> tuple[
     return (*(_go(u * multiplier / divisor) for u in upper[:-1]), "+Inf")
 
 
-def _dense(frame: Frame | None) -> dict[int, NDArray[np.uint64]]:
+def _dense(frame: Frame | Snapshot | None) -> dict[int, NDArray[np.uint64]]:
     if frame is None:
         return {}
     return {h.id: histogram.to_dense(h.indices, h.counts) for h in frame.histograms}

@@ -7,10 +7,12 @@ Invariants:
   ``restarted`` (or of another instance) empties it first, so no value or
   delta ever mixes two instances, and counters restart from the new agent's
   values (Prometheus sees the drop as a counter reset, never a negative rate).
-- The window keeps the newest frame plus every frame no older than
-  ``window + interval/2`` before it (by the agent's monotonic clock), so the
-  oldest frame is the baseline of a trailing window of about ``window``;
-  it never holds more than ``MAX_FRAMES``.
+- The newest frame is kept whole; of older frames only the histograms are
+  kept (``Snapshot``), back to ``window + interval/2`` before the newest (by
+  the agent's monotonic clock), so the oldest snapshot is the baseline of a
+  trailing window of about ``window``.  At most ``MAX_FRAMES`` snapshots are
+  kept (the window then covers fewer intervals, as
+  ``rezolus_exporter_window_seconds`` shows); none when summaries are off.
 - The agent is *up* when a frame arrived (by this process's monotonic clock)
   within ``stale_intervals`` agent intervals; otherwise ``latest()`` is None
   and nothing from the agent is served.
@@ -34,18 +36,32 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from rezolus_core.frame import Catalog, Frame
+    from rezolus_core.frame import Catalog, Frame, HistogramValue
     from rezolus_core.tracker import Delivery
 
 MAX_FRAMES = 4096
 
 
 @dataclass(frozen=True)
+class Snapshot:
+    """What the window needs of an older frame: its time and its histograms."""
+
+    seq: int
+    monotonic_ns: int
+    histograms: tuple[HistogramValue, ...]
+
+    @classmethod
+    def of(cls, frame: Frame) -> Snapshot:
+        """Keep only the histograms of a frame (its counters and gauges are not needed later)."""
+        return cls(frame.seq, frame.monotonic_ns, frame.histograms)
+
+
+@dataclass(frozen=True)
 class Window:
-    """The newest frame, the baseline frame of the trailing window, and their catalog."""
+    """The newest frame, the baseline of the trailing window, and their catalog."""
 
     latest: Frame
-    baseline: Frame | None
+    baseline: Snapshot | None
     catalog: Catalog
     seen: NDArray[np.bool_]
 
@@ -65,23 +81,25 @@ class AgentState:
         window_ns: int,
         stale_intervals: int = 3,
         clock: Callable[[], int] = time.monotonic_ns,
+        *,
+        keep_history: bool = True,
     ) -> None:
         self.window_ns = window_ns
         self.stale_intervals = stale_intervals
         self._clock = clock
-        self._frames: deque[Frame] = deque(maxlen=MAX_FRAMES)
+        self._latest: Frame | None = None
+        self._history: deque[Snapshot] = deque(maxlen=MAX_FRAMES if keep_history else 1)
         self._catalog: Catalog | None = None
         self._seen: NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
         self._received_at: int | None = None
-        self.restarts_seen = 0
 
     def ingest(self, delivery: Delivery) -> None:
         """Add one delivered frame, resetting the window on an agent restart."""
         frame = delivery.frame
-        if delivery.restarted or (self._frames and self._frames[-1].instance != frame.instance):
-            self._frames.clear()
+        previous = self._latest
+        if delivery.restarted or (previous is not None and previous.instance != frame.instance):
+            self._history.clear()
             self._seen = np.zeros(0, dtype=np.bool_)
-            self.restarts_seen += 1
         self._catalog = delivery.catalog
         if self._seen.size < delivery.catalog.version:
             grown = np.zeros(delivery.catalog.version, dtype=np.bool_)
@@ -91,7 +109,8 @@ class AgentState:
         self._seen[frame.gauge_ids.astype(np.intp)] = True
         for hist in frame.histograms:
             self._seen[hist.id] = True
-        self._frames.append(frame)
+        self._latest = frame
+        self._history.append(Snapshot.of(frame))
         self._trim(frame)
         self._received_at = self._clock()
 
@@ -99,11 +118,11 @@ class AgentState:
         keep_after = (
             newest.monotonic_ns - self.effective_window_ns(newest) - newest.interval_ns // 2
         )
-        while len(self._frames) > 1 and (
-            self._frames[0].monotonic_ns < keep_after
-            or self._frames[0].monotonic_ns > newest.monotonic_ns
+        while len(self._history) > 1 and (
+            self._history[0].monotonic_ns < keep_after
+            or self._history[0].monotonic_ns > newest.monotonic_ns
         ):
-            self._frames.popleft()
+            self._history.popleft()
 
     def effective_window_ns(self, frame: Frame) -> int:
         """Return the configured window, but never less than one agent interval."""
@@ -112,12 +131,12 @@ class AgentState:
     @property
     def interval_ns(self) -> int | None:
         """The agent's sampling interval, from the newest frame."""
-        return self._frames[-1].interval_ns if self._frames else None
+        return None if self._latest is None else self._latest.interval_ns
 
     @property
     def last_timestamp_ns(self) -> int | None:
         """The agent's wall-clock time of the newest frame."""
-        return self._frames[-1].timestamp_ns if self._frames else None
+        return None if self._latest is None else self._latest.timestamp_ns
 
     def age_ns(self) -> int | None:
         """Time since the newest frame arrived (None before the first one)."""
@@ -134,8 +153,8 @@ class AgentState:
 
     def window(self) -> Window | None:
         """Return the current window, or None when the agent is down or stale."""
-        if not self._frames or self._catalog is None or not self.is_up():
+        latest = self._latest
+        if latest is None or self._catalog is None or not self.is_up():
             return None
-        latest = self._frames[-1]
-        baseline = self._frames[0] if len(self._frames) > 1 else None
+        baseline = self._history[0] if len(self._history) > 1 else None
         return Window(latest, baseline, self._catalog, self._seen)
