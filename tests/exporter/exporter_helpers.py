@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Self
 
@@ -134,7 +135,12 @@ def http_get(
 ) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and (decompressed) body of a GET."""
     request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback test URL
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback test URL
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - loopback test URL
+    except urllib.error.HTTPError as error:
+        with error:  # an HTTP error status still holds an open connection
+            return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+    with response:
         body = response.read()
         head = {k.lower(): v for k, v in response.headers.items()}
         if head.get("content-encoding") == "gzip":
