@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import time
 import urllib.request
 
@@ -39,6 +40,10 @@ def test_agent_down_at_start_then_picked_up_then_stale():
         assert "syscall_latency" not in text
         code, stderr = exporter.stop()
     assert code == 0, stderr
+    events = [json.loads(line)["event"] for line in stderr.splitlines() if line.startswith("{")]
+    health = [e for e in events if e.startswith("agent ")]
+    assert health[0] == "agent up"
+    assert health[1].startswith("agent stale")
 
 
 def test_agent_restart_resets_counters_and_is_counted():

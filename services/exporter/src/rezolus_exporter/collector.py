@@ -53,9 +53,7 @@ class ScrapeStats:
 class AgentCollector:
     """Families for the agent's series, from the state's current window."""
 
-    def __init__(
-        self, state: AgentState, settings: Settings, *, summaries: bool, histograms: bool
-    ) -> None:
+    def __init__(self, state: AgentState, settings: Settings, *, summaries: bool, histograms: bool) -> None:
         self.state = state
         self.settings = settings
         self.summaries = summaries
@@ -75,9 +73,7 @@ class AgentCollector:
             catalog.instance,
             catalog.version,
         ):
-            self.plan = plan_mod.build(
-                catalog, summaries=self.summaries, histograms=self.histograms
-            )
+            self.plan = plan_mod.build(catalog, summaries=self.summaries, histograms=self.histograms)
             self._label_sets = {}
             for series, reason in self.plan.dropped:
                 log.get().warning("series not exported", series=series, reason=reason)

@@ -96,9 +96,7 @@ def _quantiles(section: Section) -> tuple[float, ...]:
     return tuple(sorted(values))
 
 
-def _checked(
-    parse: Callable[[str, str], _T], flag: str | None, text: str, origin: str, key: str
-) -> _T:
+def _checked(parse: Callable[[str, str], _T], flag: str | None, text: str, origin: str, key: str) -> _T:
     """Parse a value from the command line (if given) or the file, as a ConfigError."""
     try:
         return parse(flag, f"--{key}") if flag is not None else parse(text, key)
@@ -134,9 +132,7 @@ def load(
     endpoint = _checked(check_source, source, source_text, origin, "source")
     level = log_level or level
     if level not in LEVELS:
-        raise ConfigError(
-            str(path or "<defaults>"), "log_level", f"{level!r} is not one of {', '.join(LEVELS)}"
-        )
+        raise ConfigError(str(path or "<defaults>"), "log_level", f"{level!r} is not one of {', '.join(LEVELS)}")
     return ExporterConfig(
         listen=address,
         source=endpoint,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rezolus_exporter.config import ExporterConfig
 
 PROG = "rezolus-exporter"
+WATCH_EVERY_S = 0.5
 
 
 class Exporter:
@@ -59,23 +60,15 @@ class Exporter:
         self.subscriber = AsyncSubscriber(self.cfg.source)
         tracker = self.subscriber.tracker
         self.registry.register(self.agent)
-        self.registry.register(
-            SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent)
-        )
-        app = make_app(
-            self.registry, self.state, self.scrapes, self.cfg.source, self.cfg.gzip_level
-        )
+        self.registry.register(SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent))
+        app = make_app(self.registry, self.state, self.scrapes, self.cfg.source, self.cfg.gzip_level)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.cfg.listen.host, self.cfg.listen.port, reuse_address=True
-        )
+        site = web.TCPSite(self._runner, self.cfg.listen.host, self.cfg.listen.port, reuse_address=True)
         try:
             await site.start()
         except OSError as exc:
-            raise StartupError(
-                f"cannot listen on {self.cfg.listen}: {exc.strerror or exc}"
-            ) from exc
+            raise StartupError(f"cannot listen on {self.cfg.listen}: {exc.strerror or exc}") from exc
         log.get().info("listening", listen=str(self.cfg.listen), source=self.cfg.source)
 
     async def _consume(self) -> None:
@@ -85,12 +78,20 @@ class Exporter:
                 log.get().info("agent restarted", instance=delivery.frame.instance)
             self.state.ingest(delivery)
 
+    async def _watch(self, stopping: asyncio.Event) -> None:
+        """Look at the agent's health regularly, so changes are logged without scrapes."""
+        while not stopping.is_set():
+            self.state.is_up()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=WATCH_EVERY_S)
+
     async def run(self, stopping: asyncio.Event) -> None:
         """Follow the agent until asked to stop."""
         consumer = asyncio.create_task(self._consume())
+        watcher = asyncio.create_task(self._watch(stopping))
         stop = asyncio.create_task(stopping.wait())
         done, _ = await asyncio.wait({consumer, stop}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (consumer, stop):
+        for task in (consumer, watcher, stop):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -107,9 +108,7 @@ class Exporter:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line arguments (argparse exits 2 on usage errors)."""
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Serve Rezolus agent frames as Prometheus metrics."
-    )
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve Rezolus agent frames as Prometheus metrics.")
     parser.add_argument("--config", help="TOML configuration (default: built-in defaults)")
     parser.add_argument("--listen", help="HOST:PORT for HTTP (default 0.0.0.0:4242)")
     parser.add_argument("--source", help="agent endpoint (default tcp://127.0.0.1:4241)")
@@ -122,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
     def build() -> int:
-        cfg = exporter_config.load(
-            args.config, listen=args.listen, source=args.source, log_level=args.log_level
-        )
+        cfg = exporter_config.load(args.config, listen=args.listen, source=args.source, log_level=args.log_level)
         log.configure("exporter", cfg.log_level)
         return run_service(Exporter(cfg))
 

@@ -103,9 +103,7 @@ class _Inputs:
 LabelSets = dict[tuple[str, int], list[dict[str, str]]]
 
 
-def render(
-    plan: Plan, window: Window, settings: Settings, label_sets: LabelSets | None = None
-) -> list[Metric]:
+def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets | None = None) -> list[Metric]:
     """Build every agent family for this window, in plan order.
 
     ``label_sets`` caches the per-bucket and per-quantile label dicts of each

@@ -14,8 +14,9 @@ Invariants:
   kept (the window then covers fewer intervals, as
   ``rezolus_exporter_window_seconds`` shows); none when summaries are off.
 - The agent is *up* when a frame arrived (by this process's monotonic clock)
-  within ``stale_intervals`` agent intervals; otherwise ``latest()`` is None
-  and nothing from the agent is served.
+  within ``stale_intervals`` agent intervals; otherwise ``window()`` is None
+  and nothing from the agent is served.  Whoever first notices a change of
+  up/stale (a scrape or the service's watcher) logs it, once.
 - A series is "seen" once any frame of the current instance carried it; a
   catalog series never seen is reported as zero (counters and histograms are
   cumulative from zero), a series seen before but missing from the newest
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from rezolus_core import log
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,6 +95,7 @@ class AgentState:
         self._catalog: Catalog | None = None
         self._seen: NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
         self._received_at: int | None = None
+        self._reported_up = False
 
     def ingest(self, delivery: Delivery) -> None:
         """Add one delivered frame, resetting the window on an agent restart."""
@@ -115,12 +119,9 @@ class AgentState:
         self._received_at = self._clock()
 
     def _trim(self, newest: Frame) -> None:
-        keep_after = (
-            newest.monotonic_ns - self.effective_window_ns(newest) - newest.interval_ns // 2
-        )
+        keep_after = newest.monotonic_ns - self.effective_window_ns(newest) - newest.interval_ns // 2
         while len(self._history) > 1 and (
-            self._history[0].monotonic_ns < keep_after
-            or self._history[0].monotonic_ns > newest.monotonic_ns
+            self._history[0].monotonic_ns < keep_after or self._history[0].monotonic_ns > newest.monotonic_ns
         ):
             self._history.popleft()
 
@@ -145,11 +146,16 @@ class AgentState:
         return self._clock() - self._received_at
 
     def is_up(self) -> bool:
-        """Whether a frame arrived within ``stale_intervals`` agent intervals."""
+        """Whether a frame arrived within ``stale_intervals`` agent intervals (changes are logged)."""
         age, interval = self.age_ns(), self.interval_ns
-        if age is None or interval is None:
-            return False
-        return age <= self.stale_intervals * max(interval, 1)
+        up = age is not None and interval is not None and age <= self.stale_intervals * max(interval, 1)
+        if up != self._reported_up:
+            self._reported_up = up
+            if up:
+                log.get().info("agent up", interval_s=(interval or 0) / 1e9)
+            else:
+                log.get().warning("agent stale: no frame for too long, its series are withdrawn")
+        return up
 
     def window(self) -> Window | None:
         """Return the current window, or None when the agent is down or stale."""
