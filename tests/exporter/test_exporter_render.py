@@ -240,3 +240,37 @@ def test_old_frames_keep_only_their_histograms():
     history = list(collector.state._history)
     assert len(history) == 16
     assert all(not hasattr(snapshot, "counter_values") for snapshot in history)
+
+
+def test_a_growing_catalog_adds_series_without_losing_the_window():
+    """An agent that announces more series mid-run gets them exported; quantiles keep their window."""
+    full = h.catalog()
+    small = type(full)(full.instance, full.series[: h.SIZE_SERIES], full.host)
+    clock = Clock()
+    state = AgentState(15 * h.SECOND, clock=clock)
+    bus = MemoryBus()
+    subscription = bus.attach()
+    bus.publish_catalog(small)
+    for step in range(5):
+        frame = h.frame(step)
+        bus.publish_frame(
+            type(frame)(**{**frame.__dict__, "catalog_version": small.version, "histograms": frame.histograms[:1]})
+        )
+    bus.publish_catalog(full)
+    for step in range(5, 8):
+        bus.publish_frame(h.frame(step))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AgentCollector(state, Settings(DEFAULT_QUANTILES, PERCENTS, 3), summaries=True, histograms=False))
+    for delivery in subscription.deliveries[:5]:
+        state.ingest(delivery)
+    assert "blockio_size_bytes" not in text(registry)
+    for delivery in subscription.deliveries[5:]:
+        state.ingest(delivery)
+    out = text(registry)
+    assert h.sample_value(out, 'blockio_size_bytes_count{op="write"}') == 8 * 4
+    in_window = histogram.empty()
+    for step in range(8):
+        in_window += histogram.from_values(h.latencies(step))
+    in_window -= histogram.from_values(h.latencies(0))
+    want = histogram.percentiles(in_window, [50.0])[0]
+    assert h.sample_value(out, 'syscall_latency_seconds{op="read",quantile="0.5"}') == want / 1e9
