@@ -185,6 +185,9 @@ def main() -> int:
         time.sleep(16)  # let the summary window fill once, so quantiles are real numbers
         usage, wall = measure(targets, args.seconds)
         report(targets, usage, wall)
+        for target in targets:
+            top = " ".join(f"{t * 1000:.1f}" for t in sorted(target.latencies)[-5:])
+            print(f"{target.name}: five slowest scrapes (ms) {top}")
     finally:
         for process in reversed(processes):
             process.terminate()
