@@ -90,13 +90,13 @@ class Exporter:
         consumer = asyncio.create_task(self._consume())
         watcher = asyncio.create_task(self._watch(stopping))
         stop = asyncio.create_task(stopping.wait())
-        done, _ = await asyncio.wait({consumer, stop}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({consumer, stop}, return_when=asyncio.FIRST_COMPLETED)
         for task in (consumer, watcher, stop):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if consumer in done and consumer.exception() is not None:
-            raise consumer.exception()  # type: ignore[misc]
+        results = await asyncio.gather(consumer, watcher, stop, return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, Exception)), None)
+        if failure is not None:
+            raise failure
 
     async def shutdown(self) -> None:
         """Stop serving and close the subscription."""
