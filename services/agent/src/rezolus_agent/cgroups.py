@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import http
 import http.client
 import json
 import os
@@ -154,7 +155,7 @@ def docker_name(cid: str, sock: Path = DOCKER_SOCKET, timeout: float = 0.5) -> s
     try:
         conn.request("GET", f"/containers/{cid}/json")
         response = conn.getresponse()
-        if response.status != 200:  # noqa: PLR2004 - HTTP OK
+        if response.status != http.HTTPStatus.OK:
             return None
         name = json.loads(response.read()).get("Name")
     except (OSError, ValueError, http.client.HTTPException):
@@ -207,7 +208,7 @@ class CgroupSeries:
     their ids in the order of the row's first columns.
     """
 
-    def __init__(self, index: CgroupIndex, labeler: CgroupLabeler, slots: SlotTable,
+    def __init__(self, *, index: CgroupIndex, labeler: CgroupLabeler, slots: SlotTable,
                  rows: NDArray[np.uint64], registry: SeriesRegistry,
                  make: Callable[[SeriesRegistry, dict[str, str]], list[int]]) -> None:
         self.index = index
@@ -219,14 +220,15 @@ class CgroupSeries:
         self.ids: dict[int, NDArray[np.uint32]] = {}
 
     @classmethod
-    def create(cls, sampler: Sampler, hash_fd: int, rows: NDArray[np.uint64], width: int, capacity: int,
+    def create(cls, sampler: Sampler, *, hash_fd: int, rows: NDArray[np.uint64], width: int, capacity: int,
                make: Callable[[SeriesRegistry, dict[str, str]], list[int]]) -> CgroupSeries | None:
         """A tracker over ``rows`` (``capacity`` rows of ``width`` u64), or None without cgroup v2."""
         found = shared(sampler)
         if found is None:
             return None
         slots = SlotTable(hash_fd, rows, width, capacity)
-        return cls(found[0], found[1], slots, rows.reshape(capacity, width), sampler.ctx.registry, make)
+        return cls(index=found[0], labeler=found[1], slots=slots, rows=rows.reshape(capacity, width),
+                   registry=sampler.ctx.registry, make=make)
 
     def sample(self, out: FrameBuilder) -> None:
         """Emit the rows of the tracked cgroups; forget cgroups that are gone."""

@@ -85,8 +85,8 @@ class CpuMigrations(Sampler):
             dtype=np.uint32,
         )
         self._cgroups = CgroupSeries.create(
-            self, maps.fds["cpu_migrations_cgroup_slot"], maps.array("cgroup_cpu_migration"), CGROUP_ROW,
-            self.max_cgroups, _cgroup_series,
+            self, hash_fd=maps.fds["cpu_migrations_cgroup_slot"], rows=maps.array("cgroup_cpu_migration"),
+            width=CGROUP_ROW, capacity=self.max_cgroups, make=_cgroup_series,
         )
 
     def sample(self, out: FrameBuilder) -> None:

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 KINDS = ("involuntary", "voluntary")
 HISTOGRAMS = (
-    ("scheduler_runqueue_latency", "Time a task waited runnable on a runqueue before it ran (wake-up or preemption to switch-in)."),
+    ("scheduler_runqueue_latency",
+     "Time a task waited runnable on a runqueue before it ran (wake-up or preemption to switch-in)."),
     ("scheduler_running", "Time a task ran on a CPU before it was switched out."),
     ("scheduler_offcpu", "Time a task spent off CPU, from switch-out to its next switch-in."),
 )
@@ -41,7 +42,8 @@ def _cgroup_series(reg: SeriesRegistry, labels: dict[str, str]) -> list[int]:
                         "Context switches away from tasks of a cgroup, by kind.")
             for k in KINDS
         ),
-        reg.counter("cgroup_cpu_usage", labels, "nanoseconds", "On-CPU time of the tasks of a cgroup, from sched_switch."),
+        reg.counter("cgroup_cpu_usage", labels, "nanoseconds",
+                    "On-CPU time of the tasks of a cgroup, from sched_switch."),
         reg.counter("cgroup_scheduler_runqueue_wait", labels, "nanoseconds",
                     "Time tasks of a cgroup waited runnable on a runqueue."),
     ]
@@ -86,8 +88,8 @@ class SchedulerRunqueue(Sampler):
         self._hist = maps.array("scheduler_hist").reshape(cpus, len(HISTOGRAMS), layout().buckets)
         self._hist_ids = [reg.histogram(name, None, "nanoseconds", text) for name, text in HISTOGRAMS]
         self._cgroups = CgroupSeries.create(
-            self, maps.fds["scheduler_cgroup_slot"], maps.array("cgroup_scheduler"), CGROUP_ROW,
-            self.max_cgroups, _cgroup_series,
+            self, hash_fd=maps.fds["scheduler_cgroup_slot"], rows=maps.array("cgroup_scheduler"), width=CGROUP_ROW,
+            capacity=self.max_cgroups, make=_cgroup_series,
         )
 
     def sample(self, out: FrameBuilder) -> None:
