@@ -1,4 +1,4 @@
-/* scheduler_runqueue: raw tracepoint sched:sched_switch.
+/* scheduler_runqueue: raw tracepoints sched_switch, sched_wakeup, sched_wakeup_new.
  * Emits per-CPU histograms of runqueue latency, running time and off-CPU
  * time, per-CPU voluntary/involuntary switch counts, and per-cgroup switch
  * counts, on-CPU time and runqueue wait.
@@ -9,27 +9,30 @@
  * - the CPU's row remembers when, and which task, it switched in last, so
  *   running = now - switch-in, and off-CPU = switch-in - the task's previous
  *   switch-out (kept in the task's storage);
- * - runqueue latency = growth of the kernel's own per-task runqueue-wait
- *   total (task_struct.sched_info.run_delay, read at the offset taken from
- *   this kernel's BTF) since the task's previous switch-out; exactly one
- *   switch-in lies between two switch-outs, so the growth is the wait
- *   before that run (wake-up or preemption to switch-in).
+ * - runqueue latency = switch-in - the time the task became runnable: its
+ *   previous switch-out if it was preempted (still runnable), else its last
+ *   wake-up.  Wake-ups stamp an LRU hash keyed by the task pointer (one
+ *   update per wake-up; sched_switch only looks up, and only for tasks that
+ *   slept).  A stamp counts only if it lies between the previous switch-out
+ *   and the switch-in, so a wake-up of a running task, a stale entry or a
+ *   reused pointer is never mistaken for this wait; entries need no delete.
  * Task storage is freed with the task, so pid reuse cannot mix tasks, and
- * the only per-switch state writes are that storage and the CPU's own row.
+ * the only per-switch writes are that storage and the CPU's own rows.
  * The idle task (pid 0) is not a task for these metrics.
  *
  * scheduler_cpu:        [cpu][RZ_ROW(2)]: switch-in ns, task pointer.
  * scheduler_counters:   [cpu][RZ_ROW(2)]: involuntary, voluntary.
  * scheduler_hist:       [cpu][3][496]: runqueue latency, running, off-CPU.
+ * scheduler_wakeup:     LRU hash, task pointer -> wake-up ns.
  * scheduler_cgroup_slot: cgroup v2 id -> slot (agent-maintained).
  * cgroup_scheduler:     [slot][RZ_ROW(4)]: involuntary, voluntary, on-CPU
  *                       ns, runqueue wait ns (shared by CPUs: atomic adds).
  */
-#ifndef SCHEDULER_OFF_RUN_DELAY
-#error "SCHEDULER_OFF_RUN_DELAY (task_struct.sched_info.run_delay) must come from BTF"
-#endif
 #ifndef SCHEDULER_MAX_CGROUPS
 #define SCHEDULER_MAX_CGROUPS 1024
+#endif
+#ifndef SCHEDULER_MAX_WAKING
+#define SCHEDULER_MAX_WAKING 8192
 #endif
 #define SCHEDULER_CPU_ROW RZ_ROW(2)
 #define SCHEDULER_COUNTERS_ROW RZ_ROW(2)
@@ -38,7 +41,7 @@
 
 struct scheduler_task {
     u64 out_ts;
-    u64 run_delay;
+    u64 runnable;
 };
 
 RZ_ARRAY(scheduler_cpu, RZ_NR_CPUS * SCHEDULER_CPU_ROW);
@@ -46,6 +49,7 @@ RZ_ARRAY(scheduler_counters, RZ_NR_CPUS * SCHEDULER_COUNTERS_ROW);
 RZ_ARRAY(scheduler_hist, RZ_NR_CPUS * SCHEDULER_HISTS * RZ_HIST_BUCKETS);
 BPF_HASH(scheduler_cgroup_slot, u64, u32, SCHEDULER_MAX_CGROUPS);
 RZ_ARRAY(cgroup_scheduler, SCHEDULER_MAX_CGROUPS * SCHEDULER_CGROUP_ROW);
+BPF_TABLE("lru_hash", u64, u64, scheduler_wakeup, SCHEDULER_MAX_WAKING);
 BPF_TASK_STORAGE(scheduler_task, struct scheduler_task);
 
 static __always_inline void scheduler_runqueue__hist(u32 cpu, u32 which, u64 value)
@@ -92,17 +96,24 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
         scheduler_runqueue__hist(cpu, 1, running);
     }
     if (s) {
-        u64 run_delay = *(u64 *)((char *)task + SCHEDULER_OFF_RUN_DELAY);
-        if (s->out_ts) {
-            if (run_delay >= s->run_delay) {
-                waited = run_delay - s->run_delay;
+        if (s->out_ts && switched_in >= s->out_ts) {
+            u64 queued = 0;
+            if (s->runnable) {
+                queued = s->out_ts;
+            } else {
+                u64 key = ctx->args[1];
+                u64 *woken = scheduler_wakeup.lookup(&key);
+                if (woken && *woken > s->out_ts && *woken <= switched_in)
+                    queued = *woken;
+            }
+            if (queued) {
+                waited = switched_in - queued;
                 scheduler_runqueue__hist(cpu, 0, waited);
             }
-            if (switched_in && switched_in >= s->out_ts)
-                scheduler_runqueue__hist(cpu, 2, switched_in - s->out_ts);
+            scheduler_runqueue__hist(cpu, 2, switched_in - s->out_ts);
         }
         s->out_ts = now;
-        s->run_delay = run_delay;
+        s->runnable = kind == 0;
     }
 
     u64 cgroup = bpf_get_current_cgroup_id();
@@ -126,4 +137,12 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
                 __sync_fetch_and_add(wait, waited);
         }
     }
+}
+
+static __always_inline void scheduler_runqueue__wakeup(struct bpf_raw_tracepoint_args *ctx)
+{
+    /* TP_PROTO(struct task_struct *p), for sched_wakeup and sched_wakeup_new */
+    u64 key = ctx->args[0];
+    u64 now = bpf_ktime_get_ns();
+    scheduler_wakeup.update(&key, &now);
 }

@@ -1,7 +1,7 @@
 """scheduler_runqueue: runqueue latency, running and off-CPU time, context switches.
 
-Attaches to the raw tracepoint ``sched:sched_switch`` (``bpf/scheduler_runqueue.bpf.c``)
-and reads ``task_struct.sched_info.run_delay`` at the offset this kernel's BTF gives.
+Attaches to the raw tracepoints ``sched_switch``, ``sched_wakeup`` and
+``sched_wakeup_new`` (``bpf/scheduler_runqueue.bpf.c``).
 Emits ``scheduler_runqueue_latency``, ``scheduler_running``, ``scheduler_offcpu``
 (histograms, nanoseconds), ``scheduler_context_switch{kind}`` (counter), and per
 cgroup ``cgroup_scheduler_context_switch{kind,name}``, ``cgroup_cpu_usage{name}``
@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_agent import btf
 from rezolus_agent.cgroups import CgroupSeries
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
 from rezolus_core.histogram import layout
@@ -55,28 +54,27 @@ class SchedulerRunqueue(Sampler):
     name = "scheduler_runqueue"
     bpf = BpfSpec(
         source="scheduler_runqueue.bpf.c",
-        hooks=(Hook("raw_tracepoint", "sched_switch", "scheduler_runqueue__switch"),),
+        hooks=(
+            Hook("raw_tracepoint", "sched_switch", "scheduler_runqueue__switch"),
+            Hook("raw_tracepoint", "sched_wakeup", "scheduler_runqueue__wakeup"),
+            Hook("raw_tracepoint", "sched_wakeup_new", "scheduler_runqueue__wakeup"),
+        ),
         maps=("scheduler_counters", "scheduler_hist", "scheduler_cgroup_slot", "cgroup_scheduler"),
     )
 
     def options(self) -> None:
-        """``max_cgroups``: how many cgroups get their own series (default 1024)."""
+        """``max_cgroups`` (default 1024) and ``max_waking`` (wake-up stamps in flight, default 8192)."""
         self.max_cgroups = self.ctx.options.integer("max_cgroups", 1024, minimum=1, maximum=65536)
+        self.max_waking = self.ctx.options.integer("max_waking", 8192, minimum=64, maximum=1 << 20)
 
     def cflags(self) -> tuple[str, ...]:
-        """The run_delay offset from BTF, and the per-cgroup map size."""
-        try:
-            fields = btf.offsets({"SCHEDULER_OFF_RUN_DELAY": "task_struct.sched_info.run_delay"})
-        except btf.BtfError as exc:
-            # The compile then fails on the #error and reports this sampler unavailable.
-            self.btf_error = str(exc)
-            fields = ()
-        return (*fields, f"-DSCHEDULER_MAX_CGROUPS={self.max_cgroups}")
+        """Map sizes from the configuration."""
+        return (f"-DSCHEDULER_MAX_CGROUPS={self.max_cgroups}", f"-DSCHEDULER_MAX_WAKING={self.max_waking}")
 
     def start(self, maps: BpfMaps | None) -> None:
         """Register host series and the per-cgroup slot table."""
         if maps is None:
-            raise SamplerUnavailable(getattr(self, "btf_error", "BPF is not available"))
+            raise SamplerUnavailable("BPF is not available")
         reg = self.ctx.registry
         cpus = self.ctx.cpus
         self._counts = maps.array("scheduler_counters").reshape(cpus, -1)[:, : len(KINDS)]
