@@ -13,6 +13,7 @@ import numpy as np
 
 from rezolus_core import histogram
 from rezolus_core.frame import HistogramValue
+from support.live import Bpftrace
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -23,12 +24,15 @@ if TYPE_CHECKING:
 
 SAMPLERS = ("scheduler_runqueue", "cpu_migrations", "cpu_tlb_flush")
 
-# Each process: N rounds of (spin for SPIN_US, then sleep SLEEP_US); prints
-# "done" and blocks on stdin so the test can read its /proc files at rest.
+# Each process prints "ready" and blocks until it reads a byte from stdin,
+# then runs N rounds of (spin for SPIN_US, then sleep SLEEP_US), prints "done"
+# and blocks again: the test reads its /proc files at rest, before and after.
 SPIN_SLEEP = textwrap.dedent(
     """
     import sys, time
     rounds, spin, sleep = int(sys.argv[1]), int(sys.argv[2]) / 1e6, int(sys.argv[3]) / 1e6
+    print("ready", flush=True)
+    sys.stdin.buffer.read(1)
     for _ in range(rounds):
         end = time.perf_counter() + spin
         while time.perf_counter() < end:
@@ -74,16 +78,23 @@ class Workload:
         """Process ids."""
         return [p.pid for p in self.procs]
 
-    def wait_parked(self, timeout: float = 120.0) -> None:
-        """Wait until every process printed ``done`` (it is then blocked reading stdin)."""
+    def wait_parked(self, word: str = "done", timeout: float = 120.0) -> None:
+        """Wait until every process printed ``word`` (it is then blocked reading stdin)."""
         deadline = time.monotonic() + timeout
         for proc in self.procs:
             assert proc.stdout is not None
             line = proc.stdout.readline()
-            assert line.strip() == b"done", f"workload {proc.pid} ended early"
+            assert line.strip() == word.encode(), f"workload {proc.pid} ended early"
             assert time.monotonic() < deadline
         for pid in self.pids:
             _wait_sleeping(pid, deadline)
+
+    def go(self) -> None:
+        """Start the rounds (each process must be parked at ``ready``)."""
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"g")
+            proc.stdin.flush()
 
     def finish(self) -> None:
         """Let every process exit."""
@@ -163,3 +174,47 @@ def hist_delta(before: dict[SeriesKey, int | HistogramValue], after: dict[Series
     diff, reset = histogram.delta(histogram.to_dense(new.indices, new.counts), histogram.to_dense(old.indices, old.counts))
     assert not reset
     return diff
+
+
+class AttachedBpftrace(Bpftrace):
+    """A bpftrace script that is attached when the constructor returns.
+
+    bpftrace prints "Attaching N probes" before it attaches them; BEGIN runs
+    after every probe is attached, so the marker it prints is the real start.
+    Maps may hold up to 65536 keys (the default 4096 fills up on a busy host).
+    """
+
+    MARKER = "rz-attached"
+
+    def __init__(self, binary: str, script: str, timeout: float = 30.0) -> None:  # noqa: PLW0231 - replaces the start-up
+        env = {**os.environ, "BPFTRACE_MAP_KEYS_MAX": "65536"}
+        full = f'BEGIN {{ printf("{self.MARKER}\\n"); }} {script}'
+        self.proc = subprocess.Popen([binary, "-e", full], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = self.proc.stdout.readline()
+        while self.MARKER not in line:
+            if not line or time.monotonic() > deadline:
+                self.proc.kill()
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise RuntimeError(f"bpftrace did not start: {err[-500:]}")
+            line = self.proc.stdout.readline()
+
+
+_MARK_ON, _MARK_OFF = 0x7A7A01, 0x7A7A02
+# bpftrace probes that set @on between two marks made by ``mark`` (getpgid of a pid that
+# cannot exist), so a reference can stamp from its start but count only in the window.
+GATE = (
+    f"tracepoint:syscalls:sys_enter_getpgid /args->pid == {_MARK_ON}/ {{ @on = 1; }} "
+    f"tracepoint:syscalls:sys_enter_getpgid /args->pid == {_MARK_OFF}/ {{ @on = 0; }} "
+)
+
+
+def mark(on: bool) -> None:
+    """Open or close the counting window of a script that includes ``GATE``."""
+    try:
+        os.getpgid(_MARK_ON if on else _MARK_OFF)
+    except ProcessLookupError:
+        return
+    raise AssertionError("a marker pid exists")
