@@ -7,17 +7,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from rezolus_core import histogram
 from rezolus_core.frame import HistogramValue
 from support.live import Bpftrace
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
+    import numpy as np
     from numpy.typing import NDArray
 
     from support.live import Cgroup, SeriesKey
@@ -109,14 +107,13 @@ class Workload:
         """Summed voluntary/involuntary switches (/proc/<pid>/status) and schedstat fields."""
         total = {"voluntary": 0, "involuntary": 0, "oncpu": 0, "run_delay": 0}
         for pid in self.pids:
-            for line in open(f"/proc/{pid}/status", encoding="ascii"):  # noqa: SIM115, PTH123 - short read
+            for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
                 key, _, value = line.partition(":")
                 if key == "voluntary_ctxt_switches":
                     total["voluntary"] += int(value)
                 elif key == "nonvoluntary_ctxt_switches":
                     total["involuntary"] += int(value)
-            with open(f"/proc/{pid}/schedstat", encoding="ascii") as handle:
-                oncpu, run_delay, _ = handle.read().split()
+            oncpu, run_delay, _ = Path(f"/proc/{pid}/schedstat").read_text(encoding="ascii").split()
             total["oncpu"] += int(oncpu)
             total["run_delay"] += int(run_delay)
         return total
@@ -124,8 +121,7 @@ class Workload:
 
 def _wait_sleeping(pid: int, deadline: float) -> None:
     while time.monotonic() < deadline:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            state = handle.read().rsplit(")", 1)[1].split()[0]
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
         if state == "S":
             return
         time.sleep(0.01)
@@ -133,7 +129,7 @@ def _wait_sleeping(pid: int, deadline: float) -> None:
 
 
 def bucket_index_bpftrace(value: str, out: str) -> str:
-    """bpftrace statements that set ``out`` to the Rezolus bucket index of ``value``."""
+    """Bpftrace statements that set ``out`` to the Rezolus bucket index of ``value``."""
     steps = "".join(
         f"if ($x >= {1 << s}) {{ $x = $x >> {s}; $p = $p + {s}; }} " for s in (32, 16, 8, 4, 2, 1)
     )
@@ -171,7 +167,9 @@ def hist_delta(before: dict[SeriesKey, int | HistogramValue], after: dict[Series
     old, new = before[key], after[key]
     assert isinstance(old, HistogramValue)
     assert isinstance(new, HistogramValue)
-    diff, reset = histogram.delta(histogram.to_dense(new.indices, new.counts), histogram.to_dense(old.indices, old.counts))
+    diff, reset = histogram.delta(
+        histogram.to_dense(new.indices, new.counts), histogram.to_dense(old.indices, old.counts)
+    )
     assert not reset
     return diff
 
@@ -186,7 +184,7 @@ class AttachedBpftrace(Bpftrace):
 
     MARKER = "rz-attached"
 
-    def __init__(self, binary: str, script: str, timeout: float = 30.0) -> None:  # noqa: PLW0231 - replaces the start-up
+    def __init__(self, binary: str, script: str, timeout: float = 30.0) -> None:
         env = {**os.environ, "BPFTRACE_MAP_KEYS_MAX": "65536"}
         full = f'BEGIN {{ printf("{self.MARKER}\\n"); }} {script}'
         self.proc = subprocess.Popen([binary, "-e", full], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

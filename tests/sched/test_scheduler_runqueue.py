@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-from rezolus_core import histogram
-from rezolus_core.bus import ZmqSubscriber
 from sched_workloads import (
     GATE,
     AttachedBpftrace,
@@ -17,6 +14,9 @@ from sched_workloads import (
     hist_delta,
     mark,
 )
+
+from rezolus_core import histogram
+from rezolus_core.bus import ZmqSubscriber
 from support.live import cgroup, cgroup_dir, family_total, series_values, settle, wait_for_series
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
@@ -41,7 +41,8 @@ REFERENCE = GATE + (
     "    @r[args->next_pid] = $now; "
     "    if (@q[args->next_pid]) { "
     + bucket_index_bpftrace("$now - @q[args->next_pid]", "$j")
-    + " if (@on) { @runq[$j] = count(); } @wait[args->next_pid] = sum($now - @q[args->next_pid]); delete(@q[args->next_pid]); } "
+    + " if (@on) { @runq[$j] = count(); } "
+    "      @wait[args->next_pid] = sum($now - @q[args->next_pid]); delete(@q[args->next_pid]); } "
     "    if (@o[args->next_pid]) { "
     + bucket_index_bpftrace("$now - @o[args->next_pid]", "$k")
     + " if (@on) { @offcpu[$k] = count(); } delete(@o[args->next_pid]); } "
