@@ -43,6 +43,21 @@ SPIN_SLEEP = textwrap.dedent(
 )
 
 
+# Like SPIN_SLEEP, but each round moves the process to the other CPU of {0, 1}
+# with sched_setaffinity: every round is one migration of a running task.
+FLIP = textwrap.dedent(
+    """
+    import os, sys
+    print("ready", flush=True)
+    sys.stdin.buffer.read(1)
+    for i in range(int(sys.argv[1])):
+        os.sched_setaffinity(0, {(i + 1) % 2})
+    print("done", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
 def agent_config(tmp_path: Path, **options: int) -> Path:
     """An agent config that runs only the scheduler samplers (with ``max_cgroups`` etc.)."""
     lines = ["[defaults]", "enabled = false"]
@@ -57,7 +72,8 @@ def agent_config(tmp_path: Path, **options: int) -> Path:
 class Workload:
     """Processes started in a cgroup (optionally pinned) that park when done."""
 
-    def __init__(self, group: Cgroup, count: int, args: list[str], cpus: set[int] | None = None) -> None:
+    def __init__(self, group: Cgroup, count: int, args: list[str], cpus: set[int] | None = None,
+                 script: str = SPIN_SLEEP) -> None:
         procs = group.path / "cgroup.procs"
 
         def setup() -> None:
@@ -66,7 +82,7 @@ class Workload:
             procs.write_text(str(os.getpid()))
 
         self.procs = [
-            subprocess.Popen([sys.executable, "-c", SPIN_SLEEP, *args], preexec_fn=setup,  # noqa: PLW1509 - joins the cgroup before exec
+            subprocess.Popen([sys.executable, "-c", script, *args], preexec_fn=setup,  # noqa: PLW1509 - joins the cgroup before exec
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             for _ in range(count)
         ]
