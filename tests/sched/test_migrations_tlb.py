@@ -86,7 +86,8 @@ def test_migrations_pinned_unpinned_match_bpftrace(agent_factory, bpftrace, tmp_
             print(f"{direction} cpu{cpu}: agent={got} bpftrace={want}")
             # Window edges: the marks follow each frame by a few ms of host activity.
             assert abs(got - want) <= 0.05 * want + 10
-    assert family_total(after, "cpu_migration", direction="from") == family_total(after, "cpu_migration", direction="to")
+    totals = {d: family_total(after, "cpu_migration", direction=d) for d in ("from", "to")}
+    assert totals["from"] == totals["to"]
 
 
 def test_tlb_flushes_match_bpftrace(agent_factory, bpftrace, tmp_path) -> None:

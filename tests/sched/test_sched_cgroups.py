@@ -8,7 +8,7 @@ import socket
 import subprocess
 import threading
 import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -19,6 +19,9 @@ from rezolus_agent.cgroups import CgroupLabeler, SlotTable, container_id, docker
 from rezolus_core.bus import ZmqSubscriber
 from support.env import require
 from support.live import cgroup, cgroup_dir, family_total, series_values, settle, wait_for_series
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CID = "0123456789abcdef" * 4
 
@@ -65,11 +68,13 @@ class FakeMap:
         self.published: list[tuple[int, int, list[int]]] = []
 
     def update(self, _fd: int, key: bytes, value: bytes) -> None:
+        """Record the row as it is when the id becomes visible to BPF."""
         cgid, slot = int.from_bytes(key, "little"), int.from_bytes(value, "little")
         self.entries[cgid] = slot
         self.published.append((cgid, slot, self.rows[slot * self.width : (slot + 1) * self.width].tolist()))
 
     def delete(self, _fd: int, key: bytes) -> bool:
+        """Forget an id."""
         return self.entries.pop(int.from_bytes(key, "little"), None) is not None
 
 
