@@ -1,4 +1,4 @@
-/* cpu_tlb_flush: tracepoint tlb:tlb_flush.
+/* cpu_tlb_flush: raw tracepoint tlb:tlb_flush, TP_PROTO(int reason, unsigned long pages).
  * Emits TLB flushes per CPU (the CPU that flushes) by reason.
  *
  * reason is enum tlb_flush_reason: 0 task switch, 1 remote shootdown,
@@ -12,15 +12,13 @@
 
 RZ_ARRAY(cpu_tlb_flush, RZ_NR_CPUS * TLB_ROW);
 
-static __always_inline int cpu_tlb_flush__flush(void *args)
+static __always_inline void cpu_tlb_flush__flush(struct bpf_raw_tracepoint_args *ctx)
 {
-    struct tracepoint__tlb__tlb_flush *tp = args;
-    u32 reason = (u32)tp->reason;
+    u32 reason = (u32)ctx->args[0];
     if (reason >= TLB_REASONS)
         reason = TLB_REASONS - 1;
     u32 idx = bpf_get_smp_processor_id() * TLB_ROW + reason;
     u64 *count = cpu_tlb_flush.lookup(&idx);
     if (count)
         *count += 1;
-    return 0;
 }

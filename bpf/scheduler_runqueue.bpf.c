@@ -24,7 +24,12 @@
  * scheduler_counters:   [cpu][RZ_ROW(2)]: involuntary, voluntary.
  * scheduler_hist:       [cpu][3][496]: runqueue latency, running, off-CPU.
  * scheduler_wakeup:     LRU hash, task pointer -> wake-up ns.
- * scheduler_cgroup_slot: cgroup v2 id -> slot (agent-maintained).
+ * scheduler_cgroup_slot: cgroup v2 id -> slot (agent-maintained); the slot
+ *                       found is cached in the task's storage with the
+ *                       generation it was read under.
+ * scheduler_cgroup_gen: [0] bumped by the agent whenever the slot map
+ *                       changes, so a cached slot is used only while the
+ *                       task's cgroup and the generation are unchanged.
  * cgroup_scheduler:     [slot][RZ_ROW(4)]: involuntary, voluntary, on-CPU
  *                       ns, runqueue wait ns (shared by CPUs: atomic adds).
  */
@@ -41,13 +46,17 @@
 
 struct scheduler_task {
     u64 out_ts;
-    u64 runnable;
+    u64 cgroup;
+    u64 gen;
+    u32 slot;
+    u32 runnable;
 };
 
 RZ_ARRAY(scheduler_cpu, RZ_NR_CPUS * SCHEDULER_CPU_ROW);
 RZ_ARRAY(scheduler_counters, RZ_NR_CPUS * SCHEDULER_COUNTERS_ROW);
 RZ_ARRAY(scheduler_hist, RZ_NR_CPUS * SCHEDULER_HISTS * RZ_HIST_BUCKETS);
 BPF_HASH(scheduler_cgroup_slot, u64, u32, SCHEDULER_MAX_CGROUPS);
+RZ_ARRAY(scheduler_cgroup_gen, RZ_CACHELINE_U64);
 RZ_ARRAY(cgroup_scheduler, SCHEDULER_MAX_CGROUPS * SCHEDULER_CGROUP_ROW);
 BPF_TABLE("lru_hash", u64, u64, scheduler_wakeup, SCHEDULER_MAX_WAKING);
 BPF_TASK_STORAGE(scheduler_task, struct scheduler_task);
@@ -117,9 +126,24 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
     }
 
     u64 cgroup = bpf_get_current_cgroup_id();
-    u32 *slot = scheduler_cgroup_slot.lookup(&cgroup);
-    if (slot && *slot < SCHEDULER_MAX_CGROUPS) {
-        u32 row = *slot * SCHEDULER_CGROUP_ROW;
+    u32 zero = 0;
+    u64 *gen = scheduler_cgroup_gen.lookup(&zero);
+    u64 generation = gen ? *gen : 0;
+    u32 slot = SCHEDULER_MAX_CGROUPS;
+    if (s && gen && s->cgroup == cgroup && s->gen == generation) {
+        slot = s->slot;
+    } else {
+        u32 *found = scheduler_cgroup_slot.lookup(&cgroup);
+        if (found)
+            slot = *found;
+        if (s && gen) {
+            s->slot = slot;
+            s->cgroup = cgroup;
+            s->gen = generation;
+        }
+    }
+    if (slot < SCHEDULER_MAX_CGROUPS) {
+        u32 row = slot * SCHEDULER_CGROUP_ROW;
         u32 kidx = row + kind;
         u64 *ccount = cgroup_scheduler.lookup(&kidx);
         if (ccount)

@@ -209,13 +209,17 @@ class CgroupSeries:
     """Per-cgroup counter rows of one sampler, kept in step with the live cgroups.
 
     ``make(registry, labels)`` registers the series of one cgroup and returns
-    their ids in the order of the row's first columns.
+    their ids in the order of the row's first columns.  If ``generation`` is
+    given, its first element is incremented after every change of the slot
+    map, for BPF code that caches slots.
     """
 
     def __init__(self, *, index: CgroupIndex, labeler: CgroupLabeler, slots: SlotTable,
                  rows: NDArray[np.uint64], registry: SeriesRegistry,
-                 make: Callable[[SeriesRegistry, dict[str, str]], list[int]]) -> None:
+                 make: Callable[[SeriesRegistry, dict[str, str]], list[int]],
+                 generation: NDArray[np.uint64] | None = None) -> None:
         self.index = index
+        self.generation = generation
         self.labeler = labeler
         self.slots = slots
         self.rows = rows
@@ -225,19 +229,23 @@ class CgroupSeries:
 
     @classmethod
     def create(cls, sampler: Sampler, *, hash_fd: int, rows: NDArray[np.uint64], width: int, capacity: int,
-               make: Callable[[SeriesRegistry, dict[str, str]], list[int]]) -> CgroupSeries | None:
+               make: Callable[[SeriesRegistry, dict[str, str]], list[int]],
+               generation: NDArray[np.uint64] | None = None) -> CgroupSeries | None:
         """A tracker over ``rows`` (``capacity`` rows of ``width`` u64), or None without cgroup v2."""
         found = shared(sampler)
         if found is None:
             return None
         slots = SlotTable(hash_fd, rows, width, capacity)
         return cls(index=found[0], labeler=found[1], slots=slots, rows=rows.reshape(capacity, width),
-                   registry=sampler.ctx.registry, make=make)
+                   registry=sampler.ctx.registry, make=make, generation=generation)
 
     def sample(self, out: FrameBuilder) -> None:
         """Emit the rows of the tracked cgroups; forget cgroups that are gone."""
         paths = self.index.refresh()
+        previous = dict(self.slots.slots)
         slots = self.slots.sync(paths)
+        if self.generation is not None and slots != previous:
+            self.generation[0] += np.uint64(1)
         for cgid, slot in slots.items():
             ids = self.ids.get(cgid)
             if ids is None:

@@ -1,6 +1,6 @@
 """cpu_tlb_flush: TLB flushes per CPU by reason.
 
-Attaches to the tracepoint ``tlb:tlb_flush`` (``bpf/cpu_tlb_flush.bpf.c``).
+Attaches to the raw tracepoint ``tlb:tlb_flush`` (``bpf/cpu_tlb_flush.bpf.c``).
 Emits ``cpu_tlb_flush{reason,id}`` (counter, flushes) for the reasons
 task_switch, remote_shootdown, local_shootdown, local_mm_shootdown,
 remote_send_ipi, remote_wrong_cpu, and ``other`` for reasons this agent does
@@ -36,7 +36,7 @@ class CpuTlbFlush(Sampler):
     name = "cpu_tlb_flush"
     bpf = BpfSpec(
         source="cpu_tlb_flush.bpf.c",
-        hooks=(Hook("tracepoint", "tlb:tlb_flush", "cpu_tlb_flush__flush"),),
+        hooks=(Hook("raw_tracepoint", "tlb_flush", "cpu_tlb_flush__flush"),),
         maps=("cpu_tlb_flush",),
     )
 

@@ -59,7 +59,8 @@ class SchedulerRunqueue(Sampler):
             Hook("raw_tracepoint", "sched_wakeup", "scheduler_runqueue__wakeup"),
             Hook("raw_tracepoint", "sched_wakeup_new", "scheduler_runqueue__wakeup"),
         ),
-        maps=("scheduler_counters", "scheduler_hist", "scheduler_cgroup_slot", "cgroup_scheduler"),
+        maps=("scheduler_counters", "scheduler_hist", "scheduler_cgroup_slot", "scheduler_cgroup_gen",
+              "cgroup_scheduler"),
     )
 
     def options(self) -> None:
@@ -87,7 +88,7 @@ class SchedulerRunqueue(Sampler):
         self._hist_ids = [reg.histogram(name, None, "nanoseconds", text) for name, text in HISTOGRAMS]
         self._cgroups = CgroupSeries.create(
             self, hash_fd=maps.fds["scheduler_cgroup_slot"], rows=maps.array("cgroup_scheduler"), width=CGROUP_ROW,
-            capacity=self.max_cgroups, make=_cgroup_series,
+            capacity=self.max_cgroups, make=_cgroup_series, generation=maps.array("scheduler_cgroup_gen"),
         )
 
     def sample(self, out: FrameBuilder) -> None:
