@@ -9,6 +9,9 @@ Invariants:
   ``docker-<64 hex>.scope`` with systemd) and their sub-cgroups also carry
   ``container`` = the 12-character short id, and ``container_name`` when the
   docker socket answers (looked up once per container, with a short timeout).
+- ``CgroupSeries`` keeps one sampler's per-cgroup rows in step with the live
+  cgroups: series appear when a cgroup gets a slot and stop when it is gone;
+  all samplers share one ``CgroupIndex`` and ``CgroupLabeler`` (``shared``).
 - At most ``capacity`` cgroups hold a slot.  A slot's row is zeroed before its
   id is published to the BPF hash map, and the id is removed from the map when
   the cgroup disappears, so a reused id or slot never inherits old counts.
