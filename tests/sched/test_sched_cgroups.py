@@ -169,6 +169,16 @@ def test_btf_offsets_match_bpftool() -> None:
     for struct, member in (("css_set", "dfl_cgrp"), ("cgroup", "kn"), ("kernfs_node", "id"),
                            ("task_struct", "cgroups"), ("task_struct", "pid"), ("thread_info", "cpu")):
         assert kernel.offset(f"{struct}.{member}") == members[struct][member]
+    types = dict(re.findall(r"^\[(\d+)\] (.*)$", bpftool.stdout, re.MULTILINE))
+    for tracepoint in ("sched_switch", "sched_wakeup", "sched_migrate_task", "tlb_flush"):
+        typedef = re.search(rf"^\[\d+\] TYPEDEF 'btf_trace_{tracepoint}' type_id=(\d+)$", bpftool.stdout,
+                            re.MULTILINE)
+        assert typedef is not None
+        pointer = re.search(r"type_id=(\d+)", types[typedef.group(1)])
+        assert pointer is not None
+        vlen = re.search(r"FUNC_PROTO .* vlen=(\d+)", types[pointer.group(1)])
+        assert vlen is not None
+        assert kernel.raw_tracepoint_args(tracepoint) == int(vlen.group(1)) - 1
     with pytest.raises(btf.BtfError):
         kernel.offset("task_struct.no_such_member")
     with pytest.raises(btf.BtfError):

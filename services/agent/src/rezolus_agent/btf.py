@@ -23,7 +23,8 @@ from pathlib import Path
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
 
 _MAGIC = 0xEB9F
-_STRUCT, _UNION, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG = 4, 5, 8, 9, 10, 11, 18
+_PTR, _STRUCT, _UNION, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _FUNC_PROTO, _TYPE_TAG = 2, 4, 5, 8, 9, 10, 11, 13, 18
+_TRACE_PREFIX = "btf_trace_"
 # Bytes after the 12-byte type header: fixed part, and per-vlen entry.
 _EXTRA = {1: (4, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 13: (0, 8),
           14: (4, 0), 15: (0, 12), 17: (4, 0), 19: (0, 12)}
@@ -44,6 +45,7 @@ class Btf:
         self._strings = data[hdr_len + str_off : hdr_len + str_off + str_len]
         self._starts = [0]  # type id 0 is void
         self.structs: dict[str, int] = {}
+        self.tracepoints: dict[str, int] = {}
         pos, end = hdr_len + type_off, hdr_len + type_off + type_len
         while pos < end:
             name_off, info = struct.unpack_from("<II", data, pos)
@@ -51,6 +53,10 @@ class Btf:
             self._starts.append(pos)
             if kind in (_STRUCT, _UNION) and name_off:
                 self.structs.setdefault(self._name(name_off), len(self._starts) - 1)
+            elif kind == _TYPEDEF and name_off:
+                name = self._name(name_off)
+                if name.startswith(_TRACE_PREFIX):
+                    self.tracepoints[name[len(_TRACE_PREFIX) :]] = len(self._starts) - 1
             fixed, each = _EXTRA.get(kind, (0, 0))
             pos += 12 + fixed + each * vlen
 
@@ -89,6 +95,18 @@ class Btf:
                     raise BtfError(f"{member} is a bitfield")
                 return bits // 8, mtype
         return None
+
+    def raw_tracepoint_args(self, name: str) -> int:
+        """How many arguments a raw tracepoint passes (its TP_PROTO, without the hidden data pointer)."""
+        tid = self.tracepoints.get(name)
+        if tid is None:
+            raise BtfError(f"tracepoint {name} is not in the kernel's BTF")
+        _, kind, _, target = self._header(self._resolve(tid))
+        if kind == _PTR:
+            _, kind, info, _ = self._header(self._resolve(target))
+            if kind == _FUNC_PROTO:
+                return (info & 0xFFFF) - 1
+        raise BtfError(f"btf_trace_{name} is not a function pointer")
 
     def offset(self, path: str) -> int:
         """Byte offset of ``struct.member[.member...]``, e.g. ``task_struct.sched_info.run_delay``."""

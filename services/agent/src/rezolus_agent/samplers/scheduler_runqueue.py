@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rezolus_agent import btf
 from rezolus_agent.cgroups import CgroupSeries
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
 from rezolus_core.histogram import layout
@@ -31,6 +32,7 @@ HISTOGRAMS = (
     ("scheduler_offcpu", "Time a task spent off CPU, from switch-out to its next switch-in."),
 )
 CGROUP_ROW = 8
+SWITCH_ARGS = 4  # preempt, prev, next, prev_state
 
 
 def _cgroup_series(reg: SeriesRegistry, labels: dict[str, str]) -> list[int]:
@@ -46,6 +48,16 @@ def _cgroup_series(reg: SeriesRegistry, labels: dict[str, str]) -> list[int]:
         reg.counter("cgroup_scheduler_runqueue_wait", labels, "nanoseconds",
                     "Time tasks of a cgroup waited runnable on a runqueue."),
     ]
+
+
+def check_switch_args() -> None:
+    """Refuse kernels whose raw sched_switch lacks prev_state (before 5.18): the kinds would be garbage."""
+    try:
+        count = btf.kernel().raw_tracepoint_args("sched_switch")
+    except btf.BtfError as exc:
+        raise SamplerUnavailable(f"cannot check sched_switch's arguments: {exc}") from exc
+    if count < SWITCH_ARGS:
+        raise SamplerUnavailable(f"raw sched_switch passes {count} arguments; prev_state (kernel 5.18+) is needed")
 
 
 class SchedulerRunqueue(Sampler):
@@ -76,6 +88,7 @@ class SchedulerRunqueue(Sampler):
         """Register host series and the per-cgroup slot table."""
         if maps is None:
             raise SamplerUnavailable("BPF is not available")
+        check_switch_args()
         reg = self.ctx.registry
         cpus = self.ctx.cpus
         self._counts = maps.array("scheduler_counters").reshape(cpus, -1)[:, : len(KINDS)]
