@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -12,9 +13,11 @@ from typing import TYPE_CHECKING
 
 from rezolus_core import histogram
 from rezolus_core.frame import HistogramValue
-from support.live import Bpftrace
+from support.live import Bpftrace, cgroup
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
     from numpy.typing import NDArray
 
@@ -69,6 +72,32 @@ def agent_config(tmp_path: Path, **options: int) -> Path:
     return path
 
 
+_LIVE: list[Workload] = []
+
+
+def reap() -> None:
+    """Kill and collect every workload process still running (after a failed test)."""
+    while _LIVE:
+        work = _LIVE.pop()
+        for proc in work.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe is not None:
+                    pipe.close()
+
+
+@contextlib.contextmanager
+def group(prefix: str) -> Iterator[Cgroup]:
+    """A temporary cgroup whose workload processes are killed before it is removed."""
+    with cgroup(prefix) as made:
+        try:
+            yield made
+        finally:
+            reap()
+
+
 class Workload:
     """Processes started in a cgroup (optionally pinned) that park when done."""
 
@@ -81,11 +110,12 @@ class Workload:
                 os.sched_setaffinity(0, cpus)
             procs.write_text(str(os.getpid()))
 
-        self.procs = [
+        self.procs: list[subprocess.Popen[bytes]] = [
             subprocess.Popen([sys.executable, "-c", script, *args], preexec_fn=setup,  # noqa: PLW1509 - joins the cgroup before exec
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             for _ in range(count)
         ]
+        _LIVE.append(self)
 
     @property
     def pids(self) -> list[int]:

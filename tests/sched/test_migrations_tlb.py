@@ -7,10 +7,9 @@ import sys
 import textwrap
 
 import pytest
-from sched_workloads import FLIP, GATE, AttachedBpftrace, Workload, agent_config, bpftrace_map, mark
+from sched_workloads import FLIP, GATE, AttachedBpftrace, Workload, agent_config, bpftrace_map, group, mark
 
-from rezolus_core.bus import ZmqSubscriber
-from support.live import cgroup, cgroup_dir, family_total, series_values, settle, wait_for_series
+from support.live import cgroup_dir, family_total, series_values, settle, wait_for_series
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
 
@@ -39,15 +38,15 @@ def delta(before, after, metric: str, **labels: str) -> int:
     return family_total(after, metric, **labels) - family_total(before, metric, **labels)
 
 
-def test_migrations_pinned_unpinned_match_bpftrace(agent_factory, bpftrace, tmp_path) -> None:
+def test_migrations_pinned_unpinned_match_bpftrace(subscribe, agent_factory, bpftrace, tmp_path) -> None:
     """A pinned cgroup has no migrations, an unpinned one has exactly bpftrace's count; per-CPU totals agree."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
-    sub = ZmqSubscriber(agent.endpoint)
+    sub = subscribe(agent.endpoint)
     script = GATE + (
         "tracepoint:sched:sched_migrate_task { @m[args->pid] = count(); "
         "  if (@on) { @from[args->orig_cpu] = count(); @to[args->dest_cpu] = count(); } }"
     )
-    with cgroup("rzpinned") as pinned_group, cgroup("rzfree") as free_group:
+    with group("rzpinned") as pinned_group, group("rzfree") as free_group:
         pinned_name, free_name = cgroup_dir(pinned_group.path), cgroup_dir(free_group.path)
         wait_for_series(sub, lambda v: tracked(pinned_name)(v) and tracked(free_name)(v))
         # The pinned processes run and sleep on CPU 0; the free ones hop between
@@ -68,7 +67,6 @@ def test_migrations_pinned_unpinned_match_bpftrace(agent_factory, bpftrace, tmp_
         output = trace.stop()
         for work in (pinned, free):
             work.finish()
-    sub.close()
     per_pid = bpftrace_map(output, "m")
     got_pinned = delta(before, after, "cgroup_cpu_migration", name=pinned_name)
     got_free = delta(before, after, "cgroup_cpu_migration", name=free_name)
@@ -90,10 +88,10 @@ def test_migrations_pinned_unpinned_match_bpftrace(agent_factory, bpftrace, tmp_
     assert totals["from"] == totals["to"]
 
 
-def test_tlb_flushes_match_bpftrace(agent_factory, bpftrace, tmp_path) -> None:
+def test_tlb_flushes_match_bpftrace(subscribe, agent_factory, bpftrace, tmp_path) -> None:
     """Per-CPU, per-reason TLB flushes over a munmap workload agree with bpftrace on the same window."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
-    sub = ZmqSubscriber(agent.endpoint)
+    sub = subscribe(agent.endpoint)
     script = GATE + "tracepoint:tlb:tlb_flush /@on/ { @f[cpu * 16 + args->reason] = count(); }"
     trace = AttachedBpftrace(bpftrace, script)
     before = series_values(settle(sub, 2))
@@ -102,7 +100,6 @@ def test_tlb_flushes_match_bpftrace(agent_factory, bpftrace, tmp_path) -> None:
     after = series_values(settle(sub, 2))
     mark(on=False)
     output = trace.stop()
-    sub.close()
     ref = bpftrace_map(output, "f")
     total = 0
     for cpu in range(2):

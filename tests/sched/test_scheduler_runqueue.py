@@ -14,13 +14,13 @@ from sched_workloads import (
     bpftrace_histogram,
     bpftrace_map,
     bucket_index_bpftrace,
+    group,
     hist_delta,
     mark,
 )
 
 from rezolus_core import histogram
-from rezolus_core.bus import ZmqSubscriber
-from support.live import cgroup, cgroup_dir, family_total, series_values, settle, wait_for_series
+from support.live import cgroup_dir, family_total, series_values, settle, wait_for_series
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
 
@@ -63,19 +63,19 @@ def tracked(name: str):
     return lambda values: any(n == "cgroup_cpu_usage" and ("name", name) in labels for n, labels in values)
 
 
-def test_histograms_match_bpftrace_within_one_bucket(agent_factory, bpftrace, tmp_path) -> None:
+def test_histograms_match_bpftrace_within_one_bucket(subscribe, agent_factory, bpftrace, tmp_path) -> None:
     """Runqueue latency, running and off-CPU p50/p99 agree with bpftrace over the same window within one bucket."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
-    sub = ZmqSubscriber(agent.endpoint)
-    with cgroup("rzsched") as group:
-        wait_for_series(sub, tracked(cgroup_dir(group.path)))
+    sub = subscribe(agent.endpoint)
+    with group("rzsched") as sched_group:
+        wait_for_series(sub, tracked(cgroup_dir(sched_group.path)))
         trace = AttachedBpftrace(bpftrace, REFERENCE)
         # bpftrace sees an off-CPU period only if it began after attaching; give it
         # a 2 s lead (20 frames) so periods up to 2 s that end in the window are in
         # both.  It counts only between the marks, made as each frame arrives.
         before = series_values(settle(sub, 20))
         mark(on=True)
-        work = Workload(group, 4, ["4000", "300", "500"], cpus={0})
+        work = Workload(sched_group, 4, ["4000", "300", "500"], cpus={0})
         work.wait_parked("ready")
         work.go()
         work.wait_parked()
@@ -83,7 +83,6 @@ def test_histograms_match_bpftrace_within_one_bucket(agent_factory, bpftrace, tm
         after = series_values(settle(sub, 3))
         mark(on=False)
         output = trace.stop()
-    sub.close()
     for metric, ref_name in HISTOGRAMS.items():
         got = hist_delta(before, after, (metric, ()))
         want = bpftrace_histogram(output, ref_name)
@@ -121,11 +120,11 @@ def cgroup_counter(values, metric: str, name: str, **labels: str) -> int:
     return family_total(values, metric, name=name, **labels)
 
 
-def test_two_cgroups_match_proc_and_bpftrace(agent_factory, bpftrace, tmp_path) -> None:
+def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace, tmp_path) -> None:
     """Per-cgroup switches match /proc/<pid>/status, on-CPU time /proc/<pid>/schedstat, runqueue wait bpftrace."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
-    sub = ZmqSubscriber(agent.endpoint)
-    with cgroup("rzspin") as spin_group, cgroup("rzsleep") as sleep_group:
+    sub = subscribe(agent.endpoint)
+    with group("rzspin") as spin_group, group("rzsleep") as sleep_group:
         spin_name, sleep_name = cgroup_dir(spin_group.path), cgroup_dir(sleep_group.path)
         wait_for_series(sub, lambda v: tracked(spin_name)(v) and tracked(sleep_name)(v))
         # Two CPU-bound processes share CPU 0 (involuntary switches, ~1 s of CPU each);
@@ -151,7 +150,6 @@ def test_two_cgroups_match_proc_and_bpftrace(agent_factory, bpftrace, tmp_path) 
         waits, oncpus = bpftrace_map(output, "wait"), bpftrace_map(output, "oncpu")
         for work in works.values():
             work.finish()
-    sub.close()
     for label, name, work, cpu in (("spin", spin_name, spinners, 0), ("sleep", sleep_name, sleepers, 1)):
         got = {
             kind: cgroup_counter(after, "cgroup_scheduler_context_switch", name, kind=kind)
