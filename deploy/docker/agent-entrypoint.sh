@@ -28,8 +28,9 @@ if [ ! -e "/lib/modules/$release/build/include" ]; then
     fi
   fi
 fi
-if [ -d /run/rezolus ]; then
-  chgrp 4240 /run/rezolus && chmod 2770 /run/rezolus
+if [ -d /run/rezolus ] && [ "$(stat -c %g:%a /run/rezolus)" != "4240:2770" ]; then
+  chgrp 4240 /run/rezolus && chmod 2770 /run/rezolus \
+    || echo "rezolus-agent-entrypoint: cannot give /run/rezolus to group 4240; other services may not connect" >&2
 fi
 umask 0007
 exec rezolus-agent "$@"
