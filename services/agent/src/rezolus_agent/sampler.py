@@ -74,7 +74,7 @@ class Sampler:
     def __init__(self, ctx: SamplerContext) -> None:
         self.ctx = ctx
 
-    def options(self) -> None:  # noqa: B027 - optional hook; most samplers have no options
+    def options(self) -> None:
         """Read sampler-specific options from ``self.ctx.options`` (the ``[samplers.X]`` table)."""
 
     def cflags(self) -> tuple[str, ...]:
@@ -89,5 +89,5 @@ class Sampler:
         """Write current cumulative values."""
         raise NotImplementedError
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release resources."""
