@@ -15,12 +15,13 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from compose_stack import REPO, Stack, poll, require_service
-from conftest import IN_CI, free_port, require
+
+from support.env import IN_CI, free_port, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.timeout(3600)]
 
@@ -54,26 +55,28 @@ def stack(tmp_path_factory):
         s.down()
 
 
-def image_of(s: Stack, service: str) -> str:
-    """The image tag compose gives a service."""
+def image_of(service: str) -> str:
+    """The image tag compose.yaml gives a service."""
     return f"rezolus-{service}:latest"
 
 
-def test_base_images_and_users(stack):
+@pytest.mark.usefixtures("stack")
+def test_base_images_and_users():
     """Every image is built from debian:bookworm-slim; all but the agent run as user rezolus."""
     for service in ("agent", *NO_COMPILER):
         dockerfile = (REPO / "services" / service / "Dockerfile").read_text()
-        assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["debian:bookworm-slim"] * 2
+        assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == ["debian:bookworm-slim"] * 2
         user = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}",
-                               image_of(stack, service)], capture_output=True, text=True,
+                               image_of(service)], capture_output=True, text=True,
                               check=True).stdout.strip()
         assert user == ("" if service == "agent" else "rezolus"), service
 
 
-def test_no_compiler_or_llvm_outside_the_agent(stack):
+@pytest.mark.usefixtures("stack")
+def test_no_compiler_or_llvm_outside_the_agent():
     """The exporter, recorder and hindsight images hold no compiler or LLVM; the agent's has bcc's."""
     def toolchain(service: str) -> list[str]:
-        out = subprocess.run(["docker", "run", "--rm", "--entrypoint", "sh", image_of(stack, service),
+        out = subprocess.run(["docker", "run", "--rm", "--entrypoint", "sh", image_of(service),
                               "-c", FIND_TOOLCHAIN], capture_output=True, text=True, check=True)
         return out.stdout.split()
     for service in NO_COMPILER:
@@ -109,7 +112,7 @@ def test_snapshot_returns_parquet_with_rows(stack):
         "a successful POST /snapshot")
     if headers.get("Content-Type", "").startswith("application/json"):
         answer = json.loads(body)
-        table = pq.read_table(stack.snapshots / os.path.basename(answer["path"]))
+        table = pq.read_table(stack.snapshots / Path(answer["path"]).name)
     else:
         table = pq.read_table(io.BytesIO(body))
     assert table.num_rows > 0
@@ -142,7 +145,8 @@ def test_workload_container_has_its_own_label(stack):
     require_service("exporter")
     stack.wait_healthy("agent", "exporter")
     cid = subprocess.run(
-        ["docker", "run", "-d", "--rm", "debian:bookworm-slim", "sh", "-c", "while :; do cat /etc/hostname >/dev/null; done"],
+        ["docker", "run", "-d", "--rm", "debian:bookworm-slim",
+         "sh", "-c", "while :; do cat /etc/hostname >/dev/null; done"],
         capture_output=True, text=True, check=True).stdout.strip()
     try:
         def seen() -> bool:

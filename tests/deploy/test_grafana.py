@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from compose_stack import http, poll, samples, service_in_tree
-from conftest import bpf_capable, free_port, require
+
+from support.env import bpf_capable, free_port, require
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy" / "grafana" / "rezolus.json"
@@ -50,9 +50,7 @@ def queries() -> list[str]:
     """Every PromQL expression of every panel, and of the template variables."""
     board = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
-    for var in board["templating"]["list"]:
-        if var["type"] == "query":
-            exprs.append(var["definition"])
+    exprs += [var["definition"] for var in board["templating"]["list"] if var["type"] == "query"]
     return exprs
 
 
@@ -79,9 +77,12 @@ def catalog_names() -> set[str]:
         if len(cells) < 3 or not cells[0].startswith("`"):
             continue
         kind = next((c for c in cells[1:3] if c in {"C", "G", "H"}), None)
-        unit = next((c for c in cells[1:4] if c in suffix), "")
-        for name in re.findall(r"`([a-z_]+)`", cells[0]):
-            base = name + suffix.get(unit, "")
+        end = suffix.get(next((c for c in cells[1:4] if c in suffix), ""), "")
+        listed = re.findall(r"`([a-z_]+)`", cells[0])
+        stem = listed[0].rsplit("_", 1)[0]
+        for name in listed:
+            full = stem + name if name.startswith("_") else name  # `memory_numa_hit`, `_miss`
+            base = full if full.endswith(end) else full + end
             names.add(base + "_total" if kind == "C" else base)
     return names
 
@@ -156,9 +157,12 @@ def test_every_query_names_an_exposed_metric(exposed):
     """Each metric a panel queries is exposed; only panels of unmerged samplers may wait."""
     wanted = set().union(*(metric_names(q) for q in queries()))
     missing = wanted - exposed
-    unexplained = sorted(missing - PENDING.keys())
+    pending = dict(PENDING)
+    if not service_in_tree("exporter"):  # its own metrics come with it
+        pending |= {n: "issue 4: exporter" for n in missing if n.startswith("rezolus_exporter_")}
+    unexplained = sorted(missing - pending.keys())
     assert not unexplained, f"the dashboard queries metrics nobody exposes: {unexplained}"
     arrived = sorted(PENDING.keys() & exposed)
     assert not arrived, f"now exposed, remove from PENDING in {__file__}: {arrived}"
-    waiting = sorted(f"{name} ({PENDING[name]})" for name in missing)
+    waiting = sorted(f"{name} ({pending[name]})" for name in missing)
     require(not waiting, f"dashboard panels wait for samplers not in this tree: {waiting}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require
+from support.env import require
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "deploy" / "systemd"
