@@ -175,27 +175,58 @@ def test_exporter_restart_is_survived(stack):
     poll(lambda: frames_received(stack) > first, 30, "more frames after restart")
 
 
-def test_agent_kill_is_survived(stack):
-    """SIGKILL of the agent: it is restarted and the exporter and hindsight follow the new one."""
-    require_service("exporter")
-    stack.wait_healthy("agent", "exporter")
-    before = stack.container("agent")
-    started = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", before],
-                             capture_output=True, text=True, check=True).stdout
-    pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", before],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    os.kill(int(pid), 9)  # a crash, as the restart policy sees it
-    poll(lambda: subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", before],
-                                capture_output=True, text=True, check=True).stdout != started,
-         60, "the agent container to be restarted")
+def exporter_value(stack: Stack, name: str) -> float:
+    """One unlabelled sample of the exporter's own metrics (-1 when absent)."""
+    return stack.metrics().get((name, ()), -1.0)
+
+
+def started_at(container: str) -> str:
+    """When the container last started."""
+    return subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", container],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def follows_new_agent(stack: Stack, restarts_before: float) -> None:
+    """The exporter saw a new agent instance and receives its frames; hindsight still snapshots."""
     stack.wait_healthy("agent", "exporter", timeout=180)
-    poll(lambda: stack.metrics().get(("rezolus_exporter_agent_up", ())) == 1.0, 60,
-         "agent_up == 1 after the agent restarted")
+    restarts = "rezolus_exporter_agent_restarts_total"
+    poll(lambda: exporter_value(stack, restarts) > restarts_before, 60,
+         "the exporter to follow the new agent instance")
+    poll(lambda: exporter_value(stack, "rezolus_exporter_agent_up") == 1.0, 60, "agent_up == 1")
     mark = frames_received(stack)
-    poll(lambda: frames_received(stack) > mark, 30, "frames from the restarted agent")
+    poll(lambda: frames_received(stack) > mark, 30, "frames from the new agent")
     if (REPO / "services/hindsight/src/rezolus_hindsight/main.py").is_file():
         stack.wait_healthy("hindsight", timeout=120)
-        assert stack.hindsight("/snapshot", "POST")[0] == 200
+        poll(lambda: stack.hindsight("/snapshot", "POST")[0] == 200, 60, "a snapshot after")
+
+
+def test_agent_crash_is_survived(stack):
+    """SIGKILL of the agent process: the restart policy restarts it and the others follow."""
+    require_service("exporter")
+    stack.wait_healthy("agent", "exporter")
+    cid = stack.container("agent")
+    before = started_at(cid)
+    restarts = exporter_value(stack, "rezolus_exporter_agent_restarts_total")
+    pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", cid],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    os.kill(int(pid), 9)  # a crash, as the restart policy sees it
+    poll(lambda: started_at(cid) != before, 60, "the agent container to be restarted")
+    follows_new_agent(stack, restarts)
+
+
+def test_agent_container_kill_is_survived(stack):
+    """`docker kill` of the agent container: the others keep running and follow it once started."""
+    require_service("exporter")
+    stack.wait_healthy("agent", "exporter")
+    restarts = exporter_value(stack, "rezolus_exporter_agent_restarts_total")
+    others = {s: started_at(stack.container(s)) for s in ("exporter", "hindsight")
+              if stack.container(s)}
+    subprocess.run(["docker", "kill", stack.container("agent")], capture_output=True, check=True)
+    poll(lambda: exporter_value(stack, "rezolus_exporter_agent_up") == 0.0, 60,
+         "the exporter to report the agent down")
+    stack.compose("start", "agent", timeout=120)  # docker kill counts as a manual stop
+    follows_new_agent(stack, restarts)
+    assert {s: started_at(stack.container(s)) for s in others} == others, "a follower restarted"
 
 
 def test_down_leaves_nothing(stack):
