@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+import os
+import random
 import socket
+import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU")
@@ -46,3 +52,61 @@ def tcp_transfer(total: int, chunk: int = 16384, host: str = "127.0.0.1") -> int
         thread.join(timeout=60)
         assert not thread.is_alive(), "receiver did not finish"
     return received
+
+
+DISKSTAT_FIELDS = {"read": (0, 2), "write": (4, 6), "discard": (11, 13), "flush": (15, None)}
+
+
+def read_diskstats() -> dict[str, dict[str, int]]:
+    """Per op, ops and bytes summed over request-based (blk-mq) whole disks from /proc/diskstats.
+
+    Only devices with ``/sys/block/<dev>/mq`` are summed: partitions would count twice and
+    bio-based devices (dm, zram) never pass through the request tracepoints.
+    """
+    mq = {p.parent.name for p in Path("/sys/block").glob("*/mq")}
+    out = {op: {"ops": 0, "bytes": 0} for op in DISKSTAT_FIELDS}
+    for line in Path("/proc/diskstats").read_text(encoding="ascii").splitlines():
+        fields = line.split()
+        if fields[2] not in mq:
+            continue
+        values = [int(x) for x in fields[3:]]
+        for op, (ops, sectors) in DISKSTAT_FIELDS.items():
+            if ops < len(values):
+                out[op]["ops"] += values[ops]
+            if sectors is not None and sectors < len(values):
+                out[op]["bytes"] += values[sectors] * 512
+    return out
+
+
+@contextlib.contextmanager
+def loop_device(directory: Path, size: int = 64 << 20) -> Iterator[str]:
+    """A loop device (direct IO to its backing file) over a file in ``directory``; detached on exit."""
+    backing = directory / "loop.img"
+    with backing.open("wb") as handle:
+        handle.truncate(size)
+    subprocess.run(["fallocate", "-l", str(size), str(backing)], check=True)
+    dev = subprocess.run(
+        ["losetup", "--direct-io=on", "--show", "-f", str(backing)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=False)
+
+
+def direct_io(dev: str, reads: int, writes: int = 0, fsyncs: int = 0, block: int = 4096) -> None:
+    """O_DIRECT random ``block``-sized reads, then writes, then fsyncs on ``dev`` (seeded, bounded)."""
+    rng = random.Random(1234)
+    buf = mmap.mmap(-1, block)
+    fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
+    try:
+        blocks = os.lseek(fd, 0, os.SEEK_END) // block
+        for _ in range(reads):
+            assert os.preadv(fd, [buf], rng.randrange(blocks) * block) == block
+        for _ in range(writes):
+            assert os.pwritev(fd, [buf], rng.randrange(blocks) * block) == block
+        for _ in range(fsyncs):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+        buf.close()
