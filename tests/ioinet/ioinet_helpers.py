@@ -110,3 +110,79 @@ def direct_io(dev: str, reads: int, writes: int = 0, fsyncs: int = 0, block: int
     finally:
         os.close(fd)
         buf.close()
+
+
+def snmp_tcp(netns: str | None = None) -> dict[str, int]:
+    """The Tcp: line of /proc/net/snmp (optionally inside a named network namespace) as a dict."""
+    if netns is None:
+        text = Path("/proc/net/snmp").read_text(encoding="ascii")
+    else:
+        text = subprocess.run(
+            ["ip", "netns", "exec", netns, "cat", "/proc/net/snmp"], check=True, capture_output=True, text=True
+        ).stdout
+    rows = [line.split()[1:] for line in text.splitlines() if line.startswith("Tcp:")]
+    return {k: int(v) for k, v in zip(rows[0], rows[1], strict=True)}
+
+
+@contextlib.contextmanager
+def veth_pair(tag: str) -> Iterator[tuple[str, str, str]]:
+    """Two namespaces joined by a veth pair (10.x addresses only inside them); yields (client ns, server ns, server ip)."""
+    client, server = f"rzc{tag}", f"rzs{tag}"
+    cmds = [
+        ["ip", "netns", "add", client],
+        ["ip", "netns", "add", server],
+        ["ip", "-n", client, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", server],
+        ["ip", "-n", client, "link", "set", "veth0", "gso_max_segs", "1"],
+        ["ip", "-n", server, "link", "set", "veth1", "gso_max_segs", "1"],
+        ["ip", "-n", client, "addr", "add", "10.213.0.1/30", "dev", "veth0"],
+        ["ip", "-n", server, "addr", "add", "10.213.0.2/30", "dev", "veth1"],
+        ["ip", "-n", client, "link", "set", "veth0", "up"],
+        ["ip", "-n", server, "link", "set", "veth1", "up"],
+        ["ip", "-n", server, "link", "set", "lo", "up"],
+    ]
+    try:
+        for cmd in cmds:
+            subprocess.run(cmd, check=True, capture_output=True)
+        yield client, server, "10.213.0.2"
+    finally:
+        for ns in (client, server):
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
+SERVER = """
+import socket, sys
+s = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+c, _ = s.accept()
+n = 0
+while d := c.recv(65536):
+    n += len(d)
+print(n, flush=True)
+"""
+
+CLIENT = """
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+c.sendall(b"y" * int(sys.argv[3]))
+c.shutdown(socket.SHUT_WR)
+c.recv(1)
+"""
+
+
+def namespace_transfer(client: str, server: str, ip: str, total: int, port: int = 5201) -> int:
+    """Send ``total`` bytes from the client namespace to a server in the server namespace; bytes received."""
+    import sys  # noqa: PLC0415 - only the interpreter path is needed
+
+    with subprocess.Popen(
+        ["ip", "netns", "exec", server, sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True
+    ) as srv:
+        assert srv.stdout is not None
+        assert srv.stdout.readline().strip() == "ready"
+        subprocess.run(
+            ["ip", "netns", "exec", client, sys.executable, "-c", CLIENT, ip, str(port), str(total)],
+            check=True,
+            timeout=120,
+        )
+        received = int(srv.stdout.readline())
+        srv.wait(timeout=30)
+    return received
