@@ -1,0 +1,51 @@
+"""tcp_receive: smoothed RTT and RTT deviation of established TCP sockets, per received segment.
+
+Attaches to the tracepoint ``tcp:tcp_probe`` (``bpf/tcp_receive.bpf.c``): srtt is
+a tracepoint field; the mean deviation is ``tcp_sock.mdev_us`` read at the
+offset given by the kernel's BTF.  Emits ``tcp_srtt`` and ``tcp_jitter``
+(histograms, nanoseconds, microsecond resolution).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
+from rezolus_agent.samplers._btf import lookup
+from rezolus_agent.samplers._tcp import HostHistogram
+
+if TYPE_CHECKING:
+    from rezolus_agent.bpfload import BpfMaps
+    from rezolus_agent.series import FrameBuilder
+
+
+class TcpReceive(Sampler):
+    """Histograms of srtt and jitter."""
+
+    name = "tcp_receive"
+    bpf = BpfSpec(
+        source="tcp_receive.bpf.c",
+        hooks=(Hook("tracepoint", "tcp:tcp_probe", "tcp_receive__probe"),),
+        maps=("tcp_srtt", "tcp_jitter"),
+    )
+
+    def cflags(self) -> tuple[str, ...]:
+        """Offset of tcp_sock.mdev_us from the kernel's BTF (BtfError makes the sampler unavailable)."""
+        offsets, _ = lookup({"tcp_sock": ("mdev_us",)})
+        return (f"-DTCP_SOCK_MDEV_US={offsets['tcp_sock']['mdev_us']}",)
+
+    def start(self, maps: BpfMaps | None) -> None:
+        """Register the two histograms."""
+        if maps is None:
+            raise SamplerUnavailable("BPF is not available")
+        reg, cpus = self.ctx.registry, self.ctx.cpus
+        self._srtt = HostHistogram(maps, cpus, reg, "tcp_srtt", "Smoothed RTT of a TCP socket, per received segment.")
+        self._jitter = HostHistogram(maps, cpus, reg, "tcp_jitter", "RTT mean deviation of a TCP socket, per received segment.")
+
+    def sample(self, out: FrameBuilder) -> None:
+        """Emit both histograms."""
+        self._srtt.emit(out)
+        self._jitter.emit(out)
+
+
+SAMPLER = TcpReceive
