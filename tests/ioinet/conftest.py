@@ -20,7 +20,6 @@ from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core.config import Section
 from rezolus_core.frame import MetricType
 
-
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -47,7 +46,12 @@ class Loaded:
         for sampler in self.samplers:
             sampler.sample(builder)
         frame = builder.build(
-            registry=self.registry, seq=1, timestamp_ns=0, monotonic_ns=0, interval_ns=1, host="test"
+            registry=self.registry,
+            seq=1,
+            timestamp_ns=0,
+            monotonic_ns=0,
+            interval_ns=1,
+            host="test",
         )
         specs = self.registry.catalog().series
         out: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
@@ -63,10 +67,14 @@ class Loaded:
         return out
 
 
-def total(values: dict[tuple[str, tuple[tuple[str, str], ...]], Any], name: str, **labels: str) -> Any:
+def total(
+    values: dict[tuple[str, tuple[tuple[str, str], ...]], Any], name: str, **labels: str
+) -> Any:
     """Sum of the series of ``name`` whose labels include ``labels``."""
     found = [
-        v for (n, lab), v in values.items() if n == name and all((k, x) in lab for k, x in labels.items())
+        v
+        for (n, lab), v in values.items()
+        if n == name and all((k, x) in lab for k, x in labels.items())
     ]
     assert found, f"no series {name} {labels}"
     return sum(found[1:], found[0])

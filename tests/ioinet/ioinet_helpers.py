@@ -12,7 +12,18 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED", "HRTIMER", "RCU")
+SOFTIRQ_NAMES = (
+    "HI",
+    "TIMER",
+    "NET_TX",
+    "NET_RX",
+    "BLOCK",
+    "IRQ_POLL",
+    "TASKLET",
+    "SCHED",
+    "HRTIMER",
+    "RCU",
+)
 
 
 def read_softirqs() -> dict[tuple[str, int], int]:
@@ -86,7 +97,10 @@ def loop_device(directory: Path, size: int = 64 << 20) -> Iterator[str]:
         handle.truncate(size)
     subprocess.run(["fallocate", "-l", str(size), str(backing)], check=True)
     dev = subprocess.run(
-        ["losetup", "--direct-io=on", "--show", "-f", str(backing)], check=True, capture_output=True, text=True
+        ["losetup", "--direct-io=on", "--show", "-f", str(backing)],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     try:
         yield dev
@@ -118,7 +132,10 @@ def snmp_tcp(netns: str | None = None) -> dict[str, int]:
         text = Path("/proc/net/snmp").read_text(encoding="ascii")
     else:
         text = subprocess.run(
-            ["ip", "netns", "exec", netns, "cat", "/proc/net/snmp"], check=True, capture_output=True, text=True
+            ["ip", "netns", "exec", netns, "cat", "/proc/net/snmp"],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     rows = [line.split()[1:] for line in text.splitlines() if line.startswith("Tcp:")]
     return {k: int(v) for k, v in zip(rows[0], rows[1], strict=True)}
@@ -131,7 +148,21 @@ def veth_pair(tag: str) -> Iterator[tuple[str, str, str]]:
     cmds = [
         ["ip", "netns", "add", client],
         ["ip", "netns", "add", server],
-        ["ip", "-n", client, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", server],
+        [
+            "ip",
+            "-n",
+            client,
+            "link",
+            "add",
+            "veth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth1",
+            "netns",
+            server,
+        ],
         ["ip", "-n", client, "link", "set", "veth0", "gso_max_segs", "1"],
         ["ip", "-n", server, "link", "set", "veth1", "gso_max_segs", "1"],
         ["ip", "-n", client, "addr", "add", "10.213.0.1/30", "dev", "veth0"],
@@ -174,12 +205,25 @@ def namespace_transfer(client: str, server: str, ip: str, total: int, port: int 
     import sys  # noqa: PLC0415 - only the interpreter path is needed
 
     with subprocess.Popen(
-        ["ip", "netns", "exec", server, sys.executable, "-c", SERVER, str(port)], stdout=subprocess.PIPE, text=True
+        ["ip", "netns", "exec", server, sys.executable, "-c", SERVER, str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
     ) as srv:
         assert srv.stdout is not None
         assert srv.stdout.readline().strip() == "ready"
         subprocess.run(
-            ["ip", "netns", "exec", client, sys.executable, "-c", CLIENT, ip, str(port), str(total)],
+            [
+                "ip",
+                "netns",
+                "exec",
+                client,
+                sys.executable,
+                "-c",
+                CLIENT,
+                ip,
+                str(port),
+                str(total),
+            ],
             check=True,
             timeout=120,
         )

@@ -20,7 +20,10 @@ OPS = ("read", "write", "flush")
 def _ours(loaded):
     values = loaded.read()
     return {
-        op: {"ops": total(values, "blockio_operations", op=op), "bytes": total(values, "blockio_bytes", op=op)}
+        op: {
+            "ops": total(values, "blockio_operations", op=op),
+            "bytes": total(values, "blockio_bytes", op=op),
+        }
         for op in (*OPS, "discard")
     }
 
@@ -86,7 +89,11 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    samples = [int(v) for r, v in (line.split() for line in out.splitlines() if line.count(" ") == 1) if _op(r) == "read"]
+    samples = [
+        int(v)
+        for r, v in (line.split() for line in out.splitlines() if line.count(" ") == 1)
+        if _op(r) == "read"
+    ]
     reference = histogram.from_values(samples)
     ours = np.asarray(after - before, dtype=np.uint64)
     assert histogram.total(ours) >= 8000

@@ -35,7 +35,11 @@ class FakeGroup:
 
 def _sampler(name, opener, sys_root):
     ctx = SamplerContext(
-        registry=SeriesRegistry("t", {}), options=Section({}, "t"), sys=sys_root, cpus=2, extra={"perf_open": opener}
+        registry=SeriesRegistry("t", {}),
+        options=Section({}, "t"),
+        sys=sys_root,
+        cpus=2,
+        extra={"perf_open": opener},
     )
     return available()[name](ctx)
 
@@ -43,7 +47,14 @@ def _sampler(name, opener, sys_root):
 def _values(sampler):
     builder = FrameBuilder()
     sampler.sample(builder)
-    frame = builder.build(registry=sampler.ctx.registry, seq=1, timestamp_ns=0, monotonic_ns=0, interval_ns=1, host="h")
+    frame = builder.build(
+        registry=sampler.ctx.registry,
+        seq=1,
+        timestamp_ns=0,
+        monotonic_ns=0,
+        interval_ns=1,
+        host="h",
+    )
     specs = sampler.ctx.registry.catalog().series
     return {
         (specs[int(i)].name, specs[int(i)].labels["id"]): int(v)
@@ -78,8 +89,13 @@ def test_cpu_perf_scales_multiplexed_increases(two_cpus):
     assert first[("cpu_cycles", "0")] == 1000 * 2 and first[("cpu_instructions", "0")] == 2000 * 2
     assert first[("cpu_cycles", "1")] == 10 and first[("cpu_instructions", "1")] == 20
     second = _values(sampler)
-    assert second[("cpu_cycles", "0")] == 2000 + 100 and second[("cpu_instructions", "0")] == 4000 + 100
-    assert second[("cpu_cycles", "1")] == 10, "an interval in which the group never ran adds nothing"
+    assert (
+        second[("cpu_cycles", "0")] == 2000 + 100
+        and second[("cpu_instructions", "0")] == 4000 + 100
+    )
+    assert second[("cpu_cycles", "1")] == 10, (
+        "an interval in which the group never ran adds nothing"
+    )
     sampler.close()
     assert all(g.closed for g in groups.values())
 
@@ -106,7 +122,9 @@ def test_cpu_frequency_reports_missing_msr_events(two_cpus):
     (msr / "events").mkdir(parents=True)
     (msr / "type").write_text("9\n")
     (msr / "events" / "tsc").write_text("event=0x00\n")
-    sampler = _sampler("cpu_frequency", lambda cpu, ev: FakeGroup([([cpu], 1, 1), ([cpu + 50], 2, 2)]), two_cpus)
+    sampler = _sampler(
+        "cpu_frequency", lambda cpu, ev: FakeGroup([([cpu], 1, 1), ([cpu + 50], 2, 2)]), two_cpus
+    )
     sampler.start(None)
     assert "cpu_aperf, cpu_mperf unavailable" in sampler.degraded
     assert _values(sampler) == {("cpu_tsc", "0"): 50, ("cpu_tsc", "1"): 50}
@@ -124,7 +142,9 @@ def test_cpu_tsc_rate_matches_perf_stat(root_bpf):
         t1, before = time.monotonic_ns(), _values(sampler)[("cpu_tsc", "0")]
         run = subprocess.run(
             [perf, "stat", "-x,", "-C", "0", "-e", "msr/tsc/", "--", "sleep", "1"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         t2, after = time.monotonic_ns(), _values(sampler)[("cpu_tsc", "0")]
     finally:

@@ -20,8 +20,18 @@ VMLINUX = Path("/sys/kernel/btf/vmlinux")
 _MAGIC = 0xEB9F
 _STRUCT, _UNION, _ENUM, _ENUM64 = 4, 5, 6, 19
 # Bytes after the 12-byte common header: fixed part, and per-vlen entry size.
-_EXTRA = {1: (4, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 13: (0, 8), 14: (4, 0),
-          15: (0, 12), 17: (4, 0), 19: (0, 12)}
+_EXTRA = {
+    1: (4, 0),
+    3: (12, 0),
+    4: (0, 12),
+    5: (0, 12),
+    6: (0, 8),
+    13: (0, 8),
+    14: (4, 0),
+    15: (0, 12),
+    17: (4, 0),
+    19: (0, 12),
+}
 
 
 class BtfError(BpfError):

@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_agent.samplers._blockio import OPS, request_cflags
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
+from rezolus_agent.samplers._blockio import OPS, request_cflags
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
     from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
-
 
 
 class BlockioLatency(Sampler):
@@ -37,7 +36,9 @@ class BlockioLatency(Sampler):
 
     def options(self) -> None:
         """``max_inflight``: requests timed at once (LRU start-time table size, default 8192)."""
-        self.max_inflight = self.ctx.options.integer("max_inflight", 8192, minimum=64, maximum=1 << 20)
+        self.max_inflight = self.ctx.options.integer(
+            "max_inflight", 8192, minimum=64, maximum=1 << 20
+        )
 
     def cflags(self) -> tuple[str, ...]:
         """Size the start-time table; ``struct request`` offsets from the kernel's BTF."""
@@ -47,10 +48,17 @@ class BlockioLatency(Sampler):
         """Register one histogram per op."""
         if maps is None:
             raise SamplerUnavailable("BPF is not available")
-        self._hist = maps.array("blockio_latency").reshape(self.ctx.cpus, len(OPS), layout().buckets)
+        self._hist = maps.array("blockio_latency").reshape(
+            self.ctx.cpus, len(OPS), layout().buckets
+        )
         reg = self.ctx.registry
         self._ids = [
-            reg.histogram("blockio_latency", {"op": op}, "nanoseconds", "Block request latency, issue to completion.")
+            reg.histogram(
+                "blockio_latency",
+                {"op": op},
+                "nanoseconds",
+                "Block request latency, issue to completion.",
+            )
             for op in OPS
         ]
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_agent.samplers._blockio import OPS, request_cflags
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
+from rezolus_agent.samplers._blockio import OPS, request_cflags
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
@@ -55,7 +55,9 @@ class BlockioRequests(Sampler):
         ]
         self._ids = np.array(ops + sizes, dtype=np.uint32)
         self._size_ids = [
-            reg.histogram("blockio_size", {"op": op}, "bytes", "Bytes per block request completion.")
+            reg.histogram(
+                "blockio_size", {"op": op}, "bytes", "Bytes per block request completion."
+            )
             for op in OPS
         ]
 

@@ -40,7 +40,9 @@ class CpuFrequency(Sampler):
         found = {e: _perf.pmu_event(self.ctx.sys, "msr", e) for e in EVENTS}
         self._events = [e for e in EVENTS if found[e] is not None]
         if not self._events:
-            raise SamplerUnavailable("no msr PMU with tsc/aperf/mperf events in /sys/bus/event_source/devices")
+            raise SamplerUnavailable(
+                "no msr PMU with tsc/aperf/mperf events in /sys/bus/event_source/devices"
+            )
         missing = [e for e in EVENTS if found[e] is None]
         if missing:
             self.degraded = (
@@ -60,7 +62,12 @@ class CpuFrequency(Sampler):
         self._ids = np.array(
             [
                 [
-                    reg.counter(f"cpu_{e}", {"id": str(cpu)}, "cycles", f"{e.upper()} cycles counted on a CPU.")
+                    reg.counter(
+                        f"cpu_{e}",
+                        {"id": str(cpu)},
+                        "cycles",
+                        f"{e.upper()} cycles counted on a CPU.",
+                    )
                     for e in self._events
                 ]
                 for cpu, _, _ in self._groups

@@ -56,7 +56,10 @@ class CpuPerf(Sampler):
         reg = self.ctx.registry
         self._ids = np.array(
             [
-                [reg.counter(name, {"id": str(cpu)}, unit, f"{unit.capitalize()} on a CPU.") for name, unit, _ in EVENTS]
+                [
+                    reg.counter(name, {"id": str(cpu)}, unit, f"{unit.capitalize()} on a CPU.")
+                    for name, unit, _ in EVENTS
+                ]
                 for cpu, _, _ in self._groups
             ],
             dtype=np.uint32,

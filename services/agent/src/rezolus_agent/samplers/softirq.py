@@ -20,7 +20,18 @@ if TYPE_CHECKING:
     from rezolus_agent.series import FrameBuilder
 
 # Kernel softirq vectors in vector-number order (include/linux/interrupt.h).
-KINDS = ("hi", "timer", "net_tx", "net_rx", "block", "irq_poll", "tasklet", "sched", "hrtimer", "rcu")
+KINDS = (
+    "hi",
+    "timer",
+    "net_tx",
+    "net_rx",
+    "block",
+    "irq_poll",
+    "tasklet",
+    "sched",
+    "hrtimer",
+    "rcu",
+)
 ROW = 24
 
 
@@ -51,9 +62,14 @@ class Softirq(Sampler):
         for cpu in range(cpus):
             for vec, kind in enumerate(KINDS):
                 labels = {"kind": kind, "id": str(cpu)}
-                counts[cpu, vec] = reg.counter("softirq", labels, "softirqs", "Softirqs run, by kind and CPU.")
+                counts[cpu, vec] = reg.counter(
+                    "softirq", labels, "softirqs", "Softirqs run, by kind and CPU."
+                )
                 times[cpu, vec] = reg.counter(
-                    "softirq_time", labels, "nanoseconds", "Time spent in softirqs, by kind and CPU."
+                    "softirq_time",
+                    labels,
+                    "nanoseconds",
+                    "Time spent in softirqs, by kind and CPU.",
                 )
         self._ids = np.concatenate([counts, times], axis=1)
 

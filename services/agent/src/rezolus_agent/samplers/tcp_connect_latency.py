@@ -30,7 +30,9 @@ class TcpConnectLatency(Sampler):
 
     def options(self) -> None:
         """``max_pending``: connects timed at once (LRU table size, default 8192)."""
-        self.max_pending = self.ctx.options.integer("max_pending", 8192, minimum=64, maximum=1 << 20)
+        self.max_pending = self.ctx.options.integer(
+            "max_pending", 8192, minimum=64, maximum=1 << 20
+        )
 
     def cflags(self) -> tuple[str, ...]:
         """Size the start-time table."""
@@ -41,7 +43,11 @@ class TcpConnectLatency(Sampler):
         if maps is None:
             raise SamplerUnavailable("BPF is not available")
         self._hist = HostHistogram(
-            maps, self.ctx.cpus, self.ctx.registry, "tcp_connect_latency", "TCP connect latency, SYN_SENT to ESTABLISHED."
+            maps,
+            self.ctx.cpus,
+            self.ctx.registry,
+            "tcp_connect_latency",
+            "TCP connect latency, SYN_SENT to ESTABLISHED.",
         )
 
     def sample(self, out: FrameBuilder) -> None:

@@ -34,7 +34,9 @@ class TcpPacketLatency(Sampler):
 
     def options(self) -> None:
         """``max_sockets``: sockets with a pending arrival tracked at once (default 16384)."""
-        self.max_sockets = self.ctx.options.integer("max_sockets", 16384, minimum=64, maximum=1 << 20)
+        self.max_sockets = self.ctx.options.integer(
+            "max_sockets", 16384, minimum=64, maximum=1 << 20
+        )
 
     def cflags(self) -> tuple[str, ...]:
         """Size the pending-arrival table."""
@@ -45,7 +47,11 @@ class TcpPacketLatency(Sampler):
         if maps is None:
             raise SamplerUnavailable("BPF is not available")
         self._hist = HostHistogram(
-            maps, self.ctx.cpus, self.ctx.registry, "tcp_packet_latency", "TCP data arrival to application read."
+            maps,
+            self.ctx.cpus,
+            self.ctx.registry,
+            "tcp_packet_latency",
+            "TCP data arrival to application read.",
         )
 
     def sample(self, out: FrameBuilder) -> None:

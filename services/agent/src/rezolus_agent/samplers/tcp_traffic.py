@@ -51,16 +51,27 @@ class TcpTraffic(Sampler):
         self._ids = np.array(
             [
                 *(
-                    reg.counter("tcp_bytes", {"direction": d}, "bytes", "Bytes moved by send/receive calls on TCP sockets.")
+                    reg.counter(
+                        "tcp_bytes",
+                        {"direction": d},
+                        "bytes",
+                        "Bytes moved by send/receive calls on TCP sockets.",
+                    )
                     for d in DIRECTIONS
                 ),
-                reg.counter("tcp_packets", {"direction": "receive"}, "packets",
-                            "TCP segments processed by established sockets."),
+                reg.counter(
+                    "tcp_packets",
+                    {"direction": "receive"},
+                    "packets",
+                    "TCP segments processed by established sockets.",
+                ),
             ],
             dtype=np.uint32,
         )
         self._size_ids = [
-            reg.histogram("tcp_size", {"direction": d}, "bytes", "Bytes per send/receive call on TCP sockets.")
+            reg.histogram(
+                "tcp_size", {"direction": d}, "bytes", "Bytes per send/receive call on TCP sockets."
+            )
             for d in DIRECTIONS
         ]
 
