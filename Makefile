@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	@$(VENV)/python -m rezolus_core.supervise --config config/run.toml
+	@bash scripts/run-local.sh
 
 test: setup lint
 	@$(VENV)/python -m pytest $(PYTEST_ARGS)
@@ -19,7 +19,7 @@ lint: setup
 	@$(VENV)/mypy
 
 bench: setup
-	@$(VENV)/python bench/run_all.py
+	@$(VENV)/python bench/agent_bench.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

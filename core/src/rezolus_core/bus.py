@@ -15,7 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import zmq
 import zmq.asyncio
@@ -57,8 +57,7 @@ class ZmqPublisher:
         self._catalog_payload: bytes | None = None
         self._catalog_every = catalog_every_s
         self._catalog_sent_at = 0.0
-        self._context = zmq.Context.instance()
-        self._socket = self._context.socket(zmq.XPUB)
+        self._socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.XPUB)
         self._socket.setsockopt(zmq.SNDHWM, hwm)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.XPUB_VERBOSE, 1)
@@ -106,7 +105,7 @@ class ZmqPublisher:
         self._socket.close(linger=0)
 
 
-def _subscriber_socket(context: zmq.Context[zmq.Socket[bytes]], endpoint: str, hwm: int) -> zmq.Socket[bytes]:
+def _subscriber_socket(context: Any, endpoint: str, hwm: int) -> Any:
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.RCVHWM, hwm)
     socket.setsockopt(zmq.LINGER, 0)
@@ -127,7 +126,7 @@ class ZmqSubscriber:
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, *, hwm: int = 10000) -> None:
         self.endpoint = endpoint
         self.tracker = Tracker()
-        self._socket = _subscriber_socket(zmq.Context.instance(), endpoint, hwm)
+        self._socket: zmq.Socket[bytes] = _subscriber_socket(zmq.Context.instance(), endpoint, hwm)
 
     def poll(self, timeout_s: float) -> list[Delivery]:
         """Wait up to ``timeout_s`` for messages; return the frames they made readable."""
@@ -156,7 +155,7 @@ class AsyncSubscriber:
     def __init__(self, endpoint: str = DEFAULT_ENDPOINT, *, hwm: int = 10000) -> None:
         self.endpoint = endpoint
         self.tracker = Tracker()
-        self._socket = _subscriber_socket(zmq.asyncio.Context.instance(), endpoint, hwm)
+        self._socket: zmq.asyncio.Socket = _subscriber_socket(zmq.asyncio.Context.instance(), endpoint, hwm)
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
         """Yield readable frames forever (until the socket is closed)."""

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     matches = entry_points(group="rezolus.commands", name=name)
     if not matches:
-        print(f"rezolus: error: unknown command {name!r}; try one of: {', '.join(sorted(commands))}", file=sys.stderr)  # noqa: T201, E501 - CLI error
+        print(f"rezolus: error: unknown command {name!r}; try one of: {', '.join(sorted(commands))}", file=sys.stderr)  # noqa: T201 - CLI error
         return 2
     target = next(iter(matches)).load()
     sys.argv = [f"rezolus {name}", *rest]

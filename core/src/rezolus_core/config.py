@@ -13,7 +13,10 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 EXIT_CONFIG = 2
 
@@ -31,8 +34,14 @@ _DURATION_UNITS = {
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
     "b": 1,
-    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
 }
 
 
@@ -97,6 +106,9 @@ class Section:
     def keys(self) -> list[str]:
         """Keys present in this section."""
         return list(self._data)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data))
 
     def string(self, key: str, default: str) -> str:
         """A string value."""

@@ -108,10 +108,7 @@ class Frame:
 
 def encode_catalog(catalog: Catalog) -> bytes:
     """Serialise a catalog."""
-    rows = [
-        [s.id, s.name, s.type.value, dict(s.labels), s.unit, s.description]
-        for s in catalog.series
-    ]
+    rows = [[s.id, s.name, s.type.value, dict(s.labels), s.unit, s.description] for s in catalog.series]
     body = {"v": FORMAT_VERSION, "k": "c", "i": catalog.instance, "h": dict(catalog.host), "s": rows}
     return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
 
@@ -186,9 +183,7 @@ def _array(body: dict[str, Any], key: str, dtype: np.dtype[Any]) -> NDArray[Any]
 
 
 def _str_map(value: Any, what: str) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise DecodeError(f"{what} must map strings to strings")
     return value
 
@@ -256,9 +251,7 @@ def check_ids(frame: Frame, catalog: Catalog) -> None:
     if catalog.instance != frame.instance:
         raise DecodeError(f"catalog of {catalog.instance} cannot read a frame of {frame.instance}")
     if frame.catalog_version > catalog.version:
-        raise DecodeError(
-            f"frame needs catalog version {frame.catalog_version}, have {catalog.version}"
-        )
+        raise DecodeError(f"frame needs catalog version {frame.catalog_version}, have {catalog.version}")
     for ids, want in (
         (frame.counter_ids.tolist(), MetricType.COUNTER),
         (frame.gauge_ids.tolist(), MetricType.GAUGE),
@@ -269,9 +262,7 @@ def check_ids(frame: Frame, catalog: Catalog) -> None:
                 raise DecodeError(f"series id {sid} is not a {want.value} in the catalog")
 
 
-def iter_values(
-    frame: Frame, catalog: Catalog
-) -> Iterator[tuple[SeriesSpec, int | HistogramValue]]:
+def iter_values(frame: Frame, catalog: Catalog) -> Iterator[tuple[SeriesSpec, int | HistogramValue]]:
     """Each series of the frame with its value, joined to the catalog."""
     series = catalog.series
     for sid, value in zip(frame.counter_ids.tolist(), frame.counter_values.tolist(), strict=True):

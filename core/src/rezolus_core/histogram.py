@@ -118,9 +118,7 @@ def record(counts: NDArray[np.uint64], values: ArrayLike, lay: Layout | None = N
     np.add.at(counts, idx, _U64(1))
 
 
-def delta(
-    newer: NDArray[np.uint64], older: NDArray[np.uint64]
-) -> tuple[NDArray[np.uint64], bool]:
+def delta(newer: NDArray[np.uint64], older: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], bool]:
     """Distribution between two cumulative snapshots, and whether a reset happened.
 
     On a reset (any bucket went down) the newer snapshot is the distribution
@@ -145,15 +143,11 @@ def merge(*snapshots: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return out
 
 
-def downsample(
-    counts: NDArray[np.uint64], grouping_power: int, source: Layout | None = None
-) -> NDArray[np.uint64]:
+def downsample(counts: NDArray[np.uint64], grouping_power: int, source: Layout | None = None) -> NDArray[np.uint64]:
     """Re-bucket into a coarser layout by each non-empty bucket's lower bound."""
     src = source or layout()
     if grouping_power > src.grouping_power:
-        raise ValueError(
-            f"cannot downsample from grouping power {src.grouping_power} to {grouping_power}"
-        )
+        raise ValueError(f"cannot downsample from grouping power {src.grouping_power} to {grouping_power}")
     dst = layout(grouping_power, src.max_value_power)
     nz = np.flatnonzero(counts)
     out = np.zeros(dst.buckets, dtype=_U64)
@@ -197,9 +191,7 @@ def to_sparse(counts: NDArray[np.uint64]) -> tuple[NDArray[np.uint16], NDArray[n
     return nz.astype(np.uint16), counts[nz].astype(_U64)
 
 
-def to_dense(
-    indices: NDArray[np.uint16], values: NDArray[np.uint64], buckets: int | None = None
-) -> NDArray[np.uint64]:
+def to_dense(indices: NDArray[np.uint16], values: NDArray[np.uint64], buckets: int | None = None) -> NDArray[np.uint64]:
     """Dense bucket array from sparse indices and counts."""
     out = np.zeros(buckets or layout().buckets, dtype=_U64)
     out[indices.astype(np.intp)] = values

@@ -86,8 +86,8 @@ async def _serve(service: Service, extra: Mapping[int, Callable[[], None]]) -> i
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_stop, signum)
-    for signum, callback in extra.items():
-        loop.add_signal_handler(signum, callback)
+    for extra_signal, callback in extra.items():
+        loop.add_signal_handler(extra_signal, callback)
 
     try:
         await service.startup()
@@ -106,8 +106,6 @@ async def _serve(service: Service, extra: Mapping[int, Callable[[], None]]) -> i
     return code
 
 
-def run_service(
-    service: Service, extra_signals: Mapping[int, Callable[[], None]] | None = None
-) -> int:
+def run_service(service: Service, extra_signals: Mapping[int, Callable[[], None]] | None = None) -> int:
     """Run a service to completion and return its exit code."""
     return asyncio.run(_serve(service, extra_signals or {}))

@@ -24,9 +24,7 @@ def configure(service: str, level: str = "info", *, json: bool | None = None) ->
         raise ValueError(f"log level {level!r} is not one of {', '.join(LEVELS)}")
     use_json = not sys.stderr.isatty() if json is None else json
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
         processors=[

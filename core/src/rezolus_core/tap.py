@@ -42,9 +42,7 @@ def frame_json(delivery: Delivery) -> dict[str, Any]:
             "unit": spec.unit,
         }
         if isinstance(value, HistogramValue):
-            item["buckets"] = {
-                str(i): c for i, c in zip(value.indices.tolist(), value.counts.tolist(), strict=True)
-            }
+            item["buckets"] = {str(i): c for i, c in zip(value.indices.tolist(), value.counts.tolist(), strict=True)}
         else:
             item["value"] = value
         series.append(item)
@@ -70,10 +68,7 @@ class TableView:
         if delivery.restarted:
             self._previous, self._previous_ts = {}, None
         elapsed = None if self._previous_ts is None else (frame.timestamp_ns - self._previous_ts) / 1e9
-        lines = [
-            f"--- {frame.host} seq={frame.seq} instance={frame.instance[:8]} "
-            f"missed={delivery.missed_before}"
-        ]
+        lines = [(f"--- {frame.host} seq={frame.seq} instance={frame.instance[:8]} missed={delivery.missed_before}")]
         current: dict[int, int | HistogramValue] = {}
         for spec, value in iter_values(frame, delivery.catalog):
             current[spec.id] = value

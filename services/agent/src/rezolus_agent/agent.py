@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import socket
@@ -24,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rezolus_agent import __version__
-from rezolus_agent.bpfload import BpfLoader
-from rezolus_agent.samplers.cpu_cores import count_cpu_list
+from rezolus_agent.bpfload import BpfLoader, BpfMaps
 from rezolus_agent.sampler import Sampler, SamplerContext, SamplerUnavailable
+from rezolus_agent.samplers.cpu_cores import count_cpu_list
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core import log
 from rezolus_core.bus import Publisher, ZmqPublisher
@@ -99,9 +100,10 @@ class Agent:
         self._loader = BpfLoader(self.cpus)
         self._published_version = -1
         self._log = log.get()
+        self._candidates = self._instantiate()
 
-    def start_samplers(self) -> None:
-        """Instantiate, compile BPF once for all, and start every enabled sampler."""
+    def _instantiate(self) -> list[Sampler]:
+        """Create enabled samplers and validate their options (ConfigError on a bad key)."""
         extra: dict[str, object] = {}
         candidates: list[Sampler] = []
         for name, cls in self._sampler_classes.items():
@@ -121,9 +123,14 @@ class Agent:
             sampler.options()
             ctx.options.finish()
             candidates.append(sampler)
+        return candidates
+
+    def start_samplers(self) -> None:
+        """Compile BPF once for all BPF samplers, then start every enabled sampler."""
+        candidates = self._candidates
         bpf_samplers = [s for s in candidates if s.bpf is not None]
         failures: dict[str, str] = {}
-        maps = {}
+        maps: dict[str, BpfMaps] = {}
         if bpf_samplers and os.geteuid() != 0:
             failures = {s.name: "BPF needs root (CAP_BPF, CAP_PERFMON)" for s in bpf_samplers}
         elif bpf_samplers:
@@ -168,7 +175,7 @@ class Agent:
         for sampler in self.running:
             try:
                 sampler.sample(builder)
-            except Exception:
+            except Exception:  # noqa: BLE001 - one failing sampler must not stop the others
                 self._log.exception("sampler failed", sampler=sampler.name)
         for name, sid in self._status_ids.items():
             builder.gauge(sid, int(self.statuses[name].running))
@@ -193,10 +200,8 @@ class Agent:
         while not stopping.is_set():
             delay = (tick - time.time_ns()) / 1e9
             if delay > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
                 if stopping.is_set():
                     break
             self.sample_once()

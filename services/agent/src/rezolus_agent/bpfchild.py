@@ -33,7 +33,7 @@ def _send(sock: socket.socket, reply: dict[str, Any], fds: list[int]) -> None:
 
 
 def _attached(table: dict[Any, int], target: str) -> int:
-    """bcc keys attachment tables by bytes or str depending on the version."""
+    """Bcc keys attachment tables by bytes or str depending on the version."""
     fd = table.get(target.encode(), table.get(target))
     if fd is None:
         raise KeyError(f"{target} was not attached")

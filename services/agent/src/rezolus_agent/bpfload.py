@@ -141,11 +141,7 @@ def _run_child(request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
             tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
             raise BpfError(f"BPF compiler failed (exit {proc.returncode}): {' | '.join(tail)}") from exc
         if not reply.get("ok"):
-            tail = [
-                line
-                for line in stderr.decode(errors="replace").splitlines()
-                if "error" in line.lower()
-            ][:3]
+            tail = [line for line in stderr.decode(errors="replace").splitlines() if "error" in line.lower()][:3]
             raise BpfError("; ".join([reply.get("error", "unknown error"), *tail]))
         fds: list[int] = []
         while len(fds) < len(reply["fds"]):
@@ -222,7 +218,7 @@ class BpfLoader:
         for sampler in samplers:
             probe = BpfLoader(self.cpus)
             try:
-                probe._load([sampler])  # noqa: SLF001 - same class
+                probe._load([sampler])
                 good.append(sampler)
             except BpfError as exc:
                 failures[sampler.name] = str(exc)

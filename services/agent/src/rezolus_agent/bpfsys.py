@@ -49,7 +49,9 @@ def _call(cmd: int, fd: int, key: bytes, value: ctypes.Array[ctypes.c_char] | No
         flags=flags,
     )
     libc = _libc()
-    result: int = libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+    result: int = libc.syscall(
+        ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr))
+    )
     if result < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))

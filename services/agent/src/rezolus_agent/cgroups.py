@@ -53,7 +53,7 @@ def scan(mount: Path) -> dict[int, str]:
     while stack:
         directory, rel = stack.pop()
         try:
-            found[os.stat(directory).st_ino] = rel
+            found[directory.stat().st_ino] = rel
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):

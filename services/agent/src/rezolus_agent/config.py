@@ -50,16 +50,16 @@ def load(
     cfg.proc_root = Path(general.string("proc_root", "/proc"))
     cfg.sys_root = Path(general.string("sys_root", "/sys"))
     general.finish()
-    log = root.section("log")
-    cfg.log_level = log.string("level", "info")
+    log_section = root.section("log")
+    cfg.log_level = log_section.string("level", "info")
     if cfg.log_level not in LEVELS:
-        raise log.error("level", f"{cfg.log_level!r} is not one of {', '.join(LEVELS)}")
-    log.finish()
+        raise log_section.error("level", f"{cfg.log_level!r} is not one of {', '.join(LEVELS)}")  # noqa: PLE1205 - Section.error builds a ConfigError, not a log call
+    log_section.finish()
     defaults = root.section("defaults")
-    default_enabled = defaults.boolean("enabled", True)
+    default_enabled = defaults.boolean("enabled", default=True)
     defaults.finish()
     sampler_tables = root.section("samplers")
-    for name in sampler_tables.keys():
+    for name in sampler_tables:
         if name not in samplers:
             raise sampler_tables.error(name, f"unknown sampler; known: {', '.join(samplers)}")
     for name in samplers:
@@ -78,5 +78,7 @@ def load(
         if cfg.interval_ns < MIN_INTERVAL_NS:
             raise config.ConfigError("--interval", "", f"{interval} is shorter than the minimum 10ms")
     if not cfg.listen.startswith(("tcp://", "ipc://", "inproc://")):
-        raise config.ConfigError(str(path or "--listen"), "general.listen", f"{cfg.listen!r} is not a tcp:// or ipc:// endpoint")
+        raise config.ConfigError(
+            str(path or "--listen"), "general.listen", f"{cfg.listen!r} is not a tcp:// or ipc:// endpoint"
+        )
     return cfg

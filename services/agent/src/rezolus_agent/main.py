@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return fail(PROG, str(exc), EXIT_CONFIG)
     log.configure(PROG, cfg.log_level)
-    agent = Agent(cfg, samplers)
+    try:
+        agent = Agent(cfg, samplers)
+    except ConfigError as exc:
+        return fail(PROG, str(exc), EXIT_CONFIG)
     if args.check:
         return check(agent)
     return run_service(agent)

@@ -77,7 +77,7 @@ class Sampler:
         # be produced here; the agent reports it as the sampler's status reason.
         self.degraded = ""
 
-    def options(self) -> None:  # noqa: B027 - optional hook; most samplers have no options
+    def options(self) -> None:
         """Read sampler-specific options from ``self.ctx.options`` (the ``[samplers.X]`` table)."""
 
     def cflags(self) -> tuple[str, ...]:
@@ -92,5 +92,5 @@ class Sampler:
         """Write current cumulative values."""
         raise NotImplementedError
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release resources."""

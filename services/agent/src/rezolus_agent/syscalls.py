@@ -11,20 +11,31 @@ import platform
 from importlib import resources
 
 FAMILIES = (
-    "other", "read", "write", "poll", "lock", "time", "sleep", "socket",
-    "yield", "filesystem", "memory", "process", "query", "ipc", "timer", "event",
+    "other",
+    "read",
+    "write",
+    "poll",
+    "lock",
+    "time",
+    "sleep",
+    "socket",
+    "yield",
+    "filesystem",
+    "memory",
+    "process",
+    "query",
+    "ipc",
+    "timer",
+    "event",
 )
 MAX_SYSCALL = 1024
 
 _MEMBERS = {
     "read": "read readv pread64 preadv preadv2",
     "write": "write writev pwrite64 pwritev pwritev2",
-    "poll": "poll ppoll select pselect6 epoll_wait epoll_pwait epoll_pwait2 epoll_ctl "
-    "epoll_create epoll_create1",
-    "lock": "futex futex_waitv futex_wake futex_wait futex_requeue flock set_robust_list "
-    "get_robust_list",
-    "time": "clock_gettime clock_getres clock_settime clock_adjtime gettimeofday settimeofday "
-    "time adjtimex",
+    "poll": "poll ppoll select pselect6 epoll_wait epoll_pwait epoll_pwait2 epoll_ctl epoll_create epoll_create1",
+    "lock": "futex futex_waitv futex_wake futex_wait futex_requeue flock set_robust_list get_robust_list",
+    "time": "clock_gettime clock_getres clock_settime clock_adjtime gettimeofday settimeofday time adjtimex",
     "sleep": "nanosleep clock_nanosleep pause",
     "socket": "socket socketpair bind listen accept accept4 connect getsockname getpeername "
     "sendto recvfrom sendmsg recvmsg sendmmsg recvmmsg shutdown setsockopt getsockopt sendfile",

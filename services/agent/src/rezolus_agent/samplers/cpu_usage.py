@@ -9,6 +9,7 @@ system, idle, iowait, irq, softirq, steal, guest, guest_nice.  As in the kernel,
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +26,7 @@ STATES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
 def read_stat(path: os.PathLike[str] | str) -> dict[int, list[int]]:
     """CPU number → tick counts in STATES order, from a /proc/stat file."""
     cpus: dict[int, list[int]] = {}
-    with open(path, encoding="ascii") as handle:
+    with Path(path).open(encoding="ascii") as handle:
         for line in handle:
             if line.startswith("cpu") and line[3].isdigit():
                 fields = line.split()
@@ -55,8 +56,9 @@ class CpuUsage(Sampler):
         reg = self.ctx.registry
         ids = np.array(
             [
-                reg.counter("cpu_usage", {"state": s, "id": str(cpu)}, "nanoseconds",
-                            "CPU time spent in a state, per CPU.")
+                reg.counter(
+                    "cpu_usage", {"state": s, "id": str(cpu)}, "nanoseconds", "CPU time spent in a state, per CPU."
+                )
                 for s in STATES
             ],
             dtype=np.uint32,

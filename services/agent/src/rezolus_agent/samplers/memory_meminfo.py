@@ -50,9 +50,7 @@ class MemoryMeminfo(Sampler):
             raise SamplerUnavailable(f"cannot read {self._path}: {exc.strerror}") from exc
         reg = self.ctx.registry
         self._ids = {
-            key: reg.gauge(name, None, "bytes", text)
-            for key, (name, text) in FIELDS.items()
-            if key in present
+            key: reg.gauge(name, None, "bytes", text) for key, (name, text) in FIELDS.items() if key in present
         }
 
     def sample(self, out: FrameBuilder) -> None:

@@ -36,8 +36,12 @@ class RezolusRusage(Sampler):
         self._majflt = reg.counter("rezolus_memory_page_faults", None, "faults", "Agent major page faults.")
         self._inblock = reg.counter("rezolus_blockio_operations", {"op": "read"}, "operations", "Agent block reads.")
         self._oublock = reg.counter("rezolus_blockio_operations", {"op": "write"}, "operations", "Agent block writes.")
-        self._nvcsw = reg.counter("rezolus_context_switch", {"kind": "voluntary"}, "switches", "Agent context switches.")
-        self._nivcsw = reg.counter("rezolus_context_switch", {"kind": "involuntary"}, "switches", "Agent context switches.")
+        self._nvcsw = reg.counter(
+            "rezolus_context_switch", {"kind": "voluntary"}, "switches", "Agent context switches."
+        )
+        self._nivcsw = reg.counter(
+            "rezolus_context_switch", {"kind": "involuntary"}, "switches", "Agent context switches."
+        )
         self._page = os.sysconf("SC_PAGESIZE")
         self._statm = self.ctx.proc / "self" / "statm"
 

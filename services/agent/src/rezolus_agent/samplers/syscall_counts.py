@@ -90,8 +90,12 @@ class SyscallCounts(Sampler):
                 label = display_name(paths[cgid])
                 ids = np.array(
                     [
-                        reg.counter("cgroup_syscall", {"op": f, "name": label}, "syscalls",
-                                    "System calls entered by tasks of a cgroup, by family.")
+                        reg.counter(
+                            "cgroup_syscall",
+                            {"op": f, "name": label},
+                            "syscalls",
+                            "System calls entered by tasks of a cgroup, by family.",
+                        )
                         for f in FAMILIES
                     ],
                     dtype=np.uint32,

@@ -1,0 +1,1 @@
+"""Test support shared by the suites: live cgroups, bpftrace runs, frame readers."""

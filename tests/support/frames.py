@@ -1,0 +1,48 @@
+"""Builders of synthetic catalogs and frames for core tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rezolus_core import histogram
+from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+
+
+def catalog(instance: str = "a" * 32, extra: int = 0) -> Catalog:
+    """A small catalog: one counter, one gauge, one histogram, plus ``extra`` counters."""
+    series = [
+        SeriesSpec(0, "cpu_usage", MetricType.COUNTER, {"state": "user", "id": "0"}, "nanoseconds", "cpu"),
+        SeriesSpec(1, "memory_free", MetricType.GAUGE, {}, "bytes", "free"),
+        SeriesSpec(2, "syscall_latency", MetricType.HISTOGRAM, {"op": "read"}, "nanoseconds", "lat"),
+    ]
+    series += [SeriesSpec(3 + i, "syscall", MetricType.COUNTER, {"op": f"x{i}"}, "syscalls", "n") for i in range(extra)]
+    return Catalog(instance, tuple(series), {"hostname": "test"})
+
+
+def frame(seq: int, instance: str = "a" * 32, version: int = 3, value: int = 0) -> Frame:
+    """A frame matching ``catalog`` with values derived from ``seq``."""
+    hist = histogram.from_values([10 * seq, 1000, 2**40])
+    idx, cnt = histogram.to_sparse(hist)
+    return Frame(
+        instance=instance,
+        seq=seq,
+        timestamp_ns=1_700_000_000_000_000_000 + seq * 1_000_000_000,
+        monotonic_ns=seq * 1_000_000_000,
+        interval_ns=1_000_000_000,
+        host="test",
+        catalog_version=version,
+        counter_ids=np.array([0], dtype=np.uint32),
+        counter_values=np.array([value or seq * 1000], dtype=np.uint64),
+        gauge_ids=np.array([1], dtype=np.uint32),
+        gauge_values=np.array([-seq], dtype=np.int64),
+        histograms=(HistogramValue(2, idx, cnt),),
+    )
+
+
+def endpoint() -> str:
+    """A tcp:// endpoint on a loopback port that was free a moment ago."""
+    import socket  # noqa: PLC0415 - keeps this module's import surface small
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"

@@ -1,0 +1,141 @@
+"""Helpers for tests against the live kernel: cgroups, bpftrace, and reading agent frames."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from rezolus_agent.cgroups import cgroup2_mount
+from rezolus_core.frame import HistogramValue, iter_values
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from rezolus_core.bus import ZmqSubscriber
+    from rezolus_core.tracker import Delivery
+
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def series_values(delivery: Delivery) -> dict[SeriesKey, int | HistogramValue]:
+    """Every series of a delivered frame keyed by (name, sorted labels)."""
+    return {spec.key(): value for spec, value in iter_values(delivery.frame, delivery.catalog)}
+
+
+def next_frame(sub: ZmqSubscriber, timeout: float = 10.0) -> Delivery:
+    """The next frame delivered after this call (older queued frames are skipped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = sub.poll(min(0.5, max(0.01, deadline - time.monotonic())))
+        if got:
+            return got[-1]
+    raise AssertionError(f"no frame from {sub.endpoint} within {timeout}s")
+
+
+def wait_for_series(sub: ZmqSubscriber, predicate, timeout: float = 15.0) -> Delivery:
+    """The first frame whose series satisfy ``predicate(values)``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        delivery = next_frame(sub, max(0.1, deadline - time.monotonic()))
+        if predicate(series_values(delivery)):
+            return delivery
+    raise AssertionError("no frame satisfied the condition in time")
+
+
+def settle(sub: ZmqSubscriber, count: int = 3) -> Delivery:
+    """Skip ``count`` frames so values reflect everything that happened before."""
+    delivery = next_frame(sub)
+    for _ in range(count - 1):
+        delivery = next_frame(sub)
+    return delivery
+
+
+class Cgroup:
+    """A cgroup v2 directory made by a test."""
+
+    def __init__(self, prefix: str = "rztest") -> None:
+        mount = cgroup2_mount()
+        if mount is None:
+            raise RuntimeError("no cgroup2 mount")
+        self.name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.path = mount / self.name
+        self.path.mkdir()
+        self.id = self.path.stat().st_ino
+
+    def run(self, argv: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[bytes]:
+        """Run a command inside the cgroup (it joins before exec)."""
+        procs = self.path / "cgroup.procs"
+
+        def join() -> None:
+            procs.write_text(str(os.getpid()))
+
+        return subprocess.run(argv, preexec_fn=join, capture_output=True, timeout=timeout, check=True)
+
+    def remove(self) -> None:
+        """Remove the directory once its tasks are gone."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.path.rmdir()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            else:
+                return
+
+
+@contextlib.contextmanager
+def cgroup(prefix: str = "rztest") -> Iterator[Cgroup]:
+    """A temporary cgroup v2 directory."""
+    group = Cgroup(prefix)
+    try:
+        yield group
+    finally:
+        group.remove()
+
+
+class Bpftrace:
+    """A bpftrace script running in the background until ``stop``."""
+
+    def __init__(self, binary: str, script: str, timeout: float = 30.0) -> None:
+        self.proc = subprocess.Popen([binary, "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = self.proc.stdout.readline()
+        while "Attaching" not in line:
+            if not line or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"bpftrace did not attach: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            line = self.proc.stdout.readline()
+
+    def stop(self) -> str:
+        """SIGINT (bpftrace prints its maps) and return stdout."""
+        self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=30)
+        if self.proc.returncode not in (0, -signal.SIGINT):
+            raise RuntimeError(f"bpftrace failed: {err}")
+        return out
+
+
+def family_total(values: dict[SeriesKey, int | HistogramValue], metric: str, **labels: str) -> int:
+    """Sum of a counter metric over all series whose labels include ``labels``."""
+    total = 0
+    for (name, pairs), value in values.items():
+        if name == metric and set(labels.items()) <= set(pairs):
+            assert isinstance(value, int)
+            total += value
+    return total
+
+
+def cgroup_dir(path: Path) -> str:
+    """The cgroup2-relative path of a directory (as the agent labels it)."""
+    mount = cgroup2_mount()
+    assert mount is not None
+    return "/" + str(path.relative_to(mount))
