@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -19,6 +18,9 @@ from rezolus_agent.sampler import Sampler, SamplerContext
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core.config import Section
 from rezolus_core.frame import MetricType
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -67,21 +69,15 @@ class Loaded:
         return out
 
 
-def total(
-    values: dict[tuple[str, tuple[tuple[str, str], ...]], Any], name: str, **labels: str
-) -> Any:
+def total(values: dict[tuple[str, tuple[tuple[str, str], ...]], Any], name: str, **labels: str) -> Any:
     """Sum of the series of ``name`` whose labels include ``labels``."""
-    found = [
-        v
-        for (n, lab), v in values.items()
-        if n == name and all((k, x) in lab for k, x in labels.items())
-    ]
+    found = [v for (n, lab), v in values.items() if n == name and all((k, x) in lab for k, x in labels.items())]
     assert found, f"no series {name} {labels}"
     return sum(found[1:], found[0])
 
 
 @pytest.fixture
-def load_samplers(root_bpf: None) -> Iterator[Callable[..., Loaded]]:
+def load_samplers(root_bpf: None) -> Iterator[Callable[..., Loaded]]:  # noqa: ARG001 - needs BPF
     """Compile and start the named samplers (with optional options per sampler); detach at teardown."""
     loaders: list[BpfLoader] = []
     started: list[Sampler] = []

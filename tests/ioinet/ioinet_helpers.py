@@ -9,8 +9,11 @@ import random
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SOFTIRQ_NAMES = (
     "HI",
@@ -143,7 +146,10 @@ def snmp_tcp(netns: str | None = None) -> dict[str, int]:
 
 @contextlib.contextmanager
 def veth_pair(tag: str) -> Iterator[tuple[str, str, str]]:
-    """Two namespaces joined by a veth pair (10.x addresses only inside them); yields (client ns, server ns, server ip)."""
+    """Two namespaces joined by a veth pair, 10.x addresses only inside them.
+
+    Yields (client namespace, server namespace, server address).
+    """
     client, server = f"rzc{tag}", f"rzs{tag}"
     cmds = [
         ["ip", "netns", "add", client],

@@ -73,9 +73,7 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
     """Read latency p50 and p99 land within one bucket of a bpftrace script on the same tracepoints."""
     loaded = load_samplers("blockio_latency")
     with loop_device(tmp_path) as dev:
-        proc = subprocess.Popen(
-            [bpftrace, "-e", BPFTRACE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        proc = subprocess.Popen([bpftrace, "-e", BPFTRACE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert proc.stdout is not None
             banner = proc.stdout.readline()
@@ -90,9 +88,7 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
                 proc.kill()
                 proc.wait()
     samples = [
-        int(v)
-        for r, v in (line.split() for line in out.splitlines() if line.count(" ") == 1)
-        if _op(r) == "read"
+        int(v) for r, v in (line.split() for line in out.splitlines() if line.count(" ") == 1) if _op(r) == "read"
     ]
     reference = histogram.from_values(samples)
     ours = np.asarray(after - before, dtype=np.uint64)
@@ -101,5 +97,6 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
     want = histogram.percentile_indices(reference, [50, 99])
     print("ours", got, "bpftrace", want, histogram.total(ours), histogram.total(reference))
     for g, w in zip(got, want, strict=True):
-        assert g is not None and w is not None
+        assert g is not None
+        assert w is not None
         assert abs(g - w) <= 1

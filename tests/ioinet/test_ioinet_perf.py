@@ -27,9 +27,11 @@ class FakeGroup:
         self.closed = False
 
     def read(self):
+        """Next scripted reading."""
         return self.readings.pop(0)
 
     def close(self):
+        """Remember that the group was closed."""
         self.closed = True
 
 
@@ -64,6 +66,7 @@ def _values(sampler):
 
 @pytest.fixture
 def two_cpus(tmp_path):
+    """A fake sysfs root with CPUs 0-1 online."""
     cpu = tmp_path / "devices" / "system" / "cpu"
     cpu.mkdir(parents=True)
     (cpu / "online").write_text("0-1\n")
@@ -86,16 +89,14 @@ def test_cpu_perf_scales_multiplexed_increases(two_cpus):
     sampler = _sampler("cpu_perf", opener, two_cpus)
     sampler.start(None)
     first = _values(sampler)
-    assert first[("cpu_cycles", "0")] == 1000 * 2 and first[("cpu_instructions", "0")] == 2000 * 2
-    assert first[("cpu_cycles", "1")] == 10 and first[("cpu_instructions", "1")] == 20
+    assert first[("cpu_cycles", "0")] == 1000 * 2
+    assert first[("cpu_instructions", "0")] == 2000 * 2
+    assert first[("cpu_cycles", "1")] == 10
+    assert first[("cpu_instructions", "1")] == 20
     second = _values(sampler)
-    assert (
-        second[("cpu_cycles", "0")] == 2000 + 100
-        and second[("cpu_instructions", "0")] == 4000 + 100
-    )
-    assert second[("cpu_cycles", "1")] == 10, (
-        "an interval in which the group never ran adds nothing"
-    )
+    assert second[("cpu_cycles", "0")] == 2000 + 100
+    assert second[("cpu_instructions", "0")] == 4000 + 100
+    assert second[("cpu_cycles", "1")] == 10, "an interval in which the group never ran adds nothing"
     sampler.close()
     assert all(g.closed for g in groups.values())
 
@@ -104,16 +105,17 @@ def test_cpu_perf_without_pmu_is_unavailable_and_closes_what_it_opened(two_cpus)
     """A failing open on a later CPU closes earlier groups and reports the kernel's reason."""
     opened = []
 
-    def opener(cpu, events):
+    def opener(cpu, _events):
         if cpu == 1:
             raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
         opened.append(FakeGroup([([0, 0], 0, 0)]))
         return opened[-1]
 
     sampler = _sampler("cpu_perf", opener, two_cpus)
-    with pytest.raises(SamplerUnavailable, match="hardware PMU.*CPU 1.*No such file"):
+    with pytest.raises(SamplerUnavailable, match=r"hardware PMU.*CPU 1.*No such file"):
         sampler.start(None)
-    assert opened and all(g.closed for g in opened)
+    assert opened
+    assert all(g.closed for g in opened)
 
 
 def test_cpu_frequency_reports_missing_msr_events(two_cpus):
@@ -122,16 +124,15 @@ def test_cpu_frequency_reports_missing_msr_events(two_cpus):
     (msr / "events").mkdir(parents=True)
     (msr / "type").write_text("9\n")
     (msr / "events" / "tsc").write_text("event=0x00\n")
-    sampler = _sampler(
-        "cpu_frequency", lambda cpu, ev: FakeGroup([([cpu], 1, 1), ([cpu + 50], 2, 2)]), two_cpus
-    )
+    sampler = _sampler("cpu_frequency", lambda cpu, _ev: FakeGroup([([cpu], 1, 1), ([cpu + 50], 2, 2)]), two_cpus)
     sampler.start(None)
     assert "cpu_aperf, cpu_mperf unavailable" in sampler.degraded
     assert _values(sampler) == {("cpu_tsc", "0"): 50, ("cpu_tsc", "1"): 50}
 
 
 @pytest.mark.root
-def test_cpu_tsc_rate_matches_perf_stat(root_bpf):
+@pytest.mark.usefixtures("root_bpf")
+def test_cpu_tsc_rate_matches_perf_stat():
     """The TSC rate on CPU 0 agrees with `perf stat -e msr/tsc/` over an enclosed window within 1 %."""
     perf = need_tool("perf")
     sampler = _sampler("cpu_frequency", _perf.open_group, Path("/sys"))

@@ -21,14 +21,11 @@ def test_tcp_bytes_match_a_known_transfer(load_samplers):
     assert tcp_transfer(size) == size
     after = loaded.read()
     for direction in ("transmit", "receive"):
-        delta = total(after, "tcp_bytes", direction=direction) - total(
-            before, "tcp_bytes", direction=direction
-        )
+        delta = total(after, "tcp_bytes", direction=direction) - total(before, "tcp_bytes", direction=direction)
         print(direction, delta, size)
         assert size <= delta <= 1.01 * size
         calls = int(
-            total(after, "tcp_size", direction=direction).sum()
-            - total(before, "tcp_size", direction=direction).sum()
+            total(after, "tcp_size", direction=direction).sum() - total(before, "tcp_size", direction=direction).sum()
         )
         assert calls >= 1
 
@@ -69,9 +66,7 @@ def test_segments_and_retransmits_match_snmp_in_namespaces(load_samplers):
         return sum(snmp_after[ns][key] - snmp_before[ns][key] for ns in snmp_after)
 
     retrans = total(after, "tcp_retransmit") - total(before, "tcp_retransmit")
-    segments = total(after, "tcp_packets", direction="receive") - total(
-        before, "tcp_packets", direction="receive"
-    )
+    segments = total(after, "tcp_packets", direction="receive") - total(before, "tcp_packets", direction="receive")
     print(
         "retransmits ours",
         retrans,

@@ -66,7 +66,7 @@ def _name(strings: bytes, offset: int) -> str:
     return strings[offset:end].decode()
 
 
-def lookup(
+def lookup(  # noqa: C901, PLR0912 - one pass over the BTF type records, by kind
     structs: dict[str, tuple[str, ...]], enums: tuple[str, ...] = (), path: Path = VMLINUX
 ) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     """Byte offsets of the wanted direct members per struct, and values of the wanted enumerators."""
@@ -102,13 +102,13 @@ def lookup(
         pos = body + fixed + per * vlen
     result: dict[str, dict[str, int]] = {}
     for struct_name, member_names in structs.items():
-        members = offsets.get(struct_name)
-        if members is None:
+        found = offsets.get(struct_name)
+        if found is None:
             raise BtfError(f"struct {struct_name} is not in the kernel's BTF")
-        missing = [m for m in member_names if m not in members]
+        missing = [m for m in member_names if m not in found]
         if missing:
             raise BtfError(f"struct {struct_name} has no byte-aligned member {', '.join(missing)}")
-        result[struct_name] = {m: members[m] for m in member_names}
+        result[struct_name] = {m: found[m] for m in member_names}
     missing_enums = sorted(enum_wanted - set(values))
     if missing_enums:
         raise BtfError(f"enum values not in the kernel's BTF: {', '.join(missing_enums)}")

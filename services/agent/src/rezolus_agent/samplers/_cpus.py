@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def online_cpus(sys_root: Path) -> list[int]:
     """CPU numbers listed as online; empty when the file cannot be read."""
     try:
-        text = (
-            (sys_root / "devices" / "system" / "cpu" / "online").read_text(encoding="ascii").strip()
-        )
+        text = (sys_root / "devices" / "system" / "cpu" / "online").read_text(encoding="ascii").strip()
     except OSError:
         return []
     cpus: list[int] = []

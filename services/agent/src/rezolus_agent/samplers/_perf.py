@@ -17,8 +17,10 @@ import os
 import platform
 import struct
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PERF_TYPE_HARDWARE = 0
 PERF_COUNT_HW_CPU_CYCLES = 0
@@ -80,7 +82,7 @@ def open_group(cpu: int, events: list[tuple[int, int]]) -> Group:
             fd = libc.syscall(number, attr, -1, cpu, leader, _FLAG_CLOEXEC)
             if fd < 0:
                 err = ctypes.get_errno()
-                raise OSError(err, os.strerror(err))
+                raise OSError(err, os.strerror(err))  # noqa: TRY301 - closes earlier fds below
             fds.append(fd)
     except OSError:
         for fd in fds:

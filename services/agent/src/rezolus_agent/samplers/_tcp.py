@@ -16,9 +16,7 @@ if TYPE_CHECKING:
 class HostHistogram:
     """A ``[cpu][bucket]`` map emitted as one histogram series."""
 
-    def __init__(
-        self, maps: BpfMaps, cpus: int, registry: SeriesRegistry, name: str, description: str
-    ) -> None:
+    def __init__(self, maps: BpfMaps, cpus: int, registry: SeriesRegistry, name: str, description: str) -> None:
         self._rows = maps.array(name).reshape(cpus, layout().buckets)
         self._id = registry.histogram(name, None, "nanoseconds", description)
 

@@ -36,9 +36,7 @@ class BlockioLatency(Sampler):
 
     def options(self) -> None:
         """``max_inflight``: requests timed at once (LRU start-time table size, default 8192)."""
-        self.max_inflight = self.ctx.options.integer(
-            "max_inflight", 8192, minimum=64, maximum=1 << 20
-        )
+        self.max_inflight = self.ctx.options.integer("max_inflight", 8192, minimum=64, maximum=1 << 20)
 
     def cflags(self) -> tuple[str, ...]:
         """Size the start-time table; ``struct request`` offsets from the kernel's BTF."""
@@ -48,9 +46,7 @@ class BlockioLatency(Sampler):
         """Register one histogram per op."""
         if maps is None:
             raise SamplerUnavailable("BPF is not available")
-        self._hist = maps.array("blockio_latency").reshape(
-            self.ctx.cpus, len(OPS), layout().buckets
-        )
+        self._hist = maps.array("blockio_latency").reshape(self.ctx.cpus, len(OPS), layout().buckets)
         reg = self.ctx.registry
         self._ids = [
             reg.histogram(

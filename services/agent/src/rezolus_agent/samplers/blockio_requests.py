@@ -1,7 +1,8 @@
 """blockio_requests: completed block requests, bytes and sizes by operation.
 
 Attaches to the raw tracepoint ``block_rq_complete`` (``bpf/blockio_requests.bpf.c``);
-the op is read from ``struct request`` at an offset taken from the kernel's BTF.  Emits ``blockio_operations{op}`` (counter,
+the op is read from ``struct request`` at an offset taken from the kernel's BTF.
+Emits ``blockio_operations{op}`` (counter,
 operations), ``blockio_bytes{op}`` (counter, bytes) and ``blockio_size{op}``
 (histogram, bytes per completion) for op = read, write, flush, discard.
 """
@@ -45,20 +46,11 @@ class BlockioRequests(Sampler):
         self._counts = maps.array("blockio_requests").reshape(cpus, ROW)
         self._sizes = maps.array("blockio_size").reshape(cpus, len(OPS), layout().buckets)
         reg = self.ctx.registry
-        ops = [
-            reg.counter("blockio_operations", {"op": op}, "operations", "Block requests completed.")
-            for op in OPS
-        ]
-        sizes = [
-            reg.counter("blockio_bytes", {"op": op}, "bytes", "Bytes of completed block requests.")
-            for op in OPS
-        ]
+        ops = [reg.counter("blockio_operations", {"op": op}, "operations", "Block requests completed.") for op in OPS]
+        sizes = [reg.counter("blockio_bytes", {"op": op}, "bytes", "Bytes of completed block requests.") for op in OPS]
         self._ids = np.array(ops + sizes, dtype=np.uint32)
         self._size_ids = [
-            reg.histogram(
-                "blockio_size", {"op": op}, "bytes", "Bytes per block request completion."
-            )
-            for op in OPS
+            reg.histogram("blockio_size", {"op": op}, "bytes", "Bytes per block request completion.") for op in OPS
         ]
 
     def sample(self, out: FrameBuilder) -> None:

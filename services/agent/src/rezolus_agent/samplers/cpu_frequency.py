@@ -40,9 +40,7 @@ class CpuFrequency(Sampler):
         found = {e: _perf.pmu_event(self.ctx.sys, "msr", e) for e in EVENTS}
         self._events = [e for e in EVENTS if found[e] is not None]
         if not self._events:
-            raise SamplerUnavailable(
-                "no msr PMU with tsc/aperf/mperf events in /sys/bus/event_source/devices"
-            )
+            raise SamplerUnavailable("no msr PMU with tsc/aperf/mperf events in /sys/bus/event_source/devices")
         missing = [e for e in EVENTS if found[e] is None]
         if missing:
             self.degraded = (

@@ -49,8 +49,7 @@ class CpuPerf(Sampler):
             except OSError as exc:
                 self.close()
                 raise SamplerUnavailable(
-                    f"no usable hardware PMU: perf_event_open(cycles, instructions) on CPU {cpu} "
-                    f"failed: {exc.strerror}"
+                    f"no usable hardware PMU: perf_event_open(cycles, instructions) on CPU {cpu} failed: {exc.strerror}"
                 ) from exc
             self._groups.append((cpu, group, _perf.Scaled(len(codes))))
         reg = self.ctx.registry

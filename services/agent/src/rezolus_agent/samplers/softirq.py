@@ -62,9 +62,7 @@ class Softirq(Sampler):
         for cpu in range(cpus):
             for vec, kind in enumerate(KINDS):
                 labels = {"kind": kind, "id": str(cpu)}
-                counts[cpu, vec] = reg.counter(
-                    "softirq", labels, "softirqs", "Softirqs run, by kind and CPU."
-                )
+                counts[cpu, vec] = reg.counter("softirq", labels, "softirqs", "Softirqs run, by kind and CPU.")
                 times[cpu, vec] = reg.counter(
                     "softirq_time",
                     labels,

@@ -30,9 +30,7 @@ class TcpConnectLatency(Sampler):
 
     def options(self) -> None:
         """``max_pending``: connects timed at once (LRU table size, default 8192)."""
-        self.max_pending = self.ctx.options.integer(
-            "max_pending", 8192, minimum=64, maximum=1 << 20
-        )
+        self.max_pending = self.ctx.options.integer("max_pending", 8192, minimum=64, maximum=1 << 20)
 
     def cflags(self) -> tuple[str, ...]:
         """Size the start-time table."""

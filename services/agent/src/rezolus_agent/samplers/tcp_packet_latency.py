@@ -34,9 +34,7 @@ class TcpPacketLatency(Sampler):
 
     def options(self) -> None:
         """``max_sockets``: sockets with a pending arrival tracked at once (default 16384)."""
-        self.max_sockets = self.ctx.options.integer(
-            "max_sockets", 16384, minimum=64, maximum=1 << 20
-        )
+        self.max_sockets = self.ctx.options.integer("max_sockets", 16384, minimum=64, maximum=1 << 20)
 
     def cflags(self) -> tuple[str, ...]:
         """Size the pending-arrival table."""

@@ -39,9 +39,7 @@ class TcpReceive(Sampler):
         if maps is None:
             raise SamplerUnavailable("BPF is not available")
         reg, cpus = self.ctx.registry, self.ctx.cpus
-        self._srtt = HostHistogram(
-            maps, cpus, reg, "tcp_srtt", "Smoothed RTT of a TCP socket, per received segment."
-        )
+        self._srtt = HostHistogram(maps, cpus, reg, "tcp_srtt", "Smoothed RTT of a TCP socket, per received segment.")
         self._jitter = HostHistogram(
             maps,
             cpus,

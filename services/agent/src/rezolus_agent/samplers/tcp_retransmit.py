@@ -37,9 +37,7 @@ class TcpRetransmit(Sampler):
         if maps is None:
             raise SamplerUnavailable("BPF is not available")
         self._rows = maps.array("tcp_retransmit").reshape(self.ctx.cpus, 8)[:, 0]
-        self._id = self.ctx.registry.counter(
-            "tcp_retransmit", None, "segments", "TCP segments retransmitted."
-        )
+        self._id = self.ctx.registry.counter("tcp_retransmit", None, "segments", "TCP segments retransmitted.")
 
     def sample(self, out: FrameBuilder) -> None:
         """Sum the per-CPU counts."""

@@ -69,9 +69,7 @@ class TcpTraffic(Sampler):
             dtype=np.uint32,
         )
         self._size_ids = [
-            reg.histogram(
-                "tcp_size", {"direction": d}, "bytes", "Bytes per send/receive call on TCP sockets."
-            )
+            reg.histogram("tcp_size", {"direction": d}, "bytes", "Bytes per send/receive call on TCP sockets.")
             for d in DIRECTIONS
         ]
 
