@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,20 +17,16 @@ from rezolus_agent.sampler import Sampler, SamplerContext
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core.config import Section
 from rezolus_core.frame import MetricType
+from support.env import require
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
 def need_tool(name: str) -> str:
     """Path of an optional reference tool: skipped locally when missing, a failure in CI."""
     path = shutil.which(name)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"required tool missing in CI: {name}")
-        pytest.skip(f"{name} is not installed")
+    require(path is not None, f"{name} is not installed")
+    assert path is not None
     return path
 
 
