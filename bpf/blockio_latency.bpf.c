@@ -2,38 +2,68 @@
  * block_rq_complete(rq, error, nr_bytes). Emits issue -> completion latency
  * per op, in nanoseconds.
  *
- * The request pointer keys the start time (an LRU hash bounded by
- * BLOCKIO_MAX_INFLIGHT, so requests that never complete cannot fill it).
- * Merges happen before issue; a requeued request that is issued again is
- * timed from its last issue; a request completed in parts is timed at its
- * first part; the data-less completion that ends a flush sequence has no
- * issue of its own and is not timed (its flush request is). The op is read
- * from request.cmd_flags at the BTF offset (see blockio_requests).
+ * Issue times live in a direct-mapped table of BLOCKIO_SLOTS u64 slots (no
+ * hash map: no locks, no allocation). The slot is a multiplicative hash of
+ * the request pointer; the slot holds (24-bit tag of the pointer << 40) |
+ * (issue time mod 2^40), written and read as ONE u64, so a reader never sees
+ * half of another request's entry. A completion is timed only when its slot
+ * holds its own tag; the slot is then cleared.
+ * Limits, by construction:
+ * - a request whose slot is taken over by a later issue before it completes
+ *   is not timed (lost, never mis-timed); with BLOCKIO_SLOTS far above the
+ *   requests in flight this is rare;
+ * - a timing could be given to the wrong request only if two requests in
+ *   flight share both slot and tag (pointers equal in bits 3..26 and in the
+ *   slot hash), about 2^-37 per pair of concurrent requests;
+ * - latencies of 2^40 ns (18 min) or more are not representable;
+ * - a requeued request is timed from its last issue; a request completed in
+ *   parts is timed at its first part; the data-less completion that ends a
+ *   flush sequence has no issue of its own and is not timed (its flush
+ *   request is).
+ * The op is read from request.cmd_flags at the BTF offset (see
+ * blockio_requests).
  * blockio_latency: [cpu][op][bucket].
  */
 #define BLOCKIO_LATENCY_OPS 4
-#ifndef BLOCKIO_MAX_INFLIGHT
-#define BLOCKIO_MAX_INFLIGHT 8192
+#ifndef BLOCKIO_SLOTS_LOG2
+#define BLOCKIO_SLOTS_LOG2 13
 #endif
+#define BLOCKIO_SLOTS (1U << BLOCKIO_SLOTS_LOG2)
+#define BLOCKIO_TIME_MASK ((1ULL << 40) - 1)
 
 RZ_ARRAY(blockio_latency, RZ_NR_CPUS * BLOCKIO_LATENCY_OPS * RZ_HIST_BUCKETS);
-BPF_TABLE("lru_hash", u64, u64, blockio_latency_start, BLOCKIO_MAX_INFLIGHT);
+RZ_ARRAY(blockio_latency_start, BLOCKIO_SLOTS);
+
+static __always_inline u32 blockio_latency__slot(u64 rq)
+{
+    return (u32)(((rq >> 3) * 0x9E3779B97F4A7C15ULL) >> (64 - BLOCKIO_SLOTS_LOG2));
+}
+
+static __always_inline u64 blockio_latency__tag(u64 rq)
+{
+    return ((rq >> 3) & 0xFFFFFFULL) << 40;
+}
 
 static __always_inline void blockio_latency__issue(struct bpf_raw_tracepoint_args *ctx)
 {
     u64 rq = ctx->args[0];
-    u64 now = bpf_ktime_get_ns();
-    blockio_latency_start.update(&rq, &now);
+    u32 slot = blockio_latency__slot(rq);
+    u64 *entry = blockio_latency_start.lookup(&slot);
+    if (entry)
+        *entry = blockio_latency__tag(rq) | (bpf_ktime_get_ns() & BLOCKIO_TIME_MASK);
 }
 
 static __always_inline void blockio_latency__complete(struct bpf_raw_tracepoint_args *ctx)
 {
     u64 rq = ctx->args[0];
-    u64 *start = blockio_latency_start.lookup(&rq);
-    if (!start)
+    u32 slot = blockio_latency__slot(rq);
+    u64 *entry = blockio_latency_start.lookup(&slot);
+    if (!entry)
         return;
-    u64 begun = *start;
-    blockio_latency_start.delete(&rq);
+    u64 seen = *entry;
+    if (seen == 0 || (seen & ~BLOCKIO_TIME_MASK) != blockio_latency__tag(rq))
+        return;
+    *entry = 0;
     u32 flags = 0;
     bpf_probe_read_kernel(&flags, sizeof(flags), (char *)rq + BLOCKIO_RQ_CMD_FLAGS);
     u32 kop = flags & BLOCKIO_REQ_OP_MASK;
@@ -48,8 +78,7 @@ static __always_inline void blockio_latency__complete(struct bpf_raw_tracepoint_
         op = 3;
     else
         return;
-    u64 now = bpf_ktime_get_ns();
-    u64 delta = now > begun ? now - begun : 0;
+    u64 delta = (bpf_ktime_get_ns() - seen) & BLOCKIO_TIME_MASK;
     u32 idx = (bpf_get_smp_processor_id() * BLOCKIO_LATENCY_OPS + op) * RZ_HIST_BUCKETS
               + rz_hist_index(delta);
     u64 *bucket = blockio_latency.lookup(&idx);

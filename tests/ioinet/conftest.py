@@ -22,6 +22,7 @@ from support.env import require
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+
 def need_tool(name: str) -> str:
     """Path of an optional reference tool: skipped locally when missing, a failure in CI."""
     path = shutil.which(name)

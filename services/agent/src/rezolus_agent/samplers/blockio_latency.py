@@ -3,7 +3,8 @@
 Attaches to the raw tracepoints ``block_rq_issue`` and ``block_rq_complete``
 (``bpf/blockio_latency.bpf.c``); the op is read from ``struct request`` at a BTF offset.  Emits ``blockio_latency{op}``
 (histogram, nanoseconds) for op = read, write, flush, discard.  Requests are
-matched by their ``struct request`` pointer; the BPF source lists the limits.
+matched by their ``struct request`` pointer through a direct-mapped table of
+issue times; the BPF source lists the limits.
 """
 
 from __future__ import annotations
@@ -35,12 +36,14 @@ class BlockioLatency(Sampler):
     )
 
     def options(self) -> None:
-        """``max_inflight``: requests timed at once (LRU start-time table size, default 8192)."""
-        self.max_inflight = self.ctx.options.integer("max_inflight", 8192, minimum=64, maximum=1 << 20)
+        """``slots``: issue-time slots, a power of two (default 8192; see the BPF source for why)."""
+        self.slots = self.ctx.options.integer("slots", 8192, minimum=64, maximum=1 << 20)
+        if self.slots & (self.slots - 1):
+            raise self.ctx.options.error("slots", f"{self.slots} is not a power of two")
 
     def cflags(self) -> tuple[str, ...]:
-        """Size the start-time table; ``struct request`` offsets from the kernel's BTF."""
-        return (*request_cflags(), f"-DBLOCKIO_MAX_INFLIGHT={self.max_inflight}")
+        """Slot count; ``struct request`` offsets from the kernel's BTF."""
+        return (*request_cflags(), f"-DBLOCKIO_SLOTS_LOG2={self.slots.bit_length() - 1}")
 
     def start(self, maps: BpfMaps | None) -> None:
         """Register one histogram per op."""
