@@ -1,4 +1,5 @@
-/* tcp_retransmit: tcp:tcp_retransmit_skb and tcp:tcp_retransmit_synack.
+/* tcp_retransmit: raw tracepoints tcp_retransmit_skb(sk, skb, err) and
+ * tcp_retransmit_synack(sk, req).
  * Emits retransmissions: every successful tcp_retransmit_skb (err == 0) and
  * every SYN-ACK retransmission. One event is one retransmitted skb, which is
  * one segment unless the skb is a GSO/TSO super-packet.
@@ -14,16 +15,13 @@ static __always_inline void tcp_retransmit__count(void)
         *count += 1;
 }
 
-static int tcp_retransmit__skb(void *raw)
+static __always_inline void tcp_retransmit__skb(struct bpf_raw_tracepoint_args *ctx)
 {
-    struct tracepoint__tcp__tcp_retransmit_skb *args = raw;
-    if (args->err == 0)
+    if ((int)ctx->args[2] == 0)
         tcp_retransmit__count();
-    return 0;
 }
 
-static int tcp_retransmit__synack(void *raw)
+static __always_inline void tcp_retransmit__synack(struct bpf_raw_tracepoint_args *ctx)
 {
     tcp_retransmit__count();
-    return 0;
 }

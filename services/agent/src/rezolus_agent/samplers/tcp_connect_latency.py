@@ -1,6 +1,6 @@
 """tcp_connect_latency: time from connect() sending a SYN to the connection being established.
 
-Attaches to the tracepoint ``sock:inet_sock_set_state`` (``bpf/tcp_connect_latency.bpf.c``):
+Attaches to the raw tracepoint ``inet_sock_set_state`` (``bpf/tcp_connect_latency.bpf.c``):
 CLOSE → SYN_SENT starts the clock, SYN_SENT → ESTABLISHED stops it.
 Emits ``tcp_connect_latency`` (histogram, nanoseconds); failed connects are
 not recorded.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
-from rezolus_agent.samplers._tcp import HostHistogram
+from rezolus_agent.samplers._tcp import HostHistogram, tcp_cflags
 
 if TYPE_CHECKING:
     from rezolus_agent.bpfload import BpfMaps
@@ -24,7 +24,7 @@ class TcpConnectLatency(Sampler):
     name = "tcp_connect_latency"
     bpf = BpfSpec(
         source="tcp_connect_latency.bpf.c",
-        hooks=(Hook("tracepoint", "sock:inet_sock_set_state", "tcp_connect_latency__state"),),
+        hooks=(Hook("raw_tracepoint", "inet_sock_set_state", "tcp_connect_latency__state"),),
         maps=("tcp_connect_latency", "tcp_connect_start"),
     )
 
@@ -33,8 +33,8 @@ class TcpConnectLatency(Sampler):
         self.max_pending = self.ctx.options.integer("max_pending", 8192, minimum=64, maximum=1 << 20)
 
     def cflags(self) -> tuple[str, ...]:
-        """Size the start-time table."""
-        return (f"-DTCP_CONNECT_MAX_PENDING={self.max_pending}",)
+        """Size the start-time table; socket offsets from the kernel's BTF."""
+        return (*tcp_cflags(), f"-DTCP_CONNECT_MAX_PENDING={self.max_pending}")
 
     def start(self, maps: BpfMaps | None) -> None:
         """Register the histogram."""

@@ -1,7 +1,7 @@
 """tcp_packet_latency: time from a data segment's arrival to the application reading the socket.
 
-Attaches to the tracepoints ``tcp:tcp_probe``, ``tcp:tcp_rcv_space_adjust`` and
-``tcp:tcp_destroy_sock`` (``bpf/tcp_packet_latency.bpf.c``).  Emits
+Attaches to the raw tracepoints ``tcp_probe``, ``tcp_rcv_space_adjust`` and
+``tcp_destroy_sock`` (``bpf/tcp_packet_latency.bpf.c``).  Emits
 ``tcp_packet_latency`` (histogram, nanoseconds): oldest pending arrival on a
 socket → the next read that copies from it.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
-from rezolus_agent.samplers._tcp import HostHistogram
+from rezolus_agent.samplers._tcp import HostHistogram, tcp_cflags
 
 if TYPE_CHECKING:
     from rezolus_agent.bpfload import BpfMaps
@@ -25,9 +25,9 @@ class TcpPacketLatency(Sampler):
     bpf = BpfSpec(
         source="tcp_packet_latency.bpf.c",
         hooks=(
-            Hook("tracepoint", "tcp:tcp_probe", "tcp_packet_latency__probe"),
-            Hook("tracepoint", "tcp:tcp_rcv_space_adjust", "tcp_packet_latency__read"),
-            Hook("tracepoint", "tcp:tcp_destroy_sock", "tcp_packet_latency__destroy"),
+            Hook("raw_tracepoint", "tcp_probe", "tcp_packet_latency__probe"),
+            Hook("raw_tracepoint", "tcp_rcv_space_adjust", "tcp_packet_latency__read"),
+            Hook("raw_tracepoint", "tcp_destroy_sock", "tcp_packet_latency__destroy"),
         ),
         maps=("tcp_packet_latency", "tcp_packet_start"),
     )
@@ -37,8 +37,8 @@ class TcpPacketLatency(Sampler):
         self.max_sockets = self.ctx.options.integer("max_sockets", 16384, minimum=64, maximum=1 << 20)
 
     def cflags(self) -> tuple[str, ...]:
-        """Size the pending-arrival table."""
-        return (f"-DTCP_PACKET_MAX_SOCKETS={self.max_sockets}",)
+        """Size the pending-arrival table; skb offsets from the kernel's BTF."""
+        return (*tcp_cflags(), f"-DTCP_PACKET_MAX_SOCKETS={self.max_sockets}")
 
     def start(self, maps: BpfMaps | None) -> None:
         """Register the histogram."""

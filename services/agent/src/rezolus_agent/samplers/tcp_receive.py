@@ -1,8 +1,8 @@
 """tcp_receive: smoothed RTT and RTT deviation of established TCP sockets, per received segment.
 
-Attaches to the tracepoint ``tcp:tcp_probe`` (``bpf/tcp_receive.bpf.c``): srtt is
-a tracepoint field; the mean deviation is ``tcp_sock.mdev_us`` read at the
-offset given by the kernel's BTF.  Emits ``tcp_srtt`` and ``tcp_jitter``
+Attaches to the raw tracepoint ``tcp_probe`` (``bpf/tcp_receive.bpf.c``): srtt and
+the mean deviation are ``tcp_sock.srtt_us / 8`` and ``tcp_sock.mdev_us / 4``,
+read at the offsets given by the kernel's BTF.  Emits ``tcp_srtt`` and ``tcp_jitter``
 (histograms, nanoseconds, microsecond resolution).
 """
 
@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
-from rezolus_agent.samplers._btf import lookup
-from rezolus_agent.samplers._tcp import HostHistogram
+from rezolus_agent.samplers._tcp import HostHistogram, tcp_cflags
 
 if TYPE_CHECKING:
     from rezolus_agent.bpfload import BpfMaps
@@ -25,14 +24,13 @@ class TcpReceive(Sampler):
     name = "tcp_receive"
     bpf = BpfSpec(
         source="tcp_receive.bpf.c",
-        hooks=(Hook("tracepoint", "tcp:tcp_probe", "tcp_receive__probe"),),
+        hooks=(Hook("raw_tracepoint", "tcp_probe", "tcp_receive__probe"),),
         maps=("tcp_srtt", "tcp_jitter"),
     )
 
     def cflags(self) -> tuple[str, ...]:
-        """Offset of tcp_sock.mdev_us from the kernel's BTF (BtfError makes the sampler unavailable)."""
-        offsets, _ = lookup({"tcp_sock": ("mdev_us",)})
-        return (f"-DTCP_SOCK_MDEV_US={offsets['tcp_sock']['mdev_us']}",)
+        """tcp_sock offsets from the kernel's BTF (BtfError makes the sampler unavailable)."""
+        return tcp_cflags()
 
     def start(self, maps: BpfMaps | None) -> None:
         """Register the two histograms."""

@@ -1,7 +1,7 @@
 """tcp_retransmit: TCP retransmissions.
 
-Attaches to the tracepoints ``tcp:tcp_retransmit_skb`` (successful ones) and
-``tcp:tcp_retransmit_synack`` (``bpf/tcp_retransmit.bpf.c``).  Emits
+Attaches to the raw tracepoints ``tcp_retransmit_skb`` (successful ones) and
+``tcp_retransmit_synack`` (``bpf/tcp_retransmit.bpf.c``).  Emits
 ``tcp_retransmit`` (counter, segments; a GSO/TSO skb retransmitted at once
 counts as one).
 """
@@ -26,8 +26,8 @@ class TcpRetransmit(Sampler):
     bpf = BpfSpec(
         source="tcp_retransmit.bpf.c",
         hooks=(
-            Hook("tracepoint", "tcp:tcp_retransmit_skb", "tcp_retransmit__skb"),
-            Hook("tracepoint", "tcp:tcp_retransmit_synack", "tcp_retransmit__synack"),
+            Hook("raw_tracepoint", "tcp_retransmit_skb", "tcp_retransmit__skb"),
+            Hook("raw_tracepoint", "tcp_retransmit_synack", "tcp_retransmit__synack"),
         ),
         maps=("tcp_retransmit",),
     )

@@ -1,7 +1,8 @@
 """tcp_traffic: TCP bytes moved by applications and segments received.
 
-Attaches to the tracepoints ``sock:sock_send_length``, ``sock:sock_recv_length``
-and ``tcp:tcp_probe`` (``bpf/tcp_traffic.bpf.c``).  Emits
+Attaches to the raw tracepoints ``sock_send_length``, ``sock_recv_length`` and
+``tcp_probe`` (``bpf/tcp_traffic.bpf.c``; socket family and protocol read at BTF
+offsets).  Emits
 ``tcp_bytes{direction}`` (counter, bytes returned by send/receive calls on TCP
 sockets), ``tcp_size{direction}`` (histogram, bytes per call) and
 ``tcp_packets{direction=receive}`` (counter, segments processed by established
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
+from rezolus_agent.samplers._tcp import tcp_cflags
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
@@ -33,12 +35,16 @@ class TcpTraffic(Sampler):
     bpf = BpfSpec(
         source="tcp_traffic.bpf.c",
         hooks=(
-            Hook("tracepoint", "sock:sock_send_length", "tcp_traffic__send"),
-            Hook("tracepoint", "sock:sock_recv_length", "tcp_traffic__recv"),
-            Hook("tracepoint", "tcp:tcp_probe", "tcp_traffic__probe"),
+            Hook("raw_tracepoint", "sock_send_length", "tcp_traffic__send"),
+            Hook("raw_tracepoint", "sock_recv_length", "tcp_traffic__recv"),
+            Hook("raw_tracepoint", "tcp_probe", "tcp_traffic__probe"),
         ),
         maps=("tcp_traffic", "tcp_size"),
     )
+
+    def cflags(self) -> tuple[str, ...]:
+        """Socket and skb member offsets from the kernel's BTF."""
+        return tcp_cflags()
 
     def start(self, maps: BpfMaps | None) -> None:
         """Register the counters and the size histograms."""
