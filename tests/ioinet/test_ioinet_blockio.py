@@ -104,9 +104,9 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
     reference = histogram.from_values(samples)
     ours = np.asarray(after - before, dtype=np.uint64)
     assert histogram.total(ours) >= 8000, "every read is timed"
-    # The reference runs on perf tracepoints, which the kernel skips while another tracing
-    # program runs on the CPU (other sessions' sched_switch tools here): it saw 92-100 % of
-    # the completions in our runs while our raw tracepoints saw every read. So the tail
+    # The reference runs on perf tracepoints, whose programs the kernel skips while another
+    # perf-tracepoint program is running on the same CPU: it saw 92-100 % of the
+    # completions in our runs while our raw tracepoints saw every read. So the tail
     # rests on different samples: compare p50 and p90, and require most of the events.
     assert histogram.total(reference) >= 0.8 * histogram.total(ours)
     got = histogram.percentile_indices(ours, [50, 90])
