@@ -6,6 +6,8 @@ Emits ``cpu_tsc{id}``, ``cpu_aperf{id}``, ``cpu_mperf{id}`` (counters,
 cycles) for the events the CPU has; running frequency is
 rate(tsc) · rate(aperf) / rate(mperf).  Events the PMU lacks are named in the
 sampler's status (``rezolus-agent --check``) and not emitted.
+The perf opener is ``ctx.extra["perf_open"]`` when set (tests inject a fake
+reader there), else the real ``_perf.open_group``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ rate(instructions) / rate(cycles).  When the PMU multiplexes the group, each
 interval's increase is scaled by time enabled / time running.  Without a
 hardware PMU (e.g. most VMs) the sampler is unavailable with the kernel's
 reason.
+The perf opener is ``ctx.extra["perf_open"]`` when set (tests inject a fake
+reader there), else the real ``_perf.open_group``.
 """
 
 from __future__ import annotations
