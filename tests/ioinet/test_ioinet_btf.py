@@ -78,3 +78,31 @@ def test_blockio_latency_slots_must_be_a_power_of_two():
     sampler = available()["blockio_latency"](ctx)
     with pytest.raises(ConfigError, match="slots"):
         sampler.options()
+
+
+@pytest.mark.usefixtures("root_bpf")
+def test_missing_btf_makes_only_that_sampler_unavailable(monkeypatch):
+    """When the kernel's BTF lacks what blockio_requests needs, it is reported unavailable and softirq still loads."""
+    from rezolus_agent.agent import possible_cpus  # noqa: PLC0415 - only this test needs it
+    from rezolus_agent.bpfload import BpfLoader  # noqa: PLC0415 - only this test needs it
+    from rezolus_agent.samplers import blockio_requests  # noqa: PLC0415 - patched below
+
+    def missing() -> tuple[str, ...]:
+        raise BtfError("struct request is not in the kernel's BTF")
+
+    monkeypatch.setattr(blockio_requests, "request_cflags", missing)
+    cpus = possible_cpus(Path("/sys"))
+    registry = SeriesRegistry("t", {})
+    classes = available()
+    samplers = [
+        classes[name](SamplerContext(registry=registry, options=Section({}, "t"), cpus=cpus))
+        for name in ("softirq", "blockio_requests")
+    ]
+    loader = BpfLoader(cpus)
+    try:
+        maps, failures = loader.load(samplers)
+    finally:
+        loader.close()
+    assert set(failures) == {"blockio_requests"}
+    assert "struct request is not in the kernel's BTF" in failures["blockio_requests"]
+    assert "softirq" in maps

@@ -158,3 +158,10 @@ def test_cpu_tsc_rate_matches_perf_stat():
     print(f"tsc GHz ours {ours:.4f} perf {reference:.4f}")
     assert re.fullmatch(r"\d+", fields[0])
     assert abs(ours - reference) <= 0.01 * reference
+
+
+def test_cpu_frequency_without_msr_pmu_is_unavailable(two_cpus):
+    """Without an msr PMU in sysfs the sampler is unavailable and says why."""
+    sampler = _sampler("cpu_frequency", lambda _cpu, _ev: FakeGroup([]), two_cpus)
+    with pytest.raises(SamplerUnavailable, match="no msr PMU"):
+        sampler.start(None)
