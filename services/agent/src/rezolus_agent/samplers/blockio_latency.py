@@ -3,8 +3,8 @@
 Attaches to the raw tracepoints ``block_rq_issue`` and ``block_rq_complete``
 (``bpf/blockio_latency.bpf.c``); the op is read from ``struct request`` at a BTF offset.  Emits ``blockio_latency{op}``
 (histogram, nanoseconds) for op = read, write, flush, discard.  Requests are
-matched by their ``struct request`` pointer through a direct-mapped table of
-issue times; the BPF source lists the limits.
+matched by their ``struct request`` pointer through a 2-way set-associative
+table of issue times; the BPF source lists the limits.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ class BlockioLatency(Sampler):
     )
 
     def options(self) -> None:
-        """``slots``: issue-time slots, a power of two (default 8192; see the BPF source for why)."""
-        self.slots = self.ctx.options.integer("slots", 8192, minimum=64, maximum=1 << 20)
+        """``slots``: issue-time slots, a power of two (default 16384; see the BPF source for why)."""
+        self.slots = self.ctx.options.integer("slots", 16384, minimum=64, maximum=1 << 20)
         if self.slots & (self.slots - 1):
             raise self.ctx.options.error("slots", f"{self.slots} is not a power of two")
 
