@@ -145,7 +145,9 @@ class Agent:
             except SamplerUnavailable as exc:
                 status.reason = str(exc)
                 continue
-            status.running, status.reason = True, ""
+            status.running, status.reason = True, sampler.degraded
+            if sampler.degraded:
+                self._log.warning("sampler degraded", sampler=sampler.name, reason=sampler.degraded)
             self.running.append(sampler)
         for status in self.statuses.values():
             if status.enabled and not status.running:

@@ -73,6 +73,9 @@ class Sampler:
 
     def __init__(self, ctx: SamplerContext) -> None:
         self.ctx = ctx
+        # Set by ``start`` when the sampler runs but some of its metrics cannot
+        # be produced here; the agent reports it as the sampler's status reason.
+        self.degraded = ""
 
     def options(self) -> None:
         """Read sampler-specific options from ``self.ctx.options`` (the ``[samplers.X]`` table)."""

@@ -1,0 +1,92 @@
+"""cpu_frequency: TSC, APERF and MPERF cycle counts per CPU from the msr PMU.
+
+Opens perf events of the dynamic ``msr`` PMU (type and event codes from
+``/sys/bus/event_source/devices/msr``) on every online CPU, counting.
+Emits ``cpu_tsc{id}``, ``cpu_aperf{id}``, ``cpu_mperf{id}`` (counters,
+cycles) for the events the CPU has; running frequency is
+rate(tsc) · rate(aperf) / rate(mperf).  Events the PMU lacks are named in the
+sampler's status (``rezolus-agent --check``) and not emitted.
+The perf opener is ``ctx.extra["perf_open"]`` when set (tests inject a fake
+reader there), else the real ``_perf.open_group``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.samplers import _perf
+from rezolus_agent.samplers._cpus import online_cpus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rezolus_agent.bpfload import BpfMaps
+    from rezolus_agent.series import FrameBuilder
+
+EVENTS = ("tsc", "aperf", "mperf")
+
+
+class CpuFrequency(Sampler):
+    """Per-CPU msr cycle counters."""
+
+    name = "cpu_frequency"
+
+    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - perf-event sampler
+        """Find the msr events, open one group per online CPU, register the series."""
+        opener: Callable[[int, list[tuple[int, int]]], _perf.Group] = self.ctx.extra.get(  # type: ignore[assignment]
+            "perf_open", _perf.open_group
+        )
+        found = {e: _perf.pmu_event(self.ctx.sys, "msr", e) for e in EVENTS}
+        self._events = [e for e in EVENTS if found[e] is not None]
+        if not self._events:
+            raise SamplerUnavailable("no msr PMU with tsc/aperf/mperf events in /sys/bus/event_source/devices")
+        missing = [e for e in EVENTS if found[e] is None]
+        if missing:
+            self.degraded = (
+                f"{', '.join('cpu_' + m for m in missing)} unavailable: the msr PMU has no "
+                f"{'/'.join(missing)} event (the CPU or hypervisor does not expose them)"
+            )
+        codes = [found[e] for e in self._events]
+        self._groups: list[tuple[int, _perf.Group, _perf.Scaled]] = []
+        try:
+            for cpu in online_cpus(self.ctx.sys) or list(range(self.ctx.cpus)):
+                group = opener(cpu, codes)  # type: ignore[arg-type]
+                self._groups.append((cpu, group, _perf.Scaled(len(codes))))
+        except OSError as exc:
+            self.close()
+            raise SamplerUnavailable(f"perf_event_open(msr) failed: {exc.strerror}") from exc
+        reg = self.ctx.registry
+        self._ids = np.array(
+            [
+                [
+                    reg.counter(
+                        f"cpu_{e}",
+                        {"id": str(cpu)},
+                        "cycles",
+                        f"{e.upper()} cycles counted on a CPU.",
+                    )
+                    for e in self._events
+                ]
+                for cpu, _, _ in self._groups
+            ],
+            dtype=np.uint32,
+        )
+        for _, group, scaled in self._groups:
+            scaled.update(group.read())
+
+    def sample(self, out: FrameBuilder) -> None:
+        """Read every CPU's group and emit the running totals."""
+        values = [scaled.update(group.read()) for _, group, scaled in self._groups]
+        out.counters(self._ids, np.array(values, dtype=np.uint64))
+
+    def close(self) -> None:
+        """Close every perf fd."""
+        for _, group, _ in getattr(self, "_groups", []):
+            group.close()
+        self._groups = []
+
+
+SAMPLER = CpuFrequency
