@@ -1,0 +1,187 @@
+"""Turning a journal into a parquet recording: the normal finish and crash recovery.
+
+Invariants:
+- A clean stop and a recovery run the same code: replay the journal's
+  intact records through a fresh ``Tracker`` into a ``TableBuilder``, so a
+  recovered file is exactly what a clean stop would have written for the same
+  records (minus a torn tail).
+- The conversion streams: a first pass computes the columns and the file
+  metadata (rows, gaps, restarts, time range), a second pass writes row
+  groups of ``chunk_rows`` rows with that fixed schema, so memory does not
+  grow with the length of the recording.
+- The parquet file appears atomically (temp file, fsync, rename); the
+  journal is removed only after the file is in place, so at every moment at
+  least one of the two holds the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+
+from rezolus_core.frame import Catalog, DecodeError, decode
+from rezolus_core.tracker import Tracker
+from rezolus_recorder import journal
+from rezolus_recorder.layout import TableBuilder, write_options
+
+if TYPE_CHECKING:
+    import pathlib
+    from collections.abc import Callable
+
+
+@dataclass
+class ConvertResult:
+    """What a conversion wrote and what it had to leave out."""
+
+    output: pathlib.Path
+    rows: int = 0
+    gaps: int = 0
+    missed_rows: int = 0
+    restarts: int = 0
+    first_timestamp_ns: int | None = None
+    last_timestamp_ns: int | None = None
+    bytes: int = 0
+    undelivered: int = 0
+    read: journal.ReadResult = field(default_factory=journal.ReadResult)
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+def read_header(path: pathlib.Path) -> dict[str, Any]:
+    """Return the header of a journal (source, interval, output, started)."""
+    for record in journal.read_records(path):
+        if record.kind != journal.KIND_HEADER:
+            break
+        try:
+            return record.header()
+        except ValueError as exc:
+            raise journal.JournalError(f"{path}: unreadable header: {exc}") from exc
+    raise journal.JournalError(f"{path} has no header record")
+
+
+def _replay(
+    path: pathlib.Path,
+    builder: TableBuilder,
+    on_rows: Callable[[], None],
+    chunk_rows: int,
+    result: ConvertResult,
+) -> list[Catalog]:
+    tracker = Tracker()
+    catalogs: list[Catalog] = []
+    last_slot: int | None = None
+    pending = 0
+    result.read = journal.ReadResult()
+    for record in journal.read_records(path, result.read):
+        if record.kind == journal.KIND_CATALOG:
+            with contextlib.suppress(DecodeError):
+                message = decode(record.payload)
+                if isinstance(message, Catalog):
+                    catalogs.append(message)
+            tracker.feed(record.payload)
+        elif record.kind == journal.KIND_ROW:
+            slot, _, payload = record.row()
+            deliveries = tracker.feed(payload)
+            if not deliveries:
+                result.undelivered += 1
+            for delivery in deliveries:
+                missed = 0 if last_slot is None else max(0, slot - last_slot - 1)
+                builder.add(delivery, missed=missed)
+                last_slot = slot
+                pending += 1
+            if pending >= chunk_rows:
+                on_rows()
+                pending = 0
+    if pending:
+        on_rows()
+    return catalogs
+
+
+def convert(
+    path: pathlib.Path, output: pathlib.Path, *, chunk_rows: int = 1024, remove: bool = True
+) -> ConvertResult:
+    """Write the journal at ``path`` as parquet at ``output``; remove the journal if asked."""
+    header = read_header(path)
+    source = str(header.get("source", ""))
+    interval_ns = int(header.get("interval_ns", 0)) or 1_000_000_000
+    host = {str(k): str(v) for k, v in dict(header.get("host", {})).items()}
+    result = ConvertResult(output=output, header=header)
+
+    counting = TableBuilder(source=source, interval_ns=interval_ns, host=host)
+    catalogs = _replay(path, counting, counting.discard, chunk_rows, result)
+    metadata = counting.file_metadata()
+    metadata["recorder_started"] = str(header.get("started_ns", ""))
+    if result.read.problem:
+        metadata["recovered_torn_bytes"] = str(result.read.discarded_bytes)
+
+    builder = TableBuilder(source=source, interval_ns=interval_ns, host=host)
+    for catalog in catalogs:
+        builder.declare(catalog)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    writer: pq.ParquetWriter | None = None
+
+    def write_chunk() -> None:
+        nonlocal writer
+        table = builder.take().replace_schema_metadata(metadata)
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, table.schema, **write_options())
+        writer.write_table(table)
+
+    try:
+        _replay(path, builder, write_chunk, chunk_rows, ConvertResult(output=output))
+        if writer is None:
+            write_chunk()
+        assert writer is not None  # noqa: S101 - write_chunk always opens it
+        writer.close()
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        tmp.replace(output)
+        _fsync_dir(output)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    if remove:
+        path.unlink()
+        _fsync_dir(path)
+    result.bytes = output.stat().st_size
+    result.rows = counting.rows
+    result.gaps = int(metadata["gaps"])
+    result.missed_rows = int(metadata["missed_rows"])
+    result.restarts = int(metadata["restarts"])
+    result.first_timestamp_ns = int(metadata["first_timestamp"]) if counting.rows else None
+    result.last_timestamp_ns = int(metadata["last_timestamp"]) if counting.rows else None
+    return result
+
+
+def recovery_target(journal_file: pathlib.Path) -> pathlib.Path:
+    """Pick where to recover a journal: its recording's path, or a fresh sibling if taken."""
+    base = journal_file.with_name(journal_file.name.removesuffix(journal.SUFFIX))
+    if not base.exists():
+        return base
+    stem, suffix = base.name.removesuffix(".parquet"), ".parquet"
+    n = 1
+    while True:
+        candidate = base.with_name(f"{stem}.recovered-{n}{suffix}")
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
+def find_orphans(directory: pathlib.Path) -> list[pathlib.Path]:
+    """Journals in ``directory`` that no running recorder holds, oldest first."""
+    try:
+        candidates = sorted(directory.glob("*" + journal.SUFFIX), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
+    return [p for p in candidates if journal.is_orphan(p)]
+
+
+def _fsync_dir(path: pathlib.Path) -> None:
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

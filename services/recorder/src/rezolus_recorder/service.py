@@ -1,0 +1,237 @@
+"""The recording service: subscribe, pick one frame per grid slot, journal it, finish as parquet.
+
+Invariants:
+- Every picked frame is appended to the journal (with the catalog it needs
+  just before it) the moment it is picked; nothing is held only in memory.
+- The journal is fsynced at least once a second while rows arrive and on
+  every idle tick, so a power cut loses at most about a second of rows.
+- A failure (no agent, interval too fine, disk full) is recorded in
+  ``failure`` with a one-line message and an exit code; rows recorded
+  before it are still converted (or, if that fails too, left in the
+  journal for ``--recover``).
+- ``force_exit`` (second signal) only fsyncs the journal: the process then
+  dies and the journal is recoverable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rezolus_core import log
+from rezolus_core.bus import AsyncSubscriber, BusError
+from rezolus_core.config import EXIT_CONFIG, format_duration
+from rezolus_core.frame import encode_catalog, encode_frame
+from rezolus_core.lifecycle import EXIT_FAILURE, StartupError
+from rezolus_recorder import convert, journal
+from rezolus_recorder.grid import Grid
+from rezolus_recorder.progress import BarReporter, LogReporter, Reporter
+
+if TYPE_CHECKING:
+    import pathlib
+
+    from rezolus_core.tracker import Delivery
+
+_TICK_S = 0.2
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a recording needs, validated by the command line."""
+
+    source: str
+    interval_ns: int
+    duration_ns: int | None
+    output: pathlib.Path
+    connect_timeout_s: float
+    progress_every_s: float
+    tty: bool
+
+
+class RecorderFailure(Exception):  # noqa: N818 - it is a failure report, not an error class
+    """Recording cannot go on; the message is for the operator."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Recorder:
+    """One recording session, driven by ``rezolus_core.lifecycle.run_service``."""
+
+    name = "rezolus-recorder"
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        duration = options.duration_ns
+        rows = None if duration is None else max(1, duration // options.interval_ns)
+        self.grid = Grid(options.interval_ns, rows=rows)
+        self.journal_path = journal.journal_path(options.output)
+        self.failure: RecorderFailure | None = None
+        self.result: convert.ConvertResult | None = None
+        self.rows = 0
+        self.gaps = 0
+        self._journal: journal.JournalWriter | None = None
+        self._subscriber: AsyncSubscriber | None = None
+        self._catalog_key: tuple[str, int] | None = None
+        self._agent_interval: int | None = None
+        self._log = log.get()
+
+    async def startup(self) -> None:
+        """Open the journal and connect to the agent."""
+        header = {
+            "source": self.options.source,
+            "interval_ns": self.options.interval_ns,
+            "duration_ns": self.options.duration_ns,
+            "output": str(self.options.output),
+            "started_ns": time.time_ns(),
+            "host": {},
+        }
+        try:
+            self._journal = journal.JournalWriter(self.journal_path, header)
+        except journal.JournalError as exc:
+            raise StartupError(str(exc)) from exc
+        try:
+            self._subscriber = AsyncSubscriber(self.options.source)
+        except BusError:
+            self._discard_journal()
+            raise
+
+    def _discard_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+            self.journal_path.unlink(missing_ok=True)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Record until the duration is over, a signal arrives or something fails."""
+        assert self._subscriber is not None  # noqa: S101 - startup succeeded
+        queue: asyncio.Queue[Delivery] = asyncio.Queue()
+        reader = asyncio.create_task(self._read(self._subscriber, queue))
+        reporter: Reporter = (
+            BarReporter(self.grid.rows_wanted)
+            if self.options.tty
+            else LogReporter(self.grid.rows_wanted, self.options.progress_every_s)
+        )
+        try:
+            await self._loop(queue, stopping, reporter)
+        except RecorderFailure as exc:
+            self.failure = exc
+        except journal.JournalError as exc:
+            self.failure = RecorderFailure(str(exc))
+        finally:
+            reporter.close()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    @staticmethod
+    async def _read(subscriber: AsyncSubscriber, queue: asyncio.Queue[Delivery]) -> None:
+        async for delivery in subscriber.deliveries():
+            queue.put_nowait(delivery)
+
+    async def _loop(
+        self, queue: asyncio.Queue[Delivery], stopping: asyncio.Event, reporter: Reporter
+    ) -> None:
+        started = last_frame = time.monotonic()
+        stalled = False
+        while not stopping.is_set() and not self.grid.done:
+            try:
+                delivery = await asyncio.wait_for(queue.get(), _TICK_S)
+            except TimeoutError:
+                delivery = None
+            now = time.monotonic()
+            if delivery is not None:
+                last_frame = now
+                if stalled:
+                    self._log.info("agent is publishing again", source=self.options.source)
+                    stalled = False
+                self._take(delivery)
+            elif self._agent_interval is None:
+                if now - started > self.options.connect_timeout_s:
+                    raise RecorderFailure(
+                        f"no frames from {self.options.source} within "
+                        f"{self.options.connect_timeout_s:g}s; is the agent running there?"
+                    )
+            elif not stalled and now - last_frame > max(5.0, 3 * self._agent_interval / 1e9):
+                stalled = True
+                self._log.warning(
+                    "no frames from the agent; still waiting (rows missing now will be gaps)",
+                    source=self.options.source, silent_s=round(now - last_frame, 1),
+                )
+            assert self._journal is not None  # noqa: S101 - startup succeeded
+            self._journal.maybe_sync()
+            reporter.update(self.rows, self.gaps, self._journal.bytes_written)
+            deadline = self.grid.deadline_ns()
+            grace = self.options.interval_ns + 2_000_000_000
+            if deadline is not None and time.time_ns() > deadline + grace:
+                self._log.warning("the agent sent nothing for the last rows; stopping")
+                break
+
+    def _take(self, delivery: Delivery) -> None:
+        frame = delivery.frame
+        if self._agent_interval is None and frame.interval_ns > self.options.interval_ns:
+            raise RecorderFailure(
+                f"--interval {format_duration(self.options.interval_ns)} is finer than the "
+                f"agent's interval {format_duration(frame.interval_ns)} at {self.options.source}; "
+                f"use --interval {format_duration(frame.interval_ns)} or coarser",
+                EXIT_CONFIG,
+            )
+        if self._agent_interval is not None and frame.interval_ns != self._agent_interval:
+            self._log.warning(
+                "the agent's interval changed", was=format_duration(self._agent_interval),
+                now=format_duration(frame.interval_ns),
+            )
+        self._agent_interval = frame.interval_ns
+        pick = self.grid.offer(frame.timestamp_ns, frame.interval_ns)
+        if pick is None:
+            return
+        assert self._journal is not None  # noqa: S101 - startup succeeded
+        catalog = delivery.catalog
+        if self._catalog_key != (catalog.instance, catalog.version):
+            self._journal.append(journal.KIND_CATALOG, encode_catalog(catalog))
+            self._catalog_key = (catalog.instance, catalog.version)
+        if delivery.restarted:
+            self._log.warning("the agent restarted; recording continues", instance=frame.instance)
+        self._journal.append_row(pick.slot, frame.timestamp_ns, encode_frame(frame))
+        self.rows += 1
+        if pick.missed:
+            self.gaps += 1
+            self._log.warning("gap in the recording", missed_rows=pick.missed)
+
+    async def shutdown(self) -> None:
+        """Close the subscription and turn the journal into the parquet file."""
+        if self._subscriber is not None:
+            self._subscriber.close()
+        if self._journal is None:
+            return
+        try:
+            self._journal.close()
+        finally:
+            self._journal = None
+        if self.rows == 0:
+            self.journal_path.unlink(missing_ok=True)
+            return
+        try:
+            self.result = await asyncio.to_thread(
+                convert.convert, self.journal_path, self.options.output
+            )
+        except (OSError, journal.JournalError) as exc:
+            reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else exc
+            message = (
+                f"cannot write {self.options.output}: {reason}; the rows recorded so far are "
+                f"kept in {self.journal_path} (run rezolus-recorder --recover {self.journal_path})"
+            )
+            self.failure = RecorderFailure(
+                f"{self.failure}; {message}" if self.failure else message
+            )
+
+    def force_exit(self) -> None:
+        """Make the journal durable before the process dies (second signal)."""
+        if self._journal is not None:
+            with contextlib.suppress(journal.JournalError):
+                self._journal.sync()
