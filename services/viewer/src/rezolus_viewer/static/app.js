@@ -331,4 +331,5 @@ async function start() {
   });
   setRange(readRange(), false);
 }
+window.rezolusViewer = state;  // for tests and for poking around in the console
 start();

@@ -1,0 +1,124 @@
+"""The ``rezolus view`` command line: serving a file or a hindsight snapshot URL, and one-line errors."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import pathlib
+import subprocess
+import tempfile
+import threading
+import urllib.request
+
+import pytest
+
+from support.env import VENV_BIN, free_port
+
+
+def run(*args):
+    """Run the viewer CLI to completion (for inputs it must refuse)."""
+    return subprocess.run([str(VENV_BIN / "rezolus-viewer"), *args], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def get_json(url):
+    """GET a JSON document."""
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.load(resp)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--listen", "nonsense"], "--listen"),
+        (["--listen", "127.0.0.1:99999"], "--listen"),
+    ],
+)
+def test_bad_listen_is_a_one_line_usage_error(recording, args, message):
+    """A malformed --listen exits 2 with one line naming the option."""
+    result = run(str(recording), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_or_non_parquet_file_is_a_one_line_usage_error(tmp_path):
+    """A missing file or a file that is not parquet exits 2 with one line, no stack trace."""
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet at all")
+    for path, words in ((tmp_path / "absent.parquet", "is not a file"), (junk, "not a readable parquet file")):
+        result = run(str(path))
+        assert result.returncode == 2
+        assert words in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_port_in_use_is_a_one_line_startup_error(recording, viewer_factory):
+    """A second viewer on a taken port exits 1 with one line."""
+    first = viewer_factory(str(recording))
+    port = first.url.rsplit(":", 1)[1].strip("/")
+    result = run(str(recording), "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert "cannot listen on 127.0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serves_a_file_and_stops_cleanly_on_sigterm(recording, viewer_factory):
+    """The umbrella-registered viewer serves the file's info and exits 0 on SIGTERM."""
+    viewer = viewer_factory(str(recording))
+    info = get_json(viewer.url + "api/info")
+    assert info["file"] == "fixture.parquet"
+    assert info["rows"] == 600
+    assert viewer.stop() == 0
+
+
+def test_umbrella_command_lists_view():
+    """``rezolus`` lists the ``view`` command registered by the viewer package."""
+    result = subprocess.run([str(VENV_BIN / "rezolus"), "--help"], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert "view" in result.stdout.split("commands:")[1]
+
+
+class _Snapshot(http.server.BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self):
+        """Serve the recording at /snapshot, like hindsight."""
+        if self.path != "/snapshot":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.apache.parquet")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        """Stay quiet."""
+
+
+def test_views_a_hindsight_snapshot_url_and_removes_the_download(recording, viewer_factory):
+    """A GET /snapshot URL is downloaded to a temporary file, served, and the file is removed at exit."""
+    handler = type("Snap", (_Snapshot,), {"body": recording.read_bytes()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        viewer = viewer_factory(f"http://127.0.0.1:{server.server_address[1]}/snapshot")
+        info = get_json(viewer.url + "api/info")
+        assert info["rows"] == 600
+        assert info["file"].startswith("rezolus-snapshot-")
+        assert viewer.stop() == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not (pathlib.Path(tempfile.gettempdir()) / info["file"]).exists()
+
+
+def test_unreachable_snapshot_url_is_a_one_line_error():
+    """A snapshot URL nobody answers exits 1 with one line."""
+    result = run(f"http://127.0.0.1:{free_port()}/snapshot")
+    assert result.returncode == 1
+    assert "cannot download" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
