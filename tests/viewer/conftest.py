@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import viewer_synth as synth
 
-from support.env import REPO, VENV_BIN, require, wait_for
+from support.env import VENV_BIN, require, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,7 +33,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def artifacts() -> pathlib.Path:
     """The directory for test artifacts (gitignored)."""
-    path = REPO / "artifacts"
+    path = pathlib.Path(__file__).resolve().parents[2] / "artifacts"
     path.mkdir(exist_ok=True)
     return path
 

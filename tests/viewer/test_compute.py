@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import viewer_synth as synth
-from conftest import GAP_ROW, RESTART_ROW
 
+from conftest import GAP_ROW, RESTART_ROW
 from rezolus_core import histogram
 from rezolus_core.tracker import Delivery
 from rezolus_recorder.layout import TableBuilder, write_table
@@ -74,7 +74,7 @@ def test_counter_going_down_without_restart_flag_is_null_not_a_spike(tmp_path):
     for seq in range(1, 41):
         if seq == 20:
             agent.counters[target] = 5
-        builder.add(Delivery(agent.frame(seq, synth.START_NS + seq * 10**9), cat, 0, False))
+        builder.add(Delivery(agent.frame(seq, synth.START_NS + seq * 10**9), cat, 0, restarted=False))
     path = tmp_path / "drop.parquet"
     write_table(builder.table(), path)
     rec = Recording(path)
@@ -134,7 +134,8 @@ def test_heatmap_rows_are_the_downsampled_delta_per_second(recording):
     """Heatmap cells equal histogram.downsample of the bin's delta, divided by the bin's duration."""
     rec = Recording(recording)
     cols = tuple(c for c in rec.columns if c.startswith("syscall_latency/"))
-    bins = compute.make_bins(rec.timestamps, rec.breaks, rec.start_ns, rec.start_ns + 60 * 10**9, 6, rec.stride)
+    end = rec.start_ns + 60 * 10**9
+    bins = compute.make_bins(rec.timestamps, rec.breaks, rec.start_ns, end, points=6, stride=rec.stride)
     deltas = compute.histogram_deltas(rec, bins, cols)
     heat = compute.heatmap(deltas, bins.dt_s, histogram.layout(), max_rows=16)
     assert len(heat.lower) <= 16
@@ -209,5 +210,5 @@ def test_cpu_utilisation_is_busy_over_capacity_in_percent(recording):
 def test_empty_range_between_rows_gives_no_bins(recording):
     """A range that holds no row yields zero bins, not an error or a zero value."""
     rec = Recording(recording)
-    bins = compute.make_bins(rec.timestamps, rec.breaks, rec.start_ns + 1, rec.start_ns + 2, 100, 1)
+    bins = compute.make_bins(rec.timestamps, rec.breaks, rec.start_ns + 1, rec.start_ns + 2, points=100)
     assert bins.count == 0

@@ -156,7 +156,7 @@ def _feed(plan: Plan, builder: TableBuilder, flush: object = None, chunk: int = 
             agent = Agent(catalog(f"inst-{instance}", cpus=plan.cpus, cgroups=plan.cgroups), plan.interval_ns)
             builder.declare(agent.cat)
         ts = START_NS + slot * plan.interval_ns
-        delivery = Delivery(agent.frame(slot, ts), agent.cat, 0, False)
+        delivery = Delivery(agent.frame(slot, ts), agent.cat, 0, restarted=False)
         builder.add(delivery, missed=plan.gaps.get(row, 0))
         if callable(flush) and builder.rows % chunk == 0:
             flush()

@@ -11,8 +11,9 @@ Invariants:
   ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
 - Computation runs in worker threads, so the event loop keeps answering;
   answers are cached per (chart, start, end, points).
-- After start-up, histogram indexes are built in the background, overview
-  charts first, so later heatmaps answer quickly.
+- After start-up, histogram indexes are built in the background in page
+  order, only while no chart request is being computed, so later heatmaps
+  answer quickly without slowing down the first ones.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 4000
 CACHE_ENTRIES = 512
+WARM_POLL_S = 0.2
 RECORDING: web.AppKey[Recording] = web.AppKey("recording")
 DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard")
 STATE: web.AppKey[State] = web.AppKey("state")
 
 
-class BadRequest(ValueError):
+class BadRequestError(ValueError):
     """The request cannot be answered as asked; the message says why."""
 
 
@@ -52,6 +54,20 @@ class State:
         self.cache: OrderedDict[tuple[str, int, int, int], dict[str, Any]] = OrderedDict()
         self.stop = threading.Event()
         self.warmer: threading.Thread | None = None
+        self.inflight = 0
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def begin(self) -> None:
+        """A chart computation starts (the background builder yields to it)."""
+        self.inflight += 1
+        self.idle.clear()
+
+    def end(self) -> None:
+        """A chart computation ended."""
+        self.inflight -= 1
+        if self.inflight == 0:
+            self.idle.set()
 
 
 def static_dir() -> pathlib.Path:
@@ -70,7 +86,7 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
     try:
         return int(text)
     except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {text!r}") from None
+        raise BadRequestError(f"{name} must be an integer, got {text!r}") from None
 
 
 def parse_range(request: web.Request, rec: Recording) -> tuple[int, int, int]:
@@ -79,11 +95,11 @@ def parse_range(request: web.Request, rec: Recording) -> tuple[int, int, int]:
     end = _int_param(request, "end", rec.end_ns)
     points = _int_param(request, "points", 800)
     if start >= end:
-        raise BadRequest(f"empty range: start {start} is not before end {end}")
+        raise BadRequestError(f"empty range: start {start} is not before end {end}")
     if end < rec.start_ns or start > rec.end_ns:
-        raise BadRequest(f"range {start}..{end} is outside the recording ({rec.start_ns}..{rec.end_ns})")
+        raise BadRequestError(f"range {start}..{end} is outside the recording ({rec.start_ns}..{rec.end_ns})")
     if not 2 <= points <= MAX_POINTS:
-        raise BadRequest(f"points must be between 2 and {MAX_POINTS}, got {points}")
+        raise BadRequestError(f"points must be between 2 and {MAX_POINTS}, got {points}")
     return max(start, rec.start_ns), min(end, rec.end_ns), points
 
 
@@ -118,13 +134,17 @@ async def chart(request: web.Request) -> web.Response:
     chart_id = request.query.get("id", "")
     spec = dash.charts.get(chart_id)
     if spec is None:
-        raise BadRequest(f"unknown chart {chart_id!r}" if chart_id else "missing chart id")
+        raise BadRequestError(f"unknown chart {chart_id!r}" if chart_id else "missing chart id")
     start, end, points = parse_range(request, rec)
     key = (chart_id, start, end, points)
     data = state.cache.get(key)
     if data is None:
         loop = asyncio.get_running_loop()
-        data = await loop.run_in_executor(state.pool, query.evaluate, rec, spec, start, end, points)
+        state.begin()
+        try:
+            data = await loop.run_in_executor(state.pool, query.evaluate, rec, spec, start, end, points)
+        finally:
+            state.end()
         state.cache[key] = data
         while len(state.cache) > CACHE_ENTRIES:
             state.cache.popitem(last=False)
@@ -136,7 +156,7 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Turn bad input into 400 JSON and unknown API paths into 404 JSON."""
     try:
         response: web.StreamResponse = await handler(request)
-    except BadRequest as exc:
+    except BadRequestError as exc:
         return _error(400, str(exc))
     except web.HTTPNotFound:
         if request.path.startswith("/api/"):
@@ -145,13 +165,16 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-def _warm(rec: Recording, dash: Dashboard, stop: threading.Event) -> None:
+def _warm(rec: Recording, dash: Dashboard, state: State) -> None:
+    """Build histogram indexes in page order, each only while no chart request is being computed."""
     ordered = [c for _, _, charts in dash.sections for c in charts]
     for spec in ordered:
         for series in spec.series:
             if series.kind in {"histogram", "percentile"}:
                 for column in series.columns:
-                    if stop.is_set():
+                    while not state.stop.is_set() and not state.idle.wait(WARM_POLL_S):
+                        pass
+                    if state.stop.is_set():
                         return
                     rec.histogram_index(column)
 
@@ -159,7 +182,7 @@ def _warm(rec: Recording, dash: Dashboard, stop: threading.Event) -> None:
 async def _start_warmer(app: web.Application) -> None:
     state = app[STATE]
     state.warmer = threading.Thread(
-        target=_warm, args=(app[RECORDING], app[DASHBOARD], state.stop), name="viewer-warm", daemon=True
+        target=_warm, args=(app[RECORDING], app[DASHBOARD], state), name="viewer-warm", daemon=True
     )
     state.warmer.start()
 

@@ -54,7 +54,8 @@ def _in_bins(flags: NDArray[np.bool_], edges: NDArray[np.intp]) -> NDArray[np.bo
 
 
 def make_bins(
-    timestamps: NDArray[np.int64], breaks: NDArray[np.bool_], start_ns: int, end_ns: int, points: int, stride: int = 1
+    timestamps: NDArray[np.int64], breaks: NDArray[np.bool_], start_ns: int, end_ns: int, *, points: int,
+    stride: int = 1,
 ) -> Bins:
     """Bins for the rows whose timestamps lie in ``[start_ns, end_ns]``, at most about ``points`` of them."""
     if points < 1 or stride < 1:

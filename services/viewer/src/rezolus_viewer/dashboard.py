@@ -200,7 +200,8 @@ def _overview(p: _Planner) -> None:
     for metric, title in (("blockio_bytes", "Block IO throughput"), ("blockio_operations", "Block IO operations")):
         if p.by_metric.get(metric):
             unit, scale = _rate_unit(p.by_metric[metric][0])
-            series = tuple(Series(op, "rate", p.names(g), scale=scale) for op, g in p.grouped(p.by_metric[metric], "op").items())
+            groups = p.grouped(p.by_metric[metric], "op")
+            series = tuple(Series(op, "rate", p.names(g), scale=scale) for op, g in groups.items())
             p.add("overview", Chart(f"overview.{_slug(metric)}", title, "line", unit, series))
             break
     if p.by_metric.get("network_bytes"):
@@ -234,7 +235,8 @@ def _containers(p: _Planner) -> None:
                                       "line", cols[0].unit, series, TOP_N))
         else:
             unit = "ns" if cols[0].unit == "nanoseconds" else cols[0].unit
-            series = tuple(Series(n, "percentile", p.names(g), percentile=99.0) for n, g in p.grouped(cols, "name").items())
+            groups = p.grouped(cols, "name")
+            series = tuple(Series(n, "percentile", p.names(g), percentile=99.0) for n, g in groups.items())
             p.add("containers", Chart(f"containers.{_slug(metric)}", f"{title} p99 per cgroup (top {TOP_N})",
                                       "line", unit, series, TOP_N))
         p.curated.add(metric)

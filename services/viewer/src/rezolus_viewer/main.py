@@ -15,7 +15,6 @@ Invariants:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import shutil
@@ -37,6 +36,7 @@ from rezolus_viewer.api import make_app
 from rezolus_viewer.recording import Recording, RecordingError
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
 
 PROG = "rezolus-viewer"

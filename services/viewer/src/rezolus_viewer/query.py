@@ -35,7 +35,7 @@ def _clean(values: NDArray[np.float64] | list[int | None]) -> list[float | None]
             out.append(None)
         else:
             f = float(v)
-            out.append(f if f == 0 else round(f, max(0, 6 - int(math.floor(math.log10(abs(f)))))))
+            out.append(f if f == 0 else round(f, max(0, 6 - math.floor(math.log10(abs(f))))))
     return out
 
 
@@ -77,7 +77,7 @@ def _top(series: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
 
 def evaluate(rec: Recording, chart: Chart, start_ns: int, end_ns: int, points: int) -> dict[str, Any]:
     """The chart's data over ``[start_ns, end_ns]`` in about ``points`` bins."""
-    bins = compute.make_bins(rec.timestamps, rec.breaks, start_ns, end_ns, points, rec.stride)
+    bins = compute.make_bins(rec.timestamps, rec.breaks, start_ns, end_ns, points=points, stride=rec.stride)
     out: dict[str, Any] = {
         "id": chart.id, "kind": chart.kind, "unit": chart.unit,
         "x": [round(int(x) / 1e9, 3) for x in bins.x_ns],

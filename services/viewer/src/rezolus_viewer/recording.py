@@ -168,6 +168,14 @@ class Recording:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._index: dict[str, HistIndex] = {}
+        self._local = threading.local()
+
+    def _reader(self) -> pq.ParquetFile:
+        """This thread's own handle on the file (handles are not shared between threads)."""
+        handle: pq.ParquetFile | None = getattr(self._local, "file", None)
+        if handle is None:
+            handle = self._local.file = pq.ParquetFile(self.path)
+        return handle
 
     def _interval(self) -> int:
         try:
@@ -239,7 +247,7 @@ class Recording:
             else:
                 out[name] = hit  # type: ignore[assignment]
         if missing:
-            table = self._file.read(columns=missing)
+            table = self._reader().read(columns=missing)
             for name in missing:
                 values, present = _uint(table.column(name))
                 out[name] = (values, present)
@@ -256,7 +264,7 @@ class Recording:
         return values, where
 
     def _read_group(self, name: str, group: int) -> tuple[NDArray[np.uint64], NDArray[np.intp]]:
-        column = self._file.read_row_group(group, columns=[name]).column(0).combine_chunks()
+        column = self._reader().read_row_group(group, columns=[name]).column(0).combine_chunks()
         lay = self.columns[name].layout
         width = lay.buckets if lay else histogram.layout().buckets
         present = _bits(column.buffers()[0], column.offset, len(column))
