@@ -87,9 +87,9 @@ class FrameBuilder:
         self._histograms: list[HistogramValue] = []
 
     def counters(self, ids: ArrayLike, values: ArrayLike) -> None:
-        """Add counter values (cumulative, uint64)."""
+        """Add counter values (cumulative, uint64); copied now, so live BPF views are safe to pass."""
         self._counter_ids.append(np.asarray(ids, dtype=np.uint32).ravel())
-        self._counter_values.append(np.asarray(values, dtype=np.uint64).ravel())
+        self._counter_values.append(np.array(values, dtype=np.uint64).ravel())
 
     def counter(self, sid: int, value: int) -> None:
         """Add one counter value."""
@@ -98,7 +98,7 @@ class FrameBuilder:
     def gauges(self, ids: ArrayLike, values: ArrayLike) -> None:
         """Add gauge values (int64)."""
         self._gauge_ids.append(np.asarray(ids, dtype=np.uint32).ravel())
-        self._gauge_values.append(np.asarray(values, dtype=np.int64).ravel())
+        self._gauge_values.append(np.array(values, dtype=np.int64).ravel())
 
     def gauge(self, sid: int, value: int) -> None:
         """Add one gauge value."""
