@@ -191,6 +191,7 @@ async def _close(app: web.Application) -> None:
     state = app[STATE]
     state.stop.set()
     state.pool.shutdown(wait=False, cancel_futures=True)
+    app[RECORDING].close()
 
 
 def make_app(rec: Recording, dash: Dashboard, warm: bool = True) -> web.Application:

@@ -59,7 +59,7 @@ function yAxis(f, extra) {
   return Object.assign({ size: axisSize, values: (u, vals) => vals.map(v => (v == null ? "" : f(v))),
     grid: { stroke: "rgba(0,0,0,.07)" }, ticks: { stroke: "rgba(0,0,0,.15)" } }, extra);
 }
-const X_AXIS = { space: 80, values: timeValues, grid: { stroke: "rgba(0,0,0,.07)" }, ticks: { stroke: "rgba(0,0,0,.15)" } };
+const X_AXIS = { space: 64, values: timeValues, grid: { stroke: "rgba(0,0,0,.07)" }, ticks: { stroke: "rgba(0,0,0,.15)" } };
 function utc(ms) { return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
 
 // ---------- range and URL ----------
@@ -184,9 +184,14 @@ function histogramChart(c, data, width) {
     dash: s.label === "p99.9" ? [4, 3] : undefined, spanGaps: false, points: { show: false }, value: fmtOrDash(f),
   }));
   const lo = rows.length ? rows[0][0] : 1, hi = rows.length ? rows[rows.length - 1][1] : 10;
+  const decades = (u, ax, min, max) => {
+    const out = [];
+    for (let v = 10 ** Math.floor(Math.log10(Math.max(min, 1))); v <= max * 1.0001; v *= 10) if (v >= min * 0.9999) out.push(v);
+    return out;
+  };
   const opts = baseOpts(c, width, {
     series,
-    axes: [X_AXIS, yAxis(f)],
+    axes: [X_AXIS, yAxis(f, { splits: decades })],
   });
   opts.scales.y = { distr: 3, range: () => [10 ** Math.floor(Math.log10(lo)), 10 ** Math.ceil(Math.log10(Math.max(hi, lo * 2)))] };
   opts.hooks.drawClear = [u => paintCells(u, cells)];
