@@ -212,3 +212,26 @@ def test_empty_range_between_rows_gives_no_bins(recording):
     rec = Recording(recording)
     bins = compute.make_bins(rec.timestamps, rec.breaks, rec.start_ns + 1, rec.start_ns + 2, points=100)
     assert bins.count == 0
+
+
+def test_file_without_bookkeeping_columns_breaks_on_time_jumps_and_null_durations(tmp_path):
+    """A file in the original's layout (timestamp, duration, series only) shows its gap as null, not a spike."""
+    import pyarrow as pa  # noqa: PLC0415 - only this test builds a table by hand
+
+    ts = [synth.START_NS + i * 10**9 for i in range(10)] + [synth.START_NS + (20 + i) * 10**9 for i in range(10)]
+    values = [1000 * i for i in range(20)]
+    meta = {"metric": "syscall", "metric_type": "counter", "unit": "syscalls", "op": "read"}
+    table = pa.table(
+        {"timestamp": pa.array(ts, pa.uint64()), "duration": pa.array([None] + [10**9] * 19, pa.uint64()),
+         "syscall/read": pa.array(values, pa.uint64())},
+    )
+    field = table.schema.field(2).with_metadata(meta)
+    schema = table.schema.set(2, field).with_metadata({"sampling_interval_ms": "1000"})
+    path = tmp_path / "original.parquet"
+    pq.write_table(table.cast(schema), path)
+    rec = Recording(path)
+    assert rec.interval_ns == 10**9
+    spec = chart("rate", ("syscall/read",))
+    got = query.evaluate(rec, spec, rec.start_ns, rec.end_ns, 100)["series"][0]["values"]
+    assert got[9] is None
+    assert [v for i, v in enumerate(got) if i != 9] == [1000.0] * 18

@@ -196,6 +196,7 @@ class Recording:
     def _interval(self) -> int:
         try:
             value = int(self.metadata.get("interval_ns", "0"))
+            value = value or int(self.metadata.get("sampling_interval_ms", "0")) * 1_000_000
         except ValueError:
             value = 0
         if value <= 0 and self.rows > 1:
