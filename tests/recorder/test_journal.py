@@ -101,3 +101,32 @@ def test_write_failure_is_a_journal_error(tmp_path):
     fd = os.open(path, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.close(fd)
+
+
+def test_fsync_happens_about_every_second(tmp_path, monkeypatch):
+    """Appends fsync once a second has passed since the last fsync, and idle ticks catch up."""
+    clock = [1000.0]
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(journal.time, "monotonic", lambda: clock[0])
+    writer = journal.JournalWriter(tmp_path / "a.journal", {})
+
+    def counting_fsync(fd):
+        synced.append(clock[0])
+        real_fsync(fd)
+
+    monkeypatch.setattr(journal.os, "fsync", counting_fsync)
+    for n in range(10):
+        clock[0] += 0.3
+        writer.append_row(n, n, b"row")
+    assert synced == pytest.approx([1001.2, 1002.4])
+    clock[0] += 0.3
+    writer.maybe_sync()
+    assert len(synced) == 2
+    clock[0] += 0.2
+    writer.maybe_sync()
+    assert len(synced) == 3
+    clock[0] += 5
+    writer.maybe_sync()
+    assert len(synced) == 3
+    writer.close()

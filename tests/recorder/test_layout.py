@@ -56,7 +56,7 @@ def test_table_has_the_original_types_and_metadata():
     meta = {k.decode(): v.decode() for k, v in schema.field("cpu_usage/user/1").metadata.items()}
     assert meta == {
         "state": "user", "id": "1", "metric": "cpu_usage", "metric_type": "counter",
-        "unit": "nanoseconds", "description": "synthetic cpu_usage",
+        "unit": "nanoseconds",
     }
     hmeta = schema.field("syscall_latency/read:buckets").metadata
     assert hmeta[b"grouping_power"] == b"3"
@@ -181,7 +181,13 @@ def test_write_table_is_atomic_and_zstd(tmp_path):
     assert written == target.stat().st_size
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet"]
     meta = pq.read_metadata(target)
-    assert meta.row_group(0).column(0).compression == "ZSTD"
+    columns = {
+        meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i)
+        for i in range(meta.num_columns)
+    }
+    assert {c.compression for c in columns.values()} == {"ZSTD"}
+    assert "DELTA_BINARY_PACKED" in columns["cpu_usage/user/0"].encodings
+    assert "BYTE_STREAM_SPLIT" in columns["syscall_latency/read:buckets.list.element"].encodings
     assert pq.read_table(target).num_rows == 1
 
 

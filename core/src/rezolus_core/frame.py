@@ -252,13 +252,14 @@ def check_ids(frame: Frame, catalog: Catalog) -> None:
         raise DecodeError(f"catalog of {catalog.instance} cannot read a frame of {frame.instance}")
     if frame.catalog_version > catalog.version:
         raise DecodeError(f"frame needs catalog version {frame.catalog_version}, have {catalog.version}")
+    series, version = catalog.series, catalog.version
     for ids, want in (
         (frame.counter_ids.tolist(), MetricType.COUNTER),
         (frame.gauge_ids.tolist(), MetricType.GAUGE),
         ([h.id for h in frame.histograms], MetricType.HISTOGRAM),
     ):
         for sid in ids:
-            if sid >= catalog.version or catalog.series[sid].type is not want:
+            if sid >= version or series[sid].type is not want:
                 raise DecodeError(f"series id {sid} is not a {want.value} in the catalog")
 
 

@@ -17,16 +17,14 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import pyarrow.parquet as pq
 
 from rezolus_core.frame import Catalog, DecodeError, decode
 from rezolus_core.tracker import Tracker
 from rezolus_recorder import journal
-from rezolus_recorder.layout import TableBuilder, write_options
+from rezolus_recorder.files import RecordingWriter, fsync_dir
+from rezolus_recorder.layout import TableBuilder
 
 if TYPE_CHECKING:
     import pathlib
@@ -119,34 +117,22 @@ def convert(
     builder = TableBuilder(source=source, interval_ns=interval_ns, host=host)
     for catalog in catalogs:
         builder.declare(catalog)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    writer: pq.ParquetWriter | None = None
+    writer = RecordingWriter(output)
 
     def write_chunk() -> None:
-        nonlocal writer
-        table = builder.take().replace_schema_metadata(metadata)
-        if writer is None:
-            writer = pq.ParquetWriter(tmp, table.schema, **write_options())
-        writer.write_table(table)
+        writer.write(builder.take(), metadata)
 
     try:
         _replay(path, builder, write_chunk, chunk_rows, ConvertResult(output=output))
-        if writer is None:
+        if builder.rows == 0:
             write_chunk()
-        assert writer is not None  # noqa: S101 - write_chunk always opens it
-        writer.close()
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        tmp.replace(output)
-        _fsync_dir(output)
+        result.bytes = writer.commit()
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        writer.abort()
         raise
     if remove:
         path.unlink()
-        _fsync_dir(path)
-    result.bytes = output.stat().st_size
+        fsync_dir(path)
     result.rows = counting.rows
     result.gaps = int(metadata["gaps"])
     result.missed_rows = int(metadata["missed_rows"])
@@ -177,11 +163,3 @@ def find_orphans(directory: pathlib.Path) -> list[pathlib.Path]:
     except OSError:
         return []
     return [p for p in candidates if journal.is_orphan(p)]
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

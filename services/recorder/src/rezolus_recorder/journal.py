@@ -13,6 +13,9 @@ Invariants:
 - A reader stops at the first record that is short, oversized or fails its
   CRC (a torn tail) and reports how many bytes it discarded; everything
   before it is intact.
+- A journal appears at its path only complete with its magic and header
+  (written to a temp file, fsynced, then hard-linked into place, which never
+  replaces an existing file).
 - The writer holds an exclusive ``flock`` for its whole life: a journal whose
   lock can be taken belongs to no running recorder (an orphan to recover).
 """
@@ -30,6 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyarrow as pa
+
+from rezolus_recorder.files import fsync_dir, temp_path
 
 if TYPE_CHECKING:
     import pathlib
@@ -87,8 +92,11 @@ class JournalWriter:
         self._sync_every = sync_every_s
         self._dirty = False
         self._synced_at = time.monotonic()
+        if path.exists():
+            raise JournalError(f"cannot create journal {path}: it exists")
+        tmp = temp_path(path)
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise JournalError(f"cannot create journal {path}: {exc.strerror}") from exc
         try:
@@ -96,10 +104,17 @@ class JournalWriter:
             self._write(MAGIC)
             self.append(KIND_HEADER, json.dumps(header, sort_keys=True).encode())
             self.sync()
-            _fsync_dir(path)
+            try:
+                os.link(tmp, path)  # appears complete (magic + header) and never clobbers
+            except OSError as exc:
+                raise JournalError(f"cannot create journal {path}: {exc.strerror}") from exc
+            fsync_dir(path)
         except BaseException:
             os.close(self._fd)
             raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -220,13 +235,5 @@ def is_orphan(path: pathlib.Path) -> bool:
         except BlockingIOError:
             return False
         return True
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)

@@ -19,36 +19,39 @@ Invariants (the file format; ``docs/parquet.md`` is the user-facing version):
 - A series absent from a row (it appeared later, vanished, or belongs to
   another agent instance) is null in that row, never zero.
 - Field metadata of a series column: its labels, plus ``metric``,
-  ``metric_type``, ``unit``, ``description`` and, for histograms,
-  ``grouping_power`` and ``max_value_power``.  File metadata: ``source``,
+  ``metric_type``, ``unit`` and, for histograms, ``grouping_power`` and
+  ``max_value_power`` (descriptions live once, in the ``catalog`` metadata).  File metadata: ``source``,
   ``version``, ``sampling_interval_ms`` (the original's keys) plus
-  ``interval_ns``, ``host`` (JSON), ``hostname``, ``kernel``, ``instances``
+  ``interval_ns``, ``host`` (JSON), ``hostname``, ``kernel``, ``agent_version``,
+  ``instances``
   (JSON list), ``catalog`` (JSON list: column, metric, type, labels, unit,
   description), ``rows``, ``gaps``, ``missed_rows``, ``restarts``,
   ``first_timestamp``, ``last_timestamp`` and ``layout`` (this layout's
   version).
-- ``write_table`` never leaves a partial file at its path: it writes a temp
-  file in the same directory, fsyncs it and renames it over the path.
+- ``write_table`` (from ``rezolus_recorder.files``) never leaves a partial
+  file at its path: temp file, fsync, rename, directory fsync.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rezolus_core import histogram
 from rezolus_core.frame import MetricType, SeriesSpec
+from rezolus_recorder.files import write_options, write_table
+
+__all__ = [
+    "BOOKKEEPING", "BUCKETS_SUFFIX", "LAYOUT_VERSION", "TableBuilder", "column_name",
+    "package_version", "write_options", "write_table",
+]
 
 if TYPE_CHECKING:
-    import pathlib
     from collections.abc import Mapping
 
     from numpy.typing import NDArray
@@ -124,6 +127,11 @@ class TableBuilder:
     ``restarted`` or whose agent instance differs from the previous row's is a
     restart row (``restart`` true, ``duration`` null); ``mark_restart()``
     forces the next row to be one.
+
+    Streaming: ``declare(catalog)`` creates columns up front so every chunk
+    has the same schema; ``take()`` returns the rows added since the last
+    ``take`` and forgets them (``discard()`` forgets without building), while
+    totals and the file metadata keep counting every row.
     """
 
     def __init__(
@@ -308,10 +316,7 @@ class TableBuilder:
     def _field(self, column: _Column, arrow_type: pa.DataType) -> pa.Field:
         spec = column.spec
         meta = dict(spec.labels)
-        meta.update(
-            metric=spec.name, metric_type=spec.type.value, unit=spec.unit,
-            description=spec.description,
-        )
+        meta.update(metric=spec.name, metric_type=spec.type.value, unit=spec.unit)
         if spec.type is MetricType.HISTOGRAM:
             meta.update(
                 grouping_power=str(_HIST.grouping_power),
@@ -338,6 +343,7 @@ class TableBuilder:
             "host": json.dumps(self._host, sort_keys=True),
             "hostname": self._host.get("hostname", ""),
             "kernel": self._host.get("kernel", ""),
+            "agent_version": self._host.get("agent_version", ""),
             "instances": json.dumps(self._instances),
             "catalog": json.dumps(catalog),
             "rows": str(self.rows),
@@ -395,32 +401,3 @@ class TableBuilder:
         self._taken += len(self._rows)
         self._rows = []
         return table
-
-
-def write_options() -> dict[str, Any]:
-    """Return the parquet writer options every recording is written with."""
-    return {
-        "compression": "zstd",
-        "compression_level": 3,
-        "write_statistics": ["timestamp"],
-    }
-
-
-def write_table(table: pa.Table, path: pathlib.Path) -> int:
-    """Write ``table`` as zstd parquet at ``path`` atomically; return the bytes written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, row_group_size=4096, **write_options())
-        with tmp.open("rb") as handle:
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path.stat().st_size

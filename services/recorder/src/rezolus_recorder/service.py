@@ -110,6 +110,12 @@ class Recorder:
     async def run(self, stopping: asyncio.Event) -> None:
         """Record until the duration is over, a signal arrives or something fails."""
         assert self._subscriber is not None  # noqa: S101 - startup succeeded
+        options = self.options
+        self._log.info(
+            "recording", source=options.source, output=str(options.output),
+            journal=str(self.journal_path), interval=format_duration(options.interval_ns),
+            duration=None if options.duration_ns is None else format_duration(options.duration_ns),
+        )
         queue: asyncio.Queue[Delivery] = asyncio.Queue()
         reader = asyncio.create_task(self._read(self._subscriber, queue))
         reporter: Reporter = (
@@ -187,7 +193,9 @@ class Recorder:
                 now=format_duration(frame.interval_ns),
             )
         self._agent_interval = frame.interval_ns
-        pick = self.grid.offer(frame.timestamp_ns, frame.interval_ns)
+        pick = self.grid.offer(
+            frame.timestamp_ns, frame.interval_ns, seq=frame.seq, instance=frame.instance
+        )
         if pick is None:
             return
         assert self._journal is not None  # noqa: S101 - startup succeeded
