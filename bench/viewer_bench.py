@@ -35,8 +35,6 @@ sys.path.insert(0, str(ROOT / "tests" / "viewer"))
 import viewer_synth as synth  # noqa: E402 - path set up just above
 
 VENV = pathlib.Path(sys.executable).parent
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 OVERVIEW_DRAWN = """() => { const s = window.rezolusViewer;
   const o = s && s.charts.filter(c => c.card.closest("[data-section='overview']"));
   return o && o.length > 0 && o.every(c => c.card.dataset.state === "ready"); }"""
@@ -64,7 +62,7 @@ def view(path: pathlib.Path) -> dict[str, float]:
     from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only the benchmark needs it
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=synth.CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         started = time.perf_counter()
         proc = subprocess.Popen([str(VENV / "rezolus-viewer"), str(path), "--listen", "127.0.0.1:0"],

@@ -10,24 +10,18 @@ from typing import TYPE_CHECKING
 import pytest
 import viewer_synth as synth
 
-from support.env import VENV_BIN, require, wait_for
+from support.env import VENV_BIN, require
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
-GAP_ROW, GAP_MISSED, RESTART_ROW = 200, 3, 400
-PLAN = synth.Plan(rows=600, gaps={GAP_ROW: GAP_MISSED}, restarts=(RESTART_ROW,))
 
 
 @pytest.fixture(scope="session")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """A 10-minute synthetic recording at 1 s with one gap and one agent restart."""
-    return synth.write(PLAN, tmp_path_factory.mktemp("viewer") / "fixture.parquet")
+    return synth.write(synth.FIXTURE_PLAN, tmp_path_factory.mktemp("viewer") / "fixture.parquet")
 
 
 @pytest.fixture(scope="session")
@@ -89,5 +83,3 @@ def chromium() -> pathlib.Path:
     require(probe.returncode == 0, "the playwright package is not installed")
     return CHROMIUM
 
-
-__all__ = ["CHROMIUM_ARGS", "GAP_MISSED", "GAP_ROW", "PLAN", "RESTART_ROW", "ViewerProcess", "wait_for"]

@@ -144,6 +144,14 @@ class Plan:
     cgroups: int = 6
 
 
+GAP_ROW, GAP_MISSED, RESTART_ROW = 200, 3, 400
+FIXTURE_PLAN = Plan(rows=600, gaps={GAP_ROW: GAP_MISSED}, restarts=(RESTART_ROW,))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
 def _feed(plan: Plan, builder: TableBuilder, flush: object = None, chunk: int = 1024) -> None:
     instance = 0
     agent = Agent(catalog("inst-0", cpus=plan.cpus, cgroups=plan.cgroups), plan.interval_ns)

@@ -2,8 +2,11 @@
 
 Invariants:
 - ``SOURCE`` is a parquet file, or an ``http(s)://`` URL (hindsight's
-  ``GET /snapshot``) that is downloaded to a temporary file first; the
-  temporary file is removed when the viewer stops.
+  ``GET /snapshot``, with its query such as ``?last=5m``; a bare base URL
+  gets ``/snapshot`` appended) that is downloaded to a temporary file first,
+  with ``Authorization: Bearer`` from ``--token-file`` or
+  ``$REZOLUS_HINDSIGHT_TOKEN`` when given; the temporary file is removed
+  when the viewer stops.
 - Usage problems (bad ``--listen``, missing or unreadable file) print one
   line and exit 2; a failed download or a port that cannot be bound print
   one line and exit 1.  No stack traces.
@@ -16,15 +19,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import sys
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import webbrowser
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
 
 PROG = "rezolus-viewer"
 DOWNLOAD_TIMEOUT_S = 120.0
+TOKEN_ENV = "REZOLUS_HINDSIGHT_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
                         help="address to serve on (default 127.0.0.1:8080; port 0 picks a free port)")
     parser.add_argument("--open", action="store_true", help="open the page in the default browser")
+    parser.add_argument("--token-file", metavar="PATH",
+                        help=f"bearer token for a hindsight snapshot URL (default: ${TOKEN_ENV})")
     parser.add_argument("--log-level", default="info", choices=log.LEVELS)
     return parser
 
@@ -63,17 +71,47 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def download(url: str, timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Path:
-    """Fetch ``url`` into a temporary parquet file and return its path."""
+def snapshot_url(url: str) -> str:
+    """The snapshot URL: hindsight's base URL gets ``/snapshot`` appended, anything else is kept."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.path in {"", "/"}:
+        parts = parts._replace(path="/snapshot")
+    return urllib.parse.urlunsplit(parts)
+
+
+def _http_message(exc: urllib.error.HTTPError) -> str:
+    try:
+        body: Any = json.loads(exc.read() or b"{}")
+    except ValueError:
+        body = {}
+    detail = body.get("error") if isinstance(body, dict) else None
+    return f"HTTP {exc.code}: {detail or exc.reason}"
+
+
+def download(url: str, token: str | None = None, timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Path:
+    """Fetch ``url`` into a temporary parquet file and return its path (DownloadError says why not)."""
+    req = urllib.request.Request(url, method="GET")  # noqa: S310 - the caller checked the scheme
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
     fd, name = tempfile.mkstemp(prefix="rezolus-snapshot-", suffix=".parquet")
     path = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - the operator names the URL; the scheme is checked by the caller
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout_s) as response:  # noqa: S310 - the caller checked the scheme
             shutil.copyfileobj(response, out, 1 << 20)
+    except urllib.error.HTTPError as exc:
+        path.unlink(missing_ok=True)
+        raise DownloadError(_http_message(exc)) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        path.unlink(missing_ok=True)
+        raise DownloadError(str(getattr(exc, "reason", None) or exc)) from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return path
+
+
+class DownloadError(RuntimeError):
+    """A snapshot could not be downloaded; the message says why."""
 
 
 class Viewer:
@@ -131,10 +169,16 @@ def _build(argv: list[str] | None) -> int:
     cleanup: Callable[[], None] | None = None
     if source.startswith(("http://", "https://")):
         try:
-            path = download(source)
-        except (OSError, urllib.error.URLError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            return fail(PROG, f"cannot download {source}: {reason}", EXIT_FAILURE)
+            token = (Path(args.token_file).read_text(encoding="utf-8").strip() if args.token_file
+                     else os.environ.get(TOKEN_ENV)) or None
+        except OSError as exc:
+            reason = f"cannot read {args.token_file}: {exc.strerror}"
+            raise ConfigError("command line", "--token-file", reason) from None
+        url = snapshot_url(source)
+        try:
+            path = download(url, token)
+        except DownloadError as exc:
+            return fail(PROG, f"cannot download {url}: {exc}", EXIT_FAILURE)
         cleanup = path.unlink
     else:
         path = Path(source)

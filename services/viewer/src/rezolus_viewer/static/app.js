@@ -59,7 +59,7 @@ function yAxis(f, extra) {
   return Object.assign({ size: axisSize, values: (u, vals) => vals.map(v => (v == null ? "" : f(v))),
     grid: { stroke: "rgba(0,0,0,.07)" }, ticks: { stroke: "rgba(0,0,0,.15)" } }, extra);
 }
-const X_AXIS = { space: 64, values: timeValues, grid: { stroke: "rgba(0,0,0,.07)" }, ticks: { stroke: "rgba(0,0,0,.15)" } };
+const X_AXIS = { space: 50, values: timeValues, grid: { stroke: "rgba(0,0,0,.07)" }, ticks: { stroke: "rgba(0,0,0,.15)" } };
 function utc(ms) { return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
 
 // ---------- range and URL ----------

@@ -5,8 +5,7 @@ from __future__ import annotations
 import urllib.parse
 
 import pytest
-
-from conftest import CHROMIUM_ARGS
+from viewer_synth import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 

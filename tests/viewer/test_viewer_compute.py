@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import viewer_synth as synth
+from viewer_synth import GAP_ROW, RESTART_ROW
 
-from conftest import GAP_ROW, RESTART_ROW
 from rezolus_core import histogram
 from rezolus_core.tracker import Delivery
 from rezolus_recorder.layout import TableBuilder, write_table

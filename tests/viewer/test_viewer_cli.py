@@ -82,11 +82,19 @@ def test_umbrella_command_lists_view():
 
 class _Snapshot(http.server.BaseHTTPRequestHandler):
     body = b""
+    token = ""
 
     def do_GET(self):
-        """Serve the recording at /snapshot, like hindsight."""
-        if self.path != "/snapshot":
+        """Serve the recording at /snapshot, like hindsight (JSON errors, optional bearer token)."""
+        if self.path.split("?")[0] != "/snapshot":
             self.send_error(404)
+            return
+        if self.token and self.headers.get("Authorization") != f"Bearer {self.token}":
+            error = json.dumps({"error": "this endpoint needs 'Authorization: Bearer <token>'", "status": 401})
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(error.encode())
             return
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.apache.parquet")
@@ -98,22 +106,38 @@ class _Snapshot(http.server.BaseHTTPRequestHandler):
         """Stay quiet."""
 
 
-def test_views_a_hindsight_snapshot_url_and_removes_the_download(recording, viewer_factory):
-    """A GET /snapshot URL is downloaded to a temporary file, served, and the file is removed at exit."""
-    handler = type("Snap", (_Snapshot,), {"body": recording.read_bytes()})
+@pytest.fixture
+def hindsight(recording):
+    """A stand-in hindsight serving the fixture at GET /snapshot, token "s3cret"; yields its base URL."""
+    handler = type("Snap", (_Snapshot,), {"body": recording.read_bytes(), "token": "s3cret"})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        viewer = viewer_factory(f"http://127.0.0.1:{server.server_address[1]}/snapshot")
-        info = get_json(viewer.url + "api/info")
-        assert info["rows"] == 600
-        assert info["file"].startswith("rezolus-snapshot-")
-        assert viewer.stop() == 0
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_snapshot_url_without_the_token_is_a_one_line_error_with_hindsights_reason(hindsight):
+    """A 401 from hindsight exits 1 with one line carrying hindsight's own error message."""
+    result = run(hindsight + "/snapshot?last=5m")
+    assert result.returncode == 1
+    assert "HTTP 401: this endpoint needs 'Authorization: Bearer <token>'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_views_a_hindsight_snapshot_url_and_removes_the_download(hindsight, viewer_factory, tmp_path):
+    """A GET /snapshot URL is downloaded with the token, served, and the temporary file is removed at exit."""
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    viewer = viewer_factory(hindsight + "/snapshot?last=5m", "--token-file", str(token))
+    info = get_json(viewer.url + "api/info")
+    assert info["rows"] == 600
+    assert info["file"].startswith("rezolus-snapshot-")
+    assert viewer.stop() == 0
     assert not (pathlib.Path(tempfile.gettempdir()) / info["file"]).exists()
+    base = viewer_factory(hindsight, "--token-file", str(token))
+    assert get_json(base.url + "api/info")["rows"] == 600
 
 
 def test_unreachable_snapshot_url_is_a_one_line_error():
