@@ -60,6 +60,12 @@ function yAxis(f, extra) {
     grid: { stroke: "rgba(0,0,0,.07)" }, ticks: { stroke: "rgba(0,0,0,.15)" } }, extra);
 }
 const X_AXIS = { space: 50, values: timeValues, grid: { stroke: "rgba(0,0,0,.07)" }, ticks: { stroke: "rgba(0,0,0,.15)" } };
+function decades(u, ax, min, max) {
+  // grid lines of a log axis only at powers of ten
+  const out = [];
+  for (let v = 10 ** Math.floor(Math.log10(Math.max(min, 1))); v <= max * 1.0001; v *= 10) if (v >= min * 0.9999) out.push(v);
+  return out;
+}
 function utc(ms) { return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
 
 // ---------- range and URL ----------
@@ -166,10 +172,18 @@ function lineChart(c, data, width) {
   }));
   const opts = baseOpts(c, width, {
     series,
-    axes: [X_AXIS, yAxis(f)],
+    axes: [X_AXIS, yAxis(f, data.unit === "ns" ? { splits: decades } : {})],
   });
-  opts.scales.y = { range: (u, lo, hi) => [Math.min(0, lo ?? 0), hi > 0 ? hi * 1.08 : 1] };
-  return new uPlot(opts, [data.x, ...data.series.map(s => s.values)], c.plot);
+  let values = data.series.map(s => s.values);
+  if (data.unit === "ns") {
+    // latencies span decades: a log axis, with 0 ns drawn at 1 ns
+    values = values.map(vs => vs.map(v => (v == null ? null : Math.max(v, 1))));
+    opts.scales.y = { distr: 3, range: (u, lo, hi) => [10 ** Math.floor(Math.log10(Math.max(lo ?? 1, 1))),
+      10 ** Math.ceil(Math.log10(Math.max(hi ?? 10, 10)))] };
+  } else {
+    opts.scales.y = { range: (u, lo, hi) => [Math.min(0, lo ?? 0), hi > 0 ? hi * 1.08 : 1] };
+  }
+  return new uPlot(opts, [data.x, ...values], c.plot);
 }
 function histogramChart(c, data, width) {
   const f = formatter(data.unit);
@@ -184,11 +198,6 @@ function histogramChart(c, data, width) {
     dash: s.label === "p99.9" ? [4, 3] : undefined, spanGaps: false, points: { show: false }, value: fmtOrDash(f),
   }));
   const lo = rows.length ? rows[0][0] : 1, hi = rows.length ? rows[rows.length - 1][1] : 10;
-  const decades = (u, ax, min, max) => {
-    const out = [];
-    for (let v = 10 ** Math.floor(Math.log10(Math.max(min, 1))); v <= max * 1.0001; v *= 10) if (v >= min * 0.9999) out.push(v);
-    return out;
-  };
   const opts = baseOpts(c, width, {
     series,
     axes: [X_AXIS, yAxis(f, { splits: decades })],
