@@ -11,8 +11,9 @@ Invariants:
   ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
 - Computation runs in worker threads, so the event loop keeps answering;
   answers are cached per (chart, start, end, points).
-- After start-up, histogram indexes are built in the background in page
-  order, only while no chart request is being computed, so later heatmaps
+- After start-up, the overview's scalar columns are read at once (while the
+  browser is still loading the page), then histogram indexes are built in
+  the background in page order, only while no chart request is being computed, so later heatmaps
   answer quickly without slowing down the first ones.
 """
 
@@ -166,8 +167,15 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def _warm(rec: Recording, dash: Dashboard, state: State) -> None:
-    """Build histogram indexes in page order, each only while no chart request is being computed."""
+    """Read the overview's scalar columns, then build histogram indexes in page order, yielding to requests."""
     ordered = [c for _, _, charts in dash.sections for c in charts]
+    overview = [c for sid, _, charts in dash.sections if sid == "overview" for c in charts]
+    scalars = sorted({
+        col for c in overview for s in c.series if s.kind in {"rate", "gauge", "ratio"}
+        for col in (*s.columns, *s.denominator)
+    })
+    if scalars:
+        rec.scalars(scalars)
     for spec in ordered:
         for series in spec.series:
             if series.kind in {"histogram", "percentile"}:

@@ -71,23 +71,31 @@ class HistIndex:
 
 @dataclass
 class _Cache:
+    """A byte-bounded LRU cache, safe to use from several threads."""
+
     budget: int
     used: int = 0
     items: OrderedDict[tuple[str, int], tuple[object, int]] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, key: tuple[str, int]) -> object | None:
-        hit = self.items.get(key)
-        if hit is None:
-            return None
-        self.items.move_to_end(key)
-        return hit[0]
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is None:
+                return None
+            self.items.move_to_end(key)
+            return hit[0]
 
     def put(self, key: tuple[str, int], value: object, size: int) -> None:
-        self.items[key] = (value, size)
-        self.used += size
-        while self.used > self.budget and len(self.items) > 1:
-            _, (_, old) = self.items.popitem(last=False)
-            self.used -= old
+        with self.lock:
+            old = self.items.pop(key, None)
+            if old is not None:
+                self.used -= old[1]
+            self.items[key] = (value, size)
+            self.used += size
+            while self.used > self.budget and len(self.items) > 1:
+                _, (_, dropped) = self.items.popitem(last=False)
+                self.used -= dropped
 
 
 def _column(f: pa.Field) -> Column | None:
@@ -180,6 +188,7 @@ class Recording:
         self._locks_guard = threading.Lock()
         self._index: dict[str, HistIndex] = {}
         self._local = threading.local()
+        self._scalar_lock = threading.Lock()
         self._readers = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="viewer-read")
 
     def _reader(self) -> pq.ParquetFile:
@@ -255,6 +264,10 @@ class Recording:
 
     def scalars(self, names: list[str]) -> dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]]:
         """Whole scalar columns as (values, present), read together and cached."""
+        with self._scalar_lock:
+            return self._scalars(names)
+
+    def _scalars(self, names: list[str]) -> dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]]:
         out: dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]] = {}
         missing = []
         for name in names:
