@@ -11,8 +11,8 @@ Invariants:
   ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
 - Computation runs in worker threads, so the event loop keeps answering;
   answers are cached per (chart, start, end, points).
-- After start-up, the overview's scalar columns are read at once (while the
-  browser is still loading the page), then histogram indexes are built in
+- After start-up, the overview's scalar columns are read chart by chart
+  (while the browser is still loading the page), then histogram indexes are built in
   the background in page order, only while no chart request is being computed, so later heatmaps
   answer quickly without slowing down the first ones.
 """
@@ -170,12 +170,12 @@ def _warm(rec: Recording, dash: Dashboard, state: State) -> None:
     """Read the overview's scalar columns, then build histogram indexes in page order, yielding to requests."""
     ordered = [c for _, _, charts in dash.sections for c in charts]
     overview = [c for sid, _, charts in dash.sections if sid == "overview" for c in charts]
-    scalars = sorted({
-        col for c in overview for s in c.series if s.kind in {"rate", "gauge", "ratio"}
-        for col in (*s.columns, *s.denominator)
-    })
-    if scalars:
-        rec.scalars(scalars)
+    for chart in overview:
+        scalars = [
+            col for s in chart.series if s.kind in {"rate", "gauge", "ratio"} for col in (*s.columns, *s.denominator)
+        ]
+        if scalars and not state.stop.is_set():
+            rec.scalars(scalars)
     for spec in ordered:
         for series in spec.series:
             if series.kind in {"histogram", "percentile"}:
