@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rezolus_core.config import parse_duration
+from rezolus_recorder.layout import write_table
 
 BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -50,6 +51,14 @@ def cpu_seconds(pid: int) -> float:
     """Return user + system CPU seconds of a running process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    """Return the resident set size of a running process in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def record(
@@ -74,6 +83,7 @@ def record(
         cpu_a, t_a = cpu_seconds(recorder.pid), time.monotonic()
         time.sleep(max(1.0, seconds - 15))
         cpu_b, t_b = cpu_seconds(recorder.pid), time.monotonic()
+        rss_recording = rss_mib(recorder.pid)
         _, status, usage = os.wait4(recorder.pid, 0)
         wall = time.monotonic() - started
         if os.waitstatus_to_exitcode(status) != 0:
@@ -88,7 +98,9 @@ def record(
         "total_cpu_s": usage.ru_utime + usage.ru_stime,
         "wall_s": wall,
         "total_core_pct": 100 * (usage.ru_utime + usage.ru_stime) / wall,
-        "max_rss_mib": usage.ru_maxrss / 1024,
+        "recording_rss_mib": rss_recording,
+        "peak_rss_mib_incl_conversion": usage.ru_maxrss / 1024,
+        "after_last_row_s": wall - seconds,
     }
 
 
@@ -155,6 +167,7 @@ def main() -> int:
     parser.add_argument("--interval", default="1s")
     parser.add_argument("--agent-interval", default=None, help="default: --interval")
     parser.add_argument("--recording", type=Path, default=None)
+    parser.add_argument("--keep", type=Path, default=None, help="copy the recording here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="recorder-bench-") as tmp:
         directory = Path(tmp)
@@ -164,6 +177,8 @@ def main() -> int:
             path, cpu = record(directory, args.duration, args.interval, agent_interval)
         else:
             path = args.recording
+        if args.keep is not None:
+            shutil.copyfile(path, args.keep)
         table = pq.read_table(path)
         scalars, buckets, cells = count_values(table)
         values = scalars + buckets
@@ -183,6 +198,13 @@ def main() -> int:
             other = directory / "alt.parquet"
             pq.write_table(table, other, **options)
             results.append((label, other.stat().st_size))
+        steady = [n for n in table.schema.names if table.column(n).null_count == 0]
+        subset = table.select(steady)
+        sub_values = sum(count_values(subset)[:2])
+        sub_size = write_table(subset, directory / "steady.parquet")
+        print(f"\nseries present in every row: {len(steady)} columns, {sub_values} values, "
+              f"{sub_size} B in our layout = {sub_size / sub_values:.3f} B/value "
+              f"(footer {pq.read_metadata(directory / 'steady.parquet').serialized_size} B)")
         prom = prometheus_bytes(table, directory)
         if prom is not None:
             prom_size, samples = prom

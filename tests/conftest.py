@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from rezolus_core.bus import ZmqSubscriber
 from support.env import AgentProcess, bpf_capable, require
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,18 @@ def agent_factory() -> Iterator[type[AgentProcess]]:
     yield _Factory
     for agent in started:
         agent.stop()
+
+
+@pytest.fixture
+def subscribe() -> Iterator[Callable[[str], ZmqSubscriber]]:
+    """Open ZeroMQ subscribers (``subscribe(endpoint)``); all are closed at teardown, even on failure."""
+    opened: list[ZmqSubscriber] = []
+
+    def _open(endpoint: str) -> ZmqSubscriber:
+        sub = ZmqSubscriber(endpoint)
+        opened.append(sub)
+        return sub
+
+    yield _open
+    for sub in opened:
+        sub.close()

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from rezolus_core import histogram
-from rezolus_core.bus import ZmqSubscriber
 from rezolus_core.frame import HistogramValue
 from support.live import Bpftrace, cgroup, cgroup_dir, family_total, series_values, settle, wait_for_series
 
@@ -46,10 +45,10 @@ def cgroup_tracked(name: str):
     return lambda values: any(n == "cgroup_syscall" and ("name", name) in labels for n, labels in values)
 
 
-def test_cgroup_syscalls_match_bpftrace_within_one_percent(agent_factory, bpftrace) -> None:
+def test_cgroup_syscalls_match_bpftrace_within_one_percent(subscribe, agent_factory, bpftrace) -> None:
     """Syscalls of a workload in its own cgroup match bpftrace's count of the same cgroup within 1 %."""
     agent = agent_factory(interval="100ms")
-    sub = ZmqSubscriber(agent.endpoint)
+    sub = subscribe(agent.endpoint)
     calls = 20000
     with cgroup() as group:
         name = cgroup_dir(group.path)
@@ -70,13 +69,12 @@ def test_cgroup_syscalls_match_bpftrace_within_one_percent(agent_factory, bpftra
     assert abs(counted - reference) <= 0.01 * reference
     assert query >= calls
     assert family_total(after, "syscall", op="query") - host_query_before >= calls
-    sub.close()
 
 
-def test_two_cgroups_are_attributed_to_their_names(agent_factory) -> None:
+def test_two_cgroups_are_attributed_to_their_names(subscribe, agent_factory) -> None:
     """Two cgroups running different known workloads each get their own count."""
     agent = agent_factory(interval="100ms")
-    sub = ZmqSubscriber(agent.endpoint)
+    sub = subscribe(agent.endpoint)
     with cgroup("rzsmall") as small, cgroup("rzlarge") as large:
         small_name, large_name = cgroup_dir(small.path), cgroup_dir(large.path)
         wait_for_series(sub, lambda v: cgroup_tracked(small_name)(v) and cgroup_tracked(large_name)(v))
@@ -88,24 +86,22 @@ def test_two_cgroups_are_attributed_to_their_names(agent_factory) -> None:
     print(f"small={small_query} large={large_query}")
     assert 3000 <= small_query < 3000 + 1000
     assert 30000 <= large_query < 30000 + 1000
-    sub.close()
 
 
-def test_removed_cgroup_series_stop(agent_factory) -> None:
+def test_removed_cgroup_series_stop(subscribe, agent_factory) -> None:
     """After a cgroup is removed its series are no longer published."""
     agent = agent_factory(interval="100ms")
-    sub = ZmqSubscriber(agent.endpoint)
+    sub = subscribe(agent.endpoint)
     with cgroup() as group:
         name = cgroup_dir(group.path)
         wait_for_series(sub, cgroup_tracked(name))
     wait_for_series(sub, lambda values: not cgroup_tracked(name)(values))
-    sub.close()
 
 
-def test_syscall_latency_matches_bpftrace_within_one_bucket(agent_factory, bpftrace) -> None:
+def test_syscall_latency_matches_bpftrace_within_one_bucket(subscribe, agent_factory, bpftrace) -> None:
     """p50/p90/p99 of semtimedop latency agree with bpftrace's per-call latencies within one bucket."""
     agent = agent_factory(interval="100ms")
-    sub = ZmqSubscriber(agent.endpoint)
+    sub = subscribe(agent.endpoint)
     lay = histogram.layout()
     with cgroup() as group:
         script = (
@@ -137,4 +133,3 @@ def test_syscall_latency_matches_bpftrace_within_one_bucket(agent_factory, bpftr
         assert want is not None
         assert abs(got - want) <= 1
     assert np.all(diff >= 0)
-    sub.close()

@@ -20,6 +20,18 @@ def collect(sub: ZmqSubscriber, pub: ZmqPublisher, seqs: range, instance: str = 
     return got
 
 
+def rebind(where: str, timeout: float = 5.0) -> ZmqPublisher:
+    """Bind again once ZeroMQ's I/O thread has released the closed listener."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ZmqPublisher(where)
+        except BusError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def test_late_joiner_gets_catalog_without_waiting_for_republish() -> None:
     """A subscriber that connects after the catalog was sent still decodes frames within a second."""
     where = endpoint()
@@ -63,7 +75,7 @@ def test_publisher_restart_is_detected() -> None:
         first.publish_catalog(catalog("a" * 32))
         assert collect(sub, first, range(1, 40), "a" * 32)
         first.close()
-        second = ZmqPublisher(where)
+        second = rebind(where)
         second.publish_catalog(catalog("b" * 32))
         got = collect(sub, second, range(1, 60), "b" * 32)
         second.close()

@@ -20,8 +20,8 @@ def catalog(instance: str = "a" * 32, extra: int = 0) -> Catalog:
 
 
 def frame(seq: int, instance: str = "a" * 32, version: int = 3, value: int = 0) -> Frame:
-    """A frame matching ``catalog`` with values derived from ``seq``."""
-    hist = histogram.from_values([10 * seq, 1000, 2**40])
+    """A frame matching ``catalog``; its counter and histogram grow with ``seq`` as cumulative values do."""
+    hist = histogram.from_values([10, 2**40, *([1000] * seq)])
     idx, cnt = histogram.to_sparse(hist)
     return Frame(
         instance=instance,

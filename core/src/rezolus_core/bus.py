@@ -164,6 +164,12 @@ class AsyncSubscriber:
             for delivery in self.tracker.feed(parts[-1]):
                 yield delivery
 
+    async def messages(self) -> AsyncIterator[tuple[bytes, list[Delivery]]]:
+        """Yield every raw payload with the frames it made readable (for services that store payloads)."""
+        while True:
+            parts = await self._socket.recv_multipart()
+            yield parts[-1], self.tracker.feed(parts[-1])
+
     def close(self) -> None:
         """Close the socket."""
         self._socket.close(linger=0)

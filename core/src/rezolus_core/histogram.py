@@ -14,7 +14,6 @@ Invariants:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
@@ -160,6 +159,13 @@ def total(counts: NDArray[np.uint64]) -> int:
     return int(counts.sum(dtype=_U64))
 
 
+@cache
+def _share(p: float) -> tuple[int, int]:
+    """``p / 100`` as an exact fraction of the decimal ``p`` (cached: scrapes ask often)."""
+    share = Fraction(str(p)) / 100
+    return share.numerator, share.denominator
+
+
 def percentile_indices(counts: NDArray[np.uint64], percentiles: Sequence[float]) -> list[int | None]:
     """Bucket index answering each percentile, or None for an empty histogram."""
     n = total(counts)
@@ -170,7 +176,8 @@ def percentile_indices(counts: NDArray[np.uint64], percentiles: Sequence[float])
     for p in percentiles:
         if not 0 <= p <= 100:
             raise ValueError(f"percentile {p} is outside 0..100")
-        target = max(1, math.ceil(Fraction(str(p)) / 100 * n))
+        numerator, denominator = _share(p)
+        target = max(1, -(-numerator * n // denominator))
         answers.append(int(np.searchsorted(cumulative, _U64(target), side="left")))
     return answers
 

@@ -1,0 +1,132 @@
+"""``rezolus-exporter``: serve the agent's frames as Prometheus metrics.
+
+Invariants:
+- Configuration and command-line problems print one line and exit 2; a
+  listen address that cannot be bound prints one line and exits 1.
+- The exporter starts whether or not the agent is there: the subscriber
+  reconnects on its own, ``agent_up`` is 0 until frames arrive.
+- One event loop runs both the subscription and the HTTP server, so a scrape
+  never sees a half-ingested frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from rezolus_core import log
+from rezolus_core.bus import AsyncSubscriber
+from rezolus_core.lifecycle import StartupError, guard_config, run_service
+from rezolus_exporter import config as exporter_config
+from rezolus_exporter.collector import AgentCollector, ScrapeStats, SelfCollector
+from rezolus_exporter.render import Settings
+from rezolus_exporter.server import make_app
+from rezolus_exporter.state import AgentState
+
+if TYPE_CHECKING:
+    from rezolus_exporter.config import ExporterConfig
+
+PROG = "rezolus-exporter"
+WATCH_EVERY_S = 0.5
+
+
+class Exporter:
+    """Subscriber, state, registry and HTTP server of one exporter process."""
+
+    name = PROG
+
+    def __init__(self, cfg: ExporterConfig) -> None:
+        self.cfg = cfg
+        self.state = AgentState(cfg.window_ns, cfg.stale_intervals, keep_history=cfg.summaries)
+        self.scrapes = ScrapeStats()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.subscriber: AsyncSubscriber | None = None
+        self.agent = AgentCollector(
+            self.state,
+            Settings(cfg.quantiles, cfg.percents, cfg.histogram_grouping_power),
+            summaries=cfg.summaries,
+            histograms=cfg.histograms,
+        )
+        self._runner: web.AppRunner | None = None
+
+    async def startup(self) -> None:
+        """Subscribe to the agent and bind the HTTP server."""
+        self.subscriber = AsyncSubscriber(self.cfg.source)
+        tracker = self.subscriber.tracker
+        self.registry.register(self.agent)
+        self.registry.register(SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent))
+        app = make_app(self.registry, self.state, self.scrapes, self.cfg.source, self.cfg.gzip_level)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.cfg.listen.host, self.cfg.listen.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {self.cfg.listen}: {exc.strerror or exc}") from exc
+        log.get().info("listening", listen=str(self.cfg.listen), source=self.cfg.source)
+
+    async def _consume(self) -> None:
+        assert self.subscriber is not None  # noqa: S101 - startup ran
+        async for delivery in self.subscriber.deliveries():
+            if delivery.restarted:
+                log.get().info("agent restarted", instance=delivery.frame.instance)
+            self.state.ingest(delivery)
+
+    async def _watch(self, stopping: asyncio.Event) -> None:
+        """Look at the agent's health regularly, so changes are logged without scrapes."""
+        while not stopping.is_set():
+            self.state.is_up()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=WATCH_EVERY_S)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Follow the agent until asked to stop."""
+        consumer = asyncio.create_task(self._consume())
+        watcher = asyncio.create_task(self._watch(stopping))
+        stop = asyncio.create_task(stopping.wait())
+        await asyncio.wait({consumer, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (consumer, watcher, stop):
+            task.cancel()
+        results = await asyncio.gather(consumer, watcher, stop, return_exceptions=True)
+        failure = next((r for r in results if isinstance(r, Exception)), None)
+        if failure is not None:
+            raise failure
+
+    async def shutdown(self) -> None:
+        """Stop serving and close the subscription."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.subscriber is not None:
+            self.subscriber.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line arguments (argparse exits 2 on usage errors)."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Serve Rezolus agent frames as Prometheus metrics.")
+    parser.add_argument("--config", help="TOML configuration (default: built-in defaults)")
+    parser.add_argument("--listen", help="HOST:PORT for HTTP (default 0.0.0.0:4242)")
+    parser.add_argument("--source", help="agent endpoint (default tcp://127.0.0.1:4241)")
+    parser.add_argument("--log-level", choices=log.LEVELS, help="log level (default info)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the exporter; the return value is the process exit code."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+
+    def build() -> int:
+        cfg = exporter_config.load(args.config, listen=args.listen, source=args.source, log_level=args.log_level)
+        log.configure("exporter", cfg.log_level)
+        return run_service(Exporter(cfg))
+
+    return guard_config(PROG, build)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

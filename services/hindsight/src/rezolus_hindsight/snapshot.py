@@ -1,0 +1,169 @@
+"""Turning a selection of the buffer into a parquet file in the recorder's layout.
+
+Invariants:
+- Rows are built by ``rezolus_recorder.layout.TableBuilder`` and written with
+  the recorder's ``write_options`` and atomic-file helpers, so a snapshot is a
+  recording (same columns, metadata and encodings).
+- Up to ``CHUNK_ROWS`` rows are built in memory in one pass and written with
+  the layout's ``write_table``.  Larger ranges take two passes, as the
+  recorder converts its journal: the first replays the
+  range into a counting builder (rows discarded every ``CHUNK_ROWS``) to learn
+  the catalogs used and the final file metadata; the second declares those
+  catalogs, so the schema is fixed before the first row is written, and
+  writes rows in chunks with that metadata.  Memory stays bounded whatever the
+  range, and every reader (pyarrow's embedded schema included) sees the same
+  complete metadata.
+- Stored payloads are replayed through a fresh ``Tracker``, exactly as the
+  bus delivered them; only frames inside the selection's range become rows.
+- A row's ``missed`` counts the empty grid slots between it and the previous
+  row (an outage or lost frames), not the agent frames that the grid
+  deliberately skipped; it comes from the slots the buffer stored, exactly as
+  the recorder computes it from its journal.
+- A failed snapshot leaves no file at its path.  Everything here is CPU or
+  file work meant for a worker thread; it never touches the live buffer, only
+  the selection it was handed, and it always closes the selection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.tracker import Delivery, Tracker
+from rezolus_hindsight.records import Kind
+from rezolus_hindsight.segment import SegmentError
+from rezolus_recorder.files import RecordingWriter, write_table
+from rezolus_recorder.layout import TableBuilder, write_options
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from rezolus_hindsight.buffer import Selection
+
+CHUNK_ROWS = 1024
+
+
+class SnapshotError(RuntimeError):
+    """The snapshot could not be built from the buffer (damaged data)."""
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """What a written snapshot holds."""
+
+    path: Path
+    rows: int
+    start_ns: int
+    end_ns: int
+    bytes: int
+
+
+def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], None]) -> list[Catalog]:
+    """Add the range's rows to ``builder``, calling ``flush`` every chunk; return the catalogs used."""
+    tracker = Tracker(pending_limit=1 << 20)
+    used: dict[tuple[str, int], Catalog] = {}
+    last_slot: int | None = None
+    last_catalog = b""
+    pending = 0
+    for record in selection.records():
+        if record.kind is Kind.CATALOG:
+            payload = record.payload
+            if payload != last_catalog:  # every segment repeats the catalog; decode it once
+                tracker.feed(payload)
+                last_catalog = payload
+            continue
+        if not selection.start_ns <= record.timestamp_ns <= selection.end_ns:
+            continue
+        for delivery in tracker.feed(record.payload):
+            used.setdefault((delivery.catalog.instance, delivery.catalog.version), delivery.catalog)
+            missed = 0 if last_slot is None else max(0, record.slot - last_slot - 1)
+            builder.add(delivery, missed=missed)
+            last_slot = record.slot
+            pending += 1
+            if pending >= CHUNK_ROWS:
+                flush()
+                pending = 0
+    if pending:
+        flush()
+    if builder.rows != selection.rows:
+        detail = tracker.last_error or "frames were not readable"
+        raise SnapshotError(f"read {builder.rows} of {selection.rows} frames: {detail}")
+    return list(used.values())
+
+
+def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Table:
+    """Build the whole recording table of the selection's range in memory (for tests and tools)."""
+    builder = TableBuilder(source=source, interval_ns=interval_ns)
+    try:
+        _replay(selection, builder, lambda: None)
+    except (SegmentError, OSError) as exc:
+        raise SnapshotError(f"cannot read the buffer: {exc}") from exc
+    return builder.table()
+
+
+def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> int:
+    counting = TableBuilder(source=source, interval_ns=interval_ns)
+    catalogs = _replay(selection, counting, counting.discard)
+    metadata = counting.file_metadata()
+    builder = TableBuilder(source=source, interval_ns=interval_ns)
+    for catalog in catalogs:
+        builder.declare(catalog)
+    columns = builder.columns
+    writer = RecordingWriter(path)
+
+    def flush() -> None:
+        table = builder.take()
+        if builder.columns != columns:
+            raise SnapshotError("a frame used a catalog that was not declared")
+        writer.write(table, metadata)
+
+    try:
+        _replay(selection, builder, flush)
+        if builder.rows == 0:
+            flush()
+        return writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def write(selection: Selection, path: Path, *, source: str, interval_ns: int) -> SnapshotResult:
+    """Build and write the snapshot at ``path`` (atomically); always closes the selection."""
+    try:
+        if selection.rows <= CHUNK_ROWS:
+            size = write_table(build_table(selection, source=source, interval_ns=interval_ns), path)
+        else:
+            size = _stream(selection, path, source, interval_ns)
+    except (SegmentError, pa.ArrowInvalid) as exc:
+        raise SnapshotError(f"cannot read the buffer: {exc}") from exc
+    finally:
+        selection.close()
+    return SnapshotResult(path, selection.rows, selection.start_ns, selection.end_ns, size)
+
+
+def warm_up() -> None:
+    """Build and encode a one-row table, so the first real snapshot pays no import costs."""
+    catalog = Catalog(
+        "warm-up",
+        (
+            SeriesSpec(0, "warm_up", MetricType.COUNTER, {}, "operations", ""),
+            SeriesSpec(1, "warm_up_latency", MetricType.HISTOGRAM, {}, "nanoseconds", ""),
+        ),
+    )
+    frame = Frame(
+        instance="warm-up", seq=1, timestamp_ns=1, monotonic_ns=1, interval_ns=1, host="",
+        catalog_version=2,
+        counter_ids=np.array([0], dtype=np.uint32), counter_values=np.array([1], dtype=np.uint64),
+        gauge_ids=np.array([], dtype=np.uint32), gauge_values=np.array([], dtype=np.int64),
+        histograms=(HistogramValue(1, np.array([3], dtype=np.uint16), np.array([1], dtype=np.uint64)),),
+    )
+    builder = TableBuilder(source="warm-up", interval_ns=1)
+    builder.add(Delivery(frame, catalog, missed_before=0, restarted=False))
+    table = builder.table()
+    pq.write_table(table, pa.BufferOutputStream(), **write_options(table.schema))
