@@ -10,6 +10,8 @@ import tempfile
 import threading
 import urllib.request
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from support.env import VENV_BIN, free_port
@@ -44,10 +46,17 @@ def test_bad_listen_is_a_one_line_usage_error(recording, args, message):
 
 
 def test_missing_or_non_parquet_file_is_a_one_line_usage_error(tmp_path):
-    """A missing file or a file that is not parquet exits 2 with one line, no stack trace."""
+    """A missing, non-parquet, empty or foreign parquet file exits 2 with one line, no stack trace."""
     junk = tmp_path / "junk.parquet"
     junk.write_text("not parquet at all")
-    for path, words in ((tmp_path / "absent.parquet", "is not a file"), (junk, "not a readable parquet file")):
+    empty, other = tmp_path / "empty.parquet", tmp_path / "other.parquet"
+    pq.write_table(pa.table({"timestamp": pa.array([], pa.uint64())}), empty)
+    pq.write_table(pa.table({"x": [1]}), other)
+    cases = (
+        (tmp_path / "absent.parquet", "is not a file"), (junk, "not a readable parquet file"),
+        (empty, "the recording has no rows"), (other, "no 'timestamp' column"),
+    )
+    for path, words in cases:
         result = run(str(path))
         assert result.returncode == 2
         assert words in result.stderr
