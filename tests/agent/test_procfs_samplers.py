@@ -115,3 +115,18 @@ def test_removed_interface_does_not_decrease_totals(tmp_path: Path) -> None:
     frame = out.build(registry=registry, seq=2, timestamp_ns=2, monotonic_ns=2, interval_ns=1, host="h")
     got = {spec.key(): v for spec, v in iter_values(frame, registry.catalog())}
     assert got[key("network_bytes", direction="receive")] == 1300
+
+
+def test_cgroup_index_keeps_cgroups_a_walk_missed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cgroup that one walk misses stays indexed while its directory still exists; a removed one goes."""
+    from rezolus_agent import cgroups  # noqa: PLC0415 - test-local import keeps the module list short
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    index = cgroups.CgroupIndex(tmp_path, min_refresh_s=0)
+    full = index.refresh()
+    assert set(full.values()) == {"/", "/a", "/b"}
+    monkeypatch.setattr(cgroups, "scan", lambda mount: {mount.stat().st_ino: "/"})
+    assert set(index.refresh().values()) == {"/", "/a", "/b"}
+    (tmp_path / "b").rmdir()
+    assert set(index.refresh().values()) == {"/", "/a"}

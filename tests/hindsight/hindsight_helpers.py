@@ -111,11 +111,12 @@ class Hindsight:
         listen_host: str = "127.0.0.1",
         token: str | None = None,
         output: Path | None = None,
+        directory: Path | None = None,
         start: bool = True,
     ) -> None:
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
-        self.directory = base / "buffer"
+        self.directory = directory or base / "buffer"
         self.output = output or base / "out"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

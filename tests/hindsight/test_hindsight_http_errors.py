@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hindsight_helpers import Hindsight, Publisher, http, poll, require
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 TOKEN = "s3cret-token-for-tests-0123456789"  # noqa: S105 - a throwaway token for a loopback test
 
@@ -121,34 +126,49 @@ def _can_mount() -> bool:
     return os.geteuid() == 0 and shutil.which("mount") is not None
 
 
-def test_full_disk_is_507_and_ingestion_continues(tmp_path: Path, publisher: Publisher, hindsights) -> None:
-    """A snapshot into a full filesystem fails with 507 and a message; frames keep coming."""
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str, hindsights: list[Hindsight]) -> Iterator[Path]:
+    """Mount a small tmpfs at ``path``; stop the hindsights using it before unmounting."""
     require(_can_mount(), "mounting a small tmpfs needs root")
-    small = tmp_path / "small"
-    small.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], check=False)
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=False)
     require(mounted.returncode == 0, "cannot mount tmpfs here")
     try:
+        yield path
+    finally:
+        for process in hindsights:
+            if process.proc is not None and process.proc.poll() is None:
+                process.stop()
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def fill(filesystem: Path) -> Path:
+    """Fill ``filesystem`` with one file until writing fails for lack of space."""
+    filler = filesystem / "filler"
+    with filler.open("wb", buffering=0) as handle, pytest.raises(OSError, match="No space"):  # noqa: PT012 - fill until full
+        while True:
+            handle.write(b"\0" * 1024)
+    return filler
+
+
+def test_full_disk_is_507_and_ingestion_continues(tmp_path: Path, publisher: Publisher, hindsights) -> None:
+    """A snapshot into a full filesystem fails with 507 and a message; frames keep coming."""
+    with tmpfs(tmp_path / "small", "16k", hindsights) as small:
         hs = Hindsight(tmp_path, publisher.endpoint, interval="100ms", output=small)
         hindsights.append(hs)
         hs.wait_rows(20)
-        filler = small / "filler"
-        with filler.open("wb", buffering=0) as handle, pytest.raises(OSError, match="No space"):  # noqa: PT012 - fill until full
-            for _ in range(64):
-                handle.write(b"\0" * 1024)
+        filler = fill(small)
         stored = hs.status()["frames_stored"]
         code, answer = hs.post({})
         assert code == 507, answer
         assert "No space left on device" in answer["error"]
         status = poll(lambda: (s := hs.status())["frames_stored"] > stored + 5 and s, 10, "ingestion")
         assert any("No space left" in e["message"] for e in status["errors"])
+        assert "No space left" in hs.log()
         assert [p.name for p in small.iterdir()] == ["filler"]
         filler.unlink()
         code, answer = hs.post({"last": "1s"})
         assert code == 200, answer
-        hs.stop()
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
 
 
 def test_token_guards_snapshots_when_listening_beyond_loopback(
@@ -183,3 +203,23 @@ def test_non_loopback_without_a_token_refuses_to_start(tmp_path: Path) -> None:
     assert done.stderr.count("\n") == 1
     assert "not loopback" in done.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_a_full_buffer_disk_is_reported_and_ingestion_recovers(
+    tmp_path: Path, publisher: Publisher, hindsights
+) -> None:
+    """When the buffer's filesystem fills up, writes fail with a reason; once space returns, frames are stored."""
+    with tmpfs(tmp_path / "buffer-fs", "1m", hindsights) as small:
+        hs = Hindsight(tmp_path, publisher.endpoint, interval="20ms", directory=small)
+        hindsights.append(hs)
+        hs.wait_rows(20)
+        filler = fill(small)
+        status = poll(lambda: (s := hs.status())["write_errors"] > 0 and s, 20, "a failed write")
+        assert any("No space left" in e["message"] for e in status["errors"])
+        assert "No space left" in hs.log()
+        filler.unlink()
+        stored = hs.status()["frames_stored"]
+        poll(lambda: hs.status()["frames_stored"] > stored + 20, 20, "ingestion to resume")
+        code, answer = hs.post({"last": "1s"})
+        assert code == 200, answer
+        assert hs.stop() == 0

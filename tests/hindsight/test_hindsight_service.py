@@ -13,6 +13,8 @@ import pytest
 from hindsight_helpers import Hindsight, Publisher, poll
 from hindsight_synth import counter_value
 
+from support.env import free_port
+
 pytestmark = pytest.mark.slow
 
 
@@ -184,3 +186,26 @@ def test_disk_cap_holds_with_a_high_rate_agent(tmp_path: Path, hindsights) -> No
         assert answer["rows"] > 50
     finally:
         publisher.stop()
+
+
+def test_an_interval_that_is_not_a_multiple_is_reported(tmp_path: Path, publisher: Publisher, hindsights) -> None:
+    """An interval that the agent's does not divide is accepted but shown in /status and the log."""
+    hs = Hindsight(tmp_path, publisher.endpoint, interval="30ms")
+    hindsights.append(hs)
+    status = hs.wait_rows(5)
+    assert any("not a multiple of the agent's 20ms" in e["message"] for e in status["errors"])
+    assert "not a multiple" in hs.log()
+
+
+def test_sighup_on_an_empty_buffer_is_reported(tmp_path: Path, hindsights) -> None:
+    """With no agent yet, SIGHUP writes nothing and says why in /status."""
+    silent = f"tcp://127.0.0.1:{free_port()}"
+    hs = Hindsight(tmp_path, silent)
+    hindsights.append(hs)
+    hs.signal(signal.SIGHUP)
+    status = poll(lambda: (s := hs.status())["errors"] and s, 10, "the SIGHUP error")
+    assert "no frames yet" in status["errors"][-1]["message"]
+    assert list(hs.output.iterdir()) == []
+    code, answer = hs.post({"last": "5m"})
+    assert code == 409
+    assert "no frames yet" in answer["error"]

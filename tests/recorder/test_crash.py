@@ -139,3 +139,16 @@ def test_disk_full_is_a_clear_error_and_the_rows_stay_recoverable(
     assert recovered.wait() == 0, recovered.stderr
     table = pq.read_table(tmp_path / "rescued.parquet")
     assert table.num_rows == rows
+
+
+def test_a_second_recorder_on_the_same_output_is_refused(tmp_path, recorder):
+    """Recording into an OUTPUT whose journal a live recorder holds fails with one clear line."""
+    out = tmp_path / "rec.parquet"
+    writer = journal.JournalWriter(journal.journal_path(out), {"source": "s"})
+    try:
+        proc = recorder("--timeout", "1s", out)
+        assert proc.wait() == 1
+        assert "a running recorder is writing it" in proc.stderr
+        assert journal.journal_path(out).exists()
+    finally:
+        writer.close()

@@ -5,6 +5,8 @@ Invariants:
   directory, so walking the cgroup2 mount with ``stat`` maps ids to paths.
 - A cgroup is labelled ``name`` = its path, shortened to the last three
   components (``.../b/c/d``) when deeper, as the original does.
+- A cgroup leaves the index only when its directory is really gone: a walk
+  that races with the removal of a sibling must not drop (and so reset) it.
 - At most ``capacity`` cgroups hold a slot.  A slot's row is zeroed before its
   id is published to the BPF hash map, and the id is removed from the map when
   the cgroup disappears, so a reused id or slot never inherits old counts.
@@ -77,9 +79,20 @@ class CgroupIndex:
         """Rescan if the last scan is older than ``min_refresh_s``."""
         now = time.monotonic()
         if now - self._refreshed_at >= self.min_refresh_s:
-            self.paths = scan(self.mount)
+            found = scan(self.mount)
+            for cgid, path in self.paths.items():
+                if cgid not in found and self._still_there(cgid, path):
+                    found[cgid] = path
+            self.paths = found
             self._refreshed_at = now
         return self.paths
+
+    def _still_there(self, cgid: int, path: str) -> bool:
+        """Whether a cgroup a walk missed still exists (a walk races with siblings being removed)."""
+        try:
+            return (self.mount / path.lstrip("/")).stat().st_ino == cgid
+        except OSError:
+            return False
 
 
 class SlotTable:

@@ -217,7 +217,7 @@ class Buffer:
     # ---- ingestion ------------------------------------------------------
 
     def ingest(self, delivery: Delivery, payload: bytes, catalog_payload: bytes) -> bool:
-        """Store one delivered frame if it opens a new grid cell; True when stored."""
+        """Store one delivered frame if the grid takes it for a new slot; True when stored."""
         ts = delivery.frame.timestamp_ns
         if self.newest_ns is not None and ts <= self.newest_ns:
             self.stats.skipped += 1

@@ -2,9 +2,10 @@
 
 Invariants:
 - A clean stop and a recovery run the same code: replay the journal's
-  intact records through a fresh ``Tracker`` into a ``TableBuilder``, so a
-  recovered file is exactly what a clean stop would have written for the same
-  records (minus a torn tail).
+  intact records (catalogs rebuilt by ``CatalogReplay``, every frame checked
+  against its catalog, a change of agent instance marking a restart) into a
+  ``TableBuilder``, so a recovered file is exactly what a clean stop would
+  have written for the same records (minus a torn tail).
 - The conversion streams: a first pass computes the columns and the file
   metadata (rows, gaps, restarts, time range), a second pass writes row
   groups of ``chunk_rows`` rows with that fixed schema, so memory does not
@@ -16,13 +17,13 @@ Invariants:
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rezolus_core.frame import Catalog, DecodeError, decode
-from rezolus_core.tracker import Tracker
+from rezolus_core.frame import Catalog, DecodeError, Frame, check_ids, decode
+from rezolus_core.tracker import Delivery
 from rezolus_recorder import journal
+from rezolus_recorder.catalogs import CatalogReplay
 from rezolus_recorder.files import RecordingWriter, fsync_dir
 from rezolus_recorder.layout import TableBuilder
 
@@ -44,6 +45,7 @@ class ConvertResult:
     last_timestamp_ns: int | None = None
     bytes: int = 0
     undelivered: int = 0
+    bad_catalogs: int = 0
     read: journal.ReadResult = field(default_factory=journal.ReadResult)
     header: dict[str, Any] = field(default_factory=dict)
 
@@ -60,6 +62,22 @@ def read_header(path: pathlib.Path) -> dict[str, Any]:
     raise journal.JournalError(f"{path} has no header record")
 
 
+def _frame(payload: bytes, replay: CatalogReplay) -> tuple[Frame, Catalog] | None:
+    """Decode a row's frame and pair it with its catalog; None if either is unusable."""
+    try:
+        frame = decode(payload)
+    except DecodeError:
+        return None
+    catalog = replay.catalogs.get(frame.instance)
+    if not isinstance(frame, Frame) or catalog is None:
+        return None
+    try:
+        check_ids(frame, catalog)
+    except DecodeError:
+        return None
+    return frame, catalog
+
+
 def _replay(
     path: pathlib.Path,
     builder: TableBuilder,
@@ -67,34 +85,35 @@ def _replay(
     chunk_rows: int,
     result: ConvertResult,
 ) -> list[Catalog]:
-    tracker = Tracker()
-    catalogs: list[Catalog] = []
+    replay = CatalogReplay()
     last_slot: int | None = None
+    last_instance: str | None = None
     pending = 0
     result.read = journal.ReadResult()
     for record in journal.read_records(path, result.read):
-        if record.kind == journal.KIND_CATALOG:
-            with contextlib.suppress(DecodeError):
-                message = decode(record.payload)
-                if isinstance(message, Catalog):
-                    catalogs.append(message)
-            tracker.feed(record.payload)
+        if record.kind in (journal.KIND_CATALOG, journal.KIND_SERIES):
+            try:
+                replay.apply(record.kind, record.payload)
+            except DecodeError:
+                result.bad_catalogs += 1
         elif record.kind == journal.KIND_ROW:
             slot, _, payload = record.row()
-            deliveries = tracker.feed(payload)
-            if not deliveries:
+            found = _frame(payload, replay)
+            if found is None:
                 result.undelivered += 1
-            for delivery in deliveries:
-                missed = 0 if last_slot is None else max(0, slot - last_slot - 1)
-                builder.add(delivery, missed=missed)
-                last_slot = slot
-                pending += 1
+                continue
+            frame, catalog = found
+            restarted = last_instance is not None and frame.instance != last_instance
+            missed = 0 if last_slot is None else max(0, slot - last_slot - 1)
+            builder.add(Delivery(frame, catalog, 0, restarted), missed=missed)
+            last_slot, last_instance = slot, frame.instance
+            pending += 1
             if pending >= chunk_rows:
                 on_rows()
                 pending = 0
     if pending:
         on_rows()
-    return catalogs
+    return list(replay.catalogs.values())
 
 
 def convert(

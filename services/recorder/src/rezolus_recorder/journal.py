@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 MAGIC = b"RZJOURNAL1\n"
 SUFFIX = ".journal"
 KIND_HEADER = ord("H")
-KIND_CATALOG = ord("C")
+KIND_CATALOG = ord("C")  # a full catalog (bus encoding); see rezolus_recorder.catalogs
+KIND_SERIES = ord("S")  # series added to the instance's previous catalog
 KIND_ROW = ord("R")
 _HEADER = struct.Struct("<BIII")
 _ROW = struct.Struct("<qQ")  # grid slot, frame timestamp (ns)

@@ -146,7 +146,7 @@ class TableBuilder:
         self._columns: dict[_Identity, _Column] = {}
         self._names: set[str] = set()
         self._by_type: dict[MetricType, list[_Column]] = {t: [] for t in MetricType}
-        self._id_maps: dict[tuple[str, int], dict[MetricType, NDArray[np.intp]]] = {}
+        self._id_maps: dict[str, tuple[int, dict[MetricType, NDArray[np.intp]]]] = {}
         self._rows: list[_Row] = []
         self._instances: list[str] = []
         self._pending_missed = 0
@@ -196,18 +196,24 @@ class TableBuilder:
         self._catalog_map(catalog)
 
     def _catalog_map(self, catalog: Catalog) -> dict[MetricType, NDArray[np.intp]]:
-        key = (catalog.instance, catalog.version)
-        maps = self._id_maps.get(key)
-        if maps is None:
-            per_type = {t: np.full(catalog.version, -1, dtype=np.intp) for t in MetricType}
-            for spec in catalog.series:
-                per_type[spec.type][spec.id] = self._column(spec).index
-            maps = self._id_maps[key] = per_type
-            for k, v in catalog.host.items():
-                if k not in self._host_given:
-                    self._host[k] = v
-            if catalog.instance not in self._instances:
-                self._instances.append(catalog.instance)
+        # Catalogs of one instance are append-only, so the map of its newest
+        # version serves every older one and a newer one only adds its tail.
+        known = self._id_maps.get(catalog.instance)
+        if known is not None and known[0] >= catalog.version:
+            return known[1]
+        start = 0 if known is None else known[0]
+        maps = {t: np.full(catalog.version, -1, dtype=np.intp) for t in MetricType}
+        if known is not None:
+            for kind, old in known[1].items():
+                maps[kind][:start] = old
+        for spec in catalog.series[start:]:
+            maps[spec.type][spec.id] = self._column(spec).index
+        self._id_maps[catalog.instance] = (catalog.version, maps)
+        for k, v in catalog.host.items():
+            if k not in self._host_given:
+                self._host[k] = v
+        if catalog.instance not in self._instances:
+            self._instances.append(catalog.instance)
         return maps
 
     def add(

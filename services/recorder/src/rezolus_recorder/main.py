@@ -125,6 +125,11 @@ def _build(argv: list[str] | None) -> int:
     recover_orphans(output.parent)
     if output.exists() and not args.force:
         raise ConfigError("command line", "OUTPUT", f"{output} exists; use --force to overwrite it")
+    busy = journal.journal_path(output)
+    if busy.exists():
+        why = ("a running recorder is writing it" if not journal.is_orphan(busy)
+               else "it could not be recovered; move it away")
+        return fail(PROG, f"{busy} is in the way: {why}", EXIT_FAILURE)
     options = Options(
         source=args.source, interval_ns=interval, duration_ns=duration, output=output,
         connect_timeout_s=timeout, progress_every_s=every, tty=sys.stderr.isatty(),

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING
 from rezolus_core import log
 from rezolus_core.bus import AsyncSubscriber, BusError
 from rezolus_core.config import EXIT_CONFIG, format_duration
-from rezolus_core.frame import encode_catalog, encode_frame
+from rezolus_core.frame import encode_frame
 from rezolus_core.lifecycle import EXIT_FAILURE, StartupError
 from rezolus_recorder import convert, journal
+from rezolus_recorder.catalogs import CatalogJournal
 from rezolus_recorder.grid import Grid
 from rezolus_recorder.progress import BarReporter, LogReporter, Reporter
 
@@ -77,7 +78,7 @@ class Recorder:
         self.gaps = 0
         self._journal: journal.JournalWriter | None = None
         self._subscriber: AsyncSubscriber | None = None
-        self._catalog_key: tuple[str, int] | None = None
+        self._catalogs = CatalogJournal()
         self._agent_interval: int | None = None
         self._log = log.get()
 
@@ -199,10 +200,8 @@ class Recorder:
         if pick is None:
             return
         assert self._journal is not None  # noqa: S101 - startup succeeded
-        catalog = delivery.catalog
-        if self._catalog_key != (catalog.instance, catalog.version):
-            self._journal.append(journal.KIND_CATALOG, encode_catalog(catalog))
-            self._catalog_key = (catalog.instance, catalog.version)
+        for kind, payload in self._catalogs.records(delivery.catalog):
+            self._journal.append(kind, payload)
         if delivery.restarted:
             self._log.warning("the agent restarted; recording continues", instance=frame.instance)
         self._journal.append_row(pick.slot, frame.timestamp_ns, encode_frame(frame))
