@@ -11,7 +11,7 @@ headers over a kept-alive connection.  Latency is client-side, from request
 to the last body byte; CPU is each process's utime+stime over the same wall
 time, from /proc/PID/stat.
 
-Usage: .venv/bin/python bench/exporter_scrape.py [--seconds 180]
+Usage: .venv/bin/python bench/exporter_scrape.py [--seconds 600]
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def report(targets: list[Target], usage: dict[str, float], wall: float) -> None:
 def main() -> int:
     """Run the measurement and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument("--seconds", type=int, default=600)
     args = parser.parse_args()
     node_exporter = shutil.which("prometheus-node-exporter")
     if node_exporter is None:

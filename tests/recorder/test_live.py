@@ -1,4 +1,5 @@
 import json
+import math
 import signal
 import subprocess
 import threading
@@ -15,6 +16,9 @@ from test_docs import run_examples
 from rezolus_core import histogram
 from rezolus_core.bus import ZmqSubscriber
 from rezolus_core.frame import MetricType
+from rezolus_exporter import plan as exporter_plan
+from rezolus_exporter.render import Settings, render
+from rezolus_exporter.state import AgentState
 from rezolus_recorder import journal
 from rezolus_recorder.layout import BOOKKEEPING, column_name
 from support.env import VENV_BIN, free_port
@@ -76,6 +80,7 @@ def test_live_agent_recording_opens_everywhere_and_matches_the_frames(
 
     table = pq.read_table(out)
     _check_rows_against_frames(table, schema, collector)
+    _check_exporter_percentiles(table, collector)
     counters = [n for n in schema.names if n not in BOOKKEEPING
                 and schema.field(n).metadata[b"metric_type"] == b"counter"]
     for name in counters:
@@ -174,3 +179,44 @@ def _check_rows_against_frames(table, schema, collector):
         for spec in collector.deliveries[stamps[-1]].catalog.series
     )
     assert histograms_checked > 0, "the live agent published no histograms"
+
+
+def _check_exporter_percentiles(table, collector):
+    """The exporter's summary quantiles for a window equal those decoded from the bucket lists."""
+    stamps = table.column("timestamp").to_pylist()
+    settings = Settings(quantiles=(0.5, 0.9, 0.99, 0.999, 0.9999),
+                        percents=(50.0, 90.0, 99.0, 99.9, 99.99), grouping_power=3)
+    compared = 0
+    for k in range(1, len(stamps)):
+        older, newer = collector.deliveries[stamps[k - 1]], collector.deliveries[stamps[k]]
+        state = AgentState(window_ns=newer.frame.timestamp_ns - older.frame.timestamp_ns,
+                           clock=lambda: 0)
+        state.ingest(older)
+        state.ingest(newer)
+        window = state.window()
+        assert window is not None
+        assert window.baseline is not None
+        assert window.baseline.seq == older.frame.seq
+        plan = exporter_plan.build(newer.catalog, summaries=True, histograms=False)
+        families = {f.name: f for f in plan.families}
+        for metric in render(plan, window, settings):
+            family = families[metric.name]
+            if family.kind != "summary":
+                continue
+            for sid, labels in family.series:
+                name = column_name(newer.catalog.series[sid])
+                cells = table.column(name)
+                if cells[k].as_py() is None or cells[k - 1].as_py() is None:
+                    continue
+                in_window, _ = histogram.delta(np.asarray(cells[k].as_py(), dtype=np.uint64),
+                                               np.asarray(cells[k - 1].as_py(), dtype=np.uint64))
+                ours = [None if a is None else family.unit.convert(a)
+                        for a in histogram.percentiles(in_window, settings.percents)]
+                theirs = [s.value for s in metric.samples
+                          if s.name == metric.name and "quantile" in s.labels
+                          and {x: y for x, y in s.labels.items() if x != "quantile"} == labels]
+                assert len(theirs) == len(ours), name
+                for a, b in zip(ours, theirs, strict=True):
+                    assert (a is None and math.isnan(b)) or a == pytest.approx(b), name
+                compared += sum(a is not None for a in ours)
+    assert compared > 0, "no non-empty histogram window was compared with the exporter"

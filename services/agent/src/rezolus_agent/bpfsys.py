@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import platform
 
@@ -33,7 +34,9 @@ class _MapElemAttr(ctypes.Structure):
     )
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
+    # find_library runs ldconfig in a subprocess: look it up once per process.
     return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 

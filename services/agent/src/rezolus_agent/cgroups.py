@@ -5,6 +5,13 @@ Invariants:
   directory, so walking the cgroup2 mount with ``stat`` maps ids to paths.
 - A cgroup is labelled ``name`` = its path, shortened to the last three
   components (``.../b/c/d``) when deeper, as the original does.
+- Cgroups of docker containers (``/docker/<64 hex>`` with the cgroupfs driver,
+  ``docker-<64 hex>.scope`` with systemd) and their sub-cgroups also carry
+  ``container`` = the 12-character short id, and ``container_name`` when the
+  docker socket answers (looked up once per container, with a short timeout).
+- ``CgroupSeries`` keeps one sampler's per-cgroup rows in step with the live
+  cgroups: series appear when a cgroup gets a slot and stop when it is gone;
+  all samplers share one ``CgroupIndex`` and ``CgroupLabeler`` (``shared``).
 - A cgroup leaves the index only when its directory is really gone: a walk
   that races with the removal of a sibling must not drop (and so reset) it.
 - At most ``capacity`` cgroups hold a slot.  A slot's row is zeroed before its
@@ -14,17 +21,31 @@ Invariants:
 
 from __future__ import annotations
 
+import http
+import http.client
+import json
 import os
+import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from rezolus_agent import bpfsys
 
 if TYPE_CHECKING:
-    import numpy as np
+    from collections.abc import Callable
+
     from numpy.typing import NDArray
+
+    from rezolus_agent.sampler import Sampler
+    from rezolus_agent.series import FrameBuilder, SeriesRegistry
+
+DOCKER_SOCKET = Path("/var/run/docker.sock")
+_CONTAINER = re.compile(r"(?:^|/)(?:docker/|docker-)([0-9a-f]{64})(?:\.scope)?(?:/|$)")
 
 
 def cgroup2_mount(proc: Path = Path("/proc")) -> Path | None:
@@ -124,3 +145,128 @@ class SlotTable:
             bpfsys.update(self._fd, cgid.to_bytes(8, "little"), slot.to_bytes(4, "little"))
             self.slots[cgid] = slot
         return self.slots
+
+
+def container_id(path: str) -> str | None:
+    """The full docker container id a cgroup path belongs to, if any."""
+    match = _CONTAINER.search(path)
+    return match.group(1) if match else None
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(str(self._path))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def docker_name(cid: str, sock: Path = DOCKER_SOCKET, timeout: float = 0.5) -> str | None:
+    """The container's name from the docker engine API, or None if it cannot be asked."""
+    conn = _UnixHTTPConnection(sock, timeout)
+    try:
+        conn.request("GET", f"/containers/{cid}/json")
+        response = conn.getresponse()
+        if response.status != http.HTTPStatus.OK:
+            return None
+        name = json.loads(response.read()).get("Name")
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    return name.lstrip("/") if isinstance(name, str) and name else None
+
+
+@dataclass
+class CgroupLabeler:
+    """``name`` (and ``container``/``container_name``) labels for a cgroup path."""
+
+    docker_socket: Path = DOCKER_SOCKET
+    names: dict[str, str | None] = field(default_factory=dict)
+
+    def labels(self, path: str) -> dict[str, str]:
+        """Labels of one cgroup."""
+        labels = {"name": display_name(path)}
+        cid = container_id(path)
+        if cid is not None:
+            labels["container"] = cid[:12]
+            if cid not in self.names:
+                self.names[cid] = docker_name(cid, self.docker_socket)
+            cname = self.names[cid]
+            if cname:
+                labels["container_name"] = cname
+        return labels
+
+
+def shared(sampler: Sampler) -> tuple[CgroupIndex, CgroupLabeler] | None:
+    """The agent-wide cgroup index and labeler (created on first use), or None without cgroup v2."""
+    extra = sampler.ctx.extra
+    index = extra.get("cgroup_index")
+    if index is None:
+        mount = cgroup2_mount(sampler.ctx.proc)
+        if mount is None:
+            return None
+        index = extra["cgroup_index"] = CgroupIndex(mount)
+    labeler = extra.setdefault("cgroup_labeler", CgroupLabeler())
+    assert isinstance(index, CgroupIndex)  # noqa: S101 - only this module stores them
+    assert isinstance(labeler, CgroupLabeler)  # noqa: S101
+    return index, labeler
+
+
+class CgroupSeries:
+    """Per-cgroup counter rows of one sampler, kept in step with the live cgroups.
+
+    ``make(registry, labels)`` registers the series of one cgroup and returns
+    their ids in the order of the row's first columns.  If ``generation`` is
+    given, its first element is incremented after every change of the slot
+    map, for BPF code that caches slots.
+    """
+
+    def __init__(self, *, index: CgroupIndex, labeler: CgroupLabeler, slots: SlotTable,
+                 rows: NDArray[np.uint64], registry: SeriesRegistry,
+                 make: Callable[[SeriesRegistry, dict[str, str]], list[int]],
+                 generation: NDArray[np.uint64] | None = None) -> None:
+        self.index = index
+        self.generation = generation
+        self.labeler = labeler
+        self.slots = slots
+        self.rows = rows
+        self.registry = registry
+        self.make = make
+        self.ids: dict[int, NDArray[np.uint32]] = {}
+
+    @classmethod
+    def create(cls, sampler: Sampler, *, hash_fd: int, rows: NDArray[np.uint64], width: int, capacity: int,
+               make: Callable[[SeriesRegistry, dict[str, str]], list[int]],
+               generation: NDArray[np.uint64] | None = None) -> CgroupSeries | None:
+        """A tracker over ``rows`` (``capacity`` rows of ``width`` u64), or None without cgroup v2."""
+        found = shared(sampler)
+        if found is None:
+            return None
+        slots = SlotTable(hash_fd, rows, width, capacity)
+        return cls(index=found[0], labeler=found[1], slots=slots, rows=rows.reshape(capacity, width),
+                   registry=sampler.ctx.registry, make=make, generation=generation)
+
+    def sample(self, out: FrameBuilder) -> None:
+        """Emit the rows of the tracked cgroups; forget cgroups that are gone."""
+        paths = self.index.refresh()
+        previous = dict(self.slots.slots)
+        slots = self.slots.sync(paths)
+        if self.generation is not None and slots != previous:
+            self.generation[0] += np.uint64(1)
+        for cgid, slot in slots.items():
+            ids = self.ids.get(cgid)
+            if ids is None:
+                ids = np.array(self.make(self.registry, self.labeler.labels(paths[cgid])), dtype=np.uint32)
+                self.ids[cgid] = ids
+            out.counters(ids, self.rows[slot, : ids.size])
+        for gone in [c for c in self.ids if c not in slots]:
+            del self.ids[gone]

@@ -2,7 +2,8 @@
 
 Attaches to the raw tracepoint ``raw_syscalls:sys_enter`` (``bpf/syscall_counts.bpf.c``).
 Emits ``syscall{op}`` (counter, syscalls) and ``cgroup_syscall{op,name}``
-(counter, syscalls) for up to ``max_cgroups`` live cgroup v2 groups.
+(counter, syscalls; docker cgroups also carry ``container``/``container_name``)
+for up to ``max_cgroups`` live cgroup v2 groups.
 """
 
 from __future__ import annotations
@@ -11,15 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_agent.cgroups import CgroupIndex, SlotTable, cgroup2_mount, display_name
+from rezolus_agent.cgroups import CgroupIndex, CgroupSeries, cgroup2_mount
 from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerUnavailable
 from rezolus_agent.syscalls import FAMILIES, family_table
 
 if TYPE_CHECKING:
-    from numpy.typing import NDArray
-
     from rezolus_agent.bpfload import BpfMaps
-    from rezolus_agent.series import FrameBuilder
+    from rezolus_agent.series import FrameBuilder, SeriesRegistry
 
 ROW = 16
 
@@ -35,6 +34,14 @@ def cgroup_index(sampler: Sampler) -> CgroupIndex | None:
         sampler.ctx.extra["cgroup_index"] = index
     assert isinstance(index, CgroupIndex)  # noqa: S101 - only this module stores it
     return index
+
+
+def _cgroup_series(reg: SeriesRegistry, labels: dict[str, str]) -> list[int]:
+    return [
+        reg.counter("cgroup_syscall", {**labels, "op": f}, "syscalls",
+                    "System calls entered by tasks of a cgroup, by family.")
+        for f in FAMILIES
+    ]
 
 
 class SyscallCounts(Sampler):
@@ -70,40 +77,16 @@ class SyscallCounts(Sampler):
             [reg.counter("syscall", {"op": f}, "syscalls", "System calls entered, by family.") for f in FAMILIES],
             dtype=np.uint32,
         )
-        rows: NDArray[np.uint64] = maps.array("cgroup_syscall")
-        self._cgroup_rows = rows.reshape(self.max_cgroups, ROW)
-        self._index = cgroup_index(self)
-        self._slots = SlotTable(maps.fds["syscall_cgroup_slot"], rows, ROW, self.max_cgroups)
-        self._cgroup_ids: dict[int, NDArray[np.uint32]] = {}
+        self._cgroups = CgroupSeries.create(
+            self, hash_fd=maps.fds["syscall_cgroup_slot"], rows=maps.array("cgroup_syscall"), width=ROW,
+            capacity=self.max_cgroups, make=_cgroup_series,
+        )
 
     def sample(self, out: FrameBuilder) -> None:
         """Sum per-CPU rows; emit per-cgroup rows for the tracked cgroups."""
         out.counters(self._ids, self._counts.sum(axis=0, dtype=np.uint64))
-        if self._index is None:
-            return
-        paths = self._index.refresh()
-        slots = self._slots.sync(paths)
-        reg = self.ctx.registry
-        for cgid, slot in slots.items():
-            ids = self._cgroup_ids.get(cgid)
-            if ids is None:
-                label = display_name(paths[cgid])
-                ids = np.array(
-                    [
-                        reg.counter(
-                            "cgroup_syscall",
-                            {"op": f, "name": label},
-                            "syscalls",
-                            "System calls entered by tasks of a cgroup, by family.",
-                        )
-                        for f in FAMILIES
-                    ],
-                    dtype=np.uint32,
-                )
-                self._cgroup_ids[cgid] = ids
-            out.counters(ids, self._cgroup_rows[slot])
-        for gone in [c for c in self._cgroup_ids if c not in slots]:
-            del self._cgroup_ids[gone]
+        if self._cgroups is not None:
+            self._cgroups.sample(out)
 
 
 SAMPLER = SyscallCounts

@@ -1,0 +1,176 @@
+"""Scheduler sampler cost, measured side by side in one run.
+
+    .venv/bin/python bench/sched_bench.py [--quick]
+
+Workload: `perf bench sched pipe` (two processes passing a token through a
+pipe) pinned to one CPU, so every message is one context switch and one
+wake-up.  Conditions, interleaved round by round (medians): nothing attached,
+the agent with only the scheduler samplers (scheduler_runqueue,
+cpu_migrations, cpu_tlb_flush), the agent with every default sampler, and
+bcc's runqlat.  Also prints the kernel memory of the scheduler samplers' maps
+(bpftool map show, for the maps the agent holds).  Prints markdown for
+docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rezolus_core.bus import ZmqSubscriber
+
+AGENT = Path(sys.executable).parent / "rezolus-agent"
+SCHED = ("scheduler_runqueue", "cpu_migrations", "cpu_tlb_flush")
+MAP_PREFIXES = ("scheduler_", "cgroup_schedule", "cpu_migration", "cgroup_cpu_mig", "cpu_tlb_flush")
+
+
+def free_endpoint() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def only_config(samplers: tuple[str, ...]) -> str:
+    lines = ["[defaults]", "enabled = false"] + [f"[samplers.{n}]\nenabled = true" for n in samplers]
+    path = Path(tempfile.mkdtemp()) / "agent.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def start_agent(config: str | None) -> subprocess.Popen[bytes]:
+    endpoint = free_endpoint()
+    args = [str(AGENT), "--listen", endpoint, "--interval", "1s"]
+    if config:
+        args += ["--config", config]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sub = ZmqSubscriber(endpoint)
+    deadline = time.monotonic() + 60
+    while not sub.poll(0.05):
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("agent produced no frame in 60 s")
+    sub.close()
+    return proc
+
+
+def start_runqlat() -> subprocess.Popen[bytes]:
+    tool = shutil.which("runqlat-bpfcc") or "/usr/sbin/runqlat-bpfcc"
+    proc = subprocess.Popen([tool, "3600", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    while b"Tracing" not in proc.stdout.readline():
+        if proc.poll() is not None:
+            raise RuntimeError("runqlat failed to start")
+    return proc
+
+
+def ns_per_switch(loops: int) -> float:
+    """CPU time of `perf bench sched pipe` on CPU 0 per switch (each loop is two switches).
+
+    CPU time of the workload's own processes (which is where BPF programs on
+    sched_switch and sched_wakeup run), not wall time: other jobs on CPU 0
+    would otherwise dominate the figure.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(["taskset", "-c", "0", "perf", "bench", "sched", "pipe", "-l", str(loops)],
+                   capture_output=True, text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu * 1e9 / (2 * loops)
+
+
+def held_map_ids(pid: int) -> set[int]:
+    """Ids of the BPF maps a process holds fds for (from /proc/<pid>/fdinfo)."""
+    ids = set()
+    for info in Path(f"/proc/{pid}/fdinfo").iterdir():
+        try:
+            text = info.read_text()
+        except OSError:
+            continue
+        match = re.search(r"^map_id:\s+(\d+)", text, re.MULTILINE)
+        if match:
+            ids.add(int(match.group(1)))
+    return ids
+
+
+def map_memory(pid: int) -> list[tuple[str, str, int, int]]:
+    """(name, type, max_entries, bytes_memlock) of the scheduler maps held by a process."""
+    shown = json.loads(subprocess.run(["bpftool", "map", "show", "-j"], capture_output=True, text=True,
+                                      check=True).stdout)
+    held = held_map_ids(pid)
+    # Maps the agent reads are held by fd; the others (per-task state, wake-up
+    # stamps) only by the programs.  All come from one compile and share its BTF.
+    btf_ids = {e.get("btf_id") for e in shown if e["id"] in held}
+    found = []
+    for entry in shown:
+        name = entry.get("name", "")
+        if entry.get("btf_id") in btf_ids and name.startswith(MAP_PREFIXES):
+            found.append((name, entry["type"], entry.get("max_entries", 0), int(entry.get("bytes_memlock", 0))))
+    return sorted(found)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and messages")
+    args = parser.parse_args()
+    rounds, messages = (3, 100_000) if args.quick else (15, 300_000)
+    configs: dict[str, str | None] = {
+        "agent (scheduler_runqueue only)": only_config(("scheduler_runqueue",)),
+        "agent (scheduler samplers)": only_config(SCHED),
+        "agent (all samplers)": None,
+    }
+    results: dict[str, list[float]] = {"nothing": [], **{k: [] for k in configs}, "runqlat (bcc)": []}
+    memory: list[tuple[str, str, int, int]] = []
+    for _ in range(rounds):
+        results["nothing"].append(ns_per_switch(messages))
+        for label, config in configs.items():
+            agent = start_agent(config)
+            results[label].append(ns_per_switch(messages))
+            if label == "agent (scheduler samplers)" and not memory:
+                memory = map_memory(agent.pid)
+            agent.terminate()
+            agent.wait(timeout=30)
+        tool = start_runqlat()
+        results["runqlat (bcc)"].append(ns_per_switch(messages))
+        tool.send_signal(signal.SIGINT)
+        tool.wait(timeout=30)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    base, ref = med["nothing"], med["runqlat (bcc)"] - med["nothing"]
+    print("## Scheduler samplers\n")
+    print(f"Measured {time.strftime('%Y-%m-%d')} on this machine ({os.cpu_count()} CPUs, kernel "
+          f"{os.uname().release}), shared with other jobs; medians of {rounds} interleaved rounds of "
+          f"`perf bench sched pipe -l {messages}` pinned to CPU 0: one context switch and one wake-up "
+          "per message; CPU time (user + system) of the two workload processes per switch, which "
+          "includes the BPF programs run on their switches and wake-ups.\n")
+    low = {k: min(v) for k, v in results.items()}
+    low_ref = low["runqlat (bcc)"] - low["nothing"]
+    print("| condition | CPU ns per switch (median) | added ns | vs runqlat | added ns (best rounds) | vs runqlat |")
+    print("|---|---|---|---|---|---|")
+    for name, value in med.items():
+        added, low_added = value - base, low[name] - low["nothing"]
+        ratio = "" if name == "nothing" else f"{added / ref:.2f}×"
+        low_ratio = "" if name == "nothing" else f"{low_added / low_ref:.2f}×"
+        print(f"| {name} | {value:.0f} | {added:.0f} | {ratio} | {low_added:.0f} | {low_ratio} |")
+    print("\nAll rounds (ns per switch): " + "; ".join(
+        f"{k}: {', '.join(f'{v:.0f}' for v in vs)}" for k, vs in results.items()))
+    print("\n| map (bpftool name) | type | entries | kernel memory (bytes) |")
+    print("|---|---|---|---|")
+    for name, kind, entries, memlock in memory:
+        print(f"| {name} | {kind} | {entries} | {memlock} |")
+    print(f"| total | | | {sum(m[3] for m in memory)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+/* scheduler_runqueue: raw tracepoints sched_switch, sched_wakeup, sched_wakeup_new.
+ * Emits per-CPU histograms of runqueue latency, running time and off-CPU
+ * time, per-CPU voluntary/involuntary switch counts, and per-cgroup switch
+ * counts, on-CPU time and runqueue wait.
+ *
+ * A raw tracepoint's task_struct arguments are plain numbers to the
+ * verifier, so only the current task (prev, at sched_switch) can have task
+ * storage.  Everything is therefore recorded when a task LEAVES the CPU:
+ * - the CPU's row remembers when, and which task, it switched in last, so
+ *   running = now - switch-in, and off-CPU = switch-in - the task's previous
+ *   switch-out (kept in the task's storage);
+ * - runqueue latency = switch-in - the time the task became runnable: its
+ *   previous switch-out if it was preempted (still runnable), else its last
+ *   wake-up.  Wake-ups stamp an LRU hash keyed by the task pointer (one
+ *   update per wake-up; sched_switch only looks up, and only for tasks that
+ *   slept).  A stamp counts only if it lies between the previous switch-out
+ *   and the switch-in, so a wake-up of a running task, a stale entry or a
+ *   reused pointer is never mistaken for this wait; entries need no delete.
+ * Task storage is freed with the task, so pid reuse cannot mix tasks, and
+ * the only per-switch writes are that storage and the CPU's own rows.
+ * The idle task (pid 0) is not a task for these metrics.
+ *
+ * scheduler_cpu:        [cpu][RZ_ROW(2)]: switch-in ns, task pointer.
+ * scheduler_counters:   [cpu][RZ_ROW(2)]: involuntary, voluntary.
+ * scheduler_hist:       [cpu][3][496]: runqueue latency, running, off-CPU.
+ * scheduler_wakeup:     LRU hash, task pointer -> wake-up ns.
+ * scheduler_cgroup_slot: cgroup v2 id -> slot (agent-maintained); the slot
+ *                       found is cached in the task's storage with the
+ *                       generation it was read under.
+ * scheduler_cgroup_gen: [0] bumped by the agent whenever the slot map
+ *                       changes, so a cached slot is used only while the
+ *                       task's cgroup and the generation are unchanged.
+ * cgroup_scheduler:     [slot][RZ_ROW(4)]: involuntary, voluntary, on-CPU
+ *                       ns, runqueue wait ns (shared by CPUs: atomic adds).
+ */
+#ifndef SCHEDULER_MAX_CGROUPS
+#define SCHEDULER_MAX_CGROUPS 1024
+#endif
+#ifndef SCHEDULER_MAX_WAKING
+#define SCHEDULER_MAX_WAKING 8192
+#endif
+#define SCHEDULER_CPU_ROW RZ_ROW(2)
+#define SCHEDULER_COUNTERS_ROW RZ_ROW(2)
+#define SCHEDULER_CGROUP_ROW RZ_ROW(4)
+#define SCHEDULER_HISTS 3
+
+struct scheduler_task {
+    u64 out_ts;
+    u64 cgroup;
+    u64 gen;
+    u32 slot;
+    u32 runnable;
+};
+
+RZ_ARRAY(scheduler_cpu, RZ_NR_CPUS * SCHEDULER_CPU_ROW);
+RZ_ARRAY(scheduler_counters, RZ_NR_CPUS * SCHEDULER_COUNTERS_ROW);
+RZ_ARRAY(scheduler_hist, RZ_NR_CPUS * SCHEDULER_HISTS * RZ_HIST_BUCKETS);
+BPF_HASH(scheduler_cgroup_slot, u64, u32, SCHEDULER_MAX_CGROUPS);
+RZ_ARRAY(scheduler_cgroup_gen, RZ_CACHELINE_U64);
+RZ_ARRAY(cgroup_scheduler, SCHEDULER_MAX_CGROUPS * SCHEDULER_CGROUP_ROW);
+BPF_TABLE("lru_hash", u64, u64, scheduler_wakeup, SCHEDULER_MAX_WAKING);
+BPF_TASK_STORAGE(scheduler_task, struct scheduler_task);
+
+static __always_inline void scheduler_runqueue__hist(u32 cpu, u32 which, u64 value)
+{
+    u32 idx = (cpu * SCHEDULER_HISTS + which) * RZ_HIST_BUCKETS + rz_hist_index(value);
+    u64 *count = scheduler_hist.lookup(&idx);
+    if (count)
+        *count += 1;
+}
+
+static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint_args *ctx)
+{
+    /* TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next,
+     *          unsigned int prev_state) */
+    u64 now = bpf_ktime_get_ns();
+    u32 cpu = bpf_get_smp_processor_id();
+    u32 base = cpu * SCHEDULER_CPU_ROW;
+    u32 ptr_idx = base + 1;
+    u64 *in_ts = scheduler_cpu.lookup(&base);
+    u64 *in_task = scheduler_cpu.lookup(&ptr_idx);
+    if (!in_ts || !in_task)
+        return;
+    u64 switched_in = (*in_task == ctx->args[1]) ? *in_ts : 0;
+    *in_ts = now;
+    *in_task = ctx->args[2];
+
+    if ((u32)bpf_get_current_pid_tgid() == 0)
+        return;
+
+    /* The kernel counts nvcsw when a task that is not being preempted gives
+     * up the CPU in a sleeping state; everything else is nivcsw. */
+    u32 kind = (!(ctx->args[0] & 1) && (u32)ctx->args[3] != 0) ? 1 : 0;
+    u32 cidx = cpu * SCHEDULER_COUNTERS_ROW + kind;
+    u64 *count = scheduler_counters.lookup(&cidx);
+    if (count)
+        *count += 1;
+
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct scheduler_task *s =
+        scheduler_task.task_storage_get(task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    u64 running = 0, waited = 0;
+    if (switched_in && now >= switched_in) {
+        running = now - switched_in;
+        scheduler_runqueue__hist(cpu, 1, running);
+    }
+    if (s) {
+        if (s->out_ts && switched_in >= s->out_ts) {
+            u64 queued = 0;
+            if (s->runnable) {
+                queued = s->out_ts;
+            } else {
+                u64 key = ctx->args[1];
+                u64 *woken = scheduler_wakeup.lookup(&key);
+                if (woken && *woken > s->out_ts && *woken <= switched_in)
+                    queued = *woken;
+            }
+            if (queued) {
+                waited = switched_in - queued;
+                scheduler_runqueue__hist(cpu, 0, waited);
+            }
+            scheduler_runqueue__hist(cpu, 2, switched_in - s->out_ts);
+        }
+        s->out_ts = now;
+        s->runnable = kind == 0;
+    }
+
+    u64 cgroup = bpf_get_current_cgroup_id();
+    u32 zero = 0;
+    u64 *gen = scheduler_cgroup_gen.lookup(&zero);
+    u64 generation = gen ? *gen : 0;
+    u32 slot = SCHEDULER_MAX_CGROUPS;
+    if (s && gen && s->cgroup == cgroup && s->gen == generation) {
+        slot = s->slot;
+    } else {
+        u32 *found = scheduler_cgroup_slot.lookup(&cgroup);
+        if (found)
+            slot = *found;
+        if (s && gen) {
+            s->slot = slot;
+            s->cgroup = cgroup;
+            s->gen = generation;
+        }
+    }
+    if (slot < SCHEDULER_MAX_CGROUPS) {
+        u32 row = slot * SCHEDULER_CGROUP_ROW;
+        u32 kidx = row + kind;
+        u64 *ccount = cgroup_scheduler.lookup(&kidx);
+        if (ccount)
+            __sync_fetch_and_add(ccount, 1);
+        if (running) {
+            u32 ridx = row + 2;
+            u64 *oncpu = cgroup_scheduler.lookup(&ridx);
+            if (oncpu)
+                __sync_fetch_and_add(oncpu, running);
+        }
+        if (waited) {
+            u32 widx = row + 3;
+            u64 *wait = cgroup_scheduler.lookup(&widx);
+            if (wait)
+                __sync_fetch_and_add(wait, waited);
+        }
+    }
+}
+
+static __always_inline void scheduler_runqueue__wakeup(struct bpf_raw_tracepoint_args *ctx)
+{
+    /* TP_PROTO(struct task_struct *p), for sched_wakeup and sched_wakeup_new */
+    u64 key = ctx->args[0];
+    u64 now = bpf_ktime_get_ns();
+    scheduler_wakeup.update(&key, &now);
+}

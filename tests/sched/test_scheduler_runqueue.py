@@ -1,0 +1,183 @@
+"""scheduler_runqueue against bpftrace on the same tracepoints and against /proc/<pid> counters."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sched_workloads import (
+    GATE,
+    AttachedBpftrace,
+    Workload,
+    agent_config,
+    bpftrace_histogram,
+    bpftrace_map,
+    bucket_index_bpftrace,
+    group,
+    hist_delta,
+    mark,
+)
+
+from rezolus_core import histogram
+from support.live import cgroup_dir, family_total, series_values, settle, wait_for_series
+
+pytestmark = pytest.mark.usefixtures("root_bpf")
+
+# Host-wide reference over the same tracepoints, keyed by pid (the agent keys by
+# task storage and the CPU's row): a wake-up or a preempted switch-out stamps
+# the task as queued, a sleeping switch-out clears the stamp, a switch-in ends it.
+REFERENCE = GATE + (
+    "tracepoint:sched:sched_wakeup, tracepoint:sched:sched_wakeup_new { @q[args->pid] = nsecs; } "
+    "tracepoint:sched:sched_switch { "
+    "  $now = nsecs; "
+    "  if (args->prev_pid != 0) { "
+    "    if (args->prev_state == 0 || args->prev_state == 256) { @q[args->prev_pid] = $now; } "
+    "    else { delete(@q[args->prev_pid]); } "
+    "    if (@r[args->prev_pid]) { "
+    + bucket_index_bpftrace("$now - @r[args->prev_pid]", "$i")
+    + " if (@on) { @running[$i] = count(); } @oncpu[args->prev_pid] = sum($now - @r[args->prev_pid]); "
+    "      delete(@r[args->prev_pid]); } "
+    "    @o[args->prev_pid] = $now; "
+    "  } "
+    "  if (args->next_pid != 0) { "
+    "    @r[args->next_pid] = $now; "
+    "    if (@q[args->next_pid]) { "
+    + bucket_index_bpftrace("$now - @q[args->next_pid]", "$j")
+    + " if (@on) { @runq[$j] = count(); } "
+    "      @wait[args->next_pid] = sum($now - @q[args->next_pid]); delete(@q[args->next_pid]); } "
+    "    if (@o[args->next_pid]) { "
+    + bucket_index_bpftrace("$now - @o[args->next_pid]", "$k")
+    + " if (@on) { @offcpu[$k] = count(); } delete(@o[args->next_pid]); } "
+    "  } "
+    "} "
+    "tracepoint:sched:sched_process_free { delete(@q[args->pid]); delete(@r[args->pid]); delete(@o[args->pid]); } "
+    "END { clear(@q); clear(@r); clear(@o); }"
+)
+
+HISTOGRAMS = {"scheduler_runqueue_latency": "runq", "scheduler_running": "running", "scheduler_offcpu": "offcpu"}
+
+
+def tracked(name: str):
+    """Predicate: the agent publishes this cgroup's scheduler series."""
+    return lambda values: any(n == "cgroup_cpu_usage" and ("name", name) in labels for n, labels in values)
+
+
+def test_histograms_match_bpftrace_within_one_bucket(subscribe, agent_factory, bpftrace, tmp_path) -> None:
+    """Runqueue latency, running and off-CPU p50/p99 agree with bpftrace over the same window within one bucket."""
+    agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
+    sub = subscribe(agent.endpoint)
+    with group("rzsched") as sched_group:
+        wait_for_series(sub, tracked(cgroup_dir(sched_group.path)))
+        trace = AttachedBpftrace(bpftrace, REFERENCE)
+        # bpftrace sees an off-CPU period only if it began after attaching; give it
+        # a 2 s lead (20 frames) so periods up to 2 s that end in the window are in
+        # both.  It counts only between the marks, made as each frame arrives.
+        before = series_values(settle(sub, 20))
+        mark(on=True)
+        work = Workload(sched_group, 4, ["4000", "300", "500"], cpus={0})
+        work.wait_parked("ready")
+        work.go()
+        work.wait_parked()
+        work.finish()
+        after = series_values(settle(sub, 3))
+        mark(on=False)
+        output = trace.stop()
+    for metric, ref_name in HISTOGRAMS.items():
+        got = hist_delta(before, after, (metric, ()))
+        want = bpftrace_histogram(output, ref_name)
+        n_got, n_want = histogram.total(got), histogram.total(want)
+        print(f"{metric}: agent n={n_got} p50/p99 buckets {histogram.percentile_indices(got, [50.0, 99.0])}, "
+              f"bpftrace n={n_want} {histogram.percentile_indices(want, [50.0, 99.0])}")
+        assert n_want > 10000
+        # The windows differ by the events at their edges (|n_got - n_want| plus a
+        # few switches in flight); where a percentile sits in a gap of the
+        # distribution those few events can move it, so the agent's bucket must be
+        # within one bucket of the reference's percentile at p +- that share.
+        slack = 100.0 * (abs(n_got - n_want) + 5) / n_want
+        for p in (50.0, 99.0):
+            (agent_idx,) = histogram.percentile_indices(got, [p])
+            low, high = histogram.percentile_indices(want, [p - slack, min(100.0, p + slack)])
+            assert agent_idx is not None
+            assert low is not None
+            assert high is not None
+            assert low - 1 <= agent_idx <= high + 1, (metric, p, agent_idx, low, high)
+
+
+def steal_ns() -> dict[int, int]:
+    """Stolen time per CPU from /proc/stat, in nanoseconds."""
+    found = {}
+    tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    for line in Path("/proc/stat").read_text(encoding="ascii").splitlines():
+        fields = line.split()
+        if fields[0].startswith("cpu") and fields[0][3:].isdigit():
+            found[int(fields[0][3:])] = int(fields[8]) * tick
+    return found
+
+
+def cgroup_counter(values, metric: str, name: str, **labels: str) -> int:
+    """One cgroup's counter (summed over any other labels)."""
+    return family_total(values, metric, name=name, **labels)
+
+
+def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace, tmp_path) -> None:
+    """Per-cgroup switches match /proc/<pid>/status, on-CPU time /proc/<pid>/schedstat, runqueue wait bpftrace."""
+    agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
+    sub = subscribe(agent.endpoint)
+    with group("rzspin") as spin_group, group("rzsleep") as sleep_group:
+        spin_name, sleep_name = cgroup_dir(spin_group.path), cgroup_dir(sleep_group.path)
+        wait_for_series(sub, lambda v: tracked(spin_name)(v) and tracked(sleep_name)(v))
+        # Two CPU-bound processes share CPU 0 (involuntary switches, ~1 s of CPU each);
+        # four sleepers on CPU 1 wake 2000 times each (voluntary switches, little CPU).
+        spinners = Workload(spin_group, 2, ["1", "1000000", "0"], cpus={0})
+        sleepers = Workload(sleep_group, 4, ["2000", "20", "200"], cpus={1})
+        works = {"spin": spinners, "sleep": sleepers}
+        for work in works.values():
+            work.wait_parked("ready")
+        start = {label: work.status() for label, work in works.items()}
+        steal_start = steal_ns()
+        trace = AttachedBpftrace(bpftrace, REFERENCE)
+        before = series_values(settle(sub, 2))
+        for work in works.values():
+            work.go()
+        for work in works.values():
+            work.wait_parked()
+        end = {label: work.status() for label, work in works.items()}
+        steal = {cpu: ns - steal_start[cpu] for cpu, ns in steal_ns().items()}
+        proc = {label: {k: end[label][k] - start[label][k] for k in start[label]} for label in works}
+        after = series_values(settle(sub, 3))
+        output = trace.stop()
+        waits, oncpus = bpftrace_map(output, "wait"), bpftrace_map(output, "oncpu")
+        for work in works.values():
+            work.finish()
+    for label, name, work, cpu in (("spin", spin_name, spinners, 0), ("sleep", sleep_name, sleepers, 1)):
+        got = {
+            kind: cgroup_counter(after, "cgroup_scheduler_context_switch", name, kind=kind)
+            - cgroup_counter(before, "cgroup_scheduler_context_switch", name, kind=kind)
+            for kind in ("voluntary", "involuntary")
+        }
+        oncpu = cgroup_counter(after, "cgroup_cpu_usage", name) - cgroup_counter(before, "cgroup_cpu_usage", name)
+        wait = cgroup_counter(after, "cgroup_scheduler_runqueue_wait", name) - cgroup_counter(
+            before, "cgroup_scheduler_runqueue_wait", name)
+        ref_wait = sum(waits.get(pid, 0) for pid in work.pids)
+        ref_oncpu = sum(oncpus.get(pid, 0) for pid in work.pids)
+        print(f"{label}: agent switches={got} oncpu={oncpu} wait={wait}; /proc={proc[label]} "
+              f"bpftrace oncpu={ref_oncpu} wait={ref_wait}")
+        # Both windows run from one park (blocked in read) to the next, so every
+        # switch is in both.  Times: bpftrace reads its clock in the same events,
+        # a few hundred ns after the agent; the kernel's sum_exec_runtime starts
+        # at its rq clock, which can lag a wake-up's switch by microseconds, and
+        # leaves out time the hypervisor stole from the CPU (/proc/stat steal,
+        # in USER_HZ ticks: one more tick for its granularity).
+        switches = sum(got.values())
+        assert got == {kind: proc[label][kind] for kind in got}
+        assert abs(oncpu - ref_oncpu) <= 0.01 * ref_oncpu + 1_000 * switches
+        assert abs(wait - ref_wait) <= 0.01 * ref_wait + 1_000 * switches
+        stolen = steal[cpu] + 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+        assert abs(oncpu - proc[label]["oncpu"]) <= 0.01 * proc[label]["oncpu"] + 5_000 * switches + stolen
+    assert proc["sleep"]["voluntary"] >= 4 * 2000
+    # The spinners run until preempted, the sleepers ~20 us per wake-up: per
+    # switch, the spinners' cgroup must hold far longer runs.
+    per_switch = {k: proc[k]["oncpu"] / (proc[k]["voluntary"] + proc[k]["involuntary"]) for k in proc}
+    assert per_switch["spin"] > 10 * per_switch["sleep"]
+    assert proc["sleep"]["voluntary"] > 100 * proc["spin"]["voluntary"]
