@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	@bash scripts/run-local.sh
+	@$(VENV)/python -m rezolus_core.supervise --config config/run.toml
 
 test: setup lint
 	@$(VENV)/python -m pytest $(PYTEST_ARGS)

@@ -171,6 +171,15 @@ class Section:
             raise self.error(key, f"expected a list of numbers, got {value!r}")
         return [float(v) for v in value]
 
+    def strings(self, key: str, default: list[str]) -> list[str]:
+        """Read a list of strings."""
+        value = self._raw(key)
+        if value is None:
+            return list(default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(key, f"expected a list of strings, got {value!r}")
+        return list(value)
+
     def section(self, key: str) -> Section:
         """A nested table (empty when absent)."""
         value = self._raw(key)

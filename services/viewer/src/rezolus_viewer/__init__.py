@@ -1,0 +1,1 @@
+"""Rezolus viewer: serve one page of charts for a parquet recording."""

@@ -1,0 +1,218 @@
+"""The viewer's HTTP API and static page, as an aiohttp application.
+
+Invariants:
+- ``GET /`` is the page; ``/static/`` serves only files inside the package's
+  static directory (vendored libraries included), so the page works offline.
+- ``GET /api/info`` describes the recording and the planned sections;
+  ``GET /api/chart?id=&start=&end=&points=`` returns one chart's data.
+  ``start``/``end`` are integer nanoseconds since the Unix epoch (default:
+  the whole recording).  Bad input (unknown chart, non-integer or empty
+  range, range outside the recording, points out of bounds) is a 400 with
+  ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
+- Computation runs in worker threads, so the event loop keeps answering;
+  answers are cached per (chart, start, end, points).
+- After start-up, the overview's scalar columns are read chart by chart
+  (while the browser is still loading the page), then histogram indexes are built in
+  the background in page order, only while no chart request is being computed, so later heatmaps
+  answer quickly without slowing down the first ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib.resources
+import pathlib
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from rezolus_viewer import query
+
+if TYPE_CHECKING:
+    from rezolus_viewer.dashboard import Dashboard
+    from rezolus_viewer.recording import Recording
+
+MAX_POINTS = 4000
+CACHE_ENTRIES = 512
+WARM_POLL_S = 0.2
+RECORDING: web.AppKey[Recording] = web.AppKey("recording")
+DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard")
+STATE: web.AppKey[State] = web.AppKey("state")
+
+
+class BadRequestError(ValueError):
+    """The request cannot be answered as asked; the message says why."""
+
+
+class State:
+    """The worker pool, the answer cache and the background index builder of one app."""
+
+    def __init__(self) -> None:
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_name_prefix="viewer")
+        self.cache: OrderedDict[tuple[str, int, int, int], dict[str, Any]] = OrderedDict()
+        self.stop = threading.Event()
+        self.warmer: threading.Thread | None = None
+        self.inflight = 0
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def begin(self) -> None:
+        """A chart computation starts (the background builder yields to it)."""
+        self.inflight += 1
+        self.idle.clear()
+
+    def end(self) -> None:
+        """A chart computation ended."""
+        self.inflight -= 1
+        if self.inflight == 0:
+            self.idle.set()
+
+
+def static_dir() -> pathlib.Path:
+    """The package's static directory (page, script, styles, vendored libraries)."""
+    return pathlib.Path(str(importlib.resources.files("rezolus_viewer") / "static"))
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _int_param(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequestError(f"{name} must be an integer, got {text!r}") from None
+
+
+def parse_range(request: web.Request, rec: Recording) -> tuple[int, int, int]:
+    """Validated (start_ns, end_ns, points) of a chart request."""
+    start = _int_param(request, "start", rec.start_ns)
+    end = _int_param(request, "end", rec.end_ns)
+    points = _int_param(request, "points", 800)
+    if start >= end:
+        raise BadRequestError(f"empty range: start {start} is not before end {end}")
+    if end < rec.start_ns or start > rec.end_ns:
+        raise BadRequestError(f"range {start}..{end} is outside the recording ({rec.start_ns}..{rec.end_ns})")
+    if not 2 <= points <= MAX_POINTS:
+        raise BadRequestError(f"points must be between 2 and {MAX_POINTS}, got {points}")
+    return max(start, rec.start_ns), min(end, rec.end_ns), points
+
+
+async def index(_: web.Request) -> web.FileResponse:
+    """The page."""
+    return web.FileResponse(static_dir() / "index.html")
+
+
+async def info(request: web.Request) -> web.Response:
+    """The recording's description and the planned sections and charts."""
+    rec, dash = request.app[RECORDING], request.app[DASHBOARD]
+    meta = rec.metadata
+    return web.json_response({
+        "file": rec.path.name,
+        "source": meta.get("source", ""),
+        "hostname": meta.get("hostname", "") or rec.host().get("hostname", ""),
+        "kernel": meta.get("kernel", ""),
+        "version": meta.get("version", ""),
+        "interval_ns": rec.interval_ns,
+        "rows": rec.rows,
+        "breaks": int(rec.breaks[1:].sum()),
+        "start_ns": rec.start_ns,
+        "end_ns": rec.end_ns,
+        "series": len(rec.columns),
+        "sections": dash.describe(),
+    })
+
+
+async def chart(request: web.Request) -> web.Response:
+    """One chart's data over the requested range."""
+    rec, dash, state = request.app[RECORDING], request.app[DASHBOARD], request.app[STATE]
+    chart_id = request.query.get("id", "")
+    spec = dash.charts.get(chart_id)
+    if spec is None:
+        raise BadRequestError(f"unknown chart {chart_id!r}" if chart_id else "missing chart id")
+    start, end, points = parse_range(request, rec)
+    key = (chart_id, start, end, points)
+    data = state.cache.get(key)
+    if data is None:
+        loop = asyncio.get_running_loop()
+        state.begin()
+        try:
+            data = await loop.run_in_executor(state.pool, query.evaluate, rec, spec, start, end, points)
+        finally:
+            state.end()
+        state.cache[key] = data
+        while len(state.cache) > CACHE_ENTRIES:
+            state.cache.popitem(last=False)
+    return web.json_response(data)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Turn bad input into 400 JSON and unknown API paths into 404 JSON."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except BadRequestError as exc:
+        return _error(400, str(exc))
+    except web.HTTPNotFound:
+        if request.path.startswith("/api/"):
+            return _error(404, f"no such API endpoint: {request.path}")
+        raise
+    return response
+
+
+def _warm(rec: Recording, dash: Dashboard, state: State) -> None:
+    """Read the overview's scalar columns, then build histogram indexes in page order, yielding to requests."""
+    ordered = [c for _, _, charts in dash.sections for c in charts]
+    overview = [c for sid, _, charts in dash.sections if sid == "overview" for c in charts]
+    for chart in overview:
+        scalars = [
+            col for s in chart.series if s.kind in {"rate", "gauge", "ratio"} for col in (*s.columns, *s.denominator)
+        ]
+        if scalars and not state.stop.is_set():
+            rec.scalars(scalars)
+    for spec in ordered:
+        for series in spec.series:
+            if series.kind in {"histogram", "percentile"}:
+                for column in series.columns:
+                    while not state.stop.is_set() and not state.idle.wait(WARM_POLL_S):
+                        pass
+                    if state.stop.is_set():
+                        return
+                    rec.histogram_index(column)
+
+
+async def _start_warmer(app: web.Application) -> None:
+    state = app[STATE]
+    state.warmer = threading.Thread(
+        target=_warm, args=(app[RECORDING], app[DASHBOARD], state), name="viewer-warm", daemon=True
+    )
+    state.warmer.start()
+
+
+async def _close(app: web.Application) -> None:
+    state = app[STATE]
+    state.stop.set()
+    state.pool.shutdown(wait=False, cancel_futures=True)
+    app[RECORDING].close()
+
+
+def make_app(rec: Recording, dash: Dashboard, warm: bool = True) -> web.Application:
+    """Build the application serving ``rec`` laid out as ``dash``."""
+    app = web.Application(middlewares=[errors])
+    app[RECORDING] = rec
+    app[DASHBOARD] = dash
+    app[STATE] = State()
+    app.router.add_get("/", index)
+    app.router.add_get("/api/info", info)
+    app.router.add_get("/api/chart", chart)
+    app.router.add_static("/static/", static_dir(), follow_symlinks=False)
+    if warm:
+        app.on_startup.append(_start_warmer)
+    app.on_cleanup.append(_close)
+    return app

@@ -1,0 +1,212 @@
+"""The systemd units in deploy/systemd: valid for systemd-analyze, real programs, presets."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from compose_stack import poll, require_service
+
+from support.env import IN_CI, require
+
+REPO = Path(__file__).resolve().parents[2]
+UNITS = REPO / "deploy" / "systemd"
+INSTALL_BIN = "/opt/rezolus/bin/"
+SERVICES = {
+    "rezolus-agent.service": "services/agent",
+    "rezolus-exporter.service": "services/exporter",
+    "rezolus-hindsight.service": "services/hindsight",
+}
+
+
+def unit(name: str) -> configparser.RawConfigParser:
+    """Parse a unit file (repeated keys keep the last value, enough for these checks)."""
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(UNITS / name)
+    return parser
+
+
+def exec_start(name: str) -> list[str]:
+    """The ExecStart command line of a unit, continuation lines joined."""
+    return unit(name)["Service"]["ExecStart"].replace("\\\n", " ").split()
+
+
+@pytest.fixture(scope="module")
+def systemd_analyze() -> str:
+    """Path of systemd-analyze (Debian's systemd package, installed when root); required in CI."""
+    if shutil.which("systemd-analyze") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq",
+                        "--no-install-recommends", "systemd"], capture_output=True, timeout=900,
+                       check=False, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    path = shutil.which("systemd-analyze")
+    require(path is not None, "systemd-analyze is not installed (apt-get install systemd)")
+    assert path is not None
+    return path
+
+
+def test_units_pass_systemd_analyze_verify(tmp_path, systemd_analyze):
+    """systemd-analyze verify accepts every unit with no warning, programs pointed at this venv."""
+    venv_bin = str(Path(sys.executable).parent) + "/"
+    for name in SERVICES:
+        text = (UNITS / name).read_text().replace(INSTALL_BIN, venv_bin)
+        (tmp_path / name).write_text(text)
+    proc = subprocess.run(
+        [systemd_analyze, "verify", *(str(tmp_path / n) for n in SERVICES)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "", proc.stderr
+
+
+def test_exec_start_names_each_services_console_script():
+    """Each unit runs the console script its service's pyproject declares, with /etc/rezolus config."""
+    for name, directory in SERVICES.items():
+        project = tomllib.loads((REPO / directory / "pyproject.toml").read_text())["project"]
+        argv = exec_start(name)
+        program = argv[0].removeprefix(INSTALL_BIN)
+        assert argv[0].startswith(INSTALL_BIN)
+        assert program in project["scripts"], f"{name}: {program} is not a script of {directory}"
+        config = argv[argv.index("--config") + 1]
+        assert config.startswith("/etc/rezolus/"), name
+        assert Path(config).name == f"{program.removeprefix('rezolus-')}.toml"
+
+
+def test_presets_enable_agent_and_exporter_only():
+    """The preset enables the agent and the exporter and leaves hindsight disabled."""
+    lines = [
+        line.split() for line in (UNITS / "90-rezolus.preset").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert sorted(map(tuple, lines)) == [
+        ("disable", "rezolus-hindsight.service"),
+        ("enable", "rezolus-agent.service"),
+        ("enable", "rezolus-exporter.service"),
+    ]
+    for name in SERVICES:
+        assert unit(name)["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_hindsight_reload_sends_sighup():
+    """`systemctl reload rezolus-hindsight` sends SIGHUP, which makes hindsight take a snapshot."""
+    assert unit("rezolus-hindsight.service")["Service"]["ExecReload"] == "/bin/kill -HUP $MAINPID"
+
+
+def test_only_the_agent_keeps_capabilities():
+    """The exporter and hindsight run with no capabilities as dynamic users; the agent keeps BPF's."""
+    for name in ("rezolus-exporter.service", "rezolus-hindsight.service"):
+        service = unit(name)["Service"]
+        assert service["CapabilityBoundingSet"] == ""
+        assert service["DynamicUser"] == "yes"
+        assert service["NoNewPrivileges"] == "yes"
+    agent = unit("rezolus-agent.service")["Service"]
+    assert set(agent["CapabilityBoundingSet"].split()) <= {
+        "CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"
+    }
+    assert agent["ProtectSystem"] == "strict"
+
+
+class SystemdHost:
+    """A container booted with systemd as PID 1 and Rezolus installed from deploy/systemd."""
+
+    def __init__(self) -> None:
+        self.tag = "rezolus-systemd-host:test"
+        self.name = f"rezolus-systemd-{os.getpid()}"
+
+    def build(self) -> None:
+        """Build tests/deploy/systemd_host/Dockerfile from the repository root."""
+        ca = subprocess.run(["bash", str(REPO / "deploy/docker/local-ca.sh")], capture_output=True,
+                            text=True, check=True).stdout
+        proc = subprocess.run(
+            ["docker", "build", "-q", "-f", "tests/deploy/systemd_host/Dockerfile", "-t", self.tag,
+             "--build-arg", f"EXTRA_CA_CERTS={ca}", "."],
+            cwd=REPO, capture_output=True, text=True, timeout=3000, check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def boot(self) -> None:
+        """Start it with every capability and its cgroups writable (systemd manages them)."""
+        subprocess.run(
+            ["docker", "run", "-d", "--name", self.name, "--cap-add=ALL",
+             # --privileged would ask for capabilities a sandboxed dockerd may not hold
+             "--cap-drop=SYS_RESOURCE", "--security-opt=seccomp=unconfined",
+             "--security-opt=apparmor=unconfined", "--cgroupns=host",
+             "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",  # noqa: S108 - in the container
+             "-v", "/sys/kernel/tracing:/sys/kernel/tracing",
+             "-v", "/lib/modules:/lib/modules:ro", "-v", "/usr/src:/usr/src:ro", self.tag],
+            capture_output=True, text=True, check=True)
+
+    def sh(self, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a shell command inside."""
+        return subprocess.run(["docker", "exec", self.name, "sh", "-c", command],
+                              capture_output=True, text=True, timeout=timeout, check=False)
+
+    def remove(self) -> None:
+        """Halt systemd cleanly (it removes its cgroups), then delete the container."""
+        subprocess.run(["docker", "stop", "-t", "60", self.name], capture_output=True, check=False)
+        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def systemd_host():
+    """A booted systemd host (slow: an image build; runs in CI or with REZOLUS_E2E=1)."""
+    require(IN_CI or os.environ.get("REZOLUS_E2E") == "1",
+            "slow systemd boot test: runs in CI or with REZOLUS_E2E=1")
+    require(os.geteuid() == 0, "needs root for docker and BPF")
+    for name in ("exporter", "hindsight"):
+        require_service(name)
+    for script in ("start-dockerd.sh", "ensure-base-image.sh"):
+        proc = subprocess.run(["bash", str(REPO / "deploy/docker" / script)], capture_output=True,
+                              text=True, timeout=1800, check=False)
+        assert proc.returncode == 0, f"{script}: {proc.stderr[-2000:]}"
+    host = SystemdHost()
+    host.build()
+    try:
+        host.boot()
+        def booted() -> bool:
+            state = host.sh("systemctl is-system-running").stdout.strip()
+            return state in {"running", "degraded"}  # empty until systemd answers on its bus
+        poll(booted, 180, "systemd to finish booting")
+        yield host
+    finally:
+        host.remove()
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.timeout(3600)
+def test_hardened_units_work_under_systemd(systemd_host):
+    """Under a real systemd the hardened agent loads BPF, the exporter serves it, reload snapshots."""
+    host = systemd_host
+    status = host.sh("systemctl is-active rezolus-agent rezolus-exporter; "
+                     "systemctl is-enabled rezolus-hindsight").stdout.split()
+    assert status == ["active", "active", "disabled"], host.sh("journalctl -n 50 --no-pager").stdout
+    scrape = ('/opt/rezolus/bin/python -c "import urllib.request; print(urllib.request.urlopen('
+              "'http://127.0.0.1:4242/metrics', timeout=5).read().decode())\"")
+
+    def live() -> bool:
+        text = host.sh(scrape).stdout
+        return "\nrezolus_exporter_agent_up 1.0" in text and "\nsyscall_total{" in text
+    poll(live, 120, "BPF syscall counts served by the hardened exporter")
+    down = host.sh("/opt/rezolus/bin/rezolus-agent --check 2>/dev/null | grep -v running").stdout
+    print(f"\nsamplers not running in the systemd host: {down or 'none'}")
+    assert host.sh("systemctl start rezolus-hindsight").returncode == 0
+    poll(lambda: host.sh("systemctl is-active rezolus-hindsight").stdout.strip() == "active", 60,
+         "hindsight active")
+
+    def snapshots() -> int:
+        out = host.sh("ls /var/lib/rezolus/snapshots/ 2>/dev/null | grep -c parquet").stdout
+        return int(out.strip() or 0)
+    # the buffer needs two frames before a snapshot has rows to write
+    poll(lambda: host.sh("systemctl reload rezolus-hindsight").returncode == 0 and snapshots() >= 1,
+         60, "a snapshot after `systemctl reload`")
+    before = snapshots()
+    assert host.sh("systemctl kill -s HUP rezolus-hindsight").returncode == 0
+    poll(lambda: snapshots() > before, 60, "a snapshot after `systemctl kill -s HUP`")
+    failed = host.sh("systemctl is-failed rezolus-agent rezolus-exporter rezolus-hindsight").stdout
+    assert failed.split() == ["active", "active", "active"], failed

@@ -1,0 +1,199 @@
+"""Synthetic recordings for the viewer's tests and benchmarks, written with the recorder's layout.
+
+Invariants:
+- The catalog covers every section of the viewer (CPU with IPC, scheduler,
+  syscalls, block IO, network/TCP, memory, containers, rezolus) with the
+  agent's metric names, labels and units (docs/metrics.md).
+- Counter increments and histogram samples are pure functions of
+  (series, seq), so a test can recompute what any row must contain; counters
+  and buckets are cumulative and start again from zero after a restart.
+- Files are written through ``TableBuilder`` and ``write_table`` or a
+  streaming ``ParquetWriter`` with ``write_options()``, exactly as the
+  recorder writes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from rezolus_core import histogram
+from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.tracker import Delivery
+from rezolus_recorder.layout import TableBuilder, write_options, write_table
+
+if TYPE_CHECKING:
+    import pathlib
+
+HOST = {"hostname": "viewer-synth", "kernel": "6.18.0-test"}
+START_NS = 1_780_000_000_000_000_000
+CPU_STATES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+SYSCALL_OPS = ("read", "write", "poll", "futex", "other")
+BLOCK_OPS = ("read", "write", "flush", "discard")
+
+
+def catalog(instance: str = "inst-a", *, cpus: int = 4, cgroups: int = 6) -> Catalog:
+    """Build a catalog with series for every section the viewer draws."""
+    specs: list[tuple[str, MetricType, dict[str, str], str]] = []
+    c, g, h = MetricType.COUNTER, MetricType.GAUGE, MetricType.HISTOGRAM
+    for cpu in range(cpus):
+        specs.extend(("cpu_usage", c, {"state": s, "id": str(cpu)}, "nanoseconds") for s in CPU_STATES)
+        specs.append(("cpu_cycles", c, {"id": str(cpu)}, "cycles"))
+        specs.append(("cpu_instructions", c, {"id": str(cpu)}, "instructions"))
+        specs.append(("softirq", c, {"kind": "net_rx", "id": str(cpu)}, "interrupts"))
+    specs.append(("cpu_cores", g, {}, "cpus"))
+    specs.append(("scheduler_runqueue_latency", h, {}, "nanoseconds"))
+    specs.append(("scheduler_running", h, {}, "nanoseconds"))
+    specs.append(("scheduler_context_switch", c, {"kind": "involuntary"}, "switches"))
+    specs.extend(("syscall", c, {"op": op}, "syscalls") for op in SYSCALL_OPS)
+    specs.extend(("syscall_latency", h, {"op": op}, "nanoseconds") for op in SYSCALL_OPS)
+    specs.extend(("blockio_operations", c, {"op": op}, "operations") for op in BLOCK_OPS)
+    specs.extend(("blockio_bytes", c, {"op": op}, "bytes") for op in BLOCK_OPS)
+    specs.extend(("blockio_latency", h, {"op": op}, "nanoseconds") for op in ("read", "write"))
+    specs.extend(("network_bytes", c, {"direction": d}, "bytes") for d in ("receive", "transmit"))
+    specs.extend(("network_packets", c, {"direction": d}, "packets") for d in ("receive", "transmit"))
+    specs.append(("tcp_retransmit", c, {}, "segments"))
+    specs.append(("tcp_connect_latency", h, {}, "nanoseconds"))
+    specs.extend(
+        (f"memory_{m}", g, {}, "bytes") for m in ("total", "free", "available", "buffers", "cached")
+    )
+    for n in range(cgroups):
+        name = f"/system.slice/svc{n}.service"
+        specs.extend(("cgroup_cpu_usage", c, {"name": name, "state": s}, "nanoseconds") for s in ("user", "system"))
+        specs.append(("cgroup_syscall", c, {"name": name, "op": "read"}, "syscalls"))
+    specs.extend(("rezolus_cpu_usage", c, {"state": s}, "nanoseconds") for s in ("user", "system"))
+    specs.append(("rezolus_memory_usage_resident_set_size", g, {}, "bytes"))
+    series = tuple(
+        SeriesSpec(i, name, kind, labels, unit, f"synthetic {name}")
+        for i, (name, kind, labels, unit) in enumerate(specs)
+    )
+    return Catalog(instance=instance, series=series, host=HOST)
+
+
+def increment(spec: SeriesSpec, seq: int, interval_ns: int) -> int:
+    """Return how much counter ``spec`` grows between rows ``seq - 1`` and ``seq``."""
+    phase = 0.5 + 0.4 * math.sin(seq / 97.0 + spec.id)
+    if spec.unit == "nanoseconds":
+        share = 0.05 + 0.1 * (spec.id % 5) if spec.labels.get("state") != "idle" else 0.3
+        return int(interval_ns * share * phase)
+    return int((spec.id % 13 + 1) * 1000 * phase * interval_ns / 1e9)
+
+
+def gauge(spec: SeriesSpec, seq: int) -> int:
+    """Return the value of gauge ``spec`` at row ``seq``."""
+    if spec.name == "cpu_cores":
+        return 4
+    return (spec.id + 1) * 1_000_000_000 + (seq % 600) * 1_000_000
+
+
+def samples(spec: SeriesSpec, seq: int) -> np.ndarray:
+    """Return the bucket indices recorded into histogram ``spec`` between rows ``seq - 1`` and ``seq``."""
+    base = 60 + (spec.id % 7) * 8 + int(16 * math.sin(seq / 120.0 + spec.id))
+    return np.array([base, base, base + 1, base + 3, base + 12 + seq % 9], dtype=np.intp)
+
+
+@dataclass
+class Agent:
+    """The cumulative state of one synthetic agent instance."""
+
+    cat: Catalog
+    interval_ns: int
+    counters: dict[int, int] = field(default_factory=dict)
+    buckets: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def frame(self, seq: int, timestamp_ns: int) -> Frame:
+        """Advance every series to ``seq`` and return the frame."""
+        counter_ids, counter_values, gauge_ids, gauge_values, hists = [], [], [], [], []
+        for spec in self.cat.series:
+            if spec.type is MetricType.COUNTER:
+                self.counters[spec.id] = self.counters.get(spec.id, 0) + increment(spec, seq, self.interval_ns)
+                counter_ids.append(spec.id)
+                counter_values.append(self.counters[spec.id])
+            elif spec.type is MetricType.GAUGE:
+                gauge_ids.append(spec.id)
+                gauge_values.append(gauge(spec, seq))
+            else:
+                counts = self.buckets.setdefault(spec.id, histogram.empty())
+                np.add.at(counts, samples(spec, seq), np.uint64(1))
+                nz = np.flatnonzero(counts)
+                hists.append(HistogramValue(spec.id, nz.astype(np.uint16), counts[nz].copy()))
+        return Frame(
+            instance=self.cat.instance, seq=seq, timestamp_ns=timestamp_ns, monotonic_ns=seq * self.interval_ns,
+            interval_ns=self.interval_ns, host=HOST["hostname"], catalog_version=self.cat.version,
+            counter_ids=np.array(counter_ids, dtype=np.uint32),
+            counter_values=np.array(counter_values, dtype=np.uint64),
+            gauge_ids=np.array(gauge_ids, dtype=np.uint32),
+            gauge_values=np.array(gauge_values, dtype=np.int64),
+            histograms=tuple(hists),
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a synthetic recording contains: its length, gaps and restarts (row numbers)."""
+
+    rows: int
+    interval_ns: int = 1_000_000_000
+    gaps: dict[int, int] = field(default_factory=dict)  # row -> rows missing just before it
+    restarts: tuple[int, ...] = ()
+    cpus: int = 4
+    cgroups: int = 6
+
+
+GAP_ROW, GAP_MISSED, RESTART_ROW = 200, 3, 400
+FIXTURE_PLAN = Plan(rows=600, gaps={GAP_ROW: GAP_MISSED}, restarts=(RESTART_ROW,))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+def _feed(plan: Plan, builder: TableBuilder, flush: object = None, chunk: int = 1024) -> None:
+    instance = 0
+    agent = Agent(catalog("inst-0", cpus=plan.cpus, cgroups=plan.cgroups), plan.interval_ns)
+    builder.declare(agent.cat)
+    slot = 0
+    for row in range(plan.rows):
+        slot += 1 + plan.gaps.get(row, 0)
+        if row in plan.restarts:
+            instance += 1
+            agent = Agent(catalog(f"inst-{instance}", cpus=plan.cpus, cgroups=plan.cgroups), plan.interval_ns)
+            builder.declare(agent.cat)
+        ts = START_NS + slot * plan.interval_ns
+        delivery = Delivery(agent.frame(slot, ts), agent.cat, 0, restarted=False)
+        builder.add(delivery, missed=plan.gaps.get(row, 0))
+        if callable(flush) and builder.rows % chunk == 0:
+            flush()
+    if callable(flush) and builder.rows % chunk:
+        flush()
+
+
+def write(plan: Plan, path: pathlib.Path) -> pathlib.Path:
+    """Write the planned recording to ``path`` (in memory; for small plans) and return the path."""
+    builder = TableBuilder(source="synthetic", interval_ns=plan.interval_ns, host=HOST)
+    _feed(plan, builder)
+    write_table(builder.table(), path)
+    return path
+
+
+def write_streaming(plan: Plan, path: pathlib.Path, chunk: int = 1024) -> pathlib.Path:
+    """Write a long planned recording in row groups of ``chunk`` rows, as the recorder does."""
+    counting = TableBuilder(source="synthetic", interval_ns=plan.interval_ns, host=HOST)
+    _feed(plan, counting, counting.discard, chunk)
+    metadata = counting.file_metadata()
+    builder = TableBuilder(source="synthetic", interval_ns=plan.interval_ns, host=HOST)
+    writer: list[pq.ParquetWriter] = []
+
+    def flush() -> None:
+        table = builder.take().replace_schema_metadata(metadata)
+        if not writer:
+            writer.append(pq.ParquetWriter(path, table.schema, **write_options()))
+        writer[0].write_table(table)
+
+    _feed(plan, builder, flush, chunk)
+    writer[0].close()
+    return path
