@@ -81,5 +81,8 @@ def test_segments_and_retransmits_match_snmp_in_namespaces(load_samplers):
     assert abs(retrans - snmp("RetransSegs")) <= max(2, 0.02 * snmp("RetransSegs"))
     # tcp_probe sees what established sockets process: not handshake/teardown segments, and
     # segments coalesced in a socket's backlog while the reader holds it count once, so the
-    # count is a lower bound of InSegs (measured here: about 98 %).
-    assert 0.9 * snmp("InSegs") <= segments <= 1.01 * snmp("InSegs") + 50
+    # count is a lower bound of InSegs; how much coalesces depends on how busy the CPUs are
+    # (96-99 % here when quiet, lower under load), so only a loose lower bound is asserted.
+    ratio = segments / snmp("InSegs")
+    assert ratio >= 0.75, (segments, snmp("InSegs"))
+    assert segments <= 1.01 * snmp("InSegs") + 50
