@@ -52,10 +52,10 @@ class ViewerProcess:
         """Stop with SIGTERM and return the exit code."""
         self.proc.terminate()
         try:
-            self.proc.communicate(timeout=15)
+            _, self.stderr = self.proc.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.communicate(timeout=5)
+            _, self.stderr = self.proc.communicate(timeout=5)
         return self.proc.returncode
 
 

@@ -143,7 +143,7 @@ def test_views_a_hindsight_snapshot_url_and_removes_the_download(hindsight, view
     info = get_json(viewer.url + "api/info")
     assert info["rows"] == 600
     assert info["file"].startswith("rezolus-snapshot-")
-    assert viewer.stop() == 0
+    assert viewer.stop() == 0, viewer.stderr[-3000:]
     assert not (pathlib.Path(tempfile.gettempdir()) / info["file"]).exists()
     base = viewer_factory(hindsight, "--token-file", str(token))
     assert get_json(base.url + "api/info")["rows"] == 600

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import importlib.resources
 import pathlib
 import threading
@@ -187,6 +188,9 @@ def _warm(rec: Recording, dash: Dashboard, state: State) -> None:
                     rec.histogram_index(column)
 
 
+CLOSE_TIMEOUT_S = 30.0
+
+
 async def _start_warmer(app: web.Application) -> None:
     state = app[STATE]
     state.warmer = threading.Thread(
@@ -196,10 +200,19 @@ async def _start_warmer(app: web.Application) -> None:
 
 
 async def _close(app: web.Application) -> None:
+    """Stop and join every worker before the interpreter exits.
+
+    A thread still inside pyarrow's C++ code at exit aborts the process
+    ("terminate called without an active exception"), so nothing is left running.
+    """
     state = app[STATE]
     state.stop.set()
     state.pool.shutdown(wait=False, cancel_futures=True)
-    app[RECORDING].close()
+    loop = asyncio.get_running_loop()
+    if state.warmer is not None:
+        await loop.run_in_executor(None, state.warmer.join, CLOSE_TIMEOUT_S)
+    await loop.run_in_executor(None, functools.partial(state.pool.shutdown, wait=True))
+    await loop.run_in_executor(None, app[RECORDING].close)
 
 
 def make_app(rec: Recording, dash: Dashboard, warm: bool = True) -> web.Application:

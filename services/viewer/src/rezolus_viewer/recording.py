@@ -200,7 +200,7 @@ class Recording:
 
     def close(self) -> None:
         """Stop the reader threads (the recording must not be used afterwards)."""
-        self._readers.shutdown(wait=False, cancel_futures=True)
+        self._readers.shutdown(wait=True, cancel_futures=True)
 
     def _interval(self) -> int:
         try:
