@@ -124,7 +124,11 @@ def test_connect_latency_matches_bpftrace(load_samplers, bpftrace):
     samples = _map_values(out)
     ours = np.asarray(after - before, dtype=np.uint64)
     assert histogram.total(ours) >= 1000, "every connect is timed"
-    _assert_same_percentiles(ours, samples, "connect")
+    # bpftrace's perf-tracepoint programs are skipped while another BPF program runs on the
+    # CPU, so under load it can miss events, and the ones it misses are the slow ones that
+    # overlap other activity: p99 is compared only when the reference saw every connect.
+    complete = len(samples) >= histogram.total(ours)
+    _assert_same_percentiles(ours, samples, "connect", (50, 90, 99) if complete else (50, 90))
 
 
 SRTT = """
