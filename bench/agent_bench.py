@@ -80,12 +80,28 @@ def ns_per_call(binary: Path, calls: int) -> float:
     return float(out.stdout)
 
 
+def only_config(samplers: list[str]) -> str:
+    path = Path(tempfile.mkdtemp()) / "agent.toml"
+    tables = "".join(f"[samplers.{name}]\nenabled = true\n" for name in samplers)
+    path.write_text(f"[defaults]\nenabled = false\n{tables}")
+    return str(path)
+
+
 def overhead(binary: Path, rounds: int, calls: int) -> dict[str, float]:
-    results: dict[str, list[float]] = {"nothing": [], "agent": [], "syscount -L": []}
+    syscall_only = only_config(["syscall_counts", "syscall_latency"])
+    results: dict[str, list[float]] = {
+        "nothing": [],
+        "agent, syscall samplers only": [],
+        "agent, all samplers": [],
+        "syscount -L": [],
+    }
     for _ in range(rounds):
         results["nothing"].append(ns_per_call(binary, calls))
+        agent, _, _ = start_agent("1s", syscall_only)
+        results["agent, syscall samplers only"].append(ns_per_call(binary, calls))
+        stop(agent)
         agent, _, _ = start_agent("1s")
-        results["agent"].append(ns_per_call(binary, calls))
+        results["agent, all samplers"].append(ns_per_call(binary, calls))
         stop(agent)
         tool = start_syscount()
         results["syscount -L"].append(ns_per_call(binary, calls))
@@ -137,7 +153,7 @@ def main() -> int:
     binary = build_getppid()
     ov = overhead(binary, rounds, calls)
     base = ov["nothing"]
-    print("## Agent (foundation samplers)\n")
+    print("## Agent\n")
     print(
         f"Measured {time.strftime('%Y-%m-%d')} on this machine ({os.cpu_count()} CPUs, kernel {os.uname().release}).\n"
     )

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import os
 import platform
 import socket
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rezolus_agent import __version__
+from rezolus_agent import __version__, btf
 from rezolus_agent.bpfload import BpfLoader, BpfMaps
 from rezolus_agent.sampler import Sampler, SamplerContext, SamplerUnavailable
 from rezolus_agent.samplers.cpu_cores import count_cpu_list
@@ -46,6 +49,14 @@ class SamplerStatus:
     enabled: bool
     running: bool
     reason: str = ""
+
+
+def release_startup_memory() -> None:
+    """Drop what only start-up needed (the parsed kernel BTF) and hand freed memory back to the OS."""
+    btf.kernel.cache_clear()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 def possible_cpus(sys_root: Path) -> int:
@@ -149,6 +160,7 @@ class Agent:
             if sampler.degraded:
                 self._log.warning("sampler degraded", sampler=sampler.name, reason=sampler.degraded)
             self.running.append(sampler)
+        release_startup_memory()
         for status in self.statuses.values():
             if status.enabled and not status.running:
                 self._log.warning("sampler unavailable", sampler=status.name, reason=status.reason)
