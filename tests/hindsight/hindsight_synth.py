@@ -19,7 +19,7 @@ from rezolus_core.frame import (
 )
 from rezolus_core.tracker import Tracker
 from rezolus_hindsight.buffer import Buffer
-from rezolus_hindsight.records import Kind
+from rezolus_recording.records import KIND_ROW
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -138,7 +138,7 @@ def selected_stamps(buffer: Buffer, start: int = 0, end: int = 2**63 - 1) -> lis
         return [
             r.timestamp_ns
             for r in selection.records()
-            if r.kind is Kind.FRAME and selection.start_ns <= r.timestamp_ns <= selection.end_ns
+            if r.kind == KIND_ROW and selection.start_ns <= r.timestamp_ns <= selection.end_ns
         ]
     finally:
         selection.close()

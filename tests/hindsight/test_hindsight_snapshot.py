@@ -9,8 +9,8 @@ from hindsight_synth import MS, T0, Feeder, SyntheticAgent, counter_value, make
 
 from rezolus_core.frame import iter_values
 from rezolus_hindsight import snapshot
-from rezolus_recorder.grid import Grid
-from rezolus_recorder.layout import TableBuilder
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.grid import Grid
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -12,7 +12,8 @@ from viewer_synth import GAP_ROW, RESTART_ROW
 
 from rezolus_core import histogram
 from rezolus_core.tracker import Delivery
-from rezolus_recorder.layout import TableBuilder, write_table
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.writer import write_table
 from rezolus_viewer import compute, dashboard, query
 from rezolus_viewer import recording as recording_mod
 from rezolus_viewer.recording import Recording

@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 from rezolus_core import histogram
 from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
 from rezolus_core.tracker import Delivery
-from rezolus_recorder.layout import TableBuilder, write_options, write_table
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.writer import write_options, write_table
 
 if TYPE_CHECKING:
     import pathlib
