@@ -1,6 +1,6 @@
 """Viewer benchmark: time to first charts for 1 h and 24 h recordings at 1 s, cold server, headless chromium.
 
-For each length it writes a synthetic recording with the recorder's layout
+For each length it writes a synthetic recording with the shared layout
 (tests/viewer/viewer_synth.py: ~100 series, 10 histograms, one gap, one
 restart), starts ``rezolus-viewer FILE --listen 127.0.0.1:0`` as a fresh
 process, opens the page in Debian's chromium and measures, from the moment
