@@ -31,6 +31,7 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # viewer_synth uses support.synth
 sys.path.insert(0, str(ROOT / "tests" / "viewer"))
 import viewer_synth as synth  # noqa: E402 - path set up just above
 

@@ -52,7 +52,7 @@ def inspect(directory: Path) -> tuple[dict[int, bytes], int, int]:
         largest = max(largest, len(record.raw))
     for record in tail:
         if sealed and record.timestamp_ns <= sealed[-1]:  # sealed, but the tail was not yet emptied
-            assert frames[record.timestamp_ns] == record.payload
+            assert frames[record.timestamp_ns] == record.frame
         frames[record.timestamp_ns] = record.frame
     return frames, len(data) - end, largest
 

@@ -35,7 +35,7 @@ def test_v2_segments_and_tail_are_upgraded_in_place_and_lose_nothing(tmp_path: P
     agent = SyntheticAgent()
     catalog = agent.catalog_payload()
     stamps = [T0 + k * S for k in range(6)]
-    frames = [agent.frame_payload(ts) for ts in stamps]
+    frames = [agent.next_payload(ts) for ts in stamps]
     sealed = v2_record(1, 0, 0, catalog) + b"".join(
         v2_record(2, ts, 1000 + k, f) for k, (ts, f) in enumerate(zip(stamps[:4], frames[:4], strict=True))
     )
@@ -70,7 +70,7 @@ def test_v2_segments_and_tail_are_upgraded_in_place_and_lose_nothing(tmp_path: P
 def test_a_damaged_v2_segment_is_removed_and_reported(tmp_path: Path) -> None:
     """An old segment whose body fails its CRC is treated like any damaged segment."""
     agent = SyntheticAgent()
-    body = v2_record(1, 0, 0, agent.catalog_payload()) + v2_record(2, T0, 5, agent.frame_payload(T0))
+    body = v2_record(1, 0, 0, agent.catalog_payload()) + v2_record(2, T0, 5, agent.next_payload(T0))
     data = bytearray(v2_segment(body, [T0]))
     data[-5] ^= 0x40
     path = tmp_path / segment.file_name(0)

@@ -1,9 +1,14 @@
-"""Synthetic catalogs and frames for the recorder's tests and benchmarks.
+"""The one synthetic agent and the one catalog builder of the subscribers' tests and benchmarks.
 
 Invariants:
-- Values are a pure function of (instance, seq, series), so a test can
-  recompute what any recorded row must contain.
-- Counters grow with ``seq``; histogram buckets are cumulative and grow too.
+- ``catalog`` is the only catalog builder: a suite describes its series as
+  rows (name, type, labels, unit[, description]); ids follow row order.
+- ``Agent`` is the only frame source: every frame carries every series of its
+  catalog, cumulative, with values from a ``Values`` model.  The default
+  model is a pure function of (seq, series id), so a test can recompute what
+  any recorded row must contain; suites may plug in their own model.
+- ``SyntheticAgent`` publishes an ``Agent``'s frames on the bus, one per
+  tick of the wall-clock grid, from a thread.
 """
 
 from __future__ import annotations
@@ -16,11 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rezolus_core.bus import BusError, ZmqPublisher
-from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec, encode_catalog, encode_frame
 from rezolus_core.tracker import Delivery
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Mapping
 
 HOST = {"hostname": "synth-host", "kernel": "6.18.0-test"}
 MS = 1_000_000
@@ -38,65 +43,148 @@ def wait_until(predicate: Callable[[], object], timeout_s: float, what: str) -> 
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def catalog(instance: str = "inst-a", *, cpus: int = 2, extra_cgroups: int = 0) -> Catalog:
-    """Build a small catalog: per-CPU counters, a gauge, a histogram and optional cgroup series."""
-    specs: list[tuple[str, MetricType, dict[str, str], str]] = []
-    specs.extend(
+Row = tuple[str, MetricType, dict[str, str], str] | tuple[str, MetricType, dict[str, str], str, str]
+
+
+def default_rows(cpus: int = 2, extra_cgroups: int = 0) -> list[Row]:
+    """Per-CPU counters, a gauge, a histogram, a softirq counter and optional cgroup series."""
+    rows: list[Row] = [
         ("cpu_usage", MetricType.COUNTER, {"state": state, "id": str(cpu)}, "nanoseconds")
         for cpu in range(cpus)
         for state in ("user", "system")
-    )
-    specs.append(("memory_free", MetricType.GAUGE, {}, "bytes"))
-    specs.append(("syscall_latency", MetricType.HISTOGRAM, {"op": "read"}, "nanoseconds"))
-    specs.append(("softirq", MetricType.COUNTER, {"kind": "hi", "id": "0"}, "interrupts"))
-    specs.extend(
+    ]
+    rows.append(("memory_free", MetricType.GAUGE, {}, "bytes"))
+    rows.append(("syscall_latency", MetricType.HISTOGRAM, {"op": "read"}, "nanoseconds"))
+    rows.append(("softirq", MetricType.COUNTER, {"kind": "hi", "id": "0"}, "interrupts"))
+    rows.extend(
         ("cgroup_cpu_usage", MetricType.COUNTER, {"name": f"/svc/c{n}", "state": "user"}, "ns")
         for n in range(extra_cgroups)
     )
+    return rows
+
+
+def catalog(
+    instance: str = "inst-a",
+    *,
+    cpus: int = 2,
+    extra_cgroups: int = 0,
+    rows: Iterable[Row] | None = None,
+    padding: int = 0,
+    host: Mapping[str, str] = HOST,
+) -> Catalog:
+    """Build a catalog: ``rows`` (default ``default_rows``) then ``padding`` per-id ``test_pad`` counters.
+
+    A row is (name, type, labels, unit[, description]); ids follow the row order.
+    """
+    chosen: list[Row] = default_rows(cpus, extra_cgroups) if rows is None else list(rows)
+    chosen.extend(("test_pad", MetricType.COUNTER, {"id": str(i)}, "operations", "padding") for i in range(padding))
     series = tuple(
-        SeriesSpec(i, name, kind, labels, unit, f"synthetic {name}")
-        for i, (name, kind, labels, unit) in enumerate(specs)
+        SeriesSpec(i, row[0], row[1], row[2], row[3], row[4] if len(row) > 4 else f"synthetic {row[0]}")
+        for i, row in enumerate(chosen)
     )
-    return Catalog(instance=instance, series=series, host=HOST)
+    return Catalog(instance=instance, series=series, host=dict(host))
 
 
 def counter_value(seq: int, sid: int) -> int:
-    """Return the cumulative value of counter ``sid`` at ``seq``."""
+    """Return the cumulative value of counter ``sid`` at ``seq`` (the default value model)."""
     return 1000 * seq * (sid + 1) + sid
 
 
-def frame(cat: Catalog, seq: int, timestamp_ns: int, interval_ns: int = 1_000_000_000) -> Frame:
-    """Build a frame of every series of ``cat`` at ``seq``."""
-    counters = [s.id for s in cat.series if s.type is MetricType.COUNTER]
-    gauges = [s.id for s in cat.series if s.type is MetricType.GAUGE]
-    hists = [s.id for s in cat.series if s.type is MetricType.HISTOGRAM]
-    histograms = tuple(
-        HistogramValue(
-            sid,
+class Values:
+    """The default value model: every value a pure function of (seq, series id), cumulative in ``seq``.
+
+    Suites with other needs (cumulative random walks, incompressible padding)
+    subclass it; the agent asks it for every value of every frame.
+    """
+
+    def counter(self, spec: SeriesSpec, seq: int) -> int:
+        """Cumulative value of counter ``spec`` at ``seq``."""
+        return counter_value(seq, spec.id)
+
+    def gauge(self, spec: SeriesSpec, seq: int) -> int:  # noqa: ARG002 - same for every gauge
+        """Value of gauge ``spec`` at ``seq``."""
+        return -seq - 1
+
+    def histogram(self, spec: SeriesSpec, seq: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: ARG002
+        """Sparse cumulative buckets (indices, counts) of histogram ``spec`` at ``seq``."""
+        return (
             np.array([3, 40, 63], dtype=np.uint16),
             np.array([seq + 1, 2 * seq + 1, 5 * seq + 2], dtype=np.uint64),
         )
-        for sid in hists
-    )
-    return Frame(
-        instance=cat.instance,
-        seq=seq,
-        timestamp_ns=timestamp_ns,
-        monotonic_ns=seq * interval_ns,
-        interval_ns=interval_ns,
-        host=HOST["hostname"],
-        catalog_version=cat.version,
-        counter_ids=np.array(counters, dtype=np.uint32),
-        counter_values=np.array([counter_value(seq, c) for c in counters], dtype=np.uint64),
-        gauge_ids=np.array(gauges, dtype=np.uint32),
-        gauge_values=np.array([-seq - 1] * len(gauges), dtype=np.int64),
-        histograms=histograms,
-    )
+
+
+class Agent:
+    """One synthetic agent instance: builds the frames (and bus payloads) the real agent would publish.
+
+    Every frame carries every series of ``cat``; values come from ``values``.
+    ``next_frame`` numbers frames itself (``seq`` is the last one built).
+    """
+
+    def __init__(
+        self, cat: Catalog, interval_ns: int = SEC, values: Values | None = None, hostname: str | None = None
+    ) -> None:
+        self.cat = cat
+        self.interval_ns = interval_ns
+        self.values = values or Values()
+        self.hostname = hostname if hostname is not None else cat.host.get("hostname", "")
+        self.seq = 0
+
+    @property
+    def instance(self) -> str:
+        """The agent instance id."""
+        return self.cat.instance
+
+    def frame(self, seq: int, timestamp_ns: int) -> Frame:
+        """Build the frame of every series at ``seq``."""
+        counters, gauges, hists = [], [], []
+        for spec in self.cat.series:
+            if spec.type is MetricType.COUNTER:
+                counters.append((spec.id, self.values.counter(spec, seq)))
+            elif spec.type is MetricType.GAUGE:
+                gauges.append((spec.id, self.values.gauge(spec, seq)))
+            else:
+                hists.append(HistogramValue(spec.id, *self.values.histogram(spec, seq)))
+        return Frame(
+            instance=self.cat.instance,
+            seq=seq,
+            timestamp_ns=timestamp_ns,
+            monotonic_ns=seq * self.interval_ns,
+            interval_ns=self.interval_ns,
+            host=self.hostname,
+            catalog_version=self.cat.version,
+            counter_ids=np.array([i for i, _ in counters], dtype=np.uint32),
+            counter_values=np.array([v for _, v in counters], dtype=np.uint64),
+            gauge_ids=np.array([i for i, _ in gauges], dtype=np.uint32),
+            gauge_values=np.array([v for _, v in gauges], dtype=np.int64),
+            histograms=tuple(hists),
+        )
+
+    def next_frame(self, timestamp_ns: int) -> Frame:
+        """Build the next frame (``seq`` + 1), stamped ``timestamp_ns``."""
+        self.seq += 1
+        return self.frame(self.seq, timestamp_ns)
+
+    def next_payload(self, timestamp_ns: int) -> bytes:
+        """The next frame, encoded as the bus carries it."""
+        return encode_frame(self.next_frame(timestamp_ns))
+
+    def catalog_payload(self) -> bytes:
+        """The catalog, encoded as the bus carries it."""
+        return encode_catalog(self.cat)
+
+    def delivery(self, seq: int, timestamp_ns: int, *, restarted: bool = False) -> Delivery:
+        """The frame at ``seq`` as a tracker would hand it over."""
+        return Delivery(self.frame(seq, timestamp_ns), self.cat, 0, restarted)
+
+
+def frame(cat: Catalog, seq: int, timestamp_ns: int, interval_ns: int = SEC) -> Frame:
+    """Build the default-valued frame of every series of ``cat`` at ``seq``."""
+    return Agent(cat, interval_ns).frame(seq, timestamp_ns)
 
 
 def delivery(cat: Catalog, seq: int, timestamp_ns: int, *, restarted: bool = False) -> Delivery:
-    """Build a delivery as a tracker would hand it over."""
-    return Delivery(frame(cat, seq, timestamp_ns), cat, 0, restarted)
+    """Build a default-valued delivery as a tracker would hand it over."""
+    return Agent(cat).delivery(seq, timestamp_ns, restarted=restarted)
 
 
 def free_endpoint() -> str:
@@ -171,7 +259,7 @@ class SyntheticAgent:
                 if self._grow.is_set() and not any(s.name.startswith("cgroup") for s in cat.series):
                     cat = catalog(self.instance, cpus=self.cpus, extra_cgroups=2)
                     publisher.publish_catalog(cat)
-                out = frame(cat, seq, time.time_ns(), self.interval_ns)
+                out = Agent(cat, self.interval_ns).frame(seq, time.time_ns())
                 publisher.publish_frame(out)
                 self.published.append(out)
                 self.tick_of[out.timestamp_ns] = next_tick

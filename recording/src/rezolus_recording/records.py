@@ -24,6 +24,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import zlib
@@ -46,7 +47,11 @@ _COVERED = 9  # kind, raw_len, stored_len
 ROW = struct.Struct("<qQ")
 MAX_RECORD = 256 * 1024 * 1024
 COMPRESS_AT = 512
-_CODEC = pa.Codec("zstd", compression_level=1)
+
+
+@functools.cache
+def _codec() -> pa.Codec:
+    return pa.Codec("zstd", compression_level=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,7 @@ def encode(kind: int, payload: bytes, *, compress: bool = False) -> Record:
     """Frame one payload as a record."""
     stored, raw_len = payload, 0
     if compress and len(payload) >= COMPRESS_AT:
-        packed = _CODEC.compress(payload, asbytes=True)
+        packed = _codec().compress(payload, asbytes=True)
         if len(packed) < len(payload):
             stored, raw_len = packed, len(payload)
     if len(stored) > MAX_RECORD or raw_len > MAX_RECORD:
@@ -106,7 +111,7 @@ def _decode(head: bytes, stored: bytes, kinds: Collection[int] | None) -> Record
     payload = stored
     if raw_len:
         try:
-            payload = _CODEC.decompress(stored, decompressed_size=raw_len, asbytes=True)
+            payload = _codec().decompress(stored, decompressed_size=raw_len, asbytes=True)
         except (OSError, ValueError, pa.ArrowException) as exc:
             return f"record does not decompress ({exc})"
     if kind == KIND_ROW and len(payload) < ROW.size:
