@@ -26,9 +26,9 @@ ROWS: list[synth.Row] = [
 ]
 
 
-def counter_value(seq: int) -> int:
-    """The deterministic value of test_operations at ``seq``."""
-    return synth.counter_value(seq, 0)
+def counter_value(seq: int, sid: int = 0) -> int:
+    """The deterministic value of counter ``sid`` (0: test_operations, 1: test_bytes/read) at ``seq``."""
+    return synth.counter_value(seq, sid)
 
 
 class PaddedValues(synth.Values):
@@ -36,15 +36,14 @@ class PaddedValues(synth.Values):
 
     def __init__(self, padding: int) -> None:
         self.padding = padding
-        self._noise: tuple[int, list[int]] = (-1, [])
 
-    def counter(self, spec: SeriesSpec, seq: int) -> int:
-        """Noise for padding (one draw per frame), the default model otherwise."""
-        if spec.name != "test_pad":
-            return super().counter(spec, seq)
-        if self._noise[0] != seq:
-            self._noise = (seq, np.random.default_rng(seq).integers(0, 2**63, self.padding, dtype=np.uint64).tolist())
-        return int(self._noise[1][int(spec.labels["id"])])
+    def counters(self, specs: list[SeriesSpec], seq: int) -> list[int] | np.ndarray:
+        """The default model for the first counters, one noise draw per frame for the ``padding`` last ones."""
+        base = len(specs) - self.padding
+        values = np.empty(len(specs), dtype=np.uint64)
+        values[:base] = [self.counter(spec, seq) for spec in specs[:base]]
+        values[base:] = np.random.default_rng(seq).integers(0, 2**63, self.padding, dtype=np.uint64)
+        return values
 
 
 def SyntheticAgent(  # noqa: N802 - reads as the agent it builds

@@ -101,6 +101,10 @@ class Values:
         """Cumulative value of counter ``spec`` at ``seq``."""
         return counter_value(seq, spec.id)
 
+    def counters(self, specs: list[SeriesSpec], seq: int) -> list[int] | np.ndarray:
+        """Cumulative values of the counters ``specs`` at ``seq`` (one call per frame, in catalog order)."""
+        return [self.counter(spec, seq) for spec in specs]
+
     def gauge(self, spec: SeriesSpec, seq: int) -> int:  # noqa: ARG002 - same for every gauge
         """Value of gauge ``spec`` at ``seq``."""
         return -seq - 1
@@ -128,6 +132,7 @@ class Agent:
         self.values = values or Values()
         self.hostname = hostname if hostname is not None else cat.host.get("hostname", "")
         self.seq = 0
+        self._by_type = tuple([s for s in cat.series if s.type is kind] for kind in MetricType)
 
     @property
     def instance(self) -> str:
@@ -136,14 +141,7 @@ class Agent:
 
     def frame(self, seq: int, timestamp_ns: int) -> Frame:
         """Build the frame of every series at ``seq``."""
-        counters, gauges, hists = [], [], []
-        for spec in self.cat.series:
-            if spec.type is MetricType.COUNTER:
-                counters.append((spec.id, self.values.counter(spec, seq)))
-            elif spec.type is MetricType.GAUGE:
-                gauges.append((spec.id, self.values.gauge(spec, seq)))
-            else:
-                hists.append(HistogramValue(spec.id, *self.values.histogram(spec, seq)))
+        counters, gauges, hists = self._by_type
         return Frame(
             instance=self.cat.instance,
             seq=seq,
@@ -152,11 +150,11 @@ class Agent:
             interval_ns=self.interval_ns,
             host=self.hostname,
             catalog_version=self.cat.version,
-            counter_ids=np.array([i for i, _ in counters], dtype=np.uint32),
-            counter_values=np.array([v for _, v in counters], dtype=np.uint64),
-            gauge_ids=np.array([i for i, _ in gauges], dtype=np.uint32),
-            gauge_values=np.array([v for _, v in gauges], dtype=np.int64),
-            histograms=tuple(hists),
+            counter_ids=np.array([s.id for s in counters], dtype=np.uint32),
+            counter_values=np.array(self.values.counters(counters, seq), dtype=np.uint64),
+            gauge_ids=np.array([s.id for s in gauges], dtype=np.uint32),
+            gauge_values=np.array([self.values.gauge(s, seq) for s in gauges], dtype=np.int64),
+            histograms=tuple(HistogramValue(s.id, *self.values.histogram(s, seq)) for s in hists),
         )
 
     def next_frame(self, timestamp_ns: int) -> Frame:
