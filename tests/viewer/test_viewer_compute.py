@@ -74,7 +74,7 @@ def test_counter_going_down_without_restart_flag_is_null_not_a_spike(tmp_path):
     target = next(s.id for s in cat.series if s.name == "syscall" and s.labels["op"] == "read")
     for seq in range(1, 41):
         if seq == 20:
-            agent.values.counters[target] = 5
+            agent.values.totals[target] = 5
         builder.add(Delivery(agent.frame(seq, synth.START_NS + seq * 10**9), cat, 0, restarted=False))
     path = tmp_path / "drop.parquet"
     write_table(builder.table(), path)

@@ -104,13 +104,13 @@ class Values(synth.Values):
 
     def __init__(self, interval_ns: int) -> None:
         self.interval_ns = interval_ns
-        self.counters: dict[int, int] = {}
+        self.totals: dict[int, int] = {}
         self.buckets: dict[int, np.ndarray] = {}
 
     def counter(self, spec: SeriesSpec, seq: int) -> int:
         """Advance counter ``spec`` to ``seq``."""
-        self.counters[spec.id] = self.counters.get(spec.id, 0) + increment(spec, seq, self.interval_ns)
-        return self.counters[spec.id]
+        self.totals[spec.id] = self.totals.get(spec.id, 0) + increment(spec, seq, self.interval_ns)
+        return self.totals[spec.id]
 
     def gauge(self, spec: SeriesSpec, seq: int) -> int:
         """Gauge ``spec`` at ``seq``."""
