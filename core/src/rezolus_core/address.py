@@ -23,10 +23,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_LISTEN = re.compile(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^\s:\[\]/]+):(\d{1,5})")
-_TCP = re.compile(r"tcp://(\[[0-9a-fA-F:.]+\]|[^\s:\[\]/]+|\*):(\d{1,5})")
+from rezolus_core.config import abbreviate
+
+_LISTEN = re.compile(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^\s:\[\]/]+):(\d+)")
+_TCP = re.compile(r"tcp://(\[[0-9a-fA-F:.]+\]|[^\s:\[\]/]+|\*):(\d+)")
 _OTHER = re.compile(r"(ipc|inproc)://\S+")
-_AGENT = re.compile(r"(?:https?://)?(\[[0-9a-fA-F:.]+\]|[^\s:\[\]/]+):(\d{1,5})/?")
+_AGENT = re.compile(r"(?:https?://)?(\[[0-9a-fA-F:.]+\]|[^\s:\[\]/]+):(\d+)/?")
 _MAX_PORT = 65535
 
 
@@ -43,9 +45,9 @@ class ListenAddress:
 
 
 def _port(text: str, whole: str) -> int:
-    port = int(text)
+    port = int(text) if len(text) <= len(str(_MAX_PORT)) else _MAX_PORT + 1
     if port > _MAX_PORT:
-        raise ValueError(f"{whole!r}: port {port} is outside 0..{_MAX_PORT}")
+        raise ValueError(f"{abbreviate(whole)}: port {abbreviate(str(port))} is outside 0..{_MAX_PORT}")
     return port
 
 
@@ -53,7 +55,7 @@ def parse_listen(text: str) -> ListenAddress:
     """``HOST:PORT`` or ``[IPV6]:PORT`` into a ListenAddress (ValueError otherwise)."""
     match = _LISTEN.fullmatch(text.strip())
     if not match:
-        raise ValueError(f"{text!r} is not HOST:PORT or [IPV6]:PORT (for example 127.0.0.1:4242)")
+        raise ValueError(f"{abbreviate(text)} is not HOST:PORT or [IPV6]:PORT (for example 127.0.0.1:4242)")
     host = match.group(1) or match.group(3)
     return ListenAddress(host, _port(match.group(2) or match.group(4), text))
 
@@ -67,7 +69,7 @@ def parse_bind(text: str) -> str:
         return text
     if _OTHER.fullmatch(text):
         return text
-    raise ValueError(f"{text!r} is not an endpoint like tcp://127.0.0.1:4241 or ipc:///run/rezolus.sock")
+    raise ValueError(f"{abbreviate(text)} is not an endpoint like tcp://127.0.0.1:4241 or ipc:///run/rezolus.sock")
 
 
 def parse_source(text: str) -> str:
@@ -79,5 +81,5 @@ def parse_source(text: str) -> str:
     if agent:
         return f"tcp://{agent.group(1)}:{_port(agent.group(2), text)}"
     raise ValueError(
-        f"{text!r} is not an endpoint like tcp://127.0.0.1:4241, http://localhost:4241 or localhost:4241"
+        f"{abbreviate(text)} is not an endpoint like tcp://127.0.0.1:4241, http://localhost:4241 or localhost:4241"
     )

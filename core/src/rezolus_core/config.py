@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 EXIT_CONFIG = 2
 LARGEST = 2**63 - 1
+_MAX_DIGITS = 40
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {
@@ -61,12 +62,18 @@ class ConfigError(ValueError):
 
 def _scaled(number: str, unit: int, text: str, what: str) -> int:
     """``number * unit`` as an exact integer, refused beyond ``LARGEST``."""
-    if len(number) > 40:
-        raise ValueError(f"{text.strip()!r} is too large for a {what}")
+    too_large = ValueError(f"{abbreviate(text.strip())} is too large for a {what}")
+    if len(number) > _MAX_DIGITS:
+        raise too_large
     value = int((Decimal(number) * unit).to_integral_value())
     if value > LARGEST:
-        raise ValueError(f"{text.strip()!r} is too large for a {what}")
+        raise too_large
     return value
+
+
+def abbreviate(text: str, keep: int = 24) -> str:
+    """``text`` quoted, or its head and length when it is long (keeps error lines short)."""
+    return repr(text) if len(text) <= keep else f"{text[:keep]!r}... ({len(text)} characters)"
 
 
 def parse_duration(text: str) -> int:
@@ -103,7 +110,7 @@ def check_size(value: int) -> int:
     if value < 0:
         raise ValueError(f"{value} is not a size: it must be positive")
     if value > LARGEST:
-        raise ValueError(f"{str(value)[:12]}... ({len(str(value))} digits) is too large for a size")
+        raise ValueError(f"{abbreviate(str(value))} is too large for a size")
     return value
 
 
@@ -177,7 +184,7 @@ class Section:
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.error(key, f"expected an integer, got {value!r}")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            shown = value if abs(value) <= LARGEST else f"{str(value)[:12]}... ({len(str(value))} digits)"
+            shown = value if abs(value) <= LARGEST else abbreviate(str(value))
             raise self.error(key, f"{shown} is outside {minimum}..{maximum}")
         return value
 

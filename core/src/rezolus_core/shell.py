@@ -27,7 +27,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rezolus_core import address
-from rezolus_core.config import ConfigError, Section, check_size, format_duration, load, parse_duration, parse_size
+from rezolus_core.config import (
+    LARGEST,
+    ConfigError,
+    Section,
+    abbreviate,
+    check_size,
+    format_duration,
+    load,
+    parse_duration,
+    parse_size,
+)
 from rezolus_core.log import LEVELS
 
 if TYPE_CHECKING:
@@ -39,6 +49,7 @@ Kind = Literal[
     "listen", "source", "bind", "level", "floats", "strings",
 ]
 COMMAND_LINE = "command line"
+_SHORT = 24
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,12 @@ class Option:
     metavar: str | None = None
 
 
+def _bounded(value: int) -> int:
+    if abs(value) > LARGEST:
+        raise ValueError(f"{abbreviate(str(value))} is too large")
+    return value
+
+
 def _typed(kind: Kind, raw: Any, from_flag: bool) -> Any:  # noqa: C901, PLR0911, PLR0912 - one branch per kind
     """Convert a raw TOML value or flag text to the option's type (ValueError with the reason)."""
     if kind == "boolean":
@@ -71,12 +88,13 @@ def _typed(kind: Kind, raw: Any, from_flag: bool) -> Any:  # noqa: C901, PLR0911
     if kind == "integer":
         if from_flag:
             try:
-                return int(raw)
+                number = int(raw)
             except ValueError:
-                raise ValueError(f"expected an integer, got {raw!r}") from None
+                raise ValueError(f"expected an integer, got {abbreviate(str(raw))}") from None
+            return _bounded(number)
         if not isinstance(raw, int) or isinstance(raw, bool):
             raise ValueError(f"expected an integer, got {raw!r}")
-        return raw
+        return _bounded(raw)
     if kind == "number":
         if from_flag:
             try:
@@ -105,23 +123,29 @@ def _typed(kind: Kind, raw: Any, from_flag: bool) -> Any:  # noqa: C901, PLR0911
     return raw
 
 
+def _range(low: float | None, high: float | None, value: float, raw: Any) -> None:
+    if (low is not None and value < low) or (high is not None and value > high):
+        shown = abbreviate(str(raw)) if len(str(raw)) > _SHORT else raw
+        if high is None:
+            raise ValueError(f"must be at least {low}, got {shown}")
+        if low is None:
+            raise ValueError(f"must be at most {high}, got {shown}")
+        raise ValueError(f"{shown} is outside {low}..{high}")
+
+
 def _limits(option: Option, value: Any, raw: Any) -> None:
     """Apply the option's limits and check (ValueError with the reason)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        low, high = option.minimum, option.maximum
-        if option.kind == "duration":
-            if value <= 0:
-                raise ValueError(f"{raw} must be positive")
-            if low is not None and value < low:
-                raise ValueError(f"{raw} is shorter than the minimum {format_duration(int(low))}")
-        elif option.kind == "size":
-            if low is not None and value < low:
-                raise ValueError(f"must be at least {int(low)} bytes, got {raw}")
-        elif (low is not None and value < low) or (high is not None and value > high):
-            shown = raw if len(str(raw)) <= 20 else f"{str(raw)[:12]}... ({len(str(raw))} digits)"
-            lo = "" if low is None else low
-            hi = "" if high is None else high
-            raise ValueError(f"{shown} is outside {lo}..{hi}")
+    low = option.minimum
+    if option.kind == "duration" and value is not None:
+        if value <= 0:
+            raise ValueError(f"{raw} must be positive")
+        if low is not None and value < low:
+            raise ValueError(f"{raw} is shorter than the minimum {format_duration(int(low))}")
+    elif option.kind == "size" and value is not None:
+        if low is not None and value < low:
+            raise ValueError(f"must be at least {int(low)} bytes, got {raw}")
+    elif option.kind in {"integer", "number"}:
+        _range(low, option.maximum, value, raw)
     if option.check is not None and value is not None:
         problem = option.check(value)
         if problem:
