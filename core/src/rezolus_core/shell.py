@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -98,12 +99,16 @@ def _typed(kind: Kind, raw: Any, from_flag: bool) -> Any:  # noqa: C901, PLR0911
     if kind == "number":
         if from_flag:
             try:
-                return float(raw)
+                number = float(raw)
             except ValueError:
-                raise ValueError(f"expected a number, got {raw!r}") from None
-        if not isinstance(raw, int | float) or isinstance(raw, bool):
+                raise ValueError(f"expected a number, got {abbreviate(str(raw))}") from None
+        elif not isinstance(raw, int | float) or isinstance(raw, bool):
             raise ValueError(f"expected a number, got {raw!r}")
-        return float(raw)
+        else:
+            number = float(raw)
+        if not math.isfinite(number):
+            raise ValueError(f"{abbreviate(str(raw))} is not a finite number")
+        return number
     if kind == "size" and isinstance(raw, int) and not isinstance(raw, bool):
         return check_size(raw)
     if not isinstance(raw, str):
