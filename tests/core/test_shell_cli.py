@@ -30,14 +30,14 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 def one_line_exit_2(done: subprocess.CompletedProcess[str], prog: str, *fragments: str) -> str:
     """The run failed with exactly one ``PROG: error:`` line on stderr, exit 2, no traceback."""
-    assert done.returncode == 2, done.stderr  # noqa: PLR2004 - the configuration exit code
+    assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"{prog}: error: "), lines[0]
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
-    assert len(lines[0]) < 300, lines[0]  # noqa: PLR2004 - long values are abbreviated
+    assert len(lines[0]) < 300, lines[0]
     return lines[0]
 
 

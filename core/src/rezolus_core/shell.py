@@ -89,10 +89,10 @@ def _typed(kind: Kind, raw: Any, from_flag: bool) -> Any:  # noqa: C901, PLR0911
     if kind == "integer":
         if from_flag:
             try:
-                number = int(raw)
+                whole = int(raw)
             except ValueError:
                 raise ValueError(f"expected an integer, got {abbreviate(str(raw))}") from None
-            return _bounded(number)
+            return _bounded(whole)
         if not isinstance(raw, int) or isinstance(raw, bool):
             raise ValueError(f"expected an integer, got {raw!r}")
         return _bounded(raw)
