@@ -54,7 +54,7 @@ def test_full_disk_logs_one_line_per_cause_with_a_count(tmp_path: Path, publishe
         hindsights.append(hs)
         hs.wait_rows(10)
         filler = _fill(small)
-        status = poll(lambda: (s := hs.status())["write_errors"] >= LOST_FRAMES and s, 30, "frames lost to the full disk")
+        status = poll(lambda: (s := hs.status())["write_errors"] >= LOST_FRAMES and s, 30, "frames lost")
         space = [e for e in status["errors"] if "No space left" in str(e["message"])]
         assert len(space) == 1, status["errors"]
         assert space[0]["count"] >= LOST_FRAMES
