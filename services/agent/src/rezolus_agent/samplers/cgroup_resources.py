@@ -91,6 +91,7 @@ class CgroupResources(Sampler):
     """Resource accounting of every tracked cgroup from its interface files."""
 
     name = "cgroup_resources"
+    clock = staticmethod(time.monotonic_ns)
 
     def options(self) -> None:
         """``max_cgroups`` (default 1024) and ``interval`` (how often files are read, default 1s)."""
@@ -164,7 +165,7 @@ class CgroupResources(Sampler):
 
     def sample(self, out: FrameBuilder) -> None:
         """Read the files when ``interval`` has passed, then emit the latest values."""
-        now = time.monotonic_ns()
+        now = self.clock()
         slack = min(self.read_interval_ns // 4, 50_000_000)
         if self._arrays is None or now - self._last_read >= self.read_interval_ns - slack:
             self._last_read = now
