@@ -131,11 +131,11 @@ class _Cgroup:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.files: list[tuple[int, FileSpec]] = []
+        self.files: list[tuple[int, FileSpec, Path]] = []
         self.blocked: list[tuple[Path, FileSpec]] = []
 
     def close(self) -> None:
-        for fd, _ in self.files:
+        for fd, _, _ in self.files:
             os.close(fd)
         self.files = []
 
@@ -192,7 +192,7 @@ class CgroupReader:
                 continue
             file = root / rel / spec.name
             try:
-                cgroup.files.append((os.open(file, os.O_RDONLY | os.O_CLOEXEC), spec))
+                cgroup.files.append((os.open(file, os.O_RDONLY | os.O_CLOEXEC), spec, file))
             except FileNotFoundError:
                 continue
             except OSError as exc:
@@ -211,7 +211,7 @@ class CgroupReader:
         still: list[tuple[Path, FileSpec]] = []
         for file, spec in cgroup.blocked:
             try:
-                cgroup.files.append((os.open(file, os.O_RDONLY | os.O_CLOEXEC), spec))
+                cgroup.files.append((os.open(file, os.O_RDONLY | os.O_CLOEXEC), spec, file))
             except FileNotFoundError:
                 continue
             except OSError:
@@ -221,7 +221,7 @@ class CgroupReader:
 
     def _read_one(self, cgroup: _Cgroup) -> dict[str, int] | None:
         values: dict[str, int] = {}
-        for fd, spec in cgroup.files:
+        for i, (fd, spec, file) in enumerate(cgroup.files):
             try:
                 data = os.pread(fd, _CHUNK, 0)
                 if len(data) == _CHUNK:
@@ -233,6 +233,9 @@ class CgroupReader:
                     self._warn(spec, "removed", cgroup.path)
                 else:
                     self._warn(spec, errno.errorcode.get(exc.errno or 0, str(exc)), cgroup.path)
+                    os.close(fd)
+                    del cgroup.files[i]
+                    cgroup.blocked.append((file, spec))
                 return None
             except ValueError as exc:
                 self._warn(spec, f"unparseable: {exc}", cgroup.path)
