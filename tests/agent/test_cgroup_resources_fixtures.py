@@ -10,48 +10,18 @@ import pytest
 
 from rezolus_agent import cgfiles, cgreader
 from rezolus_agent.cgnames import identify
-from rezolus_agent.registry import available
-from rezolus_agent.sampler import SamplerContext, SamplerUnavailable
-from rezolus_agent.series import FrameBuilder, SeriesRegistry
-from rezolus_core.config import Section
-from rezolus_core.frame import iter_values
-from tests.support.cgroup_trees import FIXTURES, IDS, UID_B, UID_E, UID_G, write_v1, write_v2
+from rezolus_agent.sampler import SamplerUnavailable
+from rezolus_agent.series import FrameBuilder
+from support.cgroup_trees import FIXTURES, IDS, UID_B, UID_E, UID_G, write_v1, write_v2
+from support.sampling import Key, frame, k, start, strip_identity
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from rezolus_agent.sampler import Sampler
 
-Values = dict[tuple[str, tuple[tuple[str, str], ...]], int]
+Values = dict[Key, int]
 US = 1000
-
-
-def start(name: str, root: Path, options: dict[str, object] | None = None) -> tuple[Sampler, SeriesRegistry]:
-    registry = SeriesRegistry("i" * 32, {})
-    ctx = SamplerContext(registry, Section(options or {}, "test"), proc=root / "proc", sys=root / "sys", cpus=2)
-    sampler = available()[name](ctx)
-    sampler.options()
-    sampler.start(None)
-    sampler.clock = itertools.count(0, 10**10).__next__  # type: ignore[attr-defined]  # every frame reads
-    return sampler, registry
-
-
-def frame(sampler: Sampler, registry: SeriesRegistry) -> dict[str, Values]:
-    """One frame as {name label: {(metric, other labels): value}}."""
-    out = FrameBuilder()
-    sampler.sample(out)
-    built = out.build(registry=registry, seq=1, timestamp_ns=1, monotonic_ns=1, interval_ns=1, host="h")
-    found: dict[str, Values] = {}
-    for spec, value in iter_values(built, registry.catalog()):
-        labels = dict(spec.labels)
-        name = labels.pop("name", "")
-        found.setdefault(name, {})[(spec.name, tuple(sorted(labels.items())))] = int(value)  # type: ignore[arg-type]
-    return found
-
-
-def k(metric: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    return metric, tuple(sorted(labels.items()))
 
 
 def expected(n: int, *, v1: bool, pressure_n: int | None) -> Values:
@@ -81,11 +51,6 @@ def expected(n: int, *, v1: bool, pressure_n: int | None) -> Values:
             values[k("cgroup_pressure_stall_time", resource=resource, kind="some")] = ((pressure_n + i) * 1000 + 1) * US
             values[k("cgroup_pressure_stall_time", resource=resource, kind="full")] = ((pressure_n + i) * 1000 + 2) * US
     return values
-
-
-def strip_identity(values: Values) -> Values:
-    return {(m, tuple(kv for kv in labels if kv[0] not in ("container", "pod_uid", "qos"))): v
-            for (m, labels), v in values.items()}
 
 
 def test_v2_tree_every_value_of_a_container() -> None:
