@@ -159,21 +159,30 @@ def v1_blkio(kind: str) -> Callable[[bytes], dict[str, int]]:
 
 def pressure(resource: str) -> Callable[[bytes], dict[str, int]]:
     """A PSI file (``some``/``full`` lines): the ``total=`` stall time, µs → ns."""
+    some, full = f"{resource}_some", f"{resource}_full"
 
     def parse(data: bytes) -> dict[str, int]:
-        values: dict[str, int] = {}
-        for line in data.splitlines():
-            fields = line.split()
-            if not fields:
-                continue
-            if fields[0] not in (b"some", b"full"):
-                raise ValueError("line is not some/full")
-            total = next((f[6:] for f in fields[1:] if f.startswith(b"total=")), None)
-            if total is None:
-                raise ValueError("no total= field")
-            values[f"{resource}_{fields[0].decode()}"] = int(total) * US
-        if f"{resource}_some" not in values:
-            raise ValueError("no some line")
-        return values
+        tokens = data.split()
+        if len(tokens) == 10 and tokens[0] == b"some" and tokens[5] == b"full" and tokens[4][:6] == b"total=" \
+                and tokens[9][:6] == b"total=":  # the kernel's layout, parsed without a loop
+            return {some: int(tokens[4][6:]) * US, full: int(tokens[9][6:]) * US}
+        return _pressure_lines(resource, data)
 
     return parse
+
+
+def _pressure_lines(resource: str, data: bytes) -> dict[str, int]:
+    values: dict[str, int] = {}
+    for line in data.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if fields[0] not in (b"some", b"full"):
+            raise ValueError("line is not some/full")
+        total = next((f[6:] for f in fields[1:] if f.startswith(b"total=")), None)
+        if total is None:
+            raise ValueError("no total= field")
+        values[f"{resource}_{fields[0].decode()}"] = int(total) * US
+    if f"{resource}_some" not in values:
+        raise ValueError("no some line")
+    return values

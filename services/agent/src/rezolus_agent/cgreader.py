@@ -10,12 +10,15 @@ Invariants:
   cpuacct when mounted, else v2 ``cpu.stat``; pressure is v2 only.  So a
   value is never reported twice for one cgroup path.
 - Cgroups are identified by their path below the hierarchy root; a path found
-  in several hierarchies is one cgroup.  At most ``capacity`` paths are read,
+  in several hierarchies is one cgroup.  Hierarchies are walked for new
+  cgroups at most every ``rescan_s`` (the v2 walk may be the BPF samplers'
+  shared one); a removed cgroup is dropped at its first failed read.  At most ``capacity`` paths are read,
   shallowest first (the order the BPF samplers' slot tables use).
 - Files stay open between reads (``pread`` at offset 0 re-generates a kernfs
-  file), about seven times cheaper than open/read/close.  A file that does
-  not exist in a cgroup (the v2 root has no ``memory.current``) is simply not
-  read.
+  file), several times cheaper than open/read/close, for at most ``fd_budget``
+  files; the files of cgroups beyond the budget are opened, read and closed
+  at every read.  A file that does not exist in a cgroup (the v2 root has no
+  ``memory.current``) is simply not read.
 - A cgroup whose read fails (removed, unreadable, unparseable) is left out of
   that read whole, never half-reported; each cause (file and error) is logged
   once per reader, not once per frame.
@@ -134,18 +137,23 @@ class _Cgroup:
         self.files: list[tuple[int, FileSpec, Path]] = []
         self.blocked: list[tuple[Path, FileSpec]] = []
 
-    def close(self) -> None:
-        for fd, _, _ in self.files:
+    def close(self) -> int:
+        """Close the held files; returns how many were held."""
+        held = [fd for fd, _, _ in self.files if fd >= 0]
+        for fd in held:
             os.close(fd)
         self.files = []
+        return len(held)
 
 
 class CgroupReader:
     """Reads the planned files of up to ``capacity`` cgroups of a layout."""
 
     def __init__(self, layout: Layout, specs: list[FileSpec], capacity: int,
-                 v2_index: CgroupIndex | None = None) -> None:
+                 v2_index: CgroupIndex | None = None, fd_budget: int = 1 << 30, rescan_s: float = 1.0) -> None:
         self.layout = layout
+        self.fd_budget = fd_budget
+        self.open_fds = 0
         self.specs = specs
         self.capacity = capacity
         self.untracked = 0
@@ -154,7 +162,7 @@ class CgroupReader:
         indexes: dict[Path, CgroupIndex] = {}
         for name, root in self._roots.items():
             if name in wanted and root is not None and root.resolve() not in indexes:
-                index = v2_index if name == "v2" and v2_index is not None else CgroupIndex(root)
+                index = v2_index if name == "v2" and v2_index is not None else CgroupIndex(root, rescan_s)
                 indexes[root.resolve()] = index
         self._indexes = list(indexes.values())
         self._seen: list[dict[int, str]] = []
@@ -177,7 +185,7 @@ class CgroupReader:
         keep = set(paths[: self.capacity])
         self.untracked = max(0, len(paths) - self.capacity)
         for path in [p for p in self._cgroups if p not in keep]:
-            self._cgroups.pop(path).close()
+            self.open_fds -= self._cgroups.pop(path).close()
         for path in keep:
             cgroup = self._cgroups.get(path)
             if cgroup is None or not (cgroup.files or cgroup.blocked):
@@ -192,17 +200,27 @@ class CgroupReader:
                 continue
             file = root / rel / spec.name
             try:
-                cgroup.files.append((os.open(file, os.O_RDONLY | os.O_CLOEXEC), spec, file))
+                fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 cgroup.blocked.append((file, spec))
                 self._warn(spec, errno.errorcode.get(exc.errno or 0, str(exc)), path)
+                continue
+            cgroup.files.append(self._hold(fd, spec, file))
         return cgroup
+
+    def _hold(self, fd: int, spec: FileSpec, file: Path) -> tuple[int, FileSpec, Path]:
+        """Keep ``fd`` open if the budget allows, else close it (the file is then opened at each read)."""
+        if self.open_fds < self.fd_budget:
+            self.open_fds += 1
+            return fd, spec, file
+        os.close(fd)
+        return -1, spec, file
 
     def _forget(self, cgroup: _Cgroup) -> None:
         """Drop a removed cgroup now; the next rescan reopens it if its path is back (a restarted unit)."""
-        cgroup.close()
+        self.open_fds -= cgroup.close()
         self._cgroups.pop(cgroup.path, None)
         self._seen = []
 
@@ -211,21 +229,28 @@ class CgroupReader:
         still: list[tuple[Path, FileSpec]] = []
         for file, spec in cgroup.blocked:
             try:
-                cgroup.files.append((os.open(file, os.O_RDONLY | os.O_CLOEXEC), spec, file))
+                fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue
             except OSError:
                 still.append((file, spec))
+                continue
+            cgroup.files.append(self._hold(fd, spec, file))
         cgroup.blocked = still
         return not still
 
     def _read_one(self, cgroup: _Cgroup) -> dict[str, int] | None:
         values: dict[str, int] = {}
-        for i, (fd, spec, file) in enumerate(cgroup.files):
+        for i, (held, spec, file) in enumerate(cgroup.files):
+            fd = held
             try:
+                if held < 0:
+                    fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
                 data = os.pread(fd, _CHUNK, 0)
                 if len(data) == _CHUNK:
                     data = os.pread(fd, 1 << 20, 0)
+                if held < 0:
+                    os.close(fd)
                 values.update(spec.parse(data))
             except OSError as exc:
                 if exc.errno in _GONE:
@@ -233,7 +258,10 @@ class CgroupReader:
                     self._warn(spec, "removed", cgroup.path)
                 else:
                     self._warn(spec, errno.errorcode.get(exc.errno or 0, str(exc)), cgroup.path)
-                    os.close(fd)
+                    if held >= 0:
+                        self.open_fds -= 1
+                    if fd >= 0:
+                        os.close(fd)
                     del cgroup.files[i]
                     cgroup.blocked.append((file, spec))
                 return None
@@ -266,4 +294,5 @@ class CgroupReader:
         for cgroup in self._cgroups.values():
             cgroup.close()
         self._cgroups.clear()
+        self.open_fds = 0
         self._seen = []

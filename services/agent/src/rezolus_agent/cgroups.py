@@ -69,18 +69,25 @@ def display_name(path: str) -> str:
 
 
 def scan(mount: Path) -> dict[int, str]:
-    """Every cgroup under the mount: inode id → path relative to the mount (``/`` is the root)."""
-    found: dict[int, str] = {}
-    stack = [(mount, "/")]
+    """Every cgroup under the mount: inode id → path relative to the mount (``/`` is the root).
+
+    Ids below the root come from the directory entries (``d_ino`` is the
+    inode number), so a walk costs one ``getdents`` per cgroup, no ``stat``.
+    """
+    try:
+        found = {mount.stat().st_ino: "/"}
+    except OSError:
+        return {}
+    stack = [(os.fspath(mount), "")]
     while stack:
         directory, rel = stack.pop()
         try:
-            found[directory.stat().st_ino] = rel
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        child = f"{rel.rstrip('/')}/{entry.name}"
-                        stack.append((Path(entry.path), child))
+                        child = f"{rel}/{entry.name}"
+                        found[entry.inode()] = child
+                        stack.append((entry.path, child))
         except OSError:
             continue
     return found

@@ -16,14 +16,23 @@ Invariants:
 - The files are read at most once per ``interval`` (default 1s, its own
   cadence so a fast agent interval does not multiply their cost); frames in
   between repeat the last values read, so every frame carries every series.
+- New cgroups are found by walking the hierarchies at most every
+  ``rescan_interval`` (default 10s; a walk of 1,000 cgroups costs about as
+  much as reading them); the v2 walk is shared with the BPF samplers when they
+  run (every 1s).
 - A cgroup that could not be read is left out of that read (see ``cgreader``).
+- Files stay open between reads up to half the open-file limit (the soft
+  limit is raised to the hard one at start); beyond that they are reopened at
+  every read, which costs more but reads the same values.
 - ``cgroup_cpu_usage`` without ``state`` is the sched_switch on-CPU time of
   ``scheduler_runqueue``; this sampler's series always carry ``state``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import resource
 import time
 from typing import TYPE_CHECKING
 
@@ -74,6 +83,17 @@ SERIES: dict[str, tuple[str, str, dict[str, str], str, str]] = {
 }
 
 
+def fd_budget() -> int:
+    """How many cgroup files may stay open: half the open-file limit, raised to its hard limit first."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if want > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+    return max(0, soft // 2 - 256)
+
+
 def psi_status(proc: Path) -> str:
     """'' when the kernel has pressure stall information, else why not."""
     try:
@@ -94,9 +114,10 @@ class CgroupResources(Sampler):
     clock = staticmethod(time.monotonic_ns)
 
     def options(self) -> None:
-        """``max_cgroups`` (default 1024) and ``interval`` (how often files are read, default 1s)."""
+        """``max_cgroups`` (default 1024), ``interval`` (files read, default 1s), ``rescan_interval`` (default 10s)."""
         self.max_cgroups = self.ctx.options.integer("max_cgroups", 1024, minimum=1, maximum=65536)
         self.read_interval_ns = self.ctx.options.duration("interval", "1s", minimum_ns=10_000_000)
+        self.rescan_ns = self.ctx.options.duration("rescan_interval", "10s", minimum_ns=100_000_000)
 
     def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - files only
         """Find the hierarchies, plan the files, open the reader."""
@@ -119,25 +140,24 @@ class CgroupResources(Sampler):
             index = None
             if layout.v2 is not None and cgroup2_mount(self.ctx.proc) == layout.v2:
                 index = self.ctx.extra["cgroup_index"] = CgroupIndex(layout.v2)
-        self._reader = cgreader.CgroupReader(layout, specs, self.max_cgroups, index)
+        self._reader = cgreader.CgroupReader(layout, specs, self.max_cgroups, index, fd_budget(), self.rescan_ns / 1e9)
         labeler = self.ctx.extra.setdefault("cgroup_labeler", CgroupLabeler())
         assert isinstance(labeler, CgroupLabeler)  # noqa: S101 - only cgroups.py and this module store it
         self._labeler = labeler
-        self._ids: dict[str, dict[str, int]] = {}
+        self._ids: dict[str, dict[str, tuple[int, bool]]] = {}
         self._last_read = -(1 << 62)
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._warned_untracked = False
         self._log = log.get()
 
-    def _series(self, path: str, key: str) -> int:
-        ids = self._ids.setdefault(path, {})
-        sid = ids.get(key)
-        if sid is None:
-            kind, metric, extra, unit, text = SERIES[key]
-            labels = {**self._labeler.labels(path), **extra}
-            reg = self.ctx.registry
-            sid = ids[key] = (reg.gauge if kind == GAUGE else reg.counter)(metric, labels, unit, text)
-        return sid
+    def _series(self, path: str, key: str) -> tuple[int, bool]:
+        """(series id, is a gauge) of one value of one cgroup, registered on first sight."""
+        kind, metric, extra, unit, text = SERIES[key]
+        labels = {**self._labeler.labels(path), **extra}
+        reg = self.ctx.registry
+        if kind == GAUGE:
+            return reg.gauge(metric, labels, unit, text), True
+        return reg.counter(metric, labels, unit, text), False
 
     def _read(self) -> None:
         found = self._reader.read()
@@ -145,17 +165,24 @@ class CgroupResources(Sampler):
         cvals: list[int] = []
         gids: list[int] = []
         gvals: list[int] = []
+        known = self._ids
         for path, values in found.items():
+            ids = known.get(path)
+            if ids is None:
+                ids = known[path] = {}
             for key, value in values.items():
-                sid = self._series(path, key)
-                if SERIES[key][0] == GAUGE:
-                    gids.append(sid)
+                entry = ids.get(key)
+                if entry is None:
+                    entry = ids[key] = self._series(path, key)
+                if entry[1]:
+                    gids.append(entry[0])
                     gvals.append(value)
                 else:
-                    cids.append(sid)
+                    cids.append(entry[0])
                     cvals.append(value)
-        for gone in [p for p in self._ids if p not in found and not self._reader.tracks(p)]:
-            del self._ids[gone]
+        if len(known) > len(found):
+            for gone in [p for p in known if p not in found and not self._reader.tracks(p)]:
+                del known[gone]
         if self._reader.untracked and not self._warned_untracked:
             self._warned_untracked = True
             self._log.warning("more cgroups than max_cgroups; the deepest are not read",
