@@ -10,6 +10,7 @@ import pytest
 
 from rezolus_agent import cgfiles, cgreader
 from rezolus_agent.cgnames import identify
+from rezolus_agent.main import main
 from rezolus_agent.sampler import SamplerUnavailable
 from rezolus_agent.series import FrameBuilder
 from support.cgroup_trees import FIXTURES, IDS, UID_B, UID_E, UID_G, write_v1, write_v2
@@ -209,3 +210,18 @@ def test_files_are_read_on_their_own_cadence(tmp_path: Path) -> None:
         seen.append(frame(sampler, registry)["/kubepods.slice"][k("cgroup_memory_current")])
     assert seen == [0] * 10 + [10] * 10 + [20] * 5
     sampler.close()
+
+
+def test_check_prints_why_pressure_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_v2(tmp_path)
+    shutil.rmtree(tmp_path / "proc" / "pressure")
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[general]\nproc_root = "{tmp_path}/proc"\nsys_root = "{tmp_path}/sys"\n'
+                      "[defaults]\nenabled = false\n[samplers.cgroup_resources]\nenabled = true\n"
+                      "[samplers.pressure]\nenabled = true\n")
+    assert main(["--config", str(config), "--check"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "unavailable" in lines["pressure"]
+    assert "CONFIG_PSI" in lines["pressure"]
+    assert "running" in lines["cgroup_resources"]
+    assert "no pressure" in lines["cgroup_resources"]

@@ -159,7 +159,7 @@ def test_direct_io_writes_counted(tmp_path: Path) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     try:
-        # Kernels since 6.9 keep v1 blkio.throttle counters only for devices with a throttle rule
+        # Recent kernels keep v1 blkio.throttle counters only for devices with a throttle rule
         # (docs/metrics.md); a limit no test reaches turns them on for this device.
         dev = os.stat(target).st_dev
         rule = f"{os.major(dev)}:{os.minor(dev)} {1 << 40}"
