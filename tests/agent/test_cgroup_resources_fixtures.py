@@ -55,10 +55,12 @@ def expected(n: int, *, v1: bool, pressure_n: int | None) -> Values:
 
 
 def test_v2_tree_every_value_of_a_container() -> None:
+    """Every value of a containerd container on the v2 tree, exactly; the root has no memory or bandwidth values."""
     sampler, registry = start("cgroup_resources", FIXTURES / "cgroup_v2")
     assert sampler.degraded == ""
     found = frame(sampler, registry)
-    name = f".../kubepods-burstable.slice/kubepods-burstable-pod{UID_B.replace('-', '_')}.slice/cri-containerd-{IDS['a']}.scope"
+    pod = f"kubepods-burstable-pod{UID_B.replace('-', '_')}.slice"
+    name = f".../kubepods-burstable.slice/{pod}/cri-containerd-{IDS['a']}.scope"
     assert strip_identity(found[name]) == expected(5, v1=False, pressure_n=5)
     assert {dict(labels).get("container") for _, labels in found[name]} == {IDS["a"][:12]}
     root = found["/"]
@@ -69,6 +71,7 @@ def test_v2_tree_every_value_of_a_container() -> None:
 
 
 def test_v1_tree_merges_hierarchies_by_path() -> None:
+    """On the v1 tree one path is one cgroup across cpu,cpuacct, memory, blkio and the hybrid v2 (pressure)."""
     sampler, registry = start("cgroup_resources", FIXTURES / "cgroup_v1")
     found = frame(sampler, registry)
     name = f"/kubepods/pod{UID_G}/{IDS['c']}"
@@ -81,10 +84,10 @@ def test_v1_tree_merges_hierarchies_by_path() -> None:
 
 
 @pytest.mark.parametrize(("path", "labels"), [
-    (f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{UID_B.replace('-', '_')}.slice"
-     f"/cri-containerd-{IDS['a']}.scope", {"container": IDS["a"][:12], "pod_uid": UID_B, "qos": "burstable"}),
-    (f"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{UID_E.replace('-', '_')}.slice"
-     f"/crio-{IDS['b']}.scope", {"container": IDS["b"][:12], "pod_uid": UID_E, "qos": "besteffort"}),
+    ((f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{UID_B.replace('-', '_')}.slice"
+      f"/cri-containerd-{IDS['a']}.scope"), {"container": IDS["a"][:12], "pod_uid": UID_B, "qos": "burstable"}),
+    ((f"/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{UID_E.replace('-', '_')}.slice"
+      f"/crio-{IDS['b']}.scope"), {"container": IDS["b"][:12], "pod_uid": UID_E, "qos": "besteffort"}),
     (f"/kubepods.slice/kubepods-pod{UID_G.replace('-', '_')}.slice/cri-containerd-{IDS['c']}.scope",
      {"container": IDS["c"][:12], "pod_uid": UID_G, "qos": "guaranteed"}),
     (f"/kubepods.slice/kubepods-pod{UID_G.replace('-', '_')}.slice", {"pod_uid": UID_G, "qos": "guaranteed"}),
@@ -95,8 +98,8 @@ def test_v1_tree_merges_hierarchies_by_path() -> None:
     (f"/kubepods/besteffort/pod{UID_E}/crio-{IDS['b']}", {"container": IDS["b"][:12], "pod_uid": UID_E,
                                                           "qos": "besteffort"}),
     (f"/kubepods/pod{UID_G}/{IDS['c']}", {"container": IDS["c"][:12], "pod_uid": UID_G, "qos": "guaranteed"}),
-    (f"/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
-     f"kubelet-kubepods-besteffort-pod{UID_E.replace('-', '_')}.slice/cri-containerd-{IDS['b']}.scope",
+    ((f"/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/"
+      f"kubelet-kubepods-besteffort-pod{UID_E.replace('-', '_')}.slice/cri-containerd-{IDS['b']}.scope"),
      {"container": IDS["b"][:12]}),
     (f"/docker/{IDS['d']}/init", {"container": IDS["d"][:12]}),
     (f"/system.slice/docker-{IDS['d']}.scope", {"container": IDS["d"][:12]}),
@@ -104,10 +107,12 @@ def test_v1_tree_merges_hierarchies_by_path() -> None:
     ("/user.slice/user-0.slice", {}),
 ])
 def test_container_and_pod_identity(path: str, labels: dict[str, str]) -> None:
+    """Docker and Kubernetes (containerd, CRI-O; systemd and cgroupfs drivers) paths give the right labels."""
     assert identify(path).labels() == labels
 
 
 def test_fixture_tree_names_carry_pod_labels() -> None:
+    """The series of a CRI-O container carry its pod UID and QoS class."""
     sampler, registry = start("cgroup_resources", FIXTURES / "cgroup_v2")
     out = FrameBuilder()
     sampler.sample(out)
@@ -118,6 +123,7 @@ def test_fixture_tree_names_carry_pod_labels() -> None:
 
 
 def test_host_pressure() -> None:
+    """Host PSI totals become ns counters; a kernel without cpu 'full' gets no such series."""
     sampler, registry = start("pressure", FIXTURES / "cgroup_v2")
     found = frame(sampler, registry)[""]
     assert found[k("pressure_stall_time", resource="cpu", kind="some")] == 11001 * US
@@ -126,6 +132,7 @@ def test_host_pressure() -> None:
 
 
 def test_no_psi_is_unavailable_with_reason(tmp_path: Path) -> None:
+    """Without /proc/pressure the host sampler is unavailable and the cgroup one runs without pressure."""
     write_v2(tmp_path)
     shutil.rmtree(tmp_path / "proc" / "pressure")
     with pytest.raises(SamplerUnavailable, match="CONFIG_PSI"):
@@ -139,6 +146,7 @@ def test_no_psi_is_unavailable_with_reason(tmp_path: Path) -> None:
 
 
 def test_bad_input_skips_the_cgroup_once_per_cause(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Garbage and unreadable files skip their cgroups, one warning per cause, and recover when fixed."""
     cgroups = write_v1(tmp_path)
     sampler, registry = start("cgroup_resources", tmp_path)
     hier = tmp_path / "sys/fs/cgroup"
@@ -161,12 +169,12 @@ def test_bad_input_skips_the_cgroup_once_per_cause(tmp_path: Path, capsys: pytes
     warnings = [line for line in capsys.readouterr().out.splitlines() if "cgroup file skipped" in line]
     assert len([w for w in warnings if "unparseable" in w]) == 1, warnings
     assert len([w for w in warnings if "EISDIR" in w]) == 1, warnings
-    assert len(warnings) == 2, warnings  # noqa: PLR2004 - two causes, three cgroups, three frames
+    assert len(warnings) == 2, warnings
     (hier / "memory" / garbled.lstrip("/") / "memory.oom_control").write_text("oom_kill_disable 0\noom_kill 9\n")
     blocked.rmdir()
     blocked.write_text("Total 0\n")
     found = frame(sampler, registry)
-    assert strip_identity(found[garbled])[k("cgroup_memory_events", event="oom_kill")] == 9  # noqa: PLR2004
+    assert strip_identity(found[garbled])[k("cgroup_memory_events", event="oom_kill")] == 9
     assert found[unreadable][k("cgroup_blockio_operations", op="read", container=IDS["d"][:12])] == 0
     sampler.close()
 
@@ -183,16 +191,20 @@ def test_bad_input_skips_the_cgroup_once_per_cause(tmp_path: Path, capsys: pytes
     (cgfiles.pressure("cpu"), b"\x00\x01"),
 ])
 def test_parsers_reject_garbage(parser: Callable[[bytes], dict[str, int]], data: bytes) -> None:
+    """Every parser raises ValueError on malformed input instead of returning partial values."""
     with pytest.raises(ValueError):  # noqa: PT011 - every parser failure is a ValueError
         parser(data)
 
 
 def test_layouts_and_one_source_per_value() -> None:
+    """Pure v2 and hybrid roots are told apart and each value gets exactly one source file."""
     v2 = cgreader.discover(FIXTURES / "cgroup_v2/sys/fs/cgroup")
-    assert v2.v2 is not None and not v2.v1
+    assert v2.v2 is not None
+    assert not v2.v1
     v1 = cgreader.discover(FIXTURES / "cgroup_v1/sys/fs/cgroup")
     assert set(v1.v1) == {"cpu", "cpuacct", "memory", "blkio"}
-    assert v1.v2 is not None and v1.v2.name == "unified"
+    assert v1.v2 is not None
+    assert v1.v2.name == "unified"
     names = [(s.hierarchy, s.name) for s in cgreader.plan(v1, pressure=True)]
     assert ("v2", "cpu.stat") not in names
     assert ("cpuacct", "cpuacct.usage_user") in names
@@ -200,6 +212,7 @@ def test_layouts_and_one_source_per_value() -> None:
 
 
 def test_files_are_read_on_their_own_cadence(tmp_path: Path) -> None:
+    """At 100 ms frames and a 1 s interval the files are read every tenth frame; frames between repeat."""
     write_v2(tmp_path)
     sampler, registry = start("cgroup_resources", tmp_path, {"interval": "1s"})
     sampler.clock = itertools.count(0, 100_000_000).__next__  # type: ignore[attr-defined]  # 100 ms frames
@@ -213,6 +226,7 @@ def test_files_are_read_on_their_own_cadence(tmp_path: Path) -> None:
 
 
 def test_check_prints_why_pressure_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``rezolus-agent --check`` names the missing PSI for both samplers."""
     write_v2(tmp_path)
     shutil.rmtree(tmp_path / "proc" / "pressure")
     config = tmp_path / "agent.toml"

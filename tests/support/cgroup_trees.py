@@ -85,7 +85,8 @@ def v1_cgroup(hierarchies: Path, rel: str, n: int) -> None:
     rel = rel.lstrip("/")
     _write(hierarchies / "cpu,cpuacct" / rel, {
         "cpu.cfs_quota_us": f"{n * 1000}\n" if n % 2 else "-1\n", "cpu.cfs_period_us": "100000\n",
-        "cpu.stat": f"nr_periods {n * 10}\nnr_throttled {n * 3}\nthrottled_time {n * 7000}\nnr_bursts 0\nburst_time 0\n",
+        "cpu.stat": (f"nr_periods {n * 10}\nnr_throttled {n * 3}\nthrottled_time {n * 7000}\n"
+                     "nr_bursts 0\nburst_time 0\n"),
         "cpuacct.usage": f"{n * 300_000}\n", "cpuacct.usage_user": f"{n * 200_000}\n",
         "cpuacct.usage_sys": f"{n * 100_000}\n", "tasks": "",
     })

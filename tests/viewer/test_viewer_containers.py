@@ -7,11 +7,13 @@ from rezolus_viewer.recording import Column
 
 
 def col(metric: str, mtype: str, unit: str, **labels: str) -> Column:
+    """A recording column of a metric with labels."""
     name = metric + "/" + "/".join(f"{k}={v}" for k, v in sorted(labels.items()))
     return Column(name, metric, mtype, unit, labels)
 
 
 def test_container_charts_order_and_sources() -> None:
+    """Throttling, memory and pressure charts come first; CPU time sources are never summed."""
     columns = []
     for cg in ("/a", "/b"):
         columns += [

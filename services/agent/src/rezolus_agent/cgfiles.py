@@ -79,7 +79,7 @@ def v1_cpu_stat(data: bytes) -> dict[str, int]:
 def v2_cpu_max(data: bytes) -> dict[str, int]:
     """v2 ``cpu.max`` (``<quota|max> <period>`` in µs)."""
     fields = data.split()
-    if len(fields) != 2:  # noqa: PLR2004 - the file's two fields
+    if len(fields) != 2:
         raise ValueError("expected '<quota> <period>'")
     quota = 0 if fields[0] == b"max" else int(fields[0]) * US
     return {"quota": quota, "period": int(fields[1]) * US}
@@ -142,10 +142,10 @@ def v1_blkio(kind: str) -> Callable[[bytes], dict[str, int]]:
         read = write = 0
         for line in data.splitlines():
             fields = line.split()
-            if len(fields) == 2 and fields[0] == b"Total":  # noqa: PLR2004 - the trailing total line
+            if len(fields) == 2 and fields[0] == b"Total":
                 int(fields[1])
                 continue
-            if len(fields) != 3 or b":" not in fields[0]:  # noqa: PLR2004 - "<maj:min> <op> <n>"
+            if len(fields) != 3 or b":" not in fields[0]:
                 raise ValueError("expected '<major:minor> <op> <value>'")
             value = int(fields[2])
             if fields[1] == b"Read":

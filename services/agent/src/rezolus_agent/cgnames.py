@@ -56,7 +56,7 @@ def _pod(parts: list[str], i: int) -> tuple[str, str] | None:
         parent = parts[i - 1]
         if parent == "kubepods":
             return "guaranteed", match.group(1).replace("_", "-")
-        if parent in ("besteffort", "burstable") and i >= 2 and parts[i - 2] == "kubepods":  # noqa: PLR2004
+        if parent in ("besteffort", "burstable") and i >= 2 and parts[i - 2] == "kubepods":
             return parent, match.group(1).replace("_", "-")
     return None
 

@@ -149,7 +149,7 @@ class _Cgroup:
 class CgroupReader:
     """Reads the planned files of up to ``capacity`` cgroups of a layout."""
 
-    def __init__(self, layout: Layout, specs: list[FileSpec], capacity: int,
+    def __init__(self, layout: Layout, specs: list[FileSpec], capacity: int, *,
                  v2_index: CgroupIndex | None = None, fd_budget: int = 1 << 30, rescan_s: float = 1.0) -> None:
         self.layout = layout
         self.fd_budget = fd_budget
@@ -239,31 +239,29 @@ class CgroupReader:
         cgroup.blocked = still
         return not still
 
+    @staticmethod
+    def _pread(held: int, file: Path) -> bytes:
+        """The file's content, through its held descriptor or (beyond the budget) a fresh one."""
+        fd = held if held >= 0 else os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.pread(fd, _CHUNK, 0)
+            return os.pread(fd, 1 << 20, 0) if len(data) == _CHUNK else data
+        finally:
+            if held < 0:
+                os.close(fd)
+
     def _read_one(self, cgroup: _Cgroup) -> dict[str, int] | None:
         values: dict[str, int] = {}
         for i, (held, spec, file) in enumerate(cgroup.files):
-            fd = held
             try:
-                if held < 0:
-                    fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
-                data = os.pread(fd, _CHUNK, 0)
-                if len(data) == _CHUNK:
-                    data = os.pread(fd, 1 << 20, 0)
-                if held < 0:
-                    os.close(fd)
-                values.update(spec.parse(data))
+                values.update(spec.parse(self._pread(held, file)))
             except OSError as exc:
                 if exc.errno in _GONE:
                     self._forget(cgroup)
                     self._warn(spec, "removed", cgroup.path)
                 else:
                     self._warn(spec, errno.errorcode.get(exc.errno or 0, str(exc)), cgroup.path)
-                    if held >= 0:
-                        self.open_fds -= 1
-                    if fd >= 0:
-                        os.close(fd)
-                    del cgroup.files[i]
-                    cgroup.blocked.append((file, spec))
+                    self._block(cgroup, i)
                 return None
             except ValueError as exc:
                 self._warn(spec, f"unparseable: {exc}", cgroup.path)
@@ -272,6 +270,14 @@ class CgroupReader:
         if memsw is not None and "memory_current" in values:
             values["swap_current"] = max(0, memsw - values["memory_current"])
         return values
+
+    def _block(self, cgroup: _Cgroup, i: int) -> None:
+        """Close a file that failed to read; it is reopened at the next read."""
+        held, spec, file = cgroup.files.pop(i)
+        if held >= 0:
+            os.close(held)
+            self.open_fds -= 1
+        cgroup.blocked.append((file, spec))
 
     def read(self) -> dict[str, dict[str, int]]:
         """Path → canonical values for every tracked cgroup that read cleanly now."""

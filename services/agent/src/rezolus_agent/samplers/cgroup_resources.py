@@ -140,7 +140,8 @@ class CgroupResources(Sampler):
             index = None
             if layout.v2 is not None and cgroup2_mount(self.ctx.proc) == layout.v2:
                 index = self.ctx.extra["cgroup_index"] = CgroupIndex(layout.v2)
-        self._reader = cgreader.CgroupReader(layout, specs, self.max_cgroups, index, fd_budget(), self.rescan_ns / 1e9)
+        self._reader = cgreader.CgroupReader(layout, specs, self.max_cgroups, v2_index=index, fd_budget=fd_budget(),
+                                             rescan_s=self.rescan_ns / 1e9)
         labeler = self.ctx.extra.setdefault("cgroup_labeler", CgroupLabeler())
         assert isinstance(labeler, CgroupLabeler)  # noqa: S101 - only cgroups.py and this module store it
         self._labeler = labeler
