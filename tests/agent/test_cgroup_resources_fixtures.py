@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
 from rezolus_agent import cgfiles, cgreader
 from rezolus_agent.cgnames import identify
-from rezolus_agent.main import main
 from rezolus_agent.sampler import SamplerUnavailable
 from rezolus_agent.series import FrameBuilder
 from support.cgroup_trees import FIXTURES, IDS, UID_B, UID_E, UID_G, write_v1, write_v2
+from support.env import VENV_BIN
 from support.sampling import Key, frame, k, start, strip_identity
 
 if TYPE_CHECKING:
@@ -225,7 +226,7 @@ def test_files_are_read_on_their_own_cadence(tmp_path: Path) -> None:
     sampler.close()
 
 
-def test_check_prints_why_pressure_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_prints_why_pressure_is_missing(tmp_path: Path) -> None:
     """``rezolus-agent --check`` names the missing PSI for both samplers."""
     write_v2(tmp_path)
     shutil.rmtree(tmp_path / "proc" / "pressure")
@@ -233,8 +234,10 @@ def test_check_prints_why_pressure_is_missing(tmp_path: Path, capsys: pytest.Cap
     config.write_text(f'[general]\nproc_root = "{tmp_path}/proc"\nsys_root = "{tmp_path}/sys"\n'
                       "[defaults]\nenabled = false\n[samplers.cgroup_resources]\nenabled = true\n"
                       "[samplers.pressure]\nenabled = true\n")
-    assert main(["--config", str(config), "--check"]) == 0
-    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    done = subprocess.run([str(VENV_BIN / "rezolus-agent"), "--config", str(config), "--check"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
     assert "unavailable" in lines["pressure"]
     assert "CONFIG_PSI" in lines["pressure"]
     assert "running" in lines["cgroup_resources"]
