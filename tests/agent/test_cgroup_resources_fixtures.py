@@ -242,3 +242,16 @@ def test_check_prints_why_pressure_is_missing(tmp_path: Path) -> None:
     assert "CONFIG_PSI" in lines["pressure"]
     assert "running" in lines["cgroup_resources"]
     assert "no pressure" in lines["cgroup_resources"]
+
+
+def test_host_pressure_garbage_drops_one_resource(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A garbled /proc/pressure file leaves that resource out of the frame, warned once; the others stay."""
+    write_v2(tmp_path)
+    sampler, registry = start("pressure", tmp_path)
+    (tmp_path / "proc/pressure/memory").write_text("some avg10=garbage\n")
+    capsys.readouterr()
+    for _ in range(3):
+        found = frame(sampler, registry)[""]
+        assert k("pressure_stall_time", resource="memory", kind="some") not in found
+        assert found[k("pressure_stall_time", resource="io", kind="some")] == 13001 * US
+    assert capsys.readouterr().out.count("pressure file skipped") == 1

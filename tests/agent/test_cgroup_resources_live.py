@@ -241,3 +241,35 @@ def test_docker_container_throttling_under_its_name() -> None:
     assert before["nr_throttled"] <= throttled <= after["nr_throttled"]
     assert throttled >= 5
     assert before["throttled_time"] <= values[k("cgroup_cpu_bandwidth_throttled_time")] <= after["throttled_time"]
+
+
+def psi_totals(path: Path) -> dict[str, int]:
+    """``some``/``full`` → total stall µs of a PSI file."""
+    found = {}
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        found[fields[0]] = int(next(f for f in fields if f.startswith("total="))[6:])
+    return found
+
+
+def test_pressure_host_and_v2_root_between_kernel_reads() -> None:
+    """Host and per-cgroup (v2 root) PSI totals sit between reads of the kernel's files, µs → ns."""
+    require(Path("/proc/pressure/io").is_file(), "kernel with PSI (/proc/pressure)")
+    unified = HIER / "unified" / "io.pressure"
+    require(unified.is_file(), f"cgroup v2 with pressure files at {unified}")
+    host, host_registry = start("pressure", ROOT)
+    cgroups, registry = start("cgroup_resources", ROOT)
+    for resource in ("cpu", "memory", "io"):
+        before = psi_totals(Path("/proc/pressure") / resource)
+        values = frame(host, host_registry)[""]
+        after = psi_totals(Path("/proc/pressure") / resource)
+        for kind in before:
+            got = values[k("pressure_stall_time", resource=resource, kind=kind)]
+            assert before[kind] * 1000 <= got <= after[kind] * 1000, (resource, kind)
+        before = psi_totals(HIER / "unified" / f"{resource}.pressure")
+        root = strip_identity(frame(cgroups, registry)["/"])
+        after = psi_totals(HIER / "unified" / f"{resource}.pressure")
+        for kind in before:
+            got = root[k("cgroup_pressure_stall_time", resource=resource, kind=kind)]
+            assert before[kind] * 1000 <= got <= after[kind] * 1000, (resource, kind)
+    cgroups.close()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from rezolus_agent import cgfiles
 from rezolus_agent.sampler import Sampler, SamplerUnavailable
 from rezolus_agent.samplers.cgroup_resources import psi_status
+from rezolus_core import log
 
 if TYPE_CHECKING:
     from rezolus_agent.bpfload import BpfMaps
@@ -35,6 +36,7 @@ class Pressure(Sampler):
         reg = self.ctx.registry
         self._files = {r: (self.ctx.proc / "pressure" / r, cgfiles.pressure(r)) for r in RESOURCES}
         self._ids: dict[str, int] = {}
+        self._warned: set[str] = set()
         for resource, kind in ((r, k) for r in RESOURCES for k in ("some", "full")):
             self._ids[f"{resource}_{kind}"] = reg.counter(
                 "pressure_stall_time", {"resource": resource, "kind": kind}, "nanoseconds",
@@ -45,7 +47,11 @@ class Pressure(Sampler):
         for path, parse in self._files.values():
             try:
                 values = parse(path.read_bytes())
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
+                cause = f"{path.name}: {exc}"
+                if cause not in self._warned:
+                    self._warned.add(cause)
+                    log.get().warning("pressure file skipped", sampler=self.name, cause=cause)
                 continue
             for key, value in values.items():
                 out.counter(self._ids[key], value)
