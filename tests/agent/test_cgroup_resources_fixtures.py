@@ -13,7 +13,7 @@ from rezolus_agent import cgfiles, cgreader
 from rezolus_agent.cgnames import identify
 from rezolus_agent.sampler import SamplerUnavailable
 from rezolus_agent.series import FrameBuilder
-from support.cgroup_trees import FIXTURES, IDS, UID_B, UID_E, UID_G, write_v1, write_v2
+from support.cgroup_trees import FIXTURES, IDS, UID_B, UID_E, UID_G, v2_cgroup, write_v1, write_v2
 from support.env import VENV_BIN
 from support.sampling import Key, frame, k, start, strip_identity
 
@@ -255,3 +255,18 @@ def test_host_pressure_garbage_drops_one_resource(tmp_path: Path, capsys: pytest
         assert k("pressure_stall_time", resource="memory", kind="some") not in found
         assert found[k("pressure_stall_time", resource="io", kind="some")] == 13001 * US
     assert capsys.readouterr().out.count("pressure file skipped") == 1
+
+
+def test_deep_paths_sharing_a_short_name_report_one_cgroup(tmp_path: Path) -> None:
+    """``/a/x/y/z`` and ``/b/x/y/z`` both label as ``.../x/y/z``: one is reported, never two values in a series."""
+    write_v2(tmp_path)
+    for top, n in (("a", 3), ("b", 5)):
+        v2_cgroup(tmp_path / "sys/fs/cgroup" / top / "x/y/z", n)
+    sampler, registry = start("cgroup_resources", tmp_path)
+    out = FrameBuilder()
+    sampler.sample(out)
+    built = out.build(registry=registry, seq=1, timestamp_ns=1, monotonic_ns=1, interval_ns=1, host="h")
+    assert len(set(built.counter_ids.tolist())) == len(built.counter_ids)
+    assert len(set(built.gauge_ids.tolist())) == len(built.gauge_ids)
+    assert frame(sampler, registry)[".../x/y/z"][k("cgroup_memory_current")] == 3 * 1048576
+    sampler.close()

@@ -146,19 +146,29 @@ class CgroupResources(Sampler):
         assert isinstance(labeler, CgroupLabeler)  # noqa: S101 - only cgroups.py and this module store it
         self._labeler = labeler
         self._ids: dict[str, dict[str, tuple[int, bool]]] = {}
+        self._owners: dict[int, str] = {}
         self._last_read = -(1 << 62)
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._warned_untracked = False
         self._log = log.get()
 
     def _series(self, path: str, key: str) -> tuple[int, bool]:
-        """(series id, is a gauge) of one value of one cgroup, registered on first sight."""
+        """(series id, is a gauge) of one value of one cgroup, registered on first sight.
+
+        Two deep paths can share a shortened ``name`` (``.../b/c/d``) and so a
+        series; the first cgroup keeps it and the other is not reported (id -1).
+        """
         kind, metric, extra, unit, text = SERIES[key]
         labels = {**self._labeler.labels(path), **extra}
         reg = self.ctx.registry
-        if kind == GAUGE:
-            return reg.gauge(metric, labels, unit, text), True
-        return reg.counter(metric, labels, unit, text), False
+        sid = (reg.gauge if kind == GAUGE else reg.counter)(metric, labels, unit, text)
+        owner = self._owners.setdefault(sid, path)
+        if owner != path and owner in self._ids:
+            self._log.warning("cgroups share a name; only the first is reported", sampler=self.name,
+                              name=labels["name"], reported=owner, skipped=path)
+            return -1, False
+        self._owners[sid] = path
+        return sid, kind == GAUGE
 
     def _read(self) -> None:
         found = self._reader.read()
@@ -175,6 +185,8 @@ class CgroupResources(Sampler):
                 entry = ids.get(key)
                 if entry is None:
                     entry = ids[key] = self._series(path, key)
+                if entry[0] < 0:
+                    continue
                 if entry[1]:
                     gids.append(entry[0])
                     gvals.append(value)
