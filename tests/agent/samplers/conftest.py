@@ -1,34 +1,25 @@
-"""Fixtures for the block IO, network and softirq sampler tests: load samplers without the agent."""
+"""Fixtures of the sampler tests: load samplers without the agent; reap workloads a failed test left."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
+import sched_workloads
 
-from rezolus_agent.agent import possible_cpus
 from rezolus_agent.bpfload import BpfLoader
+from rezolus_agent.cpus import possible_cpus
 from rezolus_agent.registry import available
-from rezolus_agent.sampler import Sampler, SamplerContext
+from rezolus_agent.sampler import BpfSampler, ProcSampler, Sampler, SamplerContext
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core.config import Section
 from rezolus_core.frame import MetricType
-from support.env import require
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-
-
-def need_tool(name: str) -> str:
-    """Path of an optional reference tool: skipped locally when missing, a failure in CI."""
-    path = shutil.which(name)
-    require(path is not None, f"{name} is not installed")
-    assert path is not None
-    return path
 
 
 @dataclass
@@ -91,10 +82,14 @@ def load_samplers(root_bpf: None) -> Iterator[Callable[..., Loaded]]:  # noqa: A
             samplers.append(sampler)
         loader = BpfLoader(cpus)
         loaders.append(loader)
-        maps, failures = loader.load([s for s in samplers if s.bpf is not None])
+        maps, failures = loader.load([s for s in samplers if isinstance(s, BpfSampler)])
         assert not failures, failures
         for sampler in samplers:
-            sampler.start(maps.get(sampler.name))
+            if isinstance(sampler, BpfSampler):
+                sampler.attach(maps[sampler.name])
+            else:
+                assert isinstance(sampler, ProcSampler)
+                sampler.start()
             started.append(sampler)
         return Loaded(registry, samplers)
 
@@ -103,3 +98,10 @@ def load_samplers(root_bpf: None) -> Iterator[Callable[..., Loaded]]:  # noqa: A
         sampler.close()
     for loader in loaders:
         loader.close()
+
+
+@pytest.fixture(autouse=True)
+def _reap_workloads() -> Iterator[None]:
+    """Kill workload processes a failed test left parked (so its cgroup can be removed)."""
+    yield
+    sched_workloads.reap()

@@ -14,7 +14,7 @@ from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core.config import Section
 from rezolus_core.frame import HistogramValue, iter_values
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "host"
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "host"
 
 
 def run_sampler(name: str, root: Path = FIXTURE) -> dict[tuple[str, tuple[tuple[str, str], ...]], int]:
@@ -23,7 +23,7 @@ def run_sampler(name: str, root: Path = FIXTURE) -> dict[tuple[str, tuple[tuple[
     ctx = SamplerContext(registry, Section({}, "test"), proc=root / "proc", sys=root / "sys", cpus=2)
     sampler = available()[name](ctx)
     sampler.options()
-    sampler.start(None)
+    sampler.start()
     out = FrameBuilder()
     sampler.sample(out)
     frame = out.build(registry=registry, seq=1, timestamp_ns=1, monotonic_ns=1, interval_ns=1, host="h")
@@ -105,7 +105,7 @@ def test_removed_interface_does_not_decrease_totals(tmp_path: Path) -> None:
     registry = SeriesRegistry("i" * 32, {})
     ctx = SamplerContext(registry, Section({}, "t"), proc=root / "proc", sys=root / "sys", cpus=2)
     sampler = available()["network_traffic"](ctx)
-    sampler.start(None)
+    sampler.start()
     sampler.sample(FrameBuilder())
     dev = root / "proc" / "net" / "dev"
     lines = dev.read_text().splitlines()

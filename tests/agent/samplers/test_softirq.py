@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from ioinet_helpers import read_softirqs, tcp_transfer
 
-from conftest import need_tool
+from support.live import need_tool
 
 pytestmark = pytest.mark.root
 

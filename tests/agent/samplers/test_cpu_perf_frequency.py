@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need_tool
 from rezolus_agent.registry import available
 from rezolus_agent.sampler import SamplerContext, SamplerUnavailable
 from rezolus_agent.samplers import _perf
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core.config import Section
+from support.live import need_tool
 
 
 class FakeGroup:
@@ -87,7 +87,7 @@ def test_cpu_perf_scales_multiplexed_increases(two_cpus):
         return groups[cpu]
 
     sampler = _sampler("cpu_perf", opener, two_cpus)
-    sampler.start(None)
+    sampler.start()
     first = _values(sampler)
     assert first[("cpu_cycles", "0")] == 1000 * 2
     assert first[("cpu_instructions", "0")] == 2000 * 2
@@ -113,7 +113,7 @@ def test_cpu_perf_without_pmu_is_unavailable_and_closes_what_it_opened(two_cpus)
 
     sampler = _sampler("cpu_perf", opener, two_cpus)
     with pytest.raises(SamplerUnavailable, match=r"hardware PMU.*CPU 1.*No such file"):
-        sampler.start(None)
+        sampler.start()
     assert opened
     assert all(g.closed for g in opened)
 
@@ -125,7 +125,7 @@ def test_cpu_frequency_reports_missing_msr_events(two_cpus):
     (msr / "type").write_text("9\n")
     (msr / "events" / "tsc").write_text("event=0x00\n")
     sampler = _sampler("cpu_frequency", lambda cpu, _ev: FakeGroup([([cpu], 1, 1), ([cpu + 50], 2, 2)]), two_cpus)
-    sampler.start(None)
+    sampler.start()
     assert "cpu_aperf, cpu_mperf unavailable" in sampler.degraded
     assert _values(sampler) == {("cpu_tsc", "0"): 50, ("cpu_tsc", "1"): 50}
 
@@ -138,7 +138,7 @@ def test_cpu_tsc_rate_matches_perf_stat():
     sampler = _sampler("cpu_frequency", _perf.open_group, Path("/sys"))
     if _perf.pmu_event(Path("/sys"), "msr", "tsc") is None:
         pytest.skip("this CPU has no msr/tsc perf event")
-    sampler.start(None)
+    sampler.start()
     try:
         t1, before = time.monotonic_ns(), _values(sampler)[("cpu_tsc", "0")]
         run = subprocess.run(
@@ -164,4 +164,4 @@ def test_cpu_frequency_without_msr_pmu_is_unavailable(two_cpus):
     """Without an msr PMU in sysfs the sampler is unavailable and says why."""
     sampler = _sampler("cpu_frequency", lambda _cpu, _ev: FakeGroup([]), two_cpus)
     with pytest.raises(SamplerUnavailable, match="no msr PMU"):
-        sampler.start(None)
+        sampler.start()
