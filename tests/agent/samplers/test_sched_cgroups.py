@@ -1,4 +1,4 @@
-"""Per-cgroup bookkeeping of the scheduler samplers: removal, slot reuse, container labels, BTF offsets."""
+"""Per-cgroup bookkeeping of the scheduler samplers: removal, slot reuse, container labels."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sched_workloads import Workload, agent_config, group
 
-from rezolus_agent import bpfsys, btf
+from rezolus_agent import bpfsys
 from rezolus_agent.cgroups import CgroupLabeler, SlotTable, container_id, docker_name
 from support.env import require
 from support.live import cgroup_dir, family_total, series_values, settle, wait_for_series
@@ -143,45 +143,6 @@ def test_container_labels_with_and_without_docker(tmp_path) -> None:
     thread = serve_docker(sock, None, status=404)
     assert docker_name(CID, sock) is None
     thread.join(5)
-
-
-def test_btf_offsets_match_bpftool() -> None:
-    """Offsets parsed from the kernel's BTF equal those bpftool prints for the same members."""
-    bpftool = subprocess.run(["bpftool", "btf", "dump", "file", str(btf.VMLINUX), "format", "raw"],
-                             capture_output=True, text=True, check=False)
-    if bpftool.returncode != 0:
-        pytest.skip("bpftool cannot dump the kernel BTF here")
-    members: dict[str, dict[str, int]] = {}
-    current = None
-    for line in bpftool.stdout.splitlines():
-        head = re.match(r"\[\d+\] (STRUCT|UNION) '(\w+)'", line)
-        if head:
-            current = members.setdefault(head.group(2), {}) if head.group(2) not in members else None
-            continue
-        if not line.startswith("\t"):
-            current = None
-            continue
-        member = re.match(r"\t'(\w+)' type_id=\d+ bits_offset=(\d+)", line)
-        if member and current is not None:
-            current[member.group(1)] = int(member.group(2)) // 8
-    kernel = btf.kernel()
-    for struct, member in (("css_set", "dfl_cgrp"), ("cgroup", "kn"), ("kernfs_node", "id"),
-                           ("task_struct", "cgroups"), ("task_struct", "pid"), ("thread_info", "cpu")):
-        assert kernel.offset(f"{struct}.{member}") == members[struct][member]
-    types = dict(re.findall(r"^\[(\d+)\] (.*)$", bpftool.stdout, re.MULTILINE))
-    for tracepoint in ("sched_switch", "sched_wakeup", "sched_migrate_task", "tlb_flush"):
-        typedef = re.search(rf"^\[\d+\] TYPEDEF 'btf_trace_{tracepoint}' type_id=(\d+)$", bpftool.stdout,
-                            re.MULTILINE)
-        assert typedef is not None
-        pointer = re.search(r"type_id=(\d+)", types[typedef.group(1)])
-        assert pointer is not None
-        vlen = re.search(r"FUNC_PROTO .* vlen=(\d+)", types[pointer.group(1)])
-        assert vlen is not None
-        assert kernel.raw_tracepoint_args(tracepoint) == int(vlen.group(1)) - 1
-    with pytest.raises(btf.BtfError):
-        kernel.offset("task_struct.no_such_member")
-    with pytest.raises(btf.BtfError):
-        kernel.offset("no_such_struct.x")
 
 
 def docker_ready() -> bool:
