@@ -35,6 +35,7 @@ class BlockioLatency(BpfSampler):
 
     def options(self) -> None:
         """``slots``: issue-time slots, a power of two (see the BPF source for why)."""
+        super().options()
         self.slots = self.ctx.options.integer("slots", 16384, minimum=64, maximum=1 << 20)
         if self.slots & (self.slots - 1):
             raise self.ctx.options.error("slots", f"{self.slots} is not a power of two")
