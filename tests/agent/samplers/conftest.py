@@ -17,6 +17,7 @@ from rezolus_agent.sampler import BpfSampler, ProcSampler, Sampler, SamplerConte
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core.config import Section
 from rezolus_core.frame import MetricType
+from support.live import reap_bpftrace
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -102,6 +103,7 @@ def load_samplers(root_bpf: None) -> Iterator[Callable[..., Loaded]]:  # noqa: A
 
 @pytest.fixture(autouse=True)
 def _reap_workloads() -> Iterator[None]:
-    """Kill workload processes a failed test left parked (so its cgroup can be removed)."""
+    """Kill workload processes a failed test left parked (so its cgroup can be removed) and its bpftrace."""
     yield
     sched_workloads.reap()
+    reap_bpftrace()

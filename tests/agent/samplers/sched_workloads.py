@@ -235,6 +235,7 @@ class AttachedBpftrace(Bpftrace):
         full = f'BEGIN {{ printf("{self.MARKER}\\n"); }} {script}'
         self.proc = subprocess.Popen([binary, "-e", full], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env)
+        Bpftrace.running.append(self)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
