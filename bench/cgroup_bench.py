@@ -77,7 +77,7 @@ def sampler_for(root: Path, count: int) -> tuple[object, SeriesRegistry]:
     ctx = SamplerContext(registry, Section({"max_cgroups": count}, "bench"), proc=root / "proc", sys=root / "sys")
     sampler = available()["cgroup_resources"](ctx)
     sampler.options()
-    sampler.start(None)
+    sampler.start()
     return sampler, registry
 
 

@@ -26,7 +26,7 @@ def start(name: str, root: Path, options: dict[str, object] | None = None) -> tu
     ctx = SamplerContext(registry, Section(options or {}, "test"), proc=root / "proc", sys=root / "sys", cpus=2)
     sampler = available()[name](ctx)
     sampler.options()
-    sampler.start(None)
+    sampler.start()  # type: ignore[attr-defined]
     sampler.clock = itertools.count(0, 10**10).__next__  # type: ignore[attr-defined]
     return sampler, registry
 

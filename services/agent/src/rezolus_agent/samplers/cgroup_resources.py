@@ -40,13 +40,12 @@ import numpy as np
 
 from rezolus_agent import cgreader
 from rezolus_agent.cgroups import CgroupIndex, CgroupLabeler, cgroup2_mount
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_core import log
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 GAUGE, COUNTER = "gauge", "counter"
@@ -107,7 +106,7 @@ def psi_status(proc: Path) -> str:
     return ""
 
 
-class CgroupResources(Sampler):
+class CgroupResources(ProcSampler):
     """Resource accounting of every tracked cgroup from its interface files."""
 
     name = "cgroup_resources"
@@ -119,7 +118,7 @@ class CgroupResources(Sampler):
         self.read_interval_ns = self.ctx.options.duration("interval", "1s", minimum_ns=10_000_000)
         self.rescan_ns = self.ctx.options.duration("rescan_interval", "10s", minimum_ns=100_000_000)
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - files only
+    def start(self) -> None:
         """Find the hierarchies, plan the files, open the reader."""
         root = self.ctx.sys / "fs" / "cgroup"
         layout = cgreader.discover(root)

@@ -12,23 +12,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rezolus_agent import cgfiles
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_agent.samplers.cgroup_resources import psi_status
 from rezolus_core import log
 
 if TYPE_CHECKING:
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 RESOURCES = ("cpu", "memory", "io")
 
 
-class Pressure(Sampler):
+class Pressure(ProcSampler):
     """Host-wide stall time per resource from /proc/pressure."""
 
     name = "pressure"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - procfs sampler
+    def start(self) -> None:
         """Register the series the kernel reports."""
         why_not = psi_status(self.ctx.proc)
         if why_not:
