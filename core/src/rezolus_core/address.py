@@ -69,7 +69,7 @@ def parse_bind(text: str) -> str:
         return text
     if _OTHER.fullmatch(text):
         return text
-    raise ValueError(f"{abbreviate(text)} is not an endpoint like tcp://127.0.0.1:4241 or ipc:///run/rezolus.sock")
+    raise ValueError(f"{abbreviate(text)} is not a tcp:// or ipc:// endpoint, like tcp://127.0.0.1:4241")
 
 
 def parse_source(text: str) -> str:
