@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
+from rezolus_agent.samplers._procfile import ProcFile
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,15 +25,20 @@ FIELDS = {
 }
 
 
-def read_meminfo(path: Path) -> dict[str, int]:
-    """Field → bytes for every ``kB`` field of a meminfo file."""
+def parse_meminfo(data: bytes) -> dict[str, int]:
+    """Field → bytes for every numeric field of the bytes of a meminfo file (``kB`` fields scaled)."""
     values: dict[str, int] = {}
-    for line in path.read_text(encoding="ascii").splitlines():
-        key, _, rest = line.partition(":")
+    for line in data.split(b"\n"):
+        key, _, rest = line.partition(b":")
         parts = rest.split()
         if parts and parts[0].isdigit():
-            values[key] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
+            values[key.decode("ascii")] = int(parts[0]) * (1024 if parts[1:] == [b"kB"] else 1)
     return values
+
+
+def read_meminfo(path: Path) -> dict[str, int]:
+    """Field → bytes for every ``kB`` field of a meminfo file."""
+    return parse_meminfo(path.read_bytes())
 
 
 class MemoryMeminfo(ProcSampler):
@@ -51,13 +57,18 @@ class MemoryMeminfo(ProcSampler):
         self._ids = {
             key: reg.gauge(name, None, "bytes", text) for key, (name, text) in FIELDS.items() if key in present
         }
+        self._file = ProcFile(self._path)
 
     def sample(self, out: FrameBuilder) -> None:
         """Read the file once and emit each gauge."""
-        values = read_meminfo(self._path)
+        values = parse_meminfo(self._file.read())
         for key, sid in self._ids.items():
             if key in values:
                 out.gauge(sid, values[key])
+
+    def close(self) -> None:
+        """Release the held file."""
+        self._file.close()
 
 
 SAMPLER = MemoryMeminfo

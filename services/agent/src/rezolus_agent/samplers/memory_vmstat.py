@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
+from rezolus_agent.samplers._procfile import ProcFile
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,14 +20,20 @@ if TYPE_CHECKING:
 FIELDS = ("numa_hit", "numa_miss", "numa_foreign", "numa_interleave", "numa_local", "numa_other")
 
 
+def parse_vmstat(data: bytes, wanted: tuple[str, ...] | None = None) -> dict[str, int]:
+    """Every ``name value`` pair of the bytes of a vmstat file (only ``wanted`` names when given)."""
+    values: dict[str, int] = {}
+    keep = None if wanted is None else {w.encode("ascii") for w in wanted}
+    for line in data.split(b"\n"):
+        key, _, value = line.partition(b" ")
+        if (keep is None or key in keep) and value.strip().isdigit():
+            values[key.decode("ascii")] = int(value)
+    return values
+
+
 def read_vmstat(path: Path) -> dict[str, int]:
     """Every ``name value`` pair of a vmstat file."""
-    values: dict[str, int] = {}
-    for line in path.read_text(encoding="ascii").splitlines():
-        key, _, value = line.partition(" ")
-        if value.strip().isdigit():
-            values[key] = int(value)
-    return values
+    return parse_vmstat(path.read_bytes())
 
 
 class MemoryVmstat(ProcSampler):
@@ -49,12 +56,18 @@ class MemoryVmstat(ProcSampler):
         }
         if not self._ids:
             raise SamplerUnavailable("this kernel reports no NUMA counters in vmstat")
+        self._file = ProcFile(self._path)
+        self._wanted = tuple(self._ids)
 
     def sample(self, out: FrameBuilder) -> None:
         """Read the file once and emit each counter."""
-        values = read_vmstat(self._path)
+        values = parse_vmstat(self._file.read(), self._wanted)
         for key, sid in self._ids.items():
             out.counter(sid, values.get(key, 0))
+
+    def close(self) -> None:
+        """Release the held file."""
+        self._file.close()
 
 
 SAMPLER = MemoryVmstat

@@ -5,10 +5,17 @@ Reads ``/sys/class/net/<if>/carrier_changes`` and
 summed over interfaces except ``lo``.  Emits ``network_carrier_changes``,
 ``network_receive_errors_crc``, ``network_receive_dropped``,
 ``network_receive_errors_missed``, ``network_transmit_dropped`` (counters).
+
+The files are read at most once per ``interval`` (default 1s): they are five
+files per interface (hundreds on a host with a veth per container) that
+count rare events, so a fast agent interval must not multiply their cost;
+frames in between repeat the last totals, so every frame carries every series
+and the counters stay monotonic.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
@@ -46,6 +53,11 @@ class NetworkInterfaces(ProcSampler):
     """Interface error counters from sysfs."""
 
     name = "network_interfaces"
+    clock = staticmethod(time.monotonic_ns)
+
+    def options(self) -> None:
+        """``interval``: how often the files are read (default 1s)."""
+        self.read_interval_ns = self.ctx.options.duration("interval", "1s", minimum_ns=10_000_000)
 
     def start(self) -> None:
         """Check the directory and register the counters."""
@@ -55,12 +67,17 @@ class NetworkInterfaces(ProcSampler):
         reg = self.ctx.registry
         self._ids = {rel: reg.counter(name, None, unit, text) for rel, (name, unit, text) in FILES.items()}
         self._acc = Accumulator()
+        self._last_read: int | None = None
 
     def sample(self, out: FrameBuilder) -> None:
-        """Read every interface, accumulate increases, emit the totals."""
-        totals = self._acc.update(read_interfaces(self._root))
-        for rel, sid in self._ids.items():
-            out.counter(sid, totals.get(rel, 0))
+        """Read every interface when ``interval`` has passed, accumulate increases, emit the totals."""
+        now = self.clock()
+        slack = min(self.read_interval_ns // 4, 50_000_000)
+        if self._last_read is None or now - self._last_read >= self.read_interval_ns - slack:
+            self._acc.update(read_interfaces(self._root))
+            self._last_read = now
+        totals = self._acc.totals
+        out.counters(list(self._ids.values()), [totals.get(rel, 0) for rel in self._ids])
 
 
 SAMPLER = NetworkInterfaces
