@@ -247,6 +247,9 @@ class CgroupSeries:
         self.registry = registry
         self.make = make
         self.ids: dict[int, NDArray[np.uint32]] = {}
+        self._seen: dict[int, str] | None = None
+        self._block: tuple[NDArray[np.uint32], NDArray[np.intp], int] = (
+            np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.intp), 0)
 
     @classmethod
     def create(cls, sampler: Sampler, *, hash_fd: int, rows: NDArray[np.uint64], width: int, capacity: int,
@@ -261,17 +264,37 @@ class CgroupSeries:
                    registry=sampler.ctx.registry, make=make, generation=generation)
 
     def emit(self, out: FrameBuilder) -> None:
-        """Emit the rows of the tracked cgroups; forget cgroups that are gone."""
+        """Emit the rows of the tracked cgroups (one block); forget cgroups that are gone.
+
+        Slots change only when the index rescans (a new ``paths`` dict), so
+        between rescans the tracked ids and their row numbers are reused and
+        the rows are copied out with one gather.
+        """
         paths = self.index.refresh()
+        if paths is not self._seen:
+            self._follow(paths)
+        ids, where, width = self._block
+        if width:
+            out.counters(ids, self.rows[where, :width])
+
+    def _follow(self, paths: dict[int, str]) -> None:
         previous = dict(self.slots.slots)
         slots = self.slots.sync(paths)
         if self.generation is not None and slots != previous:
             self.generation[0] += np.uint64(1)
-        for cgid, slot in slots.items():
+        blocks = []
+        for cgid in slots:
             ids = self.ids.get(cgid)
             if ids is None:
                 ids = np.array(self.make(self.registry, self.labeler.labels(paths[cgid])), dtype=np.uint32)
                 self.ids[cgid] = ids
-            out.counters(ids, self.rows[slot, : ids.size])
+            blocks.append(ids)
         for gone in [c for c in self.ids if c not in slots]:
             del self.ids[gone]
+        width = blocks[0].size if blocks else 0
+        self._block = (
+            np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.uint32),
+            np.fromiter(slots.values(), dtype=np.intp, count=len(slots)),
+            width,
+        )
+        self._seen = paths
