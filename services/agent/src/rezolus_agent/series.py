@@ -129,8 +129,6 @@ class FrameBuilder:
 
     def counter(self, sid: int, value: int) -> None:
         """Add one counter value."""
-        if self._one_gauges[0]:
-            self._flush()
         self._one_counters[0].append(sid)
         self._one_counters[1].append(value)
 
@@ -142,8 +140,6 @@ class FrameBuilder:
 
     def gauge(self, sid: int, value: int) -> None:
         """Add one gauge value."""
-        if self._one_counters[0]:
-            self._flush()
         self._one_gauges[0].append(sid)
         self._one_gauges[1].append(value)
 
