@@ -3,6 +3,12 @@
 Reads ``/proc/vmstat``.  Emits ``memory_numa_hit``, ``memory_numa_miss``,
 ``memory_numa_foreign``, ``memory_numa_interleave``, ``memory_numa_local``,
 ``memory_numa_other`` (counters, pages) for the fields the kernel has.
+
+Read at most once per ``interval`` (default 1s; frames in between repeat the
+last values): the kernel generates every line of the file (and folds the
+per-CPU NUMA event counters) on each read, and NUMA allocation outcomes are
+rates read over seconds.  Set ``interval`` to the agent's interval to read it
+every frame.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
+from rezolus_agent.samplers._cadence import Cadence
 from rezolus_agent.samplers._procfile import ProcFile
 
 if TYPE_CHECKING:
@@ -41,6 +48,10 @@ class MemoryVmstat(ProcSampler):
 
     name = "memory_vmstat"
 
+    def options(self) -> None:
+        """``interval``: how often /proc/vmstat is read (default 1s)."""
+        self.read_interval_ns = self.ctx.options.duration("interval", "1s", minimum_ns=10_000_000)
+
     def start(self) -> None:
         """Register counters for the NUMA fields present."""
         self._path = self.ctx.proc / "vmstat"
@@ -58,10 +69,14 @@ class MemoryVmstat(ProcSampler):
             raise SamplerUnavailable("this kernel reports no NUMA counters in vmstat")
         self._file = ProcFile(self._path)
         self._wanted = tuple(self._ids)
+        self._cadence = Cadence(self.read_interval_ns)
+        self._values: dict[str, int] = {}
 
     def sample(self, out: FrameBuilder) -> None:
         """Read the file once and emit each counter."""
-        values = parse_vmstat(self._file.read(), self._wanted)
+        if self._cadence.due():
+            self._values = parse_vmstat(self._file.read(), self._wanted)
+        values = self._values
         for key, sid in self._ids.items():
             out.counter(sid, values.get(key, 0))
 

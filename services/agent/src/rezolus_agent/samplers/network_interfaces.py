@@ -15,11 +15,11 @@ and the counters stay monotonic.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_agent.samplers._accumulate import Accumulator
+from rezolus_agent.samplers._cadence import Cadence
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,7 +53,6 @@ class NetworkInterfaces(ProcSampler):
     """Interface error counters from sysfs."""
 
     name = "network_interfaces"
-    clock = staticmethod(time.monotonic_ns)
 
     def options(self) -> None:
         """``interval``: how often the files are read (default 1s)."""
@@ -67,15 +66,12 @@ class NetworkInterfaces(ProcSampler):
         reg = self.ctx.registry
         self._ids = {rel: reg.counter(name, None, unit, text) for rel, (name, unit, text) in FILES.items()}
         self._acc = Accumulator()
-        self._last_read: int | None = None
+        self._cadence = Cadence(self.read_interval_ns)
 
     def sample(self, out: FrameBuilder) -> None:
         """Read every interface when ``interval`` has passed, accumulate increases, emit the totals."""
-        now = self.clock()
-        slack = min(self.read_interval_ns // 4, 50_000_000)
-        if self._last_read is None or now - self._last_read >= self.read_interval_ns - slack:
+        if self._cadence.due():
             self._acc.update(read_interfaces(self._root))
-            self._last_read = now
         totals = self._acc.totals
         out.counters(list(self._ids.values()), [totals.get(rel, 0) for rel in self._ids])
 
