@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rezolus_core.bus import ZmqSubscriber
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,6 +63,11 @@ def main() -> int:
     port = free_port()
     agent = subprocess.Popen([sys.executable, "-m", "rezolus_agent.main", "--listen", f"tcp://127.0.0.1:{port}",
                               "--interval", "100ms"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sub = ZmqSubscriber(f"tcp://127.0.0.1:{port}")
+    deadline = time.monotonic() + 60
+    while not sub.poll(0.5) and time.monotonic() < deadline:
+        pass
+    sub.close()
     procs: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
     work = Path(tempfile.mkdtemp())
     for n, tree in enumerate(trees):
@@ -71,9 +78,9 @@ def main() -> int:
         rec = [sys.executable, "-m", "rezolus_recorder.main", "--source", f"tcp://127.0.0.1:{port}",
                "--interval", "1s", str(work / f"r{n}.parquet")]
         for name, cmd in (("hindsight", hs), ("recorder", rec)):
-            procs.append((name, tree, subprocess.Popen(cmd, env=env, cwd=work, stdout=subprocess.DEVNULL,
-                                                       stderr=subprocess.DEVNULL)))
-    time.sleep(15)  # benchmark warm-up: agent start-up, first frames, hindsight's snapshot warm-up
+            log = (work / f"{name}{n}.log").open("wb")
+            procs.append((name, tree, subprocess.Popen(cmd, env=env, cwd=work, stdout=log, stderr=log)))
+    time.sleep(30)  # benchmark warm-up: agent start-up, first frames, hindsight's snapshot warm-up
     before = {p.pid: cpu(p.pid) for _, _, p in procs}
     t0 = time.monotonic()
     time.sleep(args.seconds)  # benchmark window
@@ -82,6 +89,9 @@ def main() -> int:
     print("| service | code | CPU % of a core | RSS MB | peak RSS MB |")
     print("|---|---|---|---|---|")
     for name, tree, proc in procs:
+        if proc.poll() is not None:
+            print(f"| {name} | {tree} | exited {proc.returncode}: see {work}/{name}*.log | | |")
+            continue
         used = cpu(proc.pid) - before[proc.pid]
         mem = status(proc.pid)
         print(f"| {name} | {tree} | {100 * used / elapsed:.2f} | {mem['VmRSS'] / 1e6:.1f} | {mem['VmHWM'] / 1e6:.1f} |")

@@ -39,8 +39,8 @@ def without_pandas() -> None:
     if "pandas" in sys.modules:
         return
     blocker = _NoPandas()
-    sys.meta_path.insert(0, blocker)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, blocker)
     try:
         pa.array([0])
     finally:
-        sys.meta_path.remove(blocker)  # type: ignore[arg-type]
+        sys.meta_path.remove(blocker)
