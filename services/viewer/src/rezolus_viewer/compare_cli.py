@@ -61,9 +61,9 @@ def parse_range(text: str | None, option: str) -> tuple[int, int | None]:
     if text is None:
         return 0, None
     lo, sep, hi = text.partition(":")
+    if not sep:
+        raise ConfigError("command line", option, "expected FROM:TO, e.g. 30s:5m, :2m or 1m:")
     try:
-        if not sep:
-            raise ValueError("expected FROM:TO, e.g. 30s:5m, :2m or 1m:")
         start = parse_duration(lo) if lo else 0
         end = parse_duration(hi) if hi else None
     except ValueError as exc:
@@ -82,7 +82,7 @@ def _opened(source: str, token_file: str | None, what: str) -> Iterator[Recordin
         try:
             path = download(url, token(token_file))
         except DownloadError as exc:
-            raise _Failed(f"cannot download {url}: {exc}") from None
+            raise _DownloadFailedError(f"cannot download {url}: {exc}") from None
     else:
         path = Path(source)
         if not path.is_file():
@@ -101,7 +101,7 @@ def _opened(source: str, token_file: str | None, what: str) -> Iterator[Recordin
             path.unlink(missing_ok=True)
 
 
-class _Failed(RuntimeError):
+class _DownloadFailedError(RuntimeError):
     """Not bad input but a failure (a download): exit 1."""
 
 
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     def build() -> int:
         try:
             return run(args, print)
-        except _Failed as exc:
+        except _DownloadFailedError as exc:
             return fail(PROG, str(exc), EXIT_FAILURE)
 
     return guard_config(PROG, build)

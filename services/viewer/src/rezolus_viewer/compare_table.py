@@ -20,7 +20,7 @@ def number(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "-"
     if math.isinf(value):
-        return "∞" if value > 0 else "-∞"  # noqa: RUF001 - the infinity sign is meant
+        return "∞" if value > 0 else "-∞"
     size = abs(value)
     for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if size >= limit:
@@ -56,7 +56,8 @@ def show(result: Result, top: int, console: Console | None = None) -> None:
     for rank, row in enumerate(shown, 1):
         unit = _unit(row.kind, row.unit)
         table.add_row(
-            str(rank), row.label, row.kind, f"{number(row.base)} {unit}".strip(), f"{number(row.target)} {unit}".strip(),
+            str(rank), row.label, row.kind,
+            f"{number(row.base)} {unit}".strip(), f"{number(row.target)} {unit}".strip(),
             _percent(row.relative), number(row.test.effect), f"{row.test.p_value:.2g}",
             "[bold green]yes[/]" if row.significant else "", style=None if row.significant else "dim",
         )
