@@ -1,7 +1,7 @@
 """``rezolus compare`` on live recordings of the real agent and recorder: idle pairs and injected loads.
 
 One agent (100 ms) feeds five 20 s recordings at 500 ms, in this order:
-idle A, a syscall loop, direct IO on a loop device, idle B (a minute after
+idle A, a syscall loop, direct-IO reads of a loop device, idle B (a minute after
 idle A started), CPU burners in a cgroup.  A shell that wakes once a second
 lives in the test's cgroup throughout, so its series exist on both sides.
 Each load is compared against idle A; the idle pair measures false
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
+pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 SECONDS = 20
 IDLE_MAX_SIGNIFICANT = 3  # docs/viewer.md: the idle-pair bound this test enforces
@@ -97,7 +97,7 @@ blocks = os.lseek(fd, 0, os.SEEK_END) // 4096
 rng = random.Random(7)
 end = time.monotonic() + {SECONDS + 30}
 while time.monotonic() < end:
-    os.pwritev(fd, [buf], rng.randrange(blocks) * 4096)
+    os.preadv(fd, [buf], rng.randrange(blocks) * 4096)
 """
 
 
@@ -168,12 +168,12 @@ def test_syscall_loop_ranks_query_syscalls_first(live):
     assert row["significant"]
 
 
-def test_direct_io_ranks_block_writes_first(live):
-    """O_DIRECT writes to a loop device move block write operations or bytes to the top."""
+def test_direct_io_ranks_block_reads_first(live):
+    """O_DIRECT reads of a loop device move block read operations or bytes to the top."""
     rows = _compare(live["idle_a"], live["dio"])
     top = _top_columns(rows)
     print("direct IO top:", top)
-    assert {"blockio_operations/write", "blockio_bytes/write"} & set(top), top
+    assert {"blockio_operations/read", "blockio_bytes/read"} & set(top), top
 
 
 def test_cpu_burners_in_a_cgroup_rank_that_cgroup_first(live):

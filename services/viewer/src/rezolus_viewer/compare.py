@@ -7,8 +7,9 @@ Invariants:
   and never ranked.
 - Every matched series gets exactly one test; the false discovery rate is
   controlled over all of them together (``stats.decide``).
-- Ranking: significant rows first, then by the size of the standardized
-  effect, then by the relative change; ties keep column order.
+- Ranking: significant rows first, then by the size of the change as a
+  ratio (``|log2(target / base)|``, a new or vanished activity first), then by
+  the standardized effect; ties keep column order.
 """
 
 from __future__ import annotations
@@ -79,10 +80,20 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def fold(base: float, target: float) -> float:
+    """``|log2(target / base)|`` of the magnitudes: infinite when exactly one is zero, NaN when unknown."""
+    b, t = abs(base), abs(target)
+    if math.isnan(b) or math.isnan(t):
+        return math.nan
+    if b == 0 or t == 0:
+        return 0.0 if b == t else math.inf
+    return abs(math.log2(t / b))
+
+
 def _rank_key(row: Row) -> tuple[int, float, float]:
+    size = fold(row.base, row.target)
     effect = abs(row.test.effect) if not math.isnan(row.test.effect) else -1.0
-    rel = abs(row.relative) if not math.isnan(row.relative) else -1.0
-    return (0 if row.significant else 1, -effect, -rel)
+    return (0 if row.significant else 1, -size if not math.isnan(size) else 1.0, -effect)
 
 
 def compare(
@@ -103,7 +114,7 @@ def compare(
         if b.kind != t.kind:
             result.unusable.append(b.column)
             continue
-        test = stats.welch(b.values, t.values)
+        test = stats.welch(b.values, t.values, log=b.kind != "gauge")
         if test.base_n == 0 or test.target_n == 0:
             if b.quantile in {None, 50.0}:
                 result.unusable.append(b.column)

@@ -67,7 +67,8 @@ def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for statement in sql.MACROS:
         con.execute(statement)
-    con.execute(sql.view(files))
+    if files:
+        con.execute(sql.view(files))
     return con
 
 

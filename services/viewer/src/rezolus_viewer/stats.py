@@ -10,6 +10,10 @@ Method (docs/viewer.md, "How compare decides"):
 - The difference of means is tested with Welch's t-test on those effective
   sizes (variance of a mean = ``s**2 / n_eff``, Welch-Satterthwaite degrees
   of freedom); the two-sided p-value comes from Student's t distribution.
+- Rates and latencies are tested on a log scale (``log(v + c)``, ``c`` one
+  percent of the larger mean so idle zeros stay finite): their noise is
+  multiplicative, and a load that multiplies a rate should count as much
+  at 1k/s as at 1M/s.  Gauges are tested as they are.
 - Multiple comparisons: Benjamini-Hochberg over every test of one run controls
   the false discovery rate at ``q``.
 - A change is *significant* only when it is also large in practice: its
@@ -39,6 +43,7 @@ MIN_EFFECT = 0.8
 MIN_RELATIVE = 0.10
 MIN_SAMPLES = 3
 MAX_LAG1 = 0.98
+LOG_FLOOR = 0.01
 _CF_ITERATIONS = 300
 _CF_EPS = 1e-14
 _TINY = 1e-300
@@ -127,9 +132,22 @@ def t_two_sided(t: float, df: float) -> float:
     return incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
 
 
-def welch(x: NDArray[np.float64], y: NDArray[np.float64]) -> Test:
-    """Welch's t-test of the means of ``x`` and ``y`` with autocorrelation-corrected sample sizes."""
+def log_scale(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``log(v + c)`` of two non-negative samples, ``c`` = ``LOG_FLOOR`` times the larger mean (zeros stay finite)."""
+    level = max(float(np.mean(x)) if len(x) else 0.0, float(np.mean(y)) if len(y) else 0.0)
+    floor = LOG_FLOOR * level if level > 0 else 1.0
+    return np.log(x + floor), np.log(y + floor)
+
+
+def welch(x: NDArray[np.float64], y: NDArray[np.float64], log: bool = False) -> Test:
+    """Welch's t-test of the means of ``x`` and ``y`` with autocorrelation-corrected sample sizes.
+
+    With ``log`` (non-negative data such as rates and latencies) the test and
+    the effect are of ``log_scale`` values: a shift there is a ratio.
+    """
     x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    if log and len(x) and len(y) and min(float(x.min()), float(y.min())) >= 0:
+        x, y = log_scale(x, y)
     nx, ny = len(x), len(y)
     if nx < MIN_SAMPLES or ny < MIN_SAMPLES:
         mx = float(x.mean()) if nx else math.nan
