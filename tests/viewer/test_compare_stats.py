@@ -21,10 +21,12 @@ def ar1(rng, n, phi):
 @pytest.mark.parametrize(("t", "df", "p"), [(2.228139, 10, 0.05), (12.7062, 1, 0.05), (2.575829, 1e7, 0.01),
                                             (0.0, 5, 1.0), (3.169273, 10, 0.01)])
 def test_student_t_two_sided_p_values_match_tables(t, df, p):
+    """Student t two sided p values match tables."""
     assert stats.t_two_sided(t, df) == pytest.approx(p, rel=1e-4)
 
 
 def test_effective_size_is_n_for_white_noise_and_near_theory_for_ar1():
+    """Effective size is n for white noise and near theory for ar1."""
     rng = np.random.default_rng(3)
     assert stats.effective_size(rng.normal(size=4000)) > 3000
     # AR(1) with phi = 0.9: n (1 - phi) / (1 + phi) = 210.5 of 4000
@@ -44,6 +46,7 @@ def test_null_false_positive_rate_is_near_nominal_for_autocorrelated_series(phi,
 
 
 def test_a_real_shift_is_found_with_its_effect():
+    """A real shift is found with its effect."""
     rng = np.random.default_rng(5)
     test = stats.welch(ar1(rng, 60, 0.5), ar1(rng, 60, 0.5) + 3.0)
     assert test.p_value < 1e-4
@@ -51,6 +54,7 @@ def test_a_real_shift_is_found_with_its_effect():
 
 
 def test_identical_samples_have_p_one_and_no_effect():
+    """Identical samples have p one and no effect."""
     x = np.random.default_rng(1).normal(size=50)
     test = stats.welch(x, x.copy())
     assert test.p_value == pytest.approx(1.0)
@@ -58,12 +62,14 @@ def test_identical_samples_have_p_one_and_no_effect():
 
 
 def test_constant_sides_that_differ_have_infinite_effect():
+    """Constant sides that differ have infinite effect."""
     test = stats.welch(np.full(10, 4.0), np.full(10, 8.0))
     assert test.effect == math.inf
     assert test.p_value == 0
 
 
 def test_nan_intervals_are_dropped_and_too_few_samples_never_reject():
+    """Nan intervals are dropped and too few samples never reject."""
     x = np.array([1.0, np.nan, 2.0, 3.0, np.nan])
     test = stats.welch(x, np.array([10.0, 11.0]))
     assert test.base_n == 3
@@ -72,6 +78,7 @@ def test_nan_intervals_are_dropped_and_too_few_samples_never_reject():
 
 
 def test_benjamini_hochberg_textbook_example():
+    """Benjamini hochberg textbook example."""
     p = [0.01, 0.04, 0.03, 0.005, 0.2]
     # sorted 0.005, 0.01, 0.03, 0.04, 0.2 vs 0.05 * k / 5 = 0.01, 0.02, 0.03, 0.04, 0.05
     assert stats.benjamini_hochberg(p, 0.05).tolist() == [True, True, True, True, False]
@@ -80,6 +87,7 @@ def test_benjamini_hochberg_textbook_example():
 
 
 def test_decide_needs_discovery_effect_and_relative_change():
+    """Decide needs discovery effect and relative change."""
     big = stats.Test(100, 200, 50, 50, 20, 20, 5.0, 1e-12)
     small_effect = stats.Test(100, 200, 50, 50, 20, 20, 0.5, 1e-12)
     small_change = stats.Test(100, 101, 50, 50, 20, 20, 5.0, 1e-12)
@@ -90,6 +98,7 @@ def test_decide_needs_discovery_effect_and_relative_change():
 
 
 def test_relative_change_edges():
+    """Relative change edges."""
     assert stats.relative_change(0, 0) == 0
     assert stats.relative_change(0, 5) == math.inf
     assert stats.relative_change(-4, -2) == 0.5

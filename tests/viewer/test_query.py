@@ -64,6 +64,7 @@ def doc_commands():
 
 
 def test_rewrite_adds_the_implicit_columns_only_where_needed():
+    """Rewrite adds the implicit columns only where needed."""
     assert sql.rewrite('SELECT rate("a/b") FROM recording') == (
         'SELECT rate("a/b", file, timestamp, duration) FROM recording')
     assert sql.rewrite("SELECT RATE(x), rate(x, f, t, d), 'rate(y)', \"rate(z)\" -- rate(w)\n") == (
@@ -79,7 +80,7 @@ def test_macros_agree_with_the_viewer_math(workdir):
     """rate() and hist_quantile(hist_delta()) give what compute.py gives, nulls included."""
     path = workdir / "rezolus.parquet"
     names, rows = query_cli.run([str(path)], 'SELECT rate("syscall/read") AS r, '
-                                "hist_quantile(hist_delta(\"syscall_latency/read:buckets\"), 0.99) AS p99 "
+                                'hist_quantile(hist_delta("syscall_latency/read:buckets"), 0.99) AS p99 '
                                 "FROM recording ORDER BY timestamp")
     assert names == ["r", "p99"]
     rec = Recording(path)
@@ -107,6 +108,7 @@ def test_macros_agree_with_the_viewer_math(workdir):
 
 @pytest.mark.parametrize("q", [0.0, 0.5, 0.9, 0.99, 0.999, 1.0])
 def test_hist_quantile_matches_the_core_on_random_distributions(q):
+    """Hist quantile matches the core on random distributions."""
     rng = np.random.default_rng(int(q * 1000))
     counts = histogram.from_values(rng.lognormal(8, 3, size=5000).astype(np.uint64))
     con = query_cli.connect([])
@@ -117,25 +119,28 @@ def test_hist_quantile_matches_the_core_on_random_distributions(q):
     assert got == (histogram.percentiles(counts, [q * 100])[0],)
 
 
-def test_every_doc_example_runs(workdir):
-    commands = doc_commands()
-    assert len(commands) >= 5
-    assert any(c[0].startswith("fleet") for c in commands)
-    for argv in commands:
+@pytest.fixture(scope="module")
+def doc_results(workdir):
+    """Every shell example of the doc run once: (argv, exit code, stdout, stderr); JSON unless it asks for CSV."""
+    out = []
+    for argv in doc_commands():
         extra = [] if "--csv" in argv else ["--json"]
-        code, out, err = rezolus_query(workdir, *argv, *extra)
+        out.append((argv, *rezolus_query(workdir, *argv, *extra)))
+    return out
+
+
+def test_every_doc_example_runs(doc_results):
+    """Every doc example runs."""
+    assert len(doc_results) >= 5
+    assert any(argv[0].startswith("fleet") for argv, *_ in doc_results)
+    for argv, code, out, err in doc_results:
         assert code == 0, (argv, err)
         assert out.strip(), argv
 
 
-def test_doc_examples_give_the_right_answers(workdir):
-    results = []
-    for argv in doc_commands():
-        if "--csv" in argv:
-            _, out, _ = rezolus_query(workdir, *argv)
-            results.append(out)
-        else:
-            results.append(json.loads(rezolus_query(workdir, *argv, "--json")[1]))
+def test_doc_examples_give_the_right_answers(workdir, doc_results):
+    """Doc examples give the right answers."""
+    results = [out if "--csv" in argv else json.loads(out) for argv, _, out, _ in doc_results]
     summary, cpu, p99s, whole, fleet, csv_text = results
     plan = synth.FIXTURE_PLAN
     assert summary == [{"rows": plan.rows, "missed_rows": synth.GAP_MISSED, "restarts": 1}]
@@ -157,13 +162,14 @@ def test_doc_examples_give_the_right_answers(workdir):
     assert [line.split(",")[0] for line in lines[1:]] == list(HOSTS)
 
 
-def test_python_examples_agree_with_rezolus_query(workdir, monkeypatch):
+def test_python_examples_agree_with_rezolus_query(workdir, doc_results, monkeypatch):
+    """Python examples agree with rezolus query."""
     monkeypatch.chdir(workdir)
     namespace = {"__name__": "doc_example"}
     for code in blocks("python"):
         exec(compile(code, str(DOC), "exec"), namespace)  # noqa: S102 - the doc's own examples
-    argv = next(c for c in doc_commands() if c[0] == "fleet/")
-    fleet = {r["host"]: r["mean_reads"] for r in json.loads(rezolus_query(workdir, *argv, "--json")[1])}
+    out = next(out for argv, _, out, _ in doc_results if argv[0] == "fleet/")
+    fleet = {r["host"]: r["mean_reads"] for r in json.loads(out)}
     assert [v for _, v in namespace["fleet_duckdb"]] == pytest.approx([fleet[h] for h in HOSTS])
     assert namespace["fleet_pandas"].to_dict() == pytest.approx(fleet)
     polars = dict(zip(namespace["fleet_polars"]["host"], namespace["fleet_polars"]["reads"], strict=True))
@@ -178,6 +184,7 @@ def test_python_examples_agree_with_rezolus_query(workdir, monkeypatch):
     (["rezolus.parquet"], "at least one recording"),
 ])
 def test_bad_input_is_one_line_and_exit_2(workdir, args, message):
+    """Bad input is one line and exit 2."""
     (workdir / "corrupt.parquet").write_bytes(b"PAR1" + b"\x00" * 100)
     code, out, err = rezolus_query(workdir, *args)
     assert code == 2

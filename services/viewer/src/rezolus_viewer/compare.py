@@ -7,9 +7,11 @@ Invariants:
   and never ranked.
 - Every matched series gets exactly one test; the false discovery rate is
   controlled over all of them together (``stats.decide``).
-- Ranking: significant rows first, then by the size of the change as a
-  ratio (``|log2(target / base)|``, a new or vanished activity first), then by
-  the standardized effect; ties keep column order.
+- Ranking: significant rows first, then by ``score``: the change as a
+  ratio (``|log2(target / base)|``; a new or vanished activity is infinite)
+  times the standardized effect (capped at ``EFFECT_CAP``), so a series that
+  moved far *and* consistently comes before one that moved far once; then
+  by the effect; ties keep column order.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from rezolus_viewer.samples import Samples
+
+
+EFFECT_CAP = 10.0
 
 
 @dataclass(frozen=True)
@@ -90,10 +95,18 @@ def fold(base: float, target: float) -> float:
     return abs(math.log2(t / b))
 
 
-def _rank_key(row: Row) -> tuple[int, float, float]:
+def score(row: Row) -> float:
+    """How far a series moved: its fold change times its standardized effect (capped at ``EFFECT_CAP``)."""
     size = fold(row.base, row.target)
+    effect = min(abs(row.test.effect), EFFECT_CAP)
+    if math.isnan(size) or math.isnan(effect) or effect == 0:
+        return 0.0
+    return size * effect
+
+
+def _rank_key(row: Row) -> tuple[int, float, float]:
     effect = abs(row.test.effect) if not math.isnan(row.test.effect) else -1.0
-    return (0 if row.significant else 1, -size if not math.isnan(size) else 1.0, -effect)
+    return (0 if row.significant else 1, -score(row), -effect)
 
 
 def compare(
