@@ -55,11 +55,10 @@ def window_rows(rec: Recording, start_ns: int, end_ns: int) -> tuple[int, int]:
     return first, last
 
 
-def interval_quantiles(deltas: NDArray[np.int64], lay: histogram.Layout, quantile: float) -> NDArray[np.float64]:
-    """Per-row quantile (bucket upper bound) of a matrix of distributions; NaN for empty rows."""
+def interval_quantiles(cumulative: NDArray[np.int64], lay: histogram.Layout, quantile: float) -> NDArray[np.float64]:
+    """Per-row quantile (bucket upper bound) of distributions given as cumulative counts; NaN for empty rows."""
     share = Fraction(str(quantile)) / 100
-    cumulative = np.cumsum(deltas, axis=1)
-    totals = cumulative[:, -1] if deltas.shape[1] else np.zeros(len(deltas), dtype=np.int64)
+    totals = cumulative[:, -1] if cumulative.shape[1] else np.zeros(len(cumulative), dtype=np.int64)
     target = np.maximum(1, -(-share.numerator * totals // share.denominator))
     index = (cumulative < target[:, None]).sum(axis=1)
     out: NDArray[np.float64] = lay.upper[np.minimum(index, lay.buckets - 1)].astype(np.float64)
@@ -78,9 +77,10 @@ def _histogram(rec: Recording, bins: compute.Bins, name: str) -> list[Samples]:
     deltas[bad] = 0
     merged = deltas.sum(axis=0, dtype=np.int64).astype(np.uint64)
     reported = histogram.percentiles(merged, QUANTILES, lay)
+    cumulative = np.cumsum(deltas, axis=1)
     out = []
     for quantile, whole in zip(QUANTILES, reported, strict=True):
-        values = interval_quantiles(deltas, lay, quantile)
+        values = interval_quantiles(cumulative, lay, quantile)
         values[bad] = np.nan
         out.append(Samples(name, "histogram", quantile, values, np.nan if whole is None else float(whole)))
     return out
