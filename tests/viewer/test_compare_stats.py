@@ -102,3 +102,22 @@ def test_relative_change_edges():
     assert stats.relative_change(0, 0) == 0
     assert stats.relative_change(0, 5) == math.inf
     assert stats.relative_change(-4, -2) == 0.5
+
+
+def test_hundreds_of_unchanged_autocorrelated_series_mark_almost_nothing():
+    """500 null series (AR(0.7) rates, 40 intervals a side, through the whole compare path): at most 1 marked."""
+    from rezolus_viewer import compare  # noqa: PLC0415
+    from rezolus_viewer.samples import Samples  # noqa: PLC0415
+
+    rng = np.random.default_rng(11)
+    total = 0
+    for _ in range(4):
+        base, target = [], []
+        for k in range(500):
+            level = 10.0 ** rng.uniform(0, 6)
+            for side in (base, target):
+                values = level * np.exp(0.3 * ar1(rng, 40, 0.7))
+                side.append(Samples(f"s{k}", "counter", None, values, float(values.mean())))
+        total += sum(r.significant for r in compare.compare(base, target, {}).rows)
+    print(f"null series marked: {total} of 2000")
+    assert total <= 2
