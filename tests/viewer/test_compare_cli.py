@@ -1,8 +1,11 @@
 """``rezolus compare`` on synthetic recordings: output shapes, an injected change, intervals, ranges, bad input."""
 
+import http.server
 import json
+import os
 import random
 import subprocess
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -184,3 +187,41 @@ def test_fold_orders_new_activity_first():
     assert compare.fold(0, 0) == 0
     assert compare.fold(4, 1) == 2
     assert np.isnan(compare.fold(float("nan"), 1))
+
+
+def test_a_snapshot_url_is_compared_and_its_download_removed(files, tmp_path):
+    """BASE as a hindsight snapshot URL (with a token): same answer as the file, no temporary file left."""
+    body = (files / "base.parquet").read_bytes()
+
+    class Snapshot(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            """Serve base.parquet at /snapshot to the bearer of "s3cret"."""
+            ok = self.path.startswith("/snapshot") and self.headers.get("Authorization") == "Bearer s3cret"
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Length", str(len(body) if ok else 0))
+            self.end_headers()
+            if ok:
+                self.wfile.write(body)
+
+        def log_message(self, *args):
+            """Stay quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Snapshot)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    try:
+        proc = subprocess.run(
+            [str(VENV_BIN / "rezolus"), "compare", f"http://127.0.0.1:{server.server_address[1]}/snapshot?last=5m",
+             str(files / "target.parquet"), "--json", "--token-file", str(token)],
+            capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "TMPDIR": str(downloads)})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, proc.stderr
+    _, direct, _ = rezolus_compare(files / "base.parquet", files / "target.parquet", "--json")
+    assert json.loads(proc.stdout) == json.loads(direct)
+    assert list(downloads.iterdir()) == []
