@@ -192,3 +192,22 @@ def test_bad_input_is_one_line_and_exit_2(workdir, args, message):
     assert len(err.strip().splitlines()) == 1, err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_printed_macros_work_in_plain_duckdb(workdir, monkeypatch):
+    """`rezolus query --macros FILE` pastes into DuckDB: the view and the four-argument window macros."""
+    import duckdb  # noqa: PLC0415
+
+    monkeypatch.chdir(workdir)  # the view names the files as they were given
+    code, out, err = rezolus_query(workdir, "--macros", "fleet/")
+    assert code == 0, err
+    con = duckdb.connect()
+    try:
+        for statement in filter(str.strip, out.split(";\n")):
+            con.execute(statement.rstrip(";"))
+        hosts = con.execute('WITH r AS (SELECT host, rate("syscall/read", file, timestamp, duration) AS x '
+                            "FROM recording) SELECT host, count(x) FROM r GROUP BY host ORDER BY host").fetchall()
+    finally:
+        con.close()
+    assert [h for h, _ in hosts] == list(HOSTS)
+    assert all(n > 0 for _, n in hosts)

@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Run SQL (DuckDB) over recordings, as the view `recording` with `host` and `file`.",
     )
-    parser.add_argument("args", nargs="+", metavar="FILE... SQL",
+    parser.add_argument("args", nargs="*", metavar="FILE... SQL",
                         help="recordings (files, directories or globs), then the SQL")
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--csv", action="store_true", help="print CSV with a header")
@@ -128,8 +128,8 @@ def _print(names: list[str], rows: list[tuple[Any, ...]], args: argparse.Namespa
 
 def _build(args: argparse.Namespace) -> int:
     if args.macros:
-        files = expand(args.args) if args.args else []
-        print(";\n".join([*sql.MACROS, sql.view(files)]) + ";")  # noqa: T201 - the output
+        files = expand(args.args)
+        print(";\n".join([*sql.MACROS, *([sql.view(files)] if files else [])]) + ";")  # noqa: T201 - the output
         return 0
     if len(args.args) < 2:
         raise ConfigError("command line", "FILE", "give at least one recording and then the SQL")
