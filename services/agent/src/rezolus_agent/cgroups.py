@@ -255,7 +255,7 @@ class CgroupSeries:
         return cls(index=found[0], labeler=found[1], slots=slots, rows=rows.reshape(capacity, width),
                    registry=sampler.ctx.registry, make=make, generation=generation)
 
-    def sample(self, out: FrameBuilder) -> None:
+    def emit(self, out: FrameBuilder) -> None:
         """Emit the rows of the tracked cgroups; forget cgroups that are gone."""
         paths = self.index.refresh()
         previous = dict(self.slots.slots)
