@@ -114,7 +114,7 @@ def _window(rec: Recording, span: tuple[int, int | None]) -> tuple[int, int]:
 def _collect(rec: Recording, span: tuple[int, int | None], step: int, what: str) -> list[samples.Samples]:
     start, end = _window(rec, span)
     first, last = samples.window_rows(rec, start, end)
-    if last - first < 2 * step:
+    if (last - first) // step < stats.MIN_SAMPLES:
         raise ConfigError("command line", what, f"{rec.path}: fewer than 3 intervals in the chosen window")
     try:
         return samples.collect(rec, start, end, step)
