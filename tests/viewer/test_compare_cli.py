@@ -148,6 +148,8 @@ def test_one_sided_series_are_listed_apart_in_json(files, tmp_path):
     rows = json.loads(out)
     assert rows[-1]["series"]["column"] == "new_counter"
     assert rows[-1]["only_in"] == "target"
+    assert rows[-1]["series"]["metric"] == "new_counter"
+    assert rows[-1]["kind"] == "counter"
     assert rows[-1]["significant"] is False
 
 

@@ -155,12 +155,14 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
         theirs = _collect(target, target_span, step_target, "TARGET")
         if not {s.column for s in ours} & {s.column for s in theirs}:
             raise ConfigError("command line", "TARGET", "the two recordings have no series in common")
-        result = compare.compare(ours, theirs, _describe(base, target), q=args.fdr,
+        described = _describe(base, target)
+        kinds = {c.name: c.type for rec in (target, base) for c in rec.columns.values()}
+        result = compare.compare(ours, theirs, described, q=args.fdr,
                                  min_effect=args.min_effect, min_relative=args.min_change)
     if note:
         print(note, file=sys.stderr)  # noqa: T201 - a note for the operator, apart from the output
     if args.json:
-        out(json.dumps(_json(result, args.top), allow_nan=False))
+        out(json.dumps(_json(result, args.top, described, kinds), allow_nan=False))
     else:
         from rezolus_viewer import compare_table  # noqa: PLC0415 - rich is only needed for the table
 
@@ -168,12 +170,16 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     return 0
 
 
-def _json(result: compare.Result, top: int | None) -> list[dict[str, Any]]:
+def _json(result: compare.Result, top: int | None, described: dict[str, compare.Describe],
+          kinds: dict[str, str]) -> list[dict[str, Any]]:
     rows = [compare.to_json(r) for r in result.rows[: top or None]]
     for side, names in (("base", result.only_base), ("target", result.only_target)):
-        rows.extend({"series": {"column": name, "metric": name.split("/")[0], "labels": {}, "quantile": None},
-                     "kind": None, "base": None, "target": None, "change": None, "significant": False,
-                     "only_in": side} for name in names)
+        for name in names:
+            info = described[name]
+            rows.append({"series": {"column": name, "metric": info.metric, "labels": dict(info.labels),
+                                    "quantile": None},
+                         "kind": kinds[name], "unit": info.unit, "base": None, "target": None, "change": None,
+                         "significant": False, "only_in": side})
     return rows
 
 
