@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from rezolus_core.config import ConfigError, parse_duration
-from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config
 from rezolus_viewer import compare, samples, stats
+from rezolus_viewer.cli import EXIT_FAILURE, fail, guard_config
 from rezolus_viewer.fetch import DownloadError, download, is_url, snapshot_url, token
 from rezolus_viewer.recording import Recording, RecordingError
 

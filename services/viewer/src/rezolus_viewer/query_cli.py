@@ -25,8 +25,8 @@ from typing import Any
 import duckdb
 
 from rezolus_core.config import ConfigError
-from rezolus_core.lifecycle import guard_config
 from rezolus_viewer import sql
+from rezolus_viewer.cli import guard_config
 
 PROG = "rezolus query"
 
