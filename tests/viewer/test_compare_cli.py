@@ -164,7 +164,8 @@ def test_one_sided_series_are_listed_apart_in_json(files, tmp_path):
     ("base.parquet", "base.parquet", ["--base-range", "5m:1m"], "ends before it starts"),
     ("base.parquet", "base.parquet", ["--base-range", "soon"], "FROM:TO"),
     ("base.parquet", "base.parquet", ["--target-range", "10m:"], "fewer than 3 intervals"),
-    ("base.parquet", "base.parquet", ["--top", "0"], "at least 1"),
+    ("base.parquet", "base.parquet", ["--top", "-1"], "at least 0"),
+    ("base.parquet", "base.parquet", ["--fdr", "2"], "outside"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, base, target, extra, message):
     """Bad files and options: one line on stderr, exit 2, no traceback."""

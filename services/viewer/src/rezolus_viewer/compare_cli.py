@@ -16,7 +16,6 @@ Invariants:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import sys
@@ -26,33 +25,47 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from rezolus_core.config import ConfigError, parse_duration
+from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config
+from rezolus_core.shell import Option, Spec
 from rezolus_viewer import compare, samples, stats
-from rezolus_viewer.cli import EXIT_FAILURE, fail, guard_config
 from rezolus_viewer.fetch import DownloadError, download, is_url, snapshot_url, token
 from rezolus_viewer.recording import Recording, RecordingError
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Callable, Iterator
 
 PROG = "rezolus compare"
 DEFAULT_TOP = 20
 
 
+SPEC = Spec(
+    prog=PROG,
+    description="Rank the series that changed between two recordings.",
+    options=(
+        Option("base_range", "string", None, "window of BASE, offsets from its start (30s:5m, :2m, 1m:)",
+               flag="--base-range", metavar="FROM:TO"),
+        Option("target_range", "string", None, "window of TARGET, offsets from its start",
+               flag="--target-range", metavar="FROM:TO"),
+        Option("top", "integer", 0, f"rows to show (0: {DEFAULT_TOP} in the table, every series with --json)",
+               flag="--top", minimum=0, metavar="N"),
+        Option("json", "boolean", default=False, help="print a JSON list, one object per series", flag="--json"),
+        Option("fdr", "number", stats.FDR_Q, "false discovery rate over all series", flag="--fdr",
+               minimum=1e-12, maximum=1.0, metavar="Q"),
+        Option("min_effect", "number", stats.MIN_EFFECT, "smallest standardized effect called significant",
+               flag="--min-effect", minimum=0.0, metavar="D"),
+        Option("min_change", "number", stats.MIN_RELATIVE, "smallest relative change called significant",
+               flag="--min-change", minimum=0.0, metavar="R"),
+        Option("token_file", "string", None, "bearer token for snapshot URLs", flag="--token-file",
+               metavar="PATH"),
+    ),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Rank the series that changed between two recordings.")
+    parser = SPEC.parser(config_flag=False)
     parser.add_argument("base", metavar="BASE", help="a recording (parquet) or a hindsight snapshot URL")
     parser.add_argument("target", metavar="TARGET", help="a recording (parquet) or a hindsight snapshot URL")
-    parser.add_argument("--base-range", metavar="FROM:TO", help="window of BASE, offsets from its start (30s:5m)")
-    parser.add_argument("--target-range", metavar="FROM:TO", help="window of TARGET, offsets from its start")
-    parser.add_argument("--top", type=int, metavar="N", help=f"rows to show (default {DEFAULT_TOP}; --json: all)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per series")
-    parser.add_argument("--fdr", type=float, default=stats.FDR_Q, metavar="Q",
-                        help=f"false discovery rate over all series (default {stats.FDR_Q})")
-    parser.add_argument("--min-effect", type=float, default=stats.MIN_EFFECT, metavar="D",
-                        help=f"smallest standardized effect called significant (default {stats.MIN_EFFECT})")
-    parser.add_argument("--min-change", type=float, default=stats.MIN_RELATIVE, metavar="R",
-                        help=f"smallest relative change called significant (default {stats.MIN_RELATIVE})")
-    parser.add_argument("--token-file", metavar="PATH", help="bearer token for snapshot URLs")
     return parser
 
 
@@ -141,11 +154,13 @@ def _steps(base: Recording, target: Recording) -> tuple[int, int, str | None]:
 
 def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     """Compare the two sources named in ``args`` and print the result."""
-    if args.top is not None and args.top < 1:
-        raise ConfigError("command line", "--top", "must be at least 1")
-    base_span = parse_range(args.base_range, "--base-range")
-    target_span = parse_range(args.target_range, "--target-range")
-    with _opened(args.base, args.token_file, "BASE") as base, _opened(args.target, args.token_file, "TARGET") as target:
+    settings = SPEC.load(None, SPEC.flags(args))
+    settings.finish()
+    base_span = parse_range(settings["base_range"], "--base-range")
+    target_span = parse_range(settings["target_range"], "--target-range")
+    top: int = settings["top"]
+    token_file: str | None = settings["token_file"]
+    with _opened(args.base, token_file, "BASE") as base, _opened(args.target, token_file, "TARGET") as target:
         versions = (base.metadata.get("layout", "1"), target.metadata.get("layout", "1"))
         if versions[0] != versions[1]:
             raise ConfigError("command line", "TARGET",
@@ -157,16 +172,16 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
             raise ConfigError("command line", "TARGET", "the two recordings have no series in common")
         described = _describe(base, target)
         kinds = {c.name: c.type for rec in (target, base) for c in rec.columns.values()}
-        result = compare.compare(ours, theirs, described, q=args.fdr,
-                                 min_effect=args.min_effect, min_relative=args.min_change)
+        result = compare.compare(ours, theirs, described, q=settings["fdr"],
+                                 min_effect=settings["min_effect"], min_relative=settings["min_change"])
     if note:
         print(note, file=sys.stderr)  # noqa: T201 - a note for the operator, apart from the output
-    if args.json:
-        out(json.dumps(_json(result, args.top, described, kinds), allow_nan=False))
+    if settings["json"]:
+        out(json.dumps(_json(result, top, described, kinds), allow_nan=False))
     else:
         from rezolus_viewer import compare_table  # noqa: PLC0415 - rich is only needed for the table
 
-        compare_table.show(result, args.top or DEFAULT_TOP)
+        compare_table.show(result, top or DEFAULT_TOP)
     return 0
 
 
@@ -185,7 +200,7 @@ def _json(result: compare.Result, top: int | None, described: dict[str, compare.
 
 def main(argv: list[str] | None = None) -> int:
     """Run the compare command line."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(SPEC.normalize(sys.argv[1:] if argv is None else argv))
 
     def build() -> int:
         try:

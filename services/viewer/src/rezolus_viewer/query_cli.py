@@ -13,35 +13,43 @@ Invariants:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import glob
 import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from rezolus_core.config import ConfigError
+from rezolus_core.lifecycle import guard_config
+from rezolus_core.shell import Option, Spec
 from rezolus_viewer import sql
-from rezolus_viewer.cli import guard_config
+
+if TYPE_CHECKING:
+    import argparse
 
 PROG = "rezolus query"
 
 
+SPEC = Spec(
+    prog=PROG,
+    description="Run SQL (DuckDB) over recordings, as the view `recording` with `host` and `file`.",
+    options=(
+        Option("csv", "boolean", default=False, help="print CSV with a header", flag="--csv"),
+        Option("json", "boolean", default=False, help="print a JSON list of row objects", flag="--json"),
+        Option("macros", "boolean", default=False, flag="--macros",
+               help="print the view and macro definitions (for plain DuckDB) and exit"),
+    ),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Run SQL (DuckDB) over recordings, as the view `recording` with `host` and `file`.",
-    )
+    parser = SPEC.parser(config_flag=False)
     parser.add_argument("args", nargs="*", metavar="FILE... SQL",
                         help="recordings (files, directories or globs), then the SQL")
-    out = parser.add_mutually_exclusive_group()
-    out.add_argument("--csv", action="store_true", help="print CSV with a header")
-    out.add_argument("--json", action="store_true", help="print a JSON list of row objects")
-    parser.add_argument("--macros", action="store_true",
-                        help="print the view and macro definitions (for plain DuckDB) and exit")
     return parser
 
 
@@ -106,10 +114,10 @@ def run(files: list[str], query: str) -> tuple[list[str], list[tuple[Any, ...]]]
     return names, rows
 
 
-def _print(names: list[str], rows: list[tuple[Any, ...]], args: argparse.Namespace) -> None:
-    if args.json:
+def _print(names: list[str], rows: list[tuple[Any, ...]], as_json: bool, as_csv: bool) -> None:
+    if as_json:
         print(json.dumps([dict(zip(names, map(_plain, row), strict=True)) for row in rows], allow_nan=False))  # noqa: T201 - the output
-    elif args.csv:
+    elif as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(names)
         writer.writerows([["" if v is None else v for v in map(_plain, row)] for row in rows])
@@ -127,20 +135,24 @@ def _print(names: list[str], rows: list[tuple[Any, ...]], args: argparse.Namespa
 
 
 def _build(args: argparse.Namespace) -> int:
-    if args.macros:
+    settings = SPEC.load(None, SPEC.flags(args))
+    settings.finish()
+    if settings["csv"] and settings["json"]:
+        raise ConfigError("command line", "--csv", "give --csv or --json, not both")
+    if settings["macros"]:
         files = expand(args.args)
         print(";\n".join([*sql.MACROS, *([sql.view(files)] if files else [])]) + ";")  # noqa: T201 - the output
         return 0
     if len(args.args) < 2:
         raise ConfigError("command line", "FILE", "give at least one recording and then the SQL")
     names, rows = run(expand(args.args[:-1]), args.args[-1])
-    _print(names, rows, args)
+    _print(names, rows, settings["json"], settings["csv"])
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the query command line."""
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(SPEC.normalize(sys.argv[1:] if argv is None else argv))
     return guard_config(PROG, lambda: _build(args))
 
 
