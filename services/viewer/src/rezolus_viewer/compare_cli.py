@@ -27,6 +27,7 @@ import pyarrow as pa
 from rezolus_core.config import ConfigError, parse_duration
 from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config
 from rezolus_core.shell import Option, Spec
+from rezolus_recording import layout
 from rezolus_viewer import compare, samples, stats
 from rezolus_viewer.fetch import DownloadError, download, is_url, snapshot_url, token
 from rezolus_viewer.recording import Recording, RecordingError
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     top: int = settings["top"]
     token_file: str | None = settings["token_file"]
     with _opened(args.base, token_file, "BASE") as base, _opened(args.target, token_file, "TARGET") as target:
-        versions = (base.metadata.get("layout", "1"), target.metadata.get("layout", "1"))
+        versions = tuple(r.metadata.get(layout.LAYOUT, layout.LAYOUT_VERSION) for r in (base, target))
         if versions[0] != versions[1]:
             raise ConfigError("command line", "TARGET",
                               f"layout versions differ (base {versions[0]}, target {versions[1]}); cannot compare")

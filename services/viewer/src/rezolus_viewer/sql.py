@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import re
 
+from rezolus_recording import layout
+
 MACROS = (
     ("CREATE OR REPLACE MACRO rate(col, f, ts, dur) AS "
      "CASE WHEN col::DOUBLE < lag(col) OVER (PARTITION BY f ORDER BY ts) THEN NULL "
@@ -45,7 +47,7 @@ MACROS = (
      "lambda y: y[2]))]), lambda c: c[2] >= greatest(1, ceil(round(q * list_sum(b), 9))))[1][1], g)"),
 )
 WINDOW_MACROS = ("rate", "hist_delta")
-_IMPLICIT = ", file, timestamp, duration"
+_IMPLICIT = f", file, {layout.TIMESTAMP}, {layout.DURATION}"
 _SKIP = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 _CALL = re.compile(r"\b(" + "|".join(WINDOW_MACROS) + r")\s*\(", re.IGNORECASE)
 
@@ -61,8 +63,8 @@ def view(files: list[str]) -> str:
     return (
         "CREATE OR REPLACE TEMP VIEW recording AS "  # noqa: S608 - file names are quoted as SQL string literals
         "WITH meta AS (SELECT file_name, "
-        "max(decode(value)) FILTER (WHERE decode(key) = 'hostname') AS hostname, "
-        "max(CASE WHEN decode(key) = 'host' AND json_valid(decode(value)) "
+        f"max(decode(value)) FILTER (WHERE decode(key) = '{layout.HOSTNAME}') AS hostname, "
+        f"max(CASE WHEN decode(key) = '{layout.HOST}' AND json_valid(decode(value)) "
         "THEN json_extract_string(decode(value), '$.hostname') END) AS announced "
         f"FROM parquet_kv_metadata({listed}) GROUP BY file_name) "
         "SELECT r.* EXCLUDE (filename), r.filename AS file, coalesce(meta.hostname, meta.announced) AS host "
