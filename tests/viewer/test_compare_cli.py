@@ -184,11 +184,12 @@ def test_unreachable_snapshot_url_exits_1(files):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_fold_orders_new_activity_first():
-    """The ranking size: infinite for a series from zero, NaN when unknown."""
-    assert compare.fold(0, 5) == float("inf")
+def test_fold_is_finite_for_new_activity():
+    """The ranking size: log2 of the floored ratio; a series from zero is large but finite."""
+    assert compare.fold(0, 5) == pytest.approx(np.log2(101))
     assert compare.fold(0, 0) == 0
-    assert compare.fold(4, 1) == 2
+    assert compare.fold(400, 100) == pytest.approx(np.log2(404 / 104))
+    assert compare.fold(1000, 1) > compare.fold(0, 5)
     assert np.isnan(compare.fold(float("nan"), 1))
 
 

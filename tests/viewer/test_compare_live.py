@@ -1,6 +1,6 @@
 """``rezolus compare`` on live recordings of the real agent and recorder: idle pairs and injected loads.
 
-One agent (100 ms) feeds five 20 s recordings at 500 ms, in this order:
+One agent (100 ms) feeds five 30 s recordings at 500 ms, in this order:
 idle A, a syscall loop, O_DIRECT reads of a file on disk, idle B (a minute after
 idle A started), CPU burners in a cgroup.  A shell that wakes once a second
 lives in the test's cgroup throughout, so its series exist on both sides.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(1200)]
 
-SECONDS = 20
+SECONDS = 30
 IDLE_MAX_SHARE = 0.10  # docs/viewer.md: on this shared machine "idle" pairs differ for real
 TOP = 5
 

@@ -8,7 +8,7 @@ Invariants:
 - Every matched series gets exactly one test; the false discovery rate is
   controlled over all of them together (``stats.decide``).
 - Ranking: significant rows first, then by ``score``: the change as a
-  ratio (``|log2(target / base)|``; a new or vanished activity is infinite)
+  ratio (``fold``, floored as the test's log scale is)
   times the standardized effect (capped at ``EFFECT_CAP``), so a series that
   moved far *and* consistently comes before one that moved far once; then
   by the effect; ties keep column order.
@@ -86,13 +86,19 @@ def _finite(value: float) -> float | None:
 
 
 def fold(base: float, target: float) -> float:
-    """``|log2(target / base)|`` of the magnitudes: infinite when exactly one is zero, NaN when unknown."""
+    """``|log2|`` of the ratio of the magnitudes, each floored at ``stats.LOG_FLOOR`` of the larger (as tested).
+
+    A series that starts from zero or stops gets ``log2(1 / LOG_FLOOR + 1)``
+    (about 6.7): large, but finite, so a consistent 100-fold change of a busy
+    series can still rank above a new series that barely moved.  NaN when unknown.
+    """
     b, t = abs(base), abs(target)
     if math.isnan(b) or math.isnan(t):
         return math.nan
-    if b == 0 or t == 0:
-        return 0.0 if b == t else math.inf
-    return abs(math.log2(t / b))
+    floor = stats.LOG_FLOOR * max(b, t)
+    if floor == 0:
+        return 0.0
+    return abs(math.log2((t + floor) / (b + floor)))
 
 
 def score(row: Row) -> float:
