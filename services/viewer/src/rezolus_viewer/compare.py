@@ -89,8 +89,9 @@ def fold(base: float, target: float) -> float:
     """``|log2|`` of the ratio of the magnitudes, each floored at ``stats.LOG_FLOOR`` of the larger (as tested).
 
     A series that starts from zero or stops gets ``log2(1 / LOG_FLOOR + 1)``
-    (about 6.7): large, but finite, so a consistent 100-fold change of a busy
-    series can still rank above a new series that barely moved.  NaN when unknown.
+    (about 6.7): large but finite, about that of a 100-fold change, so the
+    effect decides between a new series and a consistent 100-fold change of a
+    busy one.  NaN when unknown.
     """
     b, t = abs(base), abs(target)
     if math.isnan(b) or math.isnan(t):
