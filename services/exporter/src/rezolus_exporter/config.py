@@ -56,6 +56,7 @@ class ExporterConfig:
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     window_ns: int = 15_000_000_000
     histograms: bool = False
+    native_histograms: bool = False
     histogram_grouping_power: int = 3
     gzip_level: int = 1
 
@@ -111,6 +112,8 @@ def load(
     listen: str | None = None,
     source: str | None = None,
     log_level: str | None = None,
+    histograms: bool | None = None,
+    native_histograms: bool | None = None,
 ) -> ExporterConfig:
     """Read the file (or defaults when ``path`` is None), then apply CLI overrides."""
     root = core_config.load(path)
@@ -122,7 +125,8 @@ def load(
     summaries = prom.boolean("summaries", default=True)
     quantiles = _quantiles(prom)
     window_ns = prom.duration("window", "15s", minimum_ns=1_000_000)
-    histograms = prom.boolean("histograms", default=False)
+    classic = prom.boolean("histograms", default=False)
+    native = prom.boolean("native_histograms", default=False)
     grouping = prom.integer("histogram_grouping_power", 3, minimum=0, maximum=3)
     gzip_level = root.integer("gzip_level", 1, minimum=1, maximum=9)
     prom.finish()
@@ -141,7 +145,8 @@ def load(
         summaries=summaries,
         quantiles=quantiles,
         window_ns=window_ns,
-        histograms=histograms,
+        histograms=classic if histograms is None else histograms,
+        native_histograms=native if native_histograms is None else native_histograms,
         histogram_grouping_power=grouping,
         gzip_level=gzip_level,
     )

@@ -30,6 +30,10 @@ from rezolus_exporter.server import make_app
 from rezolus_exporter.state import AgentState
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prometheus_client.core import Metric
+
     from rezolus_exporter.config import ExporterConfig
 
 PROG = "rezolus-exporter"
@@ -52,6 +56,7 @@ class Exporter:
             Settings(cfg.quantiles, cfg.percents, cfg.histogram_grouping_power),
             summaries=cfg.summaries,
             histograms=cfg.histograms,
+            native_histograms=cfg.native_histograms,
         )
         self._runner: web.AppRunner | None = None
 
@@ -60,8 +65,21 @@ class Exporter:
         self.subscriber = AsyncSubscriber(self.cfg.source)
         tracker = self.subscriber.tracker
         self.registry.register(self.agent)
-        self.registry.register(SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent))
-        app = make_app(self.registry, self.state, self.scrapes, self.cfg.source, self.cfg.gzip_level)
+        own = SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent)
+        self.registry.register(own)
+
+        def every_family() -> Iterator[Metric]:
+            yield from self.agent.families()
+            yield from own.collect()
+
+        app = make_app(
+            self.registry,
+            self.state,
+            self.scrapes,
+            self.cfg.source,
+            self.cfg.gzip_level,
+            protobuf_families=every_family if self.cfg.native_histograms else None,
+        )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.cfg.listen.host, self.cfg.listen.port, reuse_address=True)
@@ -113,6 +131,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--listen", help="HOST:PORT for HTTP (default 0.0.0.0:4242)")
     parser.add_argument("--source", help="agent endpoint (default tcp://127.0.0.1:4241)")
     parser.add_argument("--log-level", choices=log.LEVELS, help="log level (default info)")
+    parser.add_argument(
+        "--histograms", action="store_true", default=None, help="also expose full classic histograms"
+    )
+    parser.add_argument(
+        "--native-histograms",
+        action="store_true",
+        default=None,
+        help="answer Prometheus's protobuf format with native histograms",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,7 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
     def build() -> int:
-        cfg = exporter_config.load(args.config, listen=args.listen, source=args.source, log_level=args.log_level)
+        cfg = exporter_config.load(
+            args.config,
+            listen=args.listen,
+            source=args.source,
+            log_level=args.log_level,
+            histograms=args.histograms,
+            native_histograms=args.native_histograms,
+        )
         log.configure("exporter", cfg.log_level)
         return run_service(Exporter(cfg))
 

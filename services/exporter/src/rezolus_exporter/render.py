@@ -15,6 +15,10 @@ Invariants:
   grouping power.  ``le`` is the inclusive upper bound U of each bucket in
   base units (U / 1e9 for nanoseconds): the bucket holds the integer values
   v <= U, which is exactly Prometheus's ``value <= le``.
+- Full histograms are ``HistogramFamily`` objects: classic buckets when
+  ``Settings.classic``, a native histogram per series (``native``) when
+  ``Settings.native``; a family with neither classic buckets nor summaries is
+  for protobuf answers only.
 - ``_sum`` is an estimate (the agent's histograms keep no exact sum): each
   bucket contributes its count times the midpoint of its full-resolution
   range, so the error per value is below half a bucket width (6.25 % at g=3).
@@ -26,7 +30,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from itertools import repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client.core import Metric
@@ -34,9 +38,13 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from rezolus_core import histogram
+from rezolus_exporter import native
+from rezolus_exporter.histfamily import HistogramFamily, HistogramSeries, Shape
 from rezolus_exporter.plan import COUNTER, GAUGE, SUMMARY
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from numpy.typing import NDArray
 
     from rezolus_core.frame import Frame
@@ -53,6 +61,8 @@ class Settings:
     quantiles: tuple[float, ...]
     percents: tuple[float, ...]
     grouping_power: int
+    classic: bool = True
+    native: bool = False
 
 
 def _go(value: float) -> str:
@@ -67,9 +77,15 @@ def _midpoints() -> NDArray[np.float64]:
 
 
 @cache
-def _le_labels(grouping_power: int, multiplier: float, divisor: float) -> tuple[str, ...]:
+def _upper_bounds(grouping_power: int, multiplier: float, divisor: float) -> tuple[float, ...]:
+    """Finite ``le`` bounds of the layout in base units (the last bucket is +Inf)."""
     upper = histogram.layout(grouping_power).upper.tolist()
-    return (*(_go(u * multiplier / divisor) for u in upper[:-1]), "+Inf")
+    return tuple(u * multiplier / divisor for u in upper[:-1])
+
+
+@cache
+def _le_labels(grouping_power: int, multiplier: float, divisor: float) -> tuple[str, ...]:
+    return (*(_go(u) for u in _upper_bounds(grouping_power, multiplier, divisor)), "+Inf")
 
 
 def _dense(frame: Frame | Snapshot | None) -> dict[int, NDArray[np.uint64]]:
@@ -100,7 +116,7 @@ class _Inputs:
     label_sets: LabelSets
 
 
-LabelSets = dict[tuple[str, int], list[dict[str, str]]]
+LabelSets = dict[tuple[str, int], Any]
 
 
 def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets | None = None) -> list[Metric]:
@@ -123,13 +139,16 @@ def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets
     )
     out: list[Metric] = []
     for family in plan.families:
+        if family.kind not in {COUNTER, GAUGE, SUMMARY}:
+            out.append(_histogram_family(family, inputs))
+            continue
         metric = Metric(family.name, family.help, family.kind, family.unit.base or "")
         if family.kind == COUNTER:
             _counter(metric, family, inputs)
         elif family.kind == GAUGE:
             _gauge(metric, family, inputs)
         else:
-            _distribution(metric, family, inputs)
+            _summaries(metric, family, inputs)
         out.append(metric)
     return out
 
@@ -152,18 +171,21 @@ def _gauge(metric: Metric, family: Family, inputs: _Inputs) -> None:
             metric.add_sample(family.name, labels, convert(value))
 
 
-def _distribution(metric: Metric, family: Family, inputs: _Inputs) -> None:
+def _series_counts(family: Family, inputs: _Inputs) -> Iterator[tuple[int, int, dict[str, str], NDArray[np.uint64]]]:
+    """(position in family, catalog id, labels, newest dense counts) of every series to expose."""
     zero = histogram.empty()
-    for sid, labels in family.series:
+    for position, (sid, labels) in enumerate(family.series):
         counts = inputs.newest.get(sid)
         if counts is None:
             if inputs.seen[sid]:
                 continue
             counts = zero
-        if family.kind == SUMMARY:
-            _summary(metric, family, sid, labels, counts, inputs.baseline.get(sid), inputs)
-        else:
-            _histogram(metric, family, sid, labels, counts, inputs)
+        yield position, sid, labels, counts
+
+
+def _summaries(metric: Metric, family: Family, inputs: _Inputs) -> None:
+    for _position, sid, labels, counts in _series_counts(family, inputs):
+        _summary(metric, family, sid, labels, counts, inputs.baseline.get(sid), inputs)
 
 
 def _estimated_sum(counts: NDArray[np.uint64]) -> float:
@@ -196,26 +218,41 @@ def _summary(  # noqa: PLR0917 - one call site, all parts of one sample set
     metric.add_sample(family.name + "_count", labels, float(histogram.total(counts)))
 
 
-def _histogram(  # noqa: PLR0917 - one call site, all parts of one sample set
-    metric: Metric,
-    family: Family,
-    sid: int,
-    labels: dict[str, str],
-    counts: NDArray[np.uint64],
-    inputs: _Inputs,
-) -> None:
-    unit = family.unit
-    grouping_power = inputs.settings.grouping_power
-    coarse = counts
-    if grouping_power < histogram.GROUPING_POWER:
-        coarse = histogram.downsample(counts, grouping_power)
-    cumulative = np.cumsum(coarse, dtype=np.uint64).astype(np.float64).tolist()
-    key = (family.name, sid)
-    label_sets = inputs.label_sets.get(key)
-    if label_sets is None:
-        les = _le_labels(grouping_power, unit.multiplier, unit.divisor)
-        label_sets = [{**labels, "le": le} for le in les]
-        inputs.label_sets[key] = label_sets
-    metric.samples.extend(map(Sample, repeat(family.name + "_bucket"), label_sets, cumulative))
-    metric.add_sample(family.name + "_sum", labels, unit.convert(_estimated_sum(counts)))
-    metric.add_sample(family.name + "_count", labels, cumulative[-1])
+def _shape(family: Family, inputs: _Inputs) -> Shape:
+    """The family's fixed parts, built once per plan."""
+    key = (family.name, -1)
+    shape = inputs.label_sets.get(key)
+    if isinstance(shape, Shape):
+        return shape
+    unit, grouping_power = family.unit, inputs.settings.grouping_power
+    les = _le_labels(grouping_power, unit.multiplier, unit.divisor)
+    labels = [series_labels for _sid, series_labels in family.series]
+    shape = Shape(
+        name=family.name,
+        documentation=family.help,
+        unit=unit.base or "",
+        labels=labels,
+        bucket_labels=[[{**series_labels, "le": le} for le in les] for series_labels in labels],
+        upper_bounds=_upper_bounds(grouping_power, unit.multiplier, unit.divisor),
+    )
+    inputs.label_sets[key] = shape
+    return shape
+
+
+def _histogram_family(family: Family, inputs: _Inputs) -> HistogramFamily:
+    settings, unit = inputs.settings, family.unit
+    metric = HistogramFamily(_shape(family, inputs), classic=settings.classic)
+    keys = native.agent_keys(unit.multiplier, unit.divisor) if settings.native else None
+    for position, _sid, _labels, counts in _series_counts(family, inputs):
+        count = float(histogram.total(counts))
+        cumulative = None
+        if settings.classic:
+            coarse = counts
+            if settings.grouping_power < histogram.GROUPING_POWER:
+                coarse = histogram.downsample(counts, settings.grouping_power)
+            cumulative = np.cumsum(coarse, dtype=np.uint64).astype(np.float64).tolist()
+            count = cumulative[-1]
+        buckets = None if keys is None else native.to_native(counts, keys)
+        total = unit.convert(_estimated_sum(counts))
+        metric.series.append(HistogramSeries(position, cumulative, total, count, buckets))
+    return metric
