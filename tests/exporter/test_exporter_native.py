@@ -111,10 +111,13 @@ def test_spans_and_deltas_carry_every_count(values, unit):
     for i in np.flatnonzero(counts).tolist():
         if keys[i] != native.ZERO_KEY:
             want[int(keys[i])] = want.get(int(keys[i]), 0) + int(counts[i])
-    assert buckets.counts() == want
+    decoded = buckets.counts()
+    assert {k: c for k, c in decoded.items() if c} == want
+    assert all(decoded[k] == 0 for k in decoded.keys() - want.keys())
     assert buckets.zero_count == int(counts[0])
     assert sum(length for _offset, length in buckets.spans) == len(buckets.deltas)
     assert all(length > 0 for _offset, length in buckets.spans) or buckets.spans == ((0, 0),)
+    assert all(offset > native.MAX_FILLED_GAP for offset, _length in buckets.spans[1:])
 
 
 def test_native_buckets_never_go_down_as_the_agent_counts_up():

@@ -88,7 +88,9 @@ class AgentCollector:
             catalog.instance,
             catalog.version,
         ):
-            self.plan = plan_mod.build(catalog, summaries=self.summaries, histograms=self.histograms)
+            self.plan = plan_mod.build(
+                catalog, summaries=self.summaries, histograms=self.histograms, names=self.settings.names
+            )
             self._label_sets = {}
             for series, reason in self.plan.dropped:
                 log.get().warning("series not exported", series=series, reason=reason)

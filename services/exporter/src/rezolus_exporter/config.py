@@ -21,6 +21,7 @@ from rezolus_core import config as core_config
 from rezolus_core.bus import DEFAULT_ENDPOINT
 from rezolus_core.config import ConfigError, Section
 from rezolus_core.log import LEVELS
+from rezolus_exporter import naming
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,6 +59,7 @@ class ExporterConfig:
     histograms: bool = False
     native_histograms: bool = False
     histogram_grouping_power: int = 3
+    naming: str = "prometheus"
     gzip_level: int = 1
 
     @property
@@ -128,6 +130,9 @@ def load(
     classic = prom.boolean("histograms", default=False)
     native = prom.boolean("native_histograms", default=False)
     grouping = prom.integer("histogram_grouping_power", 3, minimum=0, maximum=3)
+    names = prom.string("naming", naming.PROMETHEUS)
+    if names not in naming.NAMINGS:
+        raise prom.error("naming", f"{names!r} is not one of {', '.join(naming.NAMINGS)}")
     gzip_level = root.integer("gzip_level", 1, minimum=1, maximum=9)
     prom.finish()
     root.finish()
@@ -148,5 +153,6 @@ def load(
         histograms=classic if histograms is None else histograms,
         native_histograms=native if native_histograms is None else native_histograms,
         histogram_grouping_power=grouping,
+        naming=names,
         gzip_level=gzip_level,
     )

@@ -80,14 +80,17 @@ def _template(family: HistogramFamily, encoder: Callable[[Collector], bytes], eo
     return result
 
 
-def _values(family: HistogramFamily) -> list[float]:
+def _values(family: HistogramFamily) -> tuple[list[float], list[float]]:
+    """Every sample value in template order, and the ``_sum`` values (the only ones that can be NaN)."""
     out: list[float] = []
+    sums: list[float] = []
     for series in family.series:
         if series.cumulative is not None:
             out.extend(series.cumulative)
         out.append(series.sum)
         out.append(series.count)
-    return out
+        sums.append(series.sum)
+    return out, sums
 
 
 def _fast(family: HistogramFamily, encoder: Callable[[Collector], bytes], eof: str) -> str | None:
@@ -95,10 +98,16 @@ def _fast(family: HistogramFamily, encoder: Callable[[Collector], bytes], eof: s
     if template is None:
         return None
     header, prefixes = template
-    values = _values(family)
-    if len(values) != len(prefixes) or any(math.isnan(v) for v in values):
+    values, sums = _values(family)
+    if len(values) != len(prefixes) or any(math.isnan(v) for v in sums):
         return None
-    texts = {v: floatToGoString(v) + "\n" for v in set(values)}  # type: ignore[no-untyped-call]
+    # Most bucket counts are unchanged from one frame to the next: keep last scrape's texts.
+    previous: dict[float, str] = family.shape.templates.get("values", {})
+    texts = {}
+    for value in set(values):
+        text = previous.get(value)
+        texts[value] = floatToGoString(value) + "\n" if text is None else text  # type: ignore[no-untyped-call]
+    family.shape.templates["values"] = texts
     return header + "".join(map(str.__add__, prefixes, map(texts.__getitem__, values)))
 
 

@@ -53,7 +53,7 @@ class Exporter:
         self.subscriber: AsyncSubscriber | None = None
         self.agent = AgentCollector(
             self.state,
-            Settings(cfg.quantiles, cfg.percents, cfg.histogram_grouping_power),
+            Settings(cfg.quantiles, cfg.percents, cfg.histogram_grouping_power, names=cfg.naming),
             summaries=cfg.summaries,
             histograms=cfg.histograms,
             native_histograms=cfg.native_histograms,

@@ -20,6 +20,8 @@ Mapping (pure, sans-IO):
   interpolation inside the bucket (Prometheus interpolates linearly).
 - ``ZERO_THRESHOLD`` is tiny but not 0, so a histogram with no observations
   is still recognisably native to Prometheus 2.42.
+- Spans break only at gaps of more than ``MAX_FILLED_GAP`` empty native
+  buckets; shorter gaps are sent as zero-count buckets (fewer spans).
 - Counts are cumulative since the agent started, like the classic buckets:
   every native bucket is a sum of agent buckets, so it never goes down while
   the agent runs.
@@ -48,6 +50,7 @@ _PER_POWER = 1 << SCHEMA
 # frexp fractions of the bucket boundaries inside one power of two: [0.5, 1).
 _BOUNDS = tuple(2.0 ** (k / _PER_POWER) / 2.0 for k in range(_PER_POWER))
 ZERO_KEY = -(1 << 62)
+MAX_FILLED_GAP = 2
 
 
 @dataclass(frozen=True)
@@ -107,14 +110,21 @@ def to_native(counts: NDArray[np.uint64], keys: NDArray[np.int64]) -> NativeBuck
     starts = np.flatnonzero(np.diff(bucket_keys, prepend=bucket_keys[0] - 1))
     merged_keys = bucket_keys[starts]
     merged = np.add.reduceat(values, starts)
-    gaps = np.diff(merged_keys)
-    breaks = np.flatnonzero(gaps > 1) + 1
+    # Gaps of up to MAX_FILLED_GAP empty buckets are filled with zeros: cheaper than a new span.
+    first = int(merged_keys[0])
+    dense_keys = merged_keys - first
+    gaps = np.diff(dense_keys) - 1
+    breaks = np.flatnonzero(gaps > MAX_FILLED_GAP) + 1
     edges = [0, *breaks.tolist(), merged_keys.size]
-    key_list = merged_keys.tolist()
-    spans = []
+    spans, deltas, previous = [], [], 0
     for i in range(len(edges) - 1):
         start, stop = edges[i], edges[i + 1]
-        offset = key_list[0] if i == 0 else key_list[start] - key_list[start - 1] - 1
-        spans.append((offset, stop - start))
-    deltas = np.diff(merged, prepend=0).tolist()
+        low = int(dense_keys[start])
+        offset = first if i == 0 else low - int(dense_keys[start - 1]) - 1
+        run = np.zeros(int(dense_keys[stop - 1]) - low + 1, dtype=np.int64)
+        run[dense_keys[start:stop] - low] = merged[start:stop]
+        spans.append((offset, run.size))
+        diffs = np.diff(run, prepend=previous)
+        deltas.extend(diffs.tolist())
+        previous = int(run[-1])
     return NativeBuckets(zero_count, tuple(spans), tuple(deltas))

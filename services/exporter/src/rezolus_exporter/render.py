@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from rezolus_core import histogram
-from rezolus_exporter import native
+from rezolus_exporter import naming, native
 from rezolus_exporter.histfamily import HistogramFamily, HistogramSeries, Shape
 from rezolus_exporter.plan import COUNTER, GAUGE, SUMMARY
 
@@ -63,6 +64,12 @@ class Settings:
     grouping_power: int
     classic: bool = True
     native: bool = False
+    names: str = naming.PROMETHEUS
+
+    @property
+    def raw(self) -> bool:
+        """Whether the original exporter's names, units and summary shape are used."""
+        return self.names == naming.REZOLUS
 
 
 def _go(value: float) -> str:
@@ -84,8 +91,17 @@ def _upper_bounds(grouping_power: int, multiplier: float, divisor: float) -> tup
 
 
 @cache
-def _le_labels(grouping_power: int, multiplier: float, divisor: float) -> tuple[str, ...]:
+def _le_labels(grouping_power: int, multiplier: float, divisor: float, *, raw: bool = False) -> tuple[str, ...]:
+    """``le`` texts: Go-formatted floats, or the original exporter's integers in the agent's unit (``raw``)."""
+    if raw:
+        upper = histogram.layout(grouping_power).upper.tolist()
+        return (*(str(u) for u in upper[:-1]), "+Inf")
     return (*(_go(u) for u in _upper_bounds(grouping_power, multiplier, divisor)), "+Inf")
+
+
+def _percentile_text(quantile: float) -> str:
+    """A quantile as the original exporter prints its ``percentile`` label (0.99, never 9.9e-01)."""
+    return format(Decimal(repr(quantile)), "f")
 
 
 def _dense(frame: Frame | Snapshot | None) -> dict[int, NDArray[np.uint64]]:
@@ -134,7 +150,7 @@ def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets
         seen=window.seen.tolist(),
         newest=_dense(latest),
         baseline=_dense(window.baseline),
-        quantile_labels=tuple(_go(q) for q in settings.quantiles),
+        quantile_labels=tuple((_percentile_text if settings.raw else _go)(q) for q in settings.quantiles),
         label_sets={} if label_sets is None else label_sets,
     )
     out: list[Metric] = []
@@ -142,7 +158,12 @@ def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets
         if family.kind not in {COUNTER, GAUGE, SUMMARY}:
             out.append(_histogram_family(family, inputs))
             continue
-        metric = Metric(family.name, family.help, family.kind, family.unit.base or "")
+        kind = family.kind
+        if settings.raw and kind != GAUGE:
+            # The original's counters have no _total (untyped here, as OpenMetrics allows no such
+            # counter) and its summaries are gauges with a percentile label.
+            kind = "unknown" if kind == COUNTER else GAUGE
+        metric = Metric(family.name, family.help, kind, family.unit.base or "")
         if family.kind == COUNTER:
             _counter(metric, family, inputs)
         elif family.kind == GAUGE:
@@ -154,7 +175,8 @@ def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets
 
 
 def _counter(metric: Metric, family: Family, inputs: _Inputs) -> None:
-    total, convert = family.name + "_total", family.unit.convert
+    total = family.name if inputs.settings.raw else family.name + "_total"
+    convert = family.unit.convert
     for sid, labels in family.series:
         value = inputs.counters[sid]
         if not math.isnan(value):
@@ -209,10 +231,17 @@ def _summary(  # noqa: PLR0917 - one call site, all parts of one sample set
         answers = histogram.percentiles(in_window, inputs.settings.percents)
     key = (family.name, sid)
     label_sets = inputs.label_sets.get(key)
+    raw = inputs.settings.raw
     if label_sets is None:
-        label_sets = [{**labels, "quantile": q} for q in inputs.quantile_labels]
+        label_name = "percentile" if raw else "quantile"
+        label_sets = [{**labels, label_name: q} for q in inputs.quantile_labels]
         inputs.label_sets[key] = label_sets
     values = [NAN if answer is None else convert(answer) for answer in answers]
+    if raw:
+        # The original exposes only the percentiles it has, as gauges, without _sum and _count.
+        pairs = zip(label_sets, values, strict=True)
+        metric.samples.extend(Sample(family.name, one, value) for one, value in pairs if not math.isnan(value))
+        return
     metric.samples.extend(map(Sample, repeat(family.name), label_sets, values))
     metric.add_sample(family.name + "_sum", labels, convert(_estimated_sum(counts)))
     metric.add_sample(family.name + "_count", labels, float(histogram.total(counts)))
@@ -225,7 +254,7 @@ def _shape(family: Family, inputs: _Inputs) -> Shape:
     if isinstance(shape, Shape):
         return shape
     unit, grouping_power = family.unit, inputs.settings.grouping_power
-    les = _le_labels(grouping_power, unit.multiplier, unit.divisor)
+    les = _le_labels(grouping_power, unit.multiplier, unit.divisor, raw=inputs.settings.raw)
     labels = [series_labels for _sid, series_labels in family.series]
     shape = Shape(
         name=family.name,
