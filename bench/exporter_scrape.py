@@ -85,7 +85,7 @@ class Target:
         self.sizes.append(len(body))
         return elapsed
 
-    def wait_ready(self, needle: bytes, timeout: float = 30.0) -> None:
+    def wait_ready(self, needle: bytes, timeout: float = 120.0) -> None:
         """Poll until /metrics contains ``needle`` (uncompressed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
