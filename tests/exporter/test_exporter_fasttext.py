@@ -13,6 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from test_exporter_render import feed
 
+from rezolus_core.bus import MemoryBus
 from rezolus_exporter import fasttext
 from rezolus_exporter.histfamily import HistogramFamily, HistogramSeries, Shape
 from rezolus_exporter.server import encoder_for
@@ -44,11 +45,31 @@ def test_fast_path_matches_the_library_for_every_format(accept, grouping_power):
     frames = [h.frame(i) for i in range(6)]
     registry = feed(frames, grouping_power=grouping_power)[0]
     encoder, _ = encoder_for(accept)
+    templates: fasttext.Templates = {}
     for _ in range(2):
-        assert fasttext.generate(registry.collect(), encoder) == encoder(registry)
+        assert fasttext.generate(registry.collect(), encoder, templates) == encoder(registry)
+    assert templates  # counters, gauges and summaries took the fast path too
 
 
-label_values = st.text(alphabet=st.sampled_from('ab"\\\n\u00e9{}=, _0'), max_size=8)
+def test_templates_stay_right_as_frames_change_values():
+    """One template cache over a growing frame sequence: every answer equals the library's."""
+    registry, _clock, collector = feed([])
+    bus = MemoryBus()
+    subscription = bus.attach()
+    bus.publish_catalog(h.catalog())
+    templates: fasttext.Templates = {}
+    encoder, _ = encoder_for(ACCEPTS[0])
+    for step in range(8):
+        bus.publish_frame(h.frame(step))
+        for delivery in subscription.deliveries:
+            collector.state.ingest(delivery)
+        subscription.deliveries.clear()
+        assert fasttext.generate(registry.collect(), encoder, templates) == encoder(registry)
+    assert templates
+
+
+label_values = st.text(alphabet=st.sampled_from('ab"\\\n\u00e9{}=, _0%s'), max_size=8)
+SHARED: fasttext.Templates = {}  # reused across examples: cached templates meet new values
 
 
 @settings(max_examples=150, deadline=None)
@@ -86,7 +107,7 @@ def test_fast_path_is_byte_identical_for_any_labels_and_counts(series, fraction,
         def collect(self):
             return [other, family, other]
 
-    assert fasttext.generate([other, family, other], encoder) == encoder(Registry())
+    assert fasttext.generate([other, family, other], encoder, SHARED) == encoder(Registry())
 
 
 def test_native_only_families_are_left_out_of_text():

@@ -1,30 +1,36 @@
-"""Text exposition with a fast path for classic histogram buckets.
+"""Text exposition on a fast path: the library's text for labels, cached; only values formatted per scrape.
 
-prometheus_client formats every sample on its own (label escaping, sorting,
-float formatting), which for full histograms at grouping power 3 is ~8,000
-``_bucket`` lines a scrape.  Here, those lines are written from a template:
+prometheus_client formats every sample on its own (label sorting and
+escaping, float formatting): ~16,000 lines a scrape with full histograms at
+grouping power 3.  Here each family is written from a template instead.
 
 Invariants:
-- Every byte comes from prometheus_client: the families other than
-  ``HistogramFamily`` are encoded by the chosen library encoder; for a
-  ``HistogramFamily`` the library encodes, once per shape and format, a
-  template of the family with every value 0.0, and each sample line's text
-  before the value is kept.  A scrape then joins those prefixes with the
-  values formatted by the library's own ``floatToGoString``, so the answer is
-  byte-identical to the library's encoding of the same families (tested).
-- The template is trusted only if the library's lines for it are exactly one
-  per sample, each ending in `` 0.0``; otherwise the family goes through the
-  library's slow path.
+- Every byte comes from prometheus_client: once per family shape (names,
+  labels, HELP, type, unit) and format, the chosen library encoder encodes
+  the family with every value 0.0, and the text around each value is kept as
+  a ``%``-pattern.  A scrape fills the pattern with the values formatted by
+  the library's own ``floatToGoString``, so the answer is byte-identical to
+  the library's encoding of the same families (tested: golden files and a
+  property test).
+- A template is used only if the library's output for it has exactly one
+  line per sample, each starting with the sample's name and ending in
+  `` 0.0``; families with timestamps, exemplars, native samples or the text
+  format's relocated ``_created``/``_gsum``/``_gcount`` samples go through
+  the library as they are.
+- ``Templates`` is keyed by content (a ``HistogramFamily`` by its
+  ``Shape.key``), so a plan change rebuilds only the families it changed; it
+  is bounded (``MAX_TEMPLATES``; cleared when full).
 - A ``HistogramFamily`` without classic buckets is left out (it is served in
   protobuf answers only).
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
@@ -33,10 +39,20 @@ from rezolus_exporter.histfamily import HistogramFamily
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from prometheus_client.core import Metric
     from prometheus_client.registry import Collector
 
+MAX_TEMPLATES = 4096
 _ZERO = " 0.0"
+_RELOCATED = ("_created", "_gsum", "_gcount")
+
+
+@dataclass
+class _Template:
+    pattern: str
+    texts: dict[float, str] = field(default_factory=dict)
+
+
+Templates = dict[Any, "_Template | None"]
 
 
 class _Families:
@@ -56,84 +72,91 @@ def _format_key(encoder: Callable[[Collector], bytes]) -> Any:
     return encoder
 
 
-def _template(family: HistogramFamily, encoder: Callable[[Collector], bytes], eof: str) -> tuple[str, list[str]] | None:
-    """Header text and per-sample prefixes for the family's shape, or None if the library's output is unusual."""
-    present = tuple((s.index, s.cumulative is None) for s in family.series)
-    key = (_format_key(encoder), present)
-    shape = family.shape
-    cached = shape.templates.get(key)
-    if cached is not None or key in shape.templates:
-        return cached
-    blank = HistogramFamily(shape, classic=True)
-    blank.series = family.series
-    zeros = [Sample(s.name, s.labels, 0.0) for s in blank.samples]
-    blank.samples = zeros
-    text = encoder(_Families([blank])).decode("utf-8")
-    text = text.removesuffix(eof)
+def _build(metric: Metric, samples: list[Sample], encoder: Callable[[Collector], bytes], eof: str) -> _Template | None:
+    """Encode the family with zero values and turn the text into a pattern, or None if it is unusual."""
+    blank = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+    blank.samples = [Sample(s.name, s.labels, 0.0) for s in samples]
+    text = encoder(_Families([blank])).decode("utf-8").removesuffix(eof)
     lines = text.split("\n")[:-1]
     header = [line for line in lines if line.startswith("# ")]
     body = lines[len(header) :]
-    result: tuple[str, list[str]] | None = None
-    if len(body) == len(zeros) and all(line.endswith(_ZERO) for line in body):
-        result = ("".join(line + "\n" for line in header), [line[: -len(_ZERO) + 1] for line in body])
-    shape.templates[key] = result
-    return result
+    if len(body) != len(samples):
+        return None
+    for line, sample in zip(body, samples, strict=True):
+        if not (line.startswith(sample.name) and line.endswith(_ZERO)):
+            return None
+    escaped = [line.replace("%", "%%") for line in header]
+    escaped += [line[: -len(_ZERO) + 1].replace("%", "%%") + "%s" for line in body]
+    return _Template("".join(line + "\n" for line in escaped))
 
 
-def _values(family: HistogramFamily) -> tuple[list[float], list[float]]:
-    """Every sample value in template order, and the ``_sum`` values (the only ones that can be NaN)."""
+def _plain_key(metric: Metric) -> tuple[Any, ...] | None:
+    """What the text of a family's labels depends on, or None if the fast path cannot take it."""
+    parts = []
+    for s in metric.samples:
+        if s.timestamp is not None or s.exemplar is not None or s.native_histogram is not None:
+            return None
+        if s.name.endswith(_RELOCATED):
+            return None
+        parts.append((s.name, tuple(s.labels.items())))
+    return (metric.name, metric.documentation, metric.type, metric.unit, tuple(parts))
+
+
+def _histogram_values(family: HistogramFamily) -> list[float]:
     out: list[float] = []
-    sums: list[float] = []
     for series in family.series:
         if series.cumulative is not None:
             out.extend(series.cumulative)
         out.append(series.sum)
         out.append(series.count)
-        sums.append(series.sum)
-    return out, sums
+    return out
 
 
-def _fast(family: HistogramFamily, encoder: Callable[[Collector], bytes], eof: str) -> str | None:
-    template = _template(family, encoder, eof)
-    if template is None:
-        return None
-    header, prefixes = template
-    values, sums = _values(family)
-    if len(values) != len(prefixes) or any(math.isnan(v) for v in sums):
-        return None
-    # Most bucket counts are unchanged from one frame to the next: keep last scrape's texts.
-    previous: dict[float, str] = family.shape.templates.get("values", {})
-    texts = {}
+def _fill(template: _Template, values: list[float]) -> str:
+    """The template with the values, texts of values seen in the last scrape reused."""
+    previous, texts = template.texts, {}
     for value in set(values):
         text = previous.get(value)
-        texts[value] = floatToGoString(value) + "\n" if text is None else text  # type: ignore[no-untyped-call]
-    family.shape.templates["values"] = texts
-    return header + "".join(map(str.__add__, prefixes, map(texts.__getitem__, values)))
+        texts[value] = floatToGoString(value) if text is None else text  # type: ignore[no-untyped-call]
+    template.texts = texts
+    return template.pattern % tuple(map(texts.__getitem__, values))
 
 
-def generate(families: Iterable[Metric], encoder: Callable[[Collector], bytes]) -> bytes:
-    """Encode the families as the library encoder would, histogram buckets on the fast path."""
+def _fast(
+    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, format_key: Any, templates: Templates
+) -> str | None:
+    if isinstance(metric, HistogramFamily):
+        present = tuple((s.index, s.cumulative is None) for s in metric.series)
+        key: Any = (format_key, metric.shape.key, present)
+        values = _histogram_values(metric)
+    else:
+        plain = _plain_key(metric)
+        if plain is None:
+            return None
+        key = (format_key, plain)
+        values = [s.value for s in metric.samples]
+    if key not in templates:
+        if len(templates) >= MAX_TEMPLATES:
+            templates.clear()
+        templates[key] = _build(metric, metric.samples, encoder, eof)
+    template = templates[key]
+    return None if template is None else _fill(template, values)
+
+
+def generate(
+    families: Iterable[Metric], encoder: Callable[[Collector], bytes], templates: Templates | None = None
+) -> bytes:
+    """Encode the families exactly as the library encoder would (``templates`` carries the cache between calls)."""
+    templates = {} if templates is None else templates
     eof = encoder(_Families([])).decode("utf-8")
+    format_key = _format_key(encoder)
     parts: list[str] = []
-    batch: list[Metric] = []
-
-    def flush() -> None:
-        if batch:
-            parts.append(encoder(_Families(batch)).decode("utf-8").removesuffix(eof))
-            batch.clear()
-
     for family in families:
-        if isinstance(family, HistogramFamily):
-            if not family.classic:
-                continue
-            flush()
-            text = _fast(family, encoder, eof)
-            if text is None:
-                batch.append(family)
-                continue
-            parts.append(text)
-        else:
-            batch.append(family)
-    flush()
+        if isinstance(family, HistogramFamily) and not family.classic:
+            continue
+        text = _fast(family, encoder, eof, format_key, templates)
+        if text is None:
+            text = encoder(_Families([family])).decode("utf-8").removesuffix(eof)
+        parts.append(text)
     parts.append(eof)
     return "".join(parts).encode("utf-8")

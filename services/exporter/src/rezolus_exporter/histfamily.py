@@ -2,8 +2,9 @@
 
 Invariants:
 - A ``Shape`` is built once per plan and family (name, HELP, unit, every
-  series' labels, the ``le`` texts); it never changes, so text templates
-  derived from it (``fasttext``) stay valid for as long as the plan does.
+  series' labels, the ``le`` texts) and never changes; ``key`` says what its
+  text depends on, so text templates (``fasttext``) outlive a plan change
+  that left the family as it was.
 - ``HistogramFamily.samples`` is the exact sample list prometheus_client
   expects (per series: every ``_bucket``, then ``_sum``, then ``_count``),
   built only when something asks for it; the fast text path and the protobuf
@@ -35,7 +36,16 @@ class Shape:
     labels: list[dict[str, str]]
     bucket_labels: list[list[dict[str, str]]]
     upper_bounds: tuple[float, ...]
-    templates: dict[Any, Any] = field(default_factory=dict)
+    _key: tuple[Any, ...] | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Everything the family's label text depends on (equal shapes of two plans share templates)."""
+        if self._key is None:
+            les = tuple(labels["le"] for labels in self.bucket_labels[0]) if self.bucket_labels else ()
+            series = tuple(tuple(labels.items()) for labels in self.labels)
+            self._key = (self.name, self.documentation, self.unit, series, les)
+        return self._key
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ def make_app(
     With ``protobuf_families``, a scraper preferring Prometheus's protobuf
     format gets those families (native histograms included) in it.
     """
+    templates: fasttext.Templates = {}
 
     async def metrics(request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -101,7 +102,7 @@ def make_app(
             body, content_type = protobuf.generate(protobuf_families()), protobuf.CONTENT_TYPE
         else:
             encoder, content_type = encoder_for(accept)
-            body = fasttext.generate(registry.collect(), encoder)
+            body = fasttext.generate(registry.collect(), encoder, templates)
         headers = {"Content-Type": content_type}
         if accepts_gzip(request.headers.get("Accept-Encoding", "")):
             body = gzip.compress(body, compresslevel=gzip_level)
