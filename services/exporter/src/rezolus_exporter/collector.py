@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from rezolus_core import log
 from rezolus_exporter import plan as plan_mod
-from rezolus_exporter.histfamily import HistogramFamily
+from rezolus_exporter.histfamily import HistogramFamily, Shape
 from rezolus_exporter.render import LabelSets, Settings, render
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ class AgentCollector:
         self._cache_key: tuple[str, int, int | None] | None = None
         self._cache: list[Metric] = []
         self._label_sets: LabelSets = {}
+        self._shapes: dict[tuple[Any, ...], Shape] = {}
 
     def collect(self) -> Iterator[Metric]:
         """Yield the agent's text families, or nothing when the agent is down or stale."""
@@ -100,7 +101,7 @@ class AgentCollector:
             None if window.baseline is None else window.baseline.seq,
         )
         if key != self._cache_key:
-            self._cache = render(self.plan, window, self.settings, self._label_sets)
+            self._cache = render(self.plan, window, self.settings, self._label_sets, self._shapes)
             self._cache_key = key
         return self._cache
 

@@ -98,33 +98,32 @@ def agent_keys(multiplier: float, divisor: float) -> NDArray[np.int64]:
 def to_native(counts: NDArray[np.uint64], keys: NDArray[np.int64]) -> NativeBuckets:
     """Turn dense agent bucket counts into a native histogram's buckets."""
     nonzero = np.flatnonzero(counts)
+    bucket_keys: list[int] = keys[nonzero].tolist()
+    values: list[int] = counts[nonzero].tolist()
     zero_count = 0
-    if nonzero.size and keys[nonzero[0]] == ZERO_KEY:
-        zero_count = int(counts[nonzero[0]])
-        nonzero = nonzero[1:]
-    if not nonzero.size:
+    if bucket_keys and bucket_keys[0] == ZERO_KEY:
+        zero_count = values[0]
+        bucket_keys, values = bucket_keys[1:], values[1:]
+    if not bucket_keys:
         return NativeBuckets(zero_count, ((0, 0),), ())
-    bucket_keys = keys[nonzero]
-    values = counts[nonzero].astype(np.int64)
-    # Keys never decrease with the agent index; merge runs of one key (none at schema 4, kept general).
-    starts = np.flatnonzero(np.diff(bucket_keys, prepend=bucket_keys[0] - 1))
-    merged_keys = bucket_keys[starts]
-    merged = np.add.reduceat(values, starts)
-    # Gaps of up to MAX_FILLED_GAP empty buckets are filled with zeros: cheaper than a new span.
-    first = int(merged_keys[0])
-    dense_keys = merged_keys - first
-    gaps = np.diff(dense_keys) - 1
-    breaks = np.flatnonzero(gaps > MAX_FILLED_GAP) + 1
-    edges = [0, *breaks.tolist(), merged_keys.size]
-    spans, deltas, previous = [], [], 0
-    for i in range(len(edges) - 1):
-        start, stop = edges[i], edges[i + 1]
-        low = int(dense_keys[start])
-        offset = first if i == 0 else low - int(dense_keys[start - 1]) - 1
-        run = np.zeros(int(dense_keys[stop - 1]) - low + 1, dtype=np.int64)
-        run[dense_keys[start:stop] - low] = merged[start:stop]
-        spans.append((offset, run.size))
-        diffs = np.diff(run, prepend=previous)
-        deltas.extend(diffs.tolist())
-        previous = int(run[-1])
+    spans: list[tuple[int, int]] = []
+    deltas: list[int] = []
+    start = last = bucket_keys[0]
+    offset, previous = start, 0
+    for key, count in zip(bucket_keys, values, strict=True):
+        if deltas and key == last:  # two agent buckets in one native bucket (never at schema 4)
+            deltas[-1] += count
+            previous += count
+            continue
+        gap = key - last - 1
+        if gap > MAX_FILLED_GAP:
+            spans.append((offset, last - start + 1))
+            offset, start = gap, key
+        elif gap > 0:
+            deltas.append(-previous)
+            deltas.extend([0] * (gap - 1))
+            previous = 0
+        deltas.append(count - previous)
+        previous, last = count, key
+    spans.append((offset, last - start + 1))
     return NativeBuckets(zero_count, tuple(spans), tuple(deltas))

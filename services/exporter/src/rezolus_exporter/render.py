@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from rezolus_exporter.state import Snapshot, Window
 
 NAN = math.nan
+MAX_SHAPES = 1024
 
 
 @dataclass(frozen=True)
@@ -130,16 +131,25 @@ class _Inputs:
     baseline: dict[int, NDArray[np.uint64]]
     quantile_labels: tuple[str, ...]
     label_sets: LabelSets
+    shapes: dict[tuple[Any, ...], Shape]
 
 
 LabelSets = dict[tuple[str, int], Any]
 
 
-def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets | None = None) -> list[Metric]:
+def render(
+    plan: Plan,
+    window: Window,
+    settings: Settings,
+    label_sets: LabelSets | None = None,
+    shapes: dict[tuple[Any, ...], Shape] | None = None,
+) -> list[Metric]:
     """Build every agent family for this window, in plan order.
 
     ``label_sets`` caches the per-bucket and per-quantile label dicts of each
     series between calls; it must be emptied whenever the plan changes.
+    ``shapes`` caches histogram shapes by content, across plans (the agent's
+    catalog only grows, so most families outlive a plan change unchanged).
     """
     latest, size = window.latest, window.catalog.version
     inputs = _Inputs(
@@ -152,6 +162,7 @@ def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets
         baseline=_dense(window.baseline),
         quantile_labels=tuple((_percentile_text if settings.raw else _go)(q) for q in settings.quantiles),
         label_sets={} if label_sets is None else label_sets,
+        shapes={} if shapes is None else shapes,
     )
     out: list[Metric] = []
     for family in plan.families:
@@ -254,8 +265,13 @@ def _shape(family: Family, inputs: _Inputs) -> Shape:
     if isinstance(shape, Shape):
         return shape
     unit, grouping_power = family.unit, inputs.settings.grouping_power
-    les = _le_labels(grouping_power, unit.multiplier, unit.divisor, raw=inputs.settings.raw)
     labels = [series_labels for _sid, series_labels in family.series]
+    content = (family.name, family.help, unit, grouping_power, inputs.settings.raw, *map(_items, labels))
+    known = inputs.shapes.get(content)
+    if known is not None:
+        inputs.label_sets[key] = known
+        return known
+    les = _le_labels(grouping_power, unit.multiplier, unit.divisor, raw=inputs.settings.raw)
     shape = Shape(
         name=family.name,
         documentation=family.help,
@@ -265,7 +281,14 @@ def _shape(family: Family, inputs: _Inputs) -> Shape:
         upper_bounds=_upper_bounds(grouping_power, unit.multiplier, unit.divisor),
     )
     inputs.label_sets[key] = shape
+    if len(inputs.shapes) >= MAX_SHAPES:
+        inputs.shapes.clear()
+    inputs.shapes[content] = shape
     return shape
+
+
+def _items(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(labels.items())
 
 
 def _histogram_family(family: Family, inputs: _Inputs) -> HistogramFamily:
