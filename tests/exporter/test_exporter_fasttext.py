@@ -8,20 +8,23 @@ import exporter_helpers as h
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from test_exporter_render import feed
 
 from rezolus_core.bus import MemoryBus
 from rezolus_exporter import fasttext
+from rezolus_exporter.collector import AgentCollector
 from rezolus_exporter.histfamily import HistogramFamily, HistogramSeries, Shape
 from rezolus_exporter.server import encoder_for
 
 GOLDEN = Path(__file__).parent / "golden"
 ACCEPTS = (
-    ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
-    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+    (
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+    ),
     "text/plain;version=0.0.4",
     "",
 )
@@ -118,3 +121,21 @@ def test_native_only_families_are_left_out_of_text():
     family.series.append(HistogramSeries(0, None, 1.0, 1.0, None))
     encoder, _ = encoder_for("")
     assert fasttext.generate([*registry.collect(), family], encoder) == encoder(registry)
+
+
+def test_a_long_lived_collector_answers_like_a_fresh_one():
+    """Memoised series and text of idle families never go stale: same bytes as a collector built now."""
+    registry, _clock, collector = feed([])
+    bus = MemoryBus()
+    subscription = bus.attach()
+    bus.publish_catalog(h.catalog())
+    templates: fasttext.Templates = {}
+    encoder, _ = encoder_for(ACCEPTS[0])
+    for seq, step in enumerate((0, 1, 1, 2, 5, 5, 9)):  # repeated steps: idle histograms between frames
+        bus.publish_frame(h.frame(step, seq=seq))
+        for delivery in subscription.deliveries:
+            collector.state.ingest(delivery)
+        subscription.deliveries.clear()
+        fresh = CollectorRegistry(auto_describe=False)
+        fresh.register(AgentCollector(collector.state, collector.settings, summaries=True, histograms=True))
+        assert fasttext.generate(registry.collect(), encoder, templates) == encoder(fresh)

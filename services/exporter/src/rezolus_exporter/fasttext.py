@@ -12,6 +12,8 @@ Invariants:
   the library's own ``floatToGoString``, so the answer is byte-identical to
   the library's encoding of the same families (tested: golden files and a
   property test).
+- A family whose values equal those of the previous answer gets that
+  answer's text again.
 - A template is used only if the library's output for it has exactly one
   line per sample, each starting with the sample's name and ending in
   `` 0.0``; families with timestamps, exemplars, native samples or the text
@@ -50,6 +52,8 @@ _RELOCATED = ("_created", "_gsum", "_gcount")
 class _Template:
     pattern: str
     texts: dict[float, str] = field(default_factory=dict)
+    last_values: list[float] = field(default_factory=list)
+    last_text: str = ""
 
 
 Templates = dict[Any, "_Template | None"]
@@ -114,12 +118,16 @@ def _histogram_values(family: HistogramFamily) -> list[float]:
 
 def _fill(template: _Template, values: list[float]) -> str:
     """The template with the values, texts of values seen in the last scrape reused."""
+    if values == template.last_values:  # an idle family: same text as last time
+        return template.last_text
     previous, texts = template.texts, {}
     for value in set(values):
         text = previous.get(value)
         texts[value] = floatToGoString(value) if text is None else text  # type: ignore[no-untyped-call]
     template.texts = texts
-    return template.pattern % tuple(map(texts.__getitem__, values))
+    text = template.pattern % tuple(map(texts.__getitem__, values))
+    template.last_values, template.last_text = values, text
+    return text
 
 
 def _fast(
