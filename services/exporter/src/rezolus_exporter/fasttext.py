@@ -151,6 +151,48 @@ def _fast(
     return None if template is None else _fill(template, values)
 
 
+class Answers:
+    """Templates shared by every scrape, and the text formats scrapers asked for recently.
+
+    ``prerender`` fills the templates with a new frame's values as the frame
+    arrives, for each format asked for within ``RECENT_S``; a scrape of that
+    frame then finds every agent family's text ready (``_fill`` sees the same
+    values again).  It changes no answer, only when the work is done, and it
+    runs only while scrapes come at least about as often as frames (so a fast
+    agent with slow scrapers costs no extra rendering).
+    """
+
+    RECENT_S = 60.0
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.templates: Templates = {}
+        self.clock = clock
+        self.scrape_gap_s: float | None = None
+        self._last_scrape: float | None = None
+        self._recent: dict[Any, tuple[Callable[[Collector], bytes], float]] = {}
+
+    def generate(self, families: Iterable[Metric], encoder: Callable[[Collector], bytes]) -> bytes:
+        """One answer (see ``generate``), remembering its format and the time between scrapes."""
+        now = self.clock()
+        if self._last_scrape is not None:
+            gap = now - self._last_scrape
+            self.scrape_gap_s = gap if self.scrape_gap_s is None else 0.8 * self.scrape_gap_s + 0.2 * gap
+        self._last_scrape = now
+        self._recent[_format_key(encoder)] = (encoder, now)
+        return generate(families, encoder, self.templates)
+
+    def prerender(self, families: Callable[[], Iterable[Metric]], interval_s: float) -> None:
+        """Fill the templates of the recently asked formats with the current values (frames every ``interval_s``)."""
+        if self.scrape_gap_s is None or interval_s < 0.9 * self.scrape_gap_s:
+            return
+        now = self.clock()
+        for key, (encoder, used) in list(self._recent.items()):
+            if now - used > self.RECENT_S:
+                del self._recent[key]
+            else:
+                generate(families(), encoder, self.templates)
+
+
 def generate(
     families: Iterable[Metric], encoder: Callable[[Collector], bytes], templates: Templates | None = None
 ) -> bytes:

@@ -6,7 +6,8 @@ Invariants:
 - The exporter starts whether or not the agent is there: the subscriber
   reconnects on its own, ``agent_up`` is 0 until frames arrive.
 - One event loop runs both the subscription and the HTTP server, so a scrape
-  never sees a half-ingested frame.
+  never sees a half-ingested frame.  Each frame's text is rendered as it
+  arrives (for the formats scraped in the last minute), not during a scrape.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -23,6 +25,7 @@ from rezolus_core.bus import AsyncSubscriber
 from rezolus_core.lifecycle import guard_config, run_service
 from rezolus_core.shell import config_path
 from rezolus_exporter import config as exporter_config
+from rezolus_exporter import fasttext
 from rezolus_exporter.collector import AgentCollector, ScrapeStats, SelfCollector
 from rezolus_exporter.render import Settings
 from rezolus_exporter.server import make_app
@@ -59,6 +62,7 @@ class Exporter:
             native_histograms=cfg.native_histograms,
         )
         self._served: web.Served | None = None
+        self.answers = fasttext.Answers(time.monotonic)
 
     async def startup(self) -> None:
         """Subscribe to the agent and bind the HTTP server."""
@@ -79,6 +83,7 @@ class Exporter:
             self.cfg.source,
             self.cfg.gzip_level,
             protobuf_families=every_family if self.cfg.native_histograms else None,
+            answers=self.answers,
         )
         self._served = await web.start(app, self.cfg.listen)
         log.get().info("listening", listen=str(self._served.listen), source=self.cfg.source)
@@ -89,6 +94,8 @@ class Exporter:
             if delivery.restarted:
                 log.get().info("agent restarted", instance=delivery.frame.instance)
             self.state.ingest(delivery)
+            # Render and fill the text now, so a scrape of this frame finds it ready.
+            self.answers.prerender(self.agent.collect, delivery.frame.interval_ns / 1e9)
 
     async def _watch(self, stopping: asyncio.Event) -> None:
         """Look at the agent's health regularly, so changes are logged without scrapes."""

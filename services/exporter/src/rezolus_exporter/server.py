@@ -87,13 +87,15 @@ def make_app(
     gzip_level: int = 1,
     *,
     protobuf_families: Callable[[], Iterable[Metric]] | None = None,
+    answers: fasttext.Answers | None = None,
 ) -> web.Application:
     """Build the aiohttp application serving one registry.
 
     With ``protobuf_families``, a scraper preferring Prometheus's protobuf
     format gets those families (native histograms included) in it.
+    ``answers`` holds the text templates (shared with whoever prerenders).
     """
-    templates: fasttext.Templates = {}
+    answers = fasttext.Answers(time.monotonic) if answers is None else answers
 
     async def metrics(request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -102,7 +104,7 @@ def make_app(
             body, content_type = protobuf.generate(protobuf_families()), protobuf.CONTENT_TYPE
         else:
             encoder, content_type = encoder_for(accept)
-            body = fasttext.generate(registry.collect(), encoder, templates)
+            body = answers.generate(registry.collect(), encoder)
         headers = {"Content-Type": content_type}
         if accepts_gzip(request.headers.get("Accept-Encoding", "")):
             body = gzip.compress(body, compresslevel=gzip_level)
