@@ -42,7 +42,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 python3-venv ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && if [ -n "$EXTRA_CA_CERTS" ]; then \
       printf '%s\n' "$EXTRA_CA_CERTS" > /usr/local/share/ca-certificates/build-extra.crt \
       && update-ca-certificates >/dev/null; fi \
@@ -66,10 +66,12 @@ RUN /opt/rezolus/bin/pip install -q --no-deps $(cat /tmp/workspace.txt) \
  && /opt/rezolus/bin/pip uninstall -q -y pip setuptools \
  && find /opt/rezolus -name __pycache__ -prune -exec rm -rf {} +
 
+# `apt-get clean`: Docker Hub's slim image drops downloaded .debs by itself,
+# the debootstrapped base of deploy/docker/ensure-base-image.sh does not.
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 4240 rezolus \
  && useradd --system --uid 4240 --gid rezolus --home-dir /nonexistent --shell /usr/sbin/nologin rezolus \
  && install -d -o root -g rezolus -m 2770 /run/rezolus
@@ -78,7 +80,7 @@ ENV PATH=/opt/rezolus/bin:$PATH PYTHONDONTWRITEBYTECODE=1
 FROM runtime AS agent
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-bpfcc \
- && rm -rf /var/lib/apt/lists/*
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
 COPY deploy/docker/agent-entrypoint.sh /usr/local/bin/rezolus-agent-entrypoint
 # Healthy once a frame arrives on the bus socket.
 HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=3 \
