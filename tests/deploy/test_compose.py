@@ -162,23 +162,14 @@ def chart_with_values(stack: Stack, port: int | None = None) -> str:
 
 
 def test_viewer_profile_serves_the_page(stack):
-    """`--profile view up viewer` serves hindsight's buffer on loopback; `run` serves a recording read-only."""
+    """`--profile view run viewer FILE` serves a recording read-only; `up viewer` serves hindsight's buffer.
+
+    The one-off runs first: docker-compose 1.29 links a one-off to the
+    service's running container, which host networking refuses
+    (docs/deployment.md says so).
+    """
     require_service("viewer")
     require_service("hindsight")
-    stack.wait_healthy("agent", "hindsight")
-    stack.compose("up", "-d", "viewer", profiles=("view",), timeout=300)
-    stack.wait_healthy("viewer", timeout=180)
-    status, headers, body = stack.viewer("/")
-    assert status == 200
-    assert headers["Content-Type"].startswith("text/html")
-    assert b"<title>Rezolus viewer</title>" in body
-    status, _, script = stack.viewer("/static/vendor/uPlot.iife.min.js")
-    assert status == 200
-    assert len(script) > 10_000  # the vendored library is in the image, not fetched
-    status, _, body = stack.viewer("/api/info")
-    assert json.loads(body)["rows"] > 0
-    assert chart_with_values(stack), "no chart of hindsight's snapshot has a value"
-
     recording = stack.recordings / "e2e.parquet"
     assert recording.is_file(), "the recorder test writes the file this check views"
     port = free_port()
@@ -197,6 +188,20 @@ def test_viewer_profile_serves_the_page(stack):
         assert not (stack.recordings / "written-by-viewer").exists()
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+    stack.wait_healthy("agent", "hindsight")
+    stack.compose("up", "-d", "viewer", profiles=("view",), timeout=300)
+    stack.wait_healthy("viewer", timeout=180)
+    status, headers, body = stack.viewer("/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert b"<title>Rezolus viewer</title>" in body
+    status, _, script = stack.viewer("/static/vendor/uPlot.iife.min.js")
+    assert status == 200
+    assert len(script) > 10_000  # the vendored library is in the image, not fetched
+    status, _, body = stack.viewer("/api/info")
+    assert json.loads(body)["rows"] > 0
+    assert chart_with_values(stack), "no chart of hindsight's snapshot has a value"
 
 
 def port_open(port: int) -> bool:
