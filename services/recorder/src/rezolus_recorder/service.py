@@ -237,6 +237,11 @@ class Recorder:
                 f"{self.failure}; {message}" if self.failure else message
             )
 
+    @property
+    def exit_code(self) -> int:
+        """The code the process ends with: the failure's, or 0."""
+        return self.failure.code if self.failure is not None else 0
+
     def force_exit(self) -> None:
         """Make the journal durable before the process dies (second signal)."""
         if self._journal is not None:
