@@ -8,9 +8,9 @@ import shutil
 import subprocess
 
 import pytest
-from recorder_synth import MS
 
 from support.env import require
+from support.synth import MS
 
 
 @pytest.fixture

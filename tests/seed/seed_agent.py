@@ -1,6 +1,6 @@
 """A synthetic agent for the seed-command tests: ``python seed_agent.py ENDPOINT INTERVAL_MS``.
 
-Publishes the recorder tests' synthetic frames on the wall-clock grid until
+Publishes the shared synthetic agent's frames (``support.synth``) on the wall-clock grid until
 SIGTERM/SIGINT; prints ``bound`` once the socket is bound.
 """
 
@@ -11,9 +11,9 @@ import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recorder"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import recorder_synth
+from support import synth
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    agent = recorder_synth.SyntheticAgent(sys.argv[1], interval_ns=int(sys.argv[2]) * recorder_synth.MS).start()
+    agent = synth.SyntheticAgent(sys.argv[1], interval_ns=int(sys.argv[2]) * synth.MS).start()
     print("bound", flush=True)
     stop.wait()
     agent.stop()

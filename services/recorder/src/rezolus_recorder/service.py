@@ -29,8 +29,8 @@ from rezolus_core.frame import encode_frame
 from rezolus_core.lifecycle import EXIT_FAILURE, StartupError
 from rezolus_recorder import convert, journal
 from rezolus_recorder.catalogs import CatalogJournal
-from rezolus_recorder.grid import Grid
 from rezolus_recorder.progress import BarReporter, LogReporter, Reporter
+from rezolus_recording.grid import Grid
 
 if TYPE_CHECKING:
     import pathlib

@@ -1,55 +1,28 @@
-"""The parquet recording layout, shared by the recorder and hindsight.
+"""Building a recording's arrow table from delivered frames, row by row.
 
-Invariants (the file format; ``docs/parquet.md`` is the user-facing version):
-- One row per recorded frame, in the order rows were added.  Bookkeeping
-  columns come first: ``timestamp`` (UInt64 ns since the Unix epoch, never
-  null), ``duration`` (UInt64 ns since the previous row of the same agent
-  instance; null on the first row and on every restart row), ``instance``
-  (the agent instance id, dictionary-encoded string), ``restart`` (bool: the
-  agent instance changed, so cumulative values start again and must never be
-  diffed against the previous row) and ``missed`` (UInt64: rows that should
-  have been recorded just before this one but were not, i.e. a gap).
-- Then one column per series, sorted by column name: counters UInt64, gauges
-  Int64, histograms ``List<UInt64>`` of all 496 cumulative bucket counts named
-  ``<column>:buckets``.  A column name is the metric name, then ``/`` + the
-  values of the labels ``name``, ``op``, ``state``, ``direction`` (that
-  order), then the other label values in key order, then ``/<id>``.  Two
-  different series that would get the same name (or the same series with a
-  different type) get a unique ``/key=value`` form instead of clashing.
-- A series absent from a row (it appeared later, vanished, or belongs to
-  another agent instance) is null in that row, never zero.
-- Field metadata of a series column: its labels, plus ``metric``,
-  ``metric_type``, ``unit`` and, for histograms, ``grouping_power`` and
-  ``max_value_power`` (descriptions live once, in the ``catalog`` metadata).  File metadata: ``source``,
-  ``version``, ``sampling_interval_ms`` (the original's keys) plus
-  ``interval_ns``, ``host`` (JSON), ``hostname``, ``kernel``, ``agent_version``,
-  ``instances``
-  (JSON list), ``catalog`` (JSON list: column, metric, type, labels, unit,
-  description), ``rows``, ``gaps``, ``missed_rows``, ``restarts``,
-  ``first_timestamp``, ``last_timestamp`` and ``layout`` (this layout's
-  version).
-- ``write_table`` (from ``rezolus_recorder.files``) never leaves a partial
-  file at its path: temp file, fsync, rename, directory fsync.
+Invariants (the layout itself is ``layout``'s):
+- Rows keep the order they were added; a row's ``restart`` is true when its
+  delivery says ``restarted``, its agent instance differs from the previous
+  row's, or ``mark_restart`` was called; its ``duration`` is then null.
+- Each series (type, name, labels) gets exactly one column for the builder's
+  life; a name clash falls back to ``layout.unique_name``.
+- ``take``/``discard`` forget rows but never columns or totals, so streamed
+  chunks share one schema once ``declare`` has fixed it, and
+  ``file_metadata`` always describes every row added.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from rezolus_core import histogram
 from rezolus_core.frame import MetricType, SeriesSpec
-from rezolus_recorder.files import write_options, write_table
-
-__all__ = [
-    "BOOKKEEPING", "BUCKETS_SUFFIX", "LAYOUT_VERSION", "TableBuilder", "column_name",
-    "package_version", "write_options", "write_table",
-]
+from rezolus_recording import layout
+from rezolus_recording.layout import HIST as _HIST
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -58,41 +31,6 @@ if TYPE_CHECKING:
 
     from rezolus_core.frame import Catalog
     from rezolus_core.tracker import Delivery
-
-LAYOUT_VERSION = "1"
-BUCKETS_SUFFIX = ":buckets"
-BOOKKEEPING = ("timestamp", "duration", "instance", "restart", "missed")
-_ORDERED_LABELS = ("name", "op", "state", "direction")
-_HIST = histogram.layout()
-
-
-def package_version() -> str:
-    """Return the recorder's version, written as the file's ``version``."""
-    try:
-        return version("rezolus-recorder")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
-def column_name(spec: SeriesSpec) -> str:
-    """Return the original's column name of a series (without any collision suffix)."""
-    labels = spec.labels
-    parts = [spec.name]
-    parts.extend(labels[key] for key in _ORDERED_LABELS if key in labels)
-    parts.extend(
-        labels[key] for key in sorted(labels) if key not in _ORDERED_LABELS and key != "id"
-    )
-    if "id" in labels:
-        parts.append(labels["id"])
-    name = "/".join(parts)
-    return name + BUCKETS_SUFFIX if spec.type is MetricType.HISTOGRAM else name
-
-
-def _unique_name(spec: SeriesSpec) -> str:
-    inner = ",".join(f"{k}={v}" for k, v in sorted(spec.labels.items()))
-    name = f"{spec.name}/{spec.type.value}" + (f"/{inner}" if inner else "")
-    return name + BUCKETS_SUFFIX if spec.type is MetricType.HISTOGRAM else name
-
 
 _Identity = tuple[MetricType, str, tuple[tuple[str, str], ...]]
 
@@ -181,9 +119,9 @@ class TableBuilder:
         identity: _Identity = (spec.type, spec.name, tuple(sorted(spec.labels.items())))
         column = self._columns.get(identity)
         if column is None:
-            name = column_name(spec)
-            if name in self._names or name in BOOKKEEPING:
-                name = _unique_name(spec)
+            name = layout.column_name(spec)
+            if name in self._names or name in layout.BOOKKEEPING:
+                name = layout.unique_name(spec)
             typed = self._by_type[spec.type]
             column = _Column(name, spec, len(typed))
             typed.append(column)
@@ -227,8 +165,8 @@ class TableBuilder:
         """Append one row from a delivered frame (``timestamp_ns`` overrides the frame's)."""
         frame = delivery.frame
         maps = self._catalog_map(delivery.catalog)
-        if frame.host and "hostname" not in self._host:
-            self._host["hostname"] = frame.host
+        if frame.host and layout.HOSTNAME not in self._host:
+            self._host[layout.HOSTNAME] = frame.host
         ts = frame.timestamp_ns if timestamp_ns is None else timestamp_ns
         previous = self._last
         restart = (
@@ -285,7 +223,7 @@ class TableBuilder:
             )
             values[cols, r] = vals
             present[cols, r] = True
-        arrow_type = pa.uint64() if kind is MetricType.COUNTER else pa.int64()
+        arrow_type = layout.arrow_type(kind)
         return [
             pa.array(values[i], type=arrow_type, mask=~present[i]) for i in range(len(columns))
         ]
@@ -319,17 +257,6 @@ class TableBuilder:
             )
         return arrays
 
-    def _field(self, column: _Column, arrow_type: pa.DataType) -> pa.Field:
-        spec = column.spec
-        meta = dict(spec.labels)
-        meta.update(metric=spec.name, metric_type=spec.type.value, unit=spec.unit)
-        if spec.type is MetricType.HISTOGRAM:
-            meta.update(
-                grouping_power=str(_HIST.grouping_power),
-                max_value_power=str(_HIST.max_value_power),
-            )
-        return pa.field(column.name, arrow_type, nullable=True, metadata=meta)
-
     def file_metadata(self) -> dict[str, str]:
         """Return the file's key-value metadata for all rows added so far."""
         catalog = [
@@ -340,25 +267,26 @@ class TableBuilder:
             }
             for c in sorted(self._columns.values(), key=lambda c: c.name)
         ]
+        host = self._host
         return {
-            "source": self.source,
-            "version": package_version(),
-            "layout": LAYOUT_VERSION,
-            "sampling_interval_ms": str(self.interval_ns // 1_000_000),
-            "interval_ns": str(self.interval_ns),
-            "host": json.dumps(self._host, sort_keys=True),
-            "hostname": self._host.get("hostname", ""),
-            "kernel": self._host.get("kernel", ""),
-            "agent_version": self._host.get("agent_version", ""),
-            "instances": json.dumps(self._instances),
-            "catalog": json.dumps(catalog),
-            "rows": str(self.rows),
-            "gaps": str(self._gaps),
-            "missed_rows": str(self._missed_rows),
-            "restarts": str(self._restarts),
-            "first_timestamp": "" if self._first_ts is None else str(self._first_ts),
-            "last_timestamp": "" if self._last is None else str(self._last[0]),
-            "dropped_buckets": str(self.dropped_buckets),
+            layout.SOURCE: self.source,
+            layout.VERSION: layout.package_version(),
+            layout.LAYOUT: layout.LAYOUT_VERSION,
+            layout.SAMPLING_INTERVAL_MS: str(self.interval_ns // 1_000_000),
+            layout.INTERVAL_NS: str(self.interval_ns),
+            layout.HOST: json.dumps(host, sort_keys=True),
+            layout.HOSTNAME: host.get(layout.HOSTNAME, ""),
+            layout.KERNEL: host.get(layout.KERNEL, ""),
+            layout.AGENT_VERSION: host.get(layout.AGENT_VERSION, ""),
+            layout.INSTANCES: json.dumps(self._instances),
+            layout.CATALOG: json.dumps(catalog),
+            layout.ROWS: str(self.rows),
+            layout.GAPS: str(self._gaps),
+            layout.MISSED_ROWS: str(self._missed_rows),
+            layout.RESTARTS: str(self._restarts),
+            layout.FIRST_TIMESTAMP: "" if self._first_ts is None else str(self._first_ts),
+            layout.LAST_TIMESTAMP: "" if self._last is None else str(self._last[0]),
+            layout.DROPPED_BUCKETS: str(self.dropped_buckets),
         }
 
     def table(self) -> pa.Table:
@@ -371,23 +299,17 @@ class TableBuilder:
             pa.array([r.restart for r in rows], type=pa.bool_()),
             pa.array([r.missed for r in rows], type=pa.uint64()),
         ]
-        fields = [
-            pa.field("timestamp", pa.uint64(), nullable=False, metadata={"unit": "nanoseconds"}),
-            pa.field("duration", pa.uint64(), metadata={"unit": "nanoseconds"}),
-            pa.field("instance", arrays[2].type),
-            pa.field("restart", pa.bool_(), nullable=False),
-            pa.field("missed", pa.uint64(), nullable=False, metadata={"unit": "rows"}),
-        ]
+        fields = layout.bookkeeping_fields(arrays[2].type)
         series: list[tuple[str, pa.Field, pa.Array]] = []
-        for kind, dtype, arrow_type, built in (
-            (MetricType.COUNTER, np.uint64, pa.uint64(), None),
-            (MetricType.GAUGE, np.int64, pa.int64(), None),
-            (MetricType.HISTOGRAM, None, pa.list_(pa.uint64()), self._histogram_columns()),
+        for kind, dtype, built in (
+            (MetricType.COUNTER, np.uint64, None),
+            (MetricType.GAUGE, np.int64, None),
+            (MetricType.HISTOGRAM, None, self._histogram_columns()),
         ):
             columns = self._by_type[kind]
             values = built if built is not None else self._scalar_columns(kind, dtype)  # type: ignore[arg-type]
             series.extend(
-                (c.name, self._field(c, arrow_type), v)
+                (c.name, layout.series_field(c.name, c.spec), v)
                 for c, v in zip(columns, values, strict=True)
             )
         series.sort(key=lambda item: item[0])

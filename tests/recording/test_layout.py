@@ -4,11 +4,13 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import recorder_synth as synth
 
 from rezolus_core import histogram
 from rezolus_core.frame import MetricType, SeriesSpec
-from rezolus_recorder.layout import TableBuilder, column_name, write_table
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.layout import column_name
+from rezolus_recording.writer import write_table
+from support import synth
 
 SEC = 1_000_000_000
 T0 = 1_800_000_000 * SEC

@@ -1,9 +1,10 @@
-"""Writing parquet files durably: encodings, atomic replacement, directory fsync.
+"""Writing recordings: parquet encodings and whole-or-nothing files.
 
 Invariants:
-- ``write_table`` never leaves a partial file at its path: it writes a temp
-  file in the same directory, fsyncs it, renames it over the path and fsyncs
-  the directory; on any failure the temp file is removed.
+- ``write_table`` and ``RecordingWriter`` never leave a partial file at the
+  path: they write ``durable.temp_path``, fsync it, rename it over the path
+  and fsync the directory (``durable.sync_dir``); on failure the temp file
+  is removed.
 - Every recording (recorder or hindsight) is written with ``write_options``.
 - The ``catalog`` metadata is stored once, in the parquet footer's key-value
   metadata (DuckDB ``parquet_kv_metadata``, ``pq.read_metadata().metadata``,
@@ -19,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rezolus_recording.durable import sync_dir, temp_path
+from rezolus_recording.layout import KV_ONLY, TIMESTAMP
+
 if TYPE_CHECKING:
     import pathlib
 
-KV_ONLY = ("catalog",)
 ROW_GROUP_ROWS = 4096
 
 
@@ -36,7 +39,7 @@ def write_options(schema: pa.Schema | None = None) -> dict[str, Any]:
     options: dict[str, Any] = {
         "compression": "zstd",
         "compression_level": 3,
-        "write_statistics": ["timestamp"],
+        "write_statistics": [TIMESTAMP],
         "data_page_size": 8 << 20,
     }
     if schema is not None:
@@ -93,7 +96,7 @@ class RecordingWriter:
         except BaseException:
             self.abort()
             raise
-        fsync_dir(self.path)
+        sync_dir(self.path.parent)
         return self.path.stat().st_size
 
     def abort(self) -> None:
@@ -114,17 +117,3 @@ def write_table(table: pa.Table, path: pathlib.Path) -> int:
         writer.abort()
         raise
     return writer.commit()
-
-
-def temp_path(path: pathlib.Path) -> pathlib.Path:
-    """Return the hidden temp file beside ``path`` that is renamed over it when complete."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def fsync_dir(path: pathlib.Path) -> None:
-    """Fsync the directory holding ``path`` so a rename or unlink in it is durable."""
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

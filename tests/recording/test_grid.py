@@ -1,6 +1,6 @@
 import pytest
 
-from rezolus_recorder.grid import Grid
+from rezolus_recording.grid import Grid
 
 SEC = 1_000_000_000
 MS = 1_000_000
