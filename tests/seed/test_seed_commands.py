@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import pytest
-
-from conftest import Namespace, rezolus
+from seed_netns import Namespace, rezolus
 
 if TYPE_CHECKING:
     from pathlib import Path
