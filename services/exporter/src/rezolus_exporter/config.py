@@ -17,11 +17,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rezolus_core.address import ListenAddress, parse_listen
-from rezolus_core.bus import DEFAULT_ENDPOINT
+from rezolus_core.bus import CLIENT_OPTIONS, DEFAULT_ENDPOINT, client_keys
 from rezolus_core.shell import Option, Spec
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from rezolus_core.curve import ClientKeys
 
 PROG = "rezolus-exporter"
 DEFAULT_LISTEN = "0.0.0.0:4242"
@@ -42,6 +44,7 @@ class ExporterConfig:
     histograms: bool = False
     histogram_grouping_power: int = 3
     gzip_level: int = 1
+    curve: ClientKeys | None = None
 
     @property
     def percents(self) -> tuple[float, ...]:
@@ -81,6 +84,7 @@ SPEC = Spec(
         Option("histograms", "boolean", default=False, help="expose full histograms", key="prometheus.histograms"),
         Option("histogram_grouping_power", "integer", 3, "histogram resolution",
                key="prometheus.histogram_grouping_power", minimum=0, maximum=3),
+        *CLIENT_OPTIONS,
     ),
 )
 
@@ -91,6 +95,9 @@ def load(path: str | Path | None, **flags: Any) -> ExporterConfig:
     loaded.finish()
     values = dict(loaded.values)
     values["quantiles"] = tuple(sorted(values["quantiles"]))
+    for option in CLIENT_OPTIONS:
+        del values[option.name]
+    values["curve"] = client_keys(loaded)
     return ExporterConfig(**values)
 
 
