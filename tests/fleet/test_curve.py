@@ -169,6 +169,7 @@ def test_a_removed_key_is_refused_after_sighup(pair: Pair, keys: Keys, agent: Cu
     assert (after.returncode, after.stdout) == (1, ""), after.stderr
     wait_for(lambda: refusals(agent), 10, what="a refusal")
     assert refusals(agent) == [(CLIENT_ADDRESS, f"unknown key {keys.public('good')}")]
+    assert [r["service"] for r in agent.records("subscriber refused")] == ["curve-agent"]
 
 
 def test_real_agent_refuses_a_plaintext_non_loopback_bind(pair: Pair, keys: Keys) -> None:
@@ -184,3 +185,32 @@ def test_real_agent_refuses_a_plaintext_non_loopback_bind(pair: Pair, keys: Keys
         capture_output=True, text=True, timeout=60, check=False)
     assert half.returncode == 2, half.stderr
     assert "--curve-authorized-keys" in half.stderr
+
+
+def test_real_agent_serves_curve_and_reloads_on_sighup(pair: Pair, keys: Keys, tmp_path: Path) -> None:
+    """The real agent binary (samplers off: the bus is the point) with CURVE across namespaces, then SIGHUP."""
+    config = tmp_path / "agent.toml"
+    config.write_text("[defaults]\nenabled = false\n")
+    log_path = tmp_path / "real-agent.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            pair.inside(pair.agent_ns, str(VENV_BIN / "rezolus-agent"), "--config", str(config), "--listen", ENDPOINT,
+                        "--interval", "100ms", "--curve-secret-key", str(keys.root / "agent.key_secret"),
+                        "--curve-authorized-keys", str(keys.authorized)),
+            stderr=log_file)
+        try:
+            wait_for(lambda: "agent ready" in log_path.read_text(), 30, what="agent ready")
+            good = tap(pair, *keys.client_flags("good"))
+            assert good.returncode == 0, good.stderr
+            assert tap(pair).returncode == 1
+            (keys.authorized / "good.key").unlink()
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "keys reloaded" in log_path.read_text(), 10, what="keys reloaded")
+            assert tap(pair, *keys.client_flags("good")).returncode == 1
+        finally:
+            proc.terminate()
+            assert proc.wait(20) == 0
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    refused = [(r["peer"], r["reason"], r["service"]) for r in records if r["event"] == "subscriber refused"]
+    assert (CLIENT_ADDRESS, f"unknown key {keys.public('good')}", "rezolus-agent") in refused
+    assert len(refused) == len(set(refused))

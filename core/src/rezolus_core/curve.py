@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
@@ -150,7 +151,7 @@ class ServerGuard:
     def __init__(self, context: zmq.Context[Any], keys: ServerKeys) -> None:
         self.keys = keys
         self.refused: set[tuple[str, str]] = set()
-        self._log = log.get()
+        self._log = log.get().bind(**structlog.contextvars.get_contextvars())  # the ZAP and monitor threads
         self._allowed = read_authorized(keys.authorized_keys)
         self._auth = _Authenticator(context, self)
         self._auth.start()
