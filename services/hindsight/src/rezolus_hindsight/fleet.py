@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             lambda url: fetch(url, span, output / file_name(url), token, args.timeout), urls))
     if args.json:
         for o in outcomes:
-            record = {"host": o.host, "path": str(o.path) if o.path else None, "rows": o.rows, "bytes": o.size,
-                      "error": o.error or None}
+            record = {"host": o.host, "start_ns": span[0], "end_ns": span[1], "path": str(o.path) if o.path else None,
+                      "rows": o.rows, "bytes": o.size, "error": o.error or None}
             sys.stdout.write(json.dumps(record) + "\n")
     else:
         start, end = (request.format_ns(t) for t in span)
