@@ -1,7 +1,7 @@
 """Minimal bpf(2) map calls for the agent process, which never imports bcc.
 
-Used for the few maps that are not mmapable (hash maps the agent writes, such
-as the cgroup-id → slot table).  Keys and values are raw bytes of the sizes the
+Used for the few maps that are not mmapable (the cgroup-id → slot hash, the
+queue of free cgroup slots, the cgroup names the kernel recorded).  Keys and values are raw bytes of the sizes the
 map was created with.
 """
 
@@ -40,14 +40,14 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
-def _call(cmd: int, fd: int, key: bytes, value: ctypes.Array[ctypes.c_char] | None, flags: int = 0) -> int:
+def _call(cmd: int, fd: int, key: bytes | None, value: ctypes.Array[ctypes.c_char] | None, flags: int = 0) -> int:
     nr = _SYSCALL_BPF.get(platform.machine())
     if nr is None:
         raise OSError(errno.ENOSYS, f"bpf(2) number unknown for {platform.machine()}")
-    key_buf = ctypes.create_string_buffer(key, len(key))
+    key_buf = None if key is None else ctypes.create_string_buffer(key, len(key))
     attr = _MapElemAttr(
         map_fd=fd,
-        key=ctypes.addressof(key_buf),
+        key=0 if key_buf is None else ctypes.addressof(key_buf),
         value=0 if value is None else ctypes.addressof(value),
         flags=flags,
     )
@@ -65,6 +65,12 @@ def update(fd: int, key: bytes, value: bytes) -> None:
     """Insert or replace one element."""
     buf = ctypes.create_string_buffer(value, len(value))
     _call(_BPF_MAP_UPDATE_ELEM, fd, key, buf)
+
+
+def push(fd: int, value: bytes) -> None:
+    """Push one element onto a queue map."""
+    buf = ctypes.create_string_buffer(value, len(value))
+    _call(_BPF_MAP_UPDATE_ELEM, fd, None, buf)
 
 
 def delete(fd: int, key: bytes) -> bool:
