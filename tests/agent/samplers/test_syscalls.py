@@ -53,8 +53,9 @@ def test_cgroup_syscalls_match_bpftrace_within_one_percent(subscribe, agent_fact
     calls = 20000
     with cgroup() as group:
         name = cgroup_dir(group.path)
-        wait_for_series(sub, cgroup_tracked(name))
+        # Counted from its first syscall: the new cgroup has no series before it.
         before = series_values(settle(sub, 1))
+        assert not cgroup_tracked(name)(before)
         host_query_before = family_total(before, "syscall", op="query")
         trace = Bpftrace(
             bpftrace,
@@ -78,7 +79,6 @@ def test_two_cgroups_are_attributed_to_their_names(subscribe, agent_factory) -> 
     sub = subscribe(agent.endpoint)
     with cgroup("rzsmall") as small, cgroup("rzlarge") as large:
         small_name, large_name = cgroup_dir(small.path), cgroup_dir(large.path)
-        wait_for_series(sub, lambda v: cgroup_tracked(small_name)(v) and cgroup_tracked(large_name)(v))
         small.run([sys.executable, "-c", GETPPID, "3000"])
         large.run([sys.executable, "-c", GETPPID, "30000"])
         values = series_values(settle(sub, 3))
@@ -90,11 +90,12 @@ def test_two_cgroups_are_attributed_to_their_names(subscribe, agent_factory) -> 
 
 
 def test_removed_cgroup_series_stop(subscribe, agent_factory) -> None:
-    """After a cgroup is removed its series are no longer published."""
+    """A cgroup appears with its first syscall; after it is removed its series are no longer published."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
     with cgroup() as group:
         name = cgroup_dir(group.path)
+        group.run(["true"])
         wait_for_series(sub, cgroup_tracked(name))
     wait_for_series(sub, lambda values: not cgroup_tracked(name)(values))
 
