@@ -191,7 +191,8 @@ def test_1100_short_cgroups_with_1024_slots_sum_to_the_host_count(subscribe, age
     base = mount / f"rzmany-{tag}"
     # One shell makes each cgroup, runs `true` in it and moves on (a fork of this
     # process per cgroup would take minutes on a loaded machine).
-    script = f"for i in $(seq 0 1099); do mkdir {base}-$i && (echo $BASHPID > {base}-$i/cgroup.procs && exec true); done"
+    script = (f"for i in $(seq 0 1099); do mkdir {base}-$i && "
+              f"(echo $BASHPID > {base}-$i/cgroup.procs && exec true); done")
     try:
         subprocess.run(["bash", "-c", script], check=True, timeout=300)
     finally:

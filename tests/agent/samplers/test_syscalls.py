@@ -77,6 +77,7 @@ def test_two_cgroups_are_attributed_to_their_names(subscribe, agent_factory) -> 
     """Two cgroups running different known workloads each get their own count."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
+    settle(sub, 1)  # the agent is attached
     with cgroup("rzsmall") as small, cgroup("rzlarge") as large:
         small_name, large_name = cgroup_dir(small.path), cgroup_dir(large.path)
         small.run([sys.executable, "-c", GETPPID, "3000"])
@@ -93,6 +94,7 @@ def test_removed_cgroup_series_stop(subscribe, agent_factory) -> None:
     """A cgroup appears with its first syscall; after it is removed its series are no longer published."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
+    settle(sub, 1)  # the agent is attached
     with cgroup() as group:
         name = cgroup_dir(group.path)
         group.run(["true"])
