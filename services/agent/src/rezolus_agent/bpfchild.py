@@ -74,6 +74,9 @@ def _compile(request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
             bpf.attach_tracepoint(tp=target, fn_name=fn)
         fds.append(_attached(bpf.tracepoint_fds, target))
         names.append(f"tracepoint:{target}")
+    for target, fn in [*request["raw_tracepoints"].items(), *request["tracepoints"].items()]:
+        fds.append(bpf.funcs[fn.encode()].fd)
+        names.append(f"prog:{target}")
     return {"ok": True, "maps": maps, "fds": names}, fds
 
 

@@ -187,6 +187,15 @@ def _map_array(fd: int, info: dict[str, int]) -> NDArray[np.uint64] | None:
     return np.frombuffer(region, dtype=np.uint64, count=length // 8)
 
 
+@dataclass(frozen=True)
+class Program:
+    """One loaded program: its hook, the samplers whose handlers it runs, and its fd (for run statistics)."""
+
+    hook: str
+    samplers: tuple[str, ...]
+    fd: int
+
+
 class BpfLoader:
     """Owns every fd of the loaded programs; ``close`` detaches them all."""
 
@@ -194,6 +203,7 @@ class BpfLoader:
         self.cpus = cpus
         self.fds: list[int] = []
         self.source = ""
+        self.programs: list[Program] = []
 
     def _load(self, group: list[BpfSampler], flags: dict[str, tuple[str, ...]]) -> dict[str, BpfMaps]:
         source, raw_names, tp_names = generate_source(group)
@@ -212,6 +222,17 @@ class BpfLoader:
         reply, fds = _run_child(request)
         self.fds.extend(fds)
         self.source = source
+        users: dict[str, list[str]] = {}
+        for sampler in group:
+            for hook in sampler.bpf.hooks:
+                names = users.setdefault(hook.target, [])
+                if sampler.name not in names:
+                    names.append(sampler.name)
+        self.programs = [
+            Program(label.removeprefix("prog:"), tuple(users[label.removeprefix("prog:")]), fd)
+            for label, fd in zip(reply["fds"], fds, strict=True)
+            if label.startswith("prog:")
+        ]
         result: dict[str, BpfMaps] = {}
         for sampler in group:
             maps = BpfMaps()
@@ -269,3 +290,4 @@ class BpfLoader:
             except OSError:
                 continue
         self.fds.clear()
+        self.programs.clear()

@@ -94,3 +94,37 @@ def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
             return None
         raise
     return buf.raw
+
+
+_BPF_ENABLE_STATS = 32
+BPF_STATS_RUN_TIME = 0
+
+
+def enable_stats() -> int:
+    """Turn on the kernel's BPF run-time statistics while the returned fd stays open (BPF_ENABLE_STATS).
+
+    The kernel keeps a count of holders: closing the fd, or the process dying
+    by any signal, restores ``kernel.bpf_stats_enabled`` to what it was.
+    """
+    nr = _SYSCALL_BPF.get(platform.machine())
+    if nr is None:
+        raise OSError(errno.ENOSYS, f"bpf(2) number unknown for {platform.machine()}")
+    attr = (ctypes.c_uint32 * 4)(BPF_STATS_RUN_TIME, 0, 0, 0)
+    libc = _libc()
+    fd: int = libc.syscall(ctypes.c_long(nr), ctypes.c_int(_BPF_ENABLE_STATS), ctypes.byref(attr),
+                           ctypes.c_uint(ctypes.sizeof(attr)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
+
+
+def prog_stats(fd: int, proc: str = "/proc") -> tuple[int, int]:
+    """``(run_cnt, run_time_ns)`` of a BPF program fd of this process, from its fdinfo."""
+    found = {"run_cnt": 0, "run_time_ns": 0}
+    with open(f"{proc}/self/fdinfo/{fd}", encoding="ascii") as info:  # noqa: PTH123 - a tiny proc file
+        for line in info:
+            key, _, value = line.partition(":")
+            if key in found:
+                found[key] = int(value)
+    return found["run_cnt"], found["run_time_ns"]

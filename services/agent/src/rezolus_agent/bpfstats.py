@@ -1,0 +1,58 @@
+"""The agent's own BPF cost: run count and run time of each loaded program, from the kernel.
+
+Invariants:
+- Run-time statistics are on only while the agent holds a ``BPF_ENABLE_STATS``
+  fd: the kernel counts holders, so when the agent stops (normally, on
+  SIGTERM or killed outright) ``kernel.bpf_stats_enabled`` is back to what it
+  was, and a sysctl setting made by an operator is never overwritten.
+- Values are the kernel's cumulative ``run_cnt``/``run_time_ns`` of each
+  program fd the agent holds, read from ``/proc/self/fdinfo`` (no bpftool).
+- Hooks of several samplers on one tracepoint are one program, so its series
+  carry ``sampler`` = those samplers joined by ``+`` and ``hook`` = the
+  tracepoint; a sampler alone on its hooks has exact series of its own.
+- If statistics cannot be enabled, no series are published (zeros would lie).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rezolus_agent import bpfsys
+
+if TYPE_CHECKING:
+    from rezolus_agent.bpfload import Program
+    from rezolus_agent.series import FrameBuilder, SeriesRegistry
+
+
+class BpfStats:
+    """Series of every loaded program's kernel run statistics."""
+
+    def __init__(self, registry: SeriesRegistry, programs: list[Program]) -> None:
+        self.programs = list(programs)
+        self._fd = bpfsys.enable_stats() if self.programs else -1
+        ids = []
+        for program in self.programs:
+            labels = {"sampler": "+".join(program.samplers), "hook": program.hook}
+            ids.append((
+                registry.counter("rezolus_bpf_run_count", labels, "runs",
+                                 "Times the kernel ran this BPF program of the agent."),
+                registry.counter("rezolus_bpf_run_time", labels, "nanoseconds",
+                                 "Time the kernel spent running this BPF program of the agent."),
+            ))
+        self._ids = np.array(ids, dtype=np.uint32).reshape(-1)
+
+    def sample(self, out: FrameBuilder) -> None:
+        """Add each program's cumulative run count and run time."""
+        if not self.programs:
+            return
+        values = [v for p in self.programs for v in bpfsys.prog_stats(p.fd)]
+        out.counters(self._ids, values)
+
+    def close(self) -> None:
+        """Give up the statistics (the kernel restores its previous setting when no holder is left)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
