@@ -171,6 +171,8 @@ class Agent:
             self.running.append(sampler)
         running_bpf = {s.name for s in self.running if isinstance(s, BpfSampler)}
         programs = [p for p in self._loader.programs if running_bpf.intersection(p.samplers)]
+        if not self.cfg.bpf_stats:
+            programs = []
         try:
             self._bpf_stats = BpfStats(self.registry, programs)
         except OSError as exc:

@@ -30,6 +30,7 @@ class AgentConfig:
     log_level: str = "info"
     proc_root: Path = Path("/proc")
     sys_root: Path = Path("/sys")
+    bpf_stats: bool = True
     enabled: dict[str, bool] = field(default_factory=dict)
     options: dict[str, config.Section] = field(default_factory=dict)
 
@@ -49,6 +50,7 @@ def load(
     cfg.interval_ns = general.duration("interval", "1s", minimum_ns=MIN_INTERVAL_NS)
     cfg.proc_root = Path(general.string("proc_root", "/proc"))
     cfg.sys_root = Path(general.string("sys_root", "/sys"))
+    cfg.bpf_stats = general.boolean("bpf_stats", default=True)
     general.finish()
     log_section = root.section("log")
     cfg.log_level = log_section.string("level", "info")
