@@ -33,7 +33,8 @@ from rezolus_core.bus import ZmqSubscriber
 
 AGENT = Path(sys.executable).parent / "rezolus-agent"
 SCHED = ("scheduler_runqueue", "cpu_migrations", "cpu_tlb_flush")
-MAP_PREFIXES = ("scheduler_", "cgroup_schedule", "cpu_migration", "cgroup_cpu_mig", "cpu_tlb_flush")
+MAP_PREFIXES = ("scheduler_", "cgroup_schedule", "cpu_migration", "cgroup_cpu_mig", "cpu_tlb_flush", "migrations_",
+                "rz_cgroup")
 
 
 def free_endpoint() -> str:

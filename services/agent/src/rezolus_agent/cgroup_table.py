@@ -110,7 +110,7 @@ class CgroupRows:
 
     def __init__(self, *, sampler: BpfSampler, maps: BpfMaps, prefix: str, namer: Namer,
                  counters: tuple[str, int, tuple[Series, ...]],
-                 histograms: tuple[str, tuple[Series, ...]] | None) -> None:
+                 histograms: tuple[str, tuple[Series, ...]] | None, per_cpu: bool = False) -> None:
         self.capacity = sampler.sizes["max_cgroups"]
         self.registry: SeriesRegistry = sampler.ctx.registry
         self.namer = namer
@@ -118,8 +118,9 @@ class CgroupRows:
         self._free_fd = maps.fds[f"{prefix}_cgroup_free"]
         self.owners = maps.array(f"{prefix}_cgroup_owner").reshape(self.capacity + 1, 2)
         cmap, width, self.counter_series = counters
-        self.rows = maps.array(cmap).reshape(self.capacity + 1, -1)[:, :width]
-        self._counter_rows = maps.array(cmap).reshape(self.capacity + 1, -1)
+        cpus = sampler.ctx.cpus if per_cpu else 1
+        self._counter_rows = maps.array(cmap).reshape(cpus, self.capacity + 1, -1)
+        self.rows = self._counter_rows[:, :, :width]
         self.hist_series: tuple[Series, ...] = ()
         self.hists: NDArray[np.uint64] | None = None
         if histograms is not None:
@@ -142,7 +143,7 @@ class CgroupRows:
         return _Slot(cgroup, np.array(counters, dtype=np.uint32), hists)
 
     def _emit_row(self, out: FrameBuilder, slot: int, entry: _Slot) -> None:
-        out.counters(entry.counters, self.rows[slot])
+        out.counters(entry.counters, self.rows[:, slot].sum(axis=0, dtype=np.uint64))
         if self.hists is not None and entry.histograms:
             fine = np.zeros((len(entry.histograms), layout().buckets), dtype=np.uint64)
             fine[:, widen_index()] = self.hists[slot]
@@ -152,7 +153,7 @@ class CgroupRows:
     def _free(self, slot: int, cgroup: int) -> None:
         bpfsys.delete(self._slot_fd, cgroup.to_bytes(8, "little"))
         self.owners[slot, 0] = 0
-        self._counter_rows[slot] = 0
+        self._counter_rows[:, slot] = 0
         if self.hists is not None:
             self.hists[slot] = 0
         self.owners[slot, 1] = 0
@@ -187,7 +188,7 @@ class CgroupRows:
                 self._free(slot, cgroup)
         overflowed = int(self.owners[self.capacity, 0])
         out.counter(self.overflow_id, overflowed)
-        if self.overflow is None and (overflowed or self.rows[self.capacity].any()):
+        if self.overflow is None and (overflowed or self.rows[:, self.capacity].any()):
             self.overflow = self._register(0, {"name": OVERFLOW})
         if self.overflow is not None:
             self._emit_row(out, self.capacity, self.overflow)
@@ -200,7 +201,7 @@ class _Nothing:
 
 def bind(sampler: BpfSampler, maps: BpfMaps, prefix: str,
          counters: tuple[str, int, tuple[Series, ...]],
-         histograms: tuple[str, tuple[Series, ...]] | None) -> CgroupRows | _Nothing:
+         histograms: tuple[str, tuple[Series, ...]] | None, *, per_cpu: bool = False) -> CgroupRows | _Nothing:
     """The per-cgroup emitter of one sampler (nothing without cgroup v2)."""
     found = shared(sampler)
     if found is None:
@@ -211,4 +212,4 @@ def bind(sampler: BpfSampler, maps: BpfMaps, prefix: str,
         namer = sampler.ctx.extra["cgroup_namer"] = Namer(index, labeler, maps.fds[NAMES_MAP])
     index.refresh()
     return CgroupRows(sampler=sampler, maps=maps, prefix=prefix, namer=namer,
-                      counters=counters, histograms=histograms)
+                      counters=counters, histograms=histograms, per_cpu=per_cpu)

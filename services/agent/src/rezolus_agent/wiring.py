@@ -134,7 +134,8 @@ class CgroupTable:
 
     ``map`` holds ``max_cgroups + 1`` rows of at least ``width`` u64 (the last
     row is the overflow row); ``hist_map`` optionally holds, per slot, one
-    grouping-power-2 histogram per ``hist_series``.
+    grouping-power-2 histogram per ``hist_series``.  ``per_cpu``: ``map`` has
+    one such block of rows per CPU (summed when emitted).
     """
 
     prefix: str
@@ -143,8 +144,10 @@ class CgroupTable:
     series: tuple[Series, ...]
     hist_map: str | None = None
     hist_series: tuple[Series, ...] = ()
+    per_cpu: bool = False
 
     def bind(self, sampler: BpfSampler, maps: BpfMaps) -> Emitter:
         """Follow the cgroups the kernel gives slots to (nothing without cgroup v2)."""
         hists = (self.hist_map, self.hist_series) if self.hist_map else None
-        return cgroup_table.bind(sampler, maps, self.prefix, (self.map, self.width, self.series), hists)
+        counters = (self.map, self.width, self.series)
+        return cgroup_table.bind(sampler, maps, self.prefix, counters, hists, per_cpu=self.per_cpu)

@@ -60,7 +60,8 @@ class SchedulerRunqueue(BpfSampler):
                 *one("scheduler_offcpu", "nanoseconds",
                      "Time a task spent off CPU, from switch-out to its next switch-in."),
             )),
-            CgroupTable("scheduler", "cgroup_scheduler", width=4, hist_map="cgroup_scheduler_hist", hist_series=(
+            CgroupTable("scheduler", "cgroup_scheduler", width=4, per_cpu=True, hist_map="cgroup_scheduler_hist",
+                        hist_series=(
                 Series("cgroup_scheduler_runqueue_latency", "nanoseconds",
                        "Runqueue latency of tasks of a cgroup (grouping power 2: 4 buckets per power of two)."),
                 Series("cgroup_scheduler_offcpu", "nanoseconds",

@@ -28,8 +28,9 @@
  *                       in the kernel on a cgroup's first switch).  The slot
  *                       is cached in the task's storage with its cgroup id
  *                       and used while the slot's owner is still that id.
- * cgroup_scheduler:     [slot][4]: involuntary, voluntary, on-CPU ns,
- *                       runqueue wait ns (shared by CPUs: atomic adds).
+ * cgroup_scheduler:     [cpu][slot][4]: involuntary, voluntary, on-CPU ns,
+ *                       runqueue wait ns (per CPU: plain adds, no cache line
+ *                       shared between CPUs for a cgroup busy on several).
  * cgroup_scheduler_hist: [slot][2][RZ_CG_HIST_BUCKETS]: runqueue latency,
  *                       off-CPU time (grouping power 2, atomic adds).
  * Slot SCHEDULER_MAX_CGROUPS of both is the overflow row.
@@ -57,7 +58,7 @@ RZ_ARRAY(scheduler_cpu, RZ_NR_CPUS * SCHEDULER_CPU_ROW);
 RZ_ARRAY(scheduler_counters, RZ_NR_CPUS * SCHEDULER_COUNTERS_ROW);
 RZ_ARRAY(scheduler_hist, RZ_NR_CPUS * SCHEDULER_HISTS * RZ_HIST_BUCKETS);
 RZ_CGROUP_TABLE(scheduler, SCHEDULER_MAX_CGROUPS)
-RZ_ARRAY(cgroup_scheduler, (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_ROW);
+RZ_ARRAY(cgroup_scheduler, RZ_NR_CPUS * (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_ROW);
 RZ_ARRAY(cgroup_scheduler_hist, (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_HISTS * RZ_CG_HIST_BUCKETS);
 BPF_TABLE("lru_hash", u64, u64, scheduler_wakeup, SCHEDULER_MAX_WAKING);
 BPF_TASK_STORAGE(scheduler_task, struct scheduler_task);
@@ -151,22 +152,22 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
         }
     }
     if (slot <= SCHEDULER_MAX_CGROUPS) {
-        u32 row = slot * SCHEDULER_CGROUP_ROW;
+        u32 row = (cpu * (SCHEDULER_MAX_CGROUPS + 1) + slot) * SCHEDULER_CGROUP_ROW;
         u32 kidx = row + kind;
         u64 *ccount = cgroup_scheduler.lookup(&kidx);
         if (ccount)
-            __sync_fetch_and_add(ccount, 1);
+            *ccount += 1;
         if (running) {
             u32 ridx = row + 2;
             u64 *oncpu = cgroup_scheduler.lookup(&ridx);
             if (oncpu)
-                __sync_fetch_and_add(oncpu, running);
+                *oncpu += running;
         }
         if (waited) {
             u32 widx = row + 3;
             u64 *wait = cgroup_scheduler.lookup(&widx);
             if (wait)
-                __sync_fetch_and_add(wait, waited);
+                *wait += waited;
         }
         if (has_wait)
             scheduler_runqueue__cgroup_hist(slot, 0, waited);

@@ -30,7 +30,7 @@ class SyscallCounts(BpfSampler):
         maps=("syscall_family", "syscall_counts", *table_maps("syscall"), "cgroup_syscall"),
         metrics=(
             Counters("syscall_counts", each("syscall", "syscalls", "System calls entered, by family.", "op", FAMILIES)),
-            CgroupTable("syscall", "cgroup_syscall", width=len(FAMILIES), series=each(
+            CgroupTable("syscall", "cgroup_syscall", width=len(FAMILIES), per_cpu=True, series=each(
                 "cgroup_syscall", "syscalls", "System calls entered by tasks of a cgroup, by family.", "op", FAMILIES)),
         ),
         sizes=(MapSize("max_cgroups", 1024, "SYSCALL_MAX_CGROUPS", minimum=1, maximum=65536),),

@@ -5,8 +5,11 @@
  * syscall_counts:  [cpu][family] rows of RZ_ROW(16) u64.
  * syscall_cgroup_*: the slot table of rezolus_cgroup.h (slots assigned in
  *                  the kernel on a cgroup's first syscall).
- * cgroup_syscall:  [slot][family], slot SYSCALL_MAX_CGROUPS is the overflow
- *                  row; shared by CPUs (atomic adds).
+ * cgroup_syscall:  [cpu][slot][family], slot SYSCALL_MAX_CGROUPS is the
+ *                  overflow row.  Per CPU, so a syscall is a plain increment:
+ *                  with shared rows every syscall of a cgroup busy on several
+ *                  CPUs (the root cgroup, a big container) bounced one cache
+ *                  line between them with a locked add.
  */
 #define SYSCALL_FAMILIES 16
 #define SYSCALL_MAX 1024
@@ -18,7 +21,7 @@
 RZ_ARRAY(syscall_family, SYSCALL_MAX);
 RZ_ARRAY(syscall_counts, RZ_NR_CPUS * SYSCALL_COUNTS_ROW);
 RZ_CGROUP_TABLE(syscall, SYSCALL_MAX_CGROUPS)
-RZ_ARRAY(cgroup_syscall, (SYSCALL_MAX_CGROUPS + 1) * SYSCALL_FAMILIES);
+RZ_ARRAY(cgroup_syscall, RZ_NR_CPUS * (SYSCALL_MAX_CGROUPS + 1) * SYSCALL_FAMILIES);
 
 static __always_inline void syscall_counts__sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -29,16 +32,17 @@ static __always_inline void syscall_counts__sys_enter(struct bpf_raw_tracepoint_
         if (f && *f < SYSCALL_FAMILIES)
             family = (u32)*f;
     }
-    u32 idx = bpf_get_smp_processor_id() * SYSCALL_COUNTS_ROW + family;
+    u32 cpu = bpf_get_smp_processor_id();
+    u32 idx = cpu * SYSCALL_COUNTS_ROW + family;
     u64 *count = syscall_counts.lookup(&idx);
     if (count)
         *count += 1;
 
     u64 cgroup = bpf_get_current_cgroup_id();
-    u32 cidx = syscall_cgroup_slot_of(cgroup) * SYSCALL_FAMILIES + family;
+    u32 cidx = (cpu * (SYSCALL_MAX_CGROUPS + 1) + syscall_cgroup_slot_of(cgroup)) * SYSCALL_FAMILIES + family;
     u64 *ccount = cgroup_syscall.lookup(&cidx);
     if (ccount)
-        __sync_fetch_and_add(ccount, 1);
+        *ccount += 1;
 }
 
 static __always_inline int syscall_counts__rmdir(void *raw)
