@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 import uuid
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rezolus_agent.cgroups import cgroup2_mount
 from rezolus_core.frame import HistogramValue, iter_values
@@ -36,6 +36,13 @@ def need_tool(name: str) -> str:
 def series_values(delivery: Delivery) -> dict[SeriesKey, int | HistogramValue]:
     """Every series of a delivered frame keyed by (name, sorted labels)."""
     return {spec.key(): value for spec, value in iter_values(delivery.frame, delivery.catalog)}
+
+
+def total(values: dict[tuple[str, tuple[tuple[str, str], ...]], Any], name: str, **labels: str) -> Any:
+    """Sum of the series of ``name`` whose labels include ``labels``."""
+    found = [v for (n, lab), v in values.items() if n == name and all((k, x) in lab for k, x in labels.items())]
+    assert found, f"no series {name} {labels}"
+    return sum(found[1:], found[0])
 
 
 def next_frame(sub: ZmqSubscriber, timeout: float = 10.0) -> Delivery:

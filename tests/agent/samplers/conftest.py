@@ -57,13 +57,6 @@ class Loaded:
         return out
 
 
-def total(values: dict[tuple[str, tuple[tuple[str, str], ...]], Any], name: str, **labels: str) -> Any:
-    """Sum of the series of ``name`` whose labels include ``labels``."""
-    found = [v for (n, lab), v in values.items() if n == name and all((k, x) in lab for k, x in labels.items())]
-    assert found, f"no series {name} {labels}"
-    return sum(found[1:], found[0])
-
-
 @pytest.fixture
 def load_samplers(root_bpf: None) -> Iterator[Callable[..., Loaded]]:  # noqa: ARG001 - needs BPF
     """Compile and start the named samplers (with optional options per sampler); detach at teardown."""

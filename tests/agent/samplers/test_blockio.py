@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from ioinet_helpers import direct_io, loop_device, read_diskstats
 
-from conftest import total
 from rezolus_core import histogram
+from support.live import total
 
 pytestmark = pytest.mark.root
 

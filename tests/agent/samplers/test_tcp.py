@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from ioinet_helpers import namespace_transfer, snmp_tcp, tcp_transfer, veth_pair
 
-from conftest import total
+from support.live import total
 
 pytestmark = pytest.mark.root
 

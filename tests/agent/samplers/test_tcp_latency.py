@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from ioinet_helpers import tcp_transfer
 
-from conftest import total
 from rezolus_core import histogram
+from support.live import total
 
 pytestmark = pytest.mark.root
 
