@@ -32,7 +32,7 @@ SPEC = Spec(
                key="general.interval", flag="--interval", minimum=MIN_INTERVAL_NS, metavar="INTERVAL"),
         Option("proc_root", "string", "/proc", "where procfs is mounted", key="general.proc_root"),
         Option("sys_root", "string", "/sys", "where sysfs is mounted", key="general.sys_root"),
-        Option("bpf_stats", "boolean", True, "publish the kernel's run statistics of the agent's BPF programs",
+        Option("bpf_stats", "boolean", default=True, help="publish the kernel's run statistics of the agent's BPF programs",
                key="general.bpf_stats"),
         Option("log_level", "level", "info", "debug, info, warning or error", key="log.level",
                flag="--log-level", metavar="LEVEL"),
