@@ -30,10 +30,12 @@
 #define REZOLUS_CGROUP_H
 
 /* cgroup v2 paths seen at cgroup:cgroup_mkdir, for naming cgroups that are
- * gone before the agent's next walk.  Shared by every cgroup sampler. */
+ * gone before the agent's next walk.  Shared by every cgroup sampler; the
+ * agent keeps a path once read, so entries are needed only from mkdir to the
+ * next frame (2048 entries of 256 bytes: about 0.7 MB of kernel memory). */
 #define RZ_CGROUP_PATH_LEN 256
 #ifndef RZ_CGROUP_NAMES_MAX
-#define RZ_CGROUP_NAMES_MAX 8192
+#define RZ_CGROUP_NAMES_MAX 2048
 #endif
 struct rz_cgroup_path {
     char path[RZ_CGROUP_PATH_LEN];
