@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support.live import family_total, series_values, settle
+from support.live import attached, family_total, series_values, settle
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
 
@@ -47,6 +47,7 @@ def test_run_count_equals_the_syscalls_counted_and_sysctl_is_restored(subscribe,
     old = stats_enabled()
     agent = agent_factory(interval="100ms", config=config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     before = series_values(settle(sub, 1))
     assert stats_enabled() == old
     subprocess.run([sys.executable, "-c", "import os\nfor _ in range(100000): os.getppid()"], check=True)
@@ -71,6 +72,7 @@ def test_sysctl_is_restored_when_the_agent_is_killed(subscribe, agent_factory, t
     old = stats_enabled()
     agent = agent_factory(interval="100ms", config=config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     first = series_values(settle(sub, 1))
     later = series_values(settle(sub, 2))
     labels = {"sampler": "syscall_counts", "hook": "sys_enter"}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from rezolus_agent.cgroups import cgroup2_mount
-from support.live import cgroup_dir, family_total, series_values, settle
+from support.live import attached, cgroup_dir, family_total, series_values, settle
 
 if TYPE_CHECKING:
     from rezolus_core.bus import ZmqSubscriber
@@ -101,7 +101,8 @@ def test_cgroup_made_and_used_within_50ms_is_counted_in_full(subscribe, agent_fa
     """Syscalls equal what the workload made (1 %); switches equal /proc/PID/status (voluntary + nonvoluntary)."""
     agent = agent_factory(interval="1s", config=config(tmp_path))
     sub = subscribe(agent.endpoint)
-    settle(sub, 2)
+    attached(sub)
+    settle(sub, 1)
     mount = cgroup2_mount()
     assert mount is not None
     path = mount / f"rzfirst-{uuid.uuid4().hex[:8]}"
@@ -144,7 +145,8 @@ def test_cgroup_living_200ms_appears_once_with_its_counts(subscribe, agent_facto
     """A cgroup made, used and removed within ~200 ms is in the next frame with its counts, then its series stop."""
     agent = agent_factory(interval="1s", config=config(tmp_path))
     sub = subscribe(agent.endpoint)
-    settle(sub, 2)
+    attached(sub)
+    settle(sub, 1)
     mount = cgroup2_mount()
     assert mount is not None
     path = mount / f"rzshort-{uuid.uuid4().hex[:8]}"
@@ -184,7 +186,8 @@ def test_1100_short_cgroups_with_1024_slots_sum_to_the_host_count(subscribe, age
     """Sum over all cgroup series plus overflow equals the host-wide count (1 %); overflowed cgroups are counted."""
     agent = agent_factory(interval="1s", config=config(tmp_path, max_cgroups=1024))
     sub = subscribe(agent.endpoint)
-    first = series_values(settle(sub, 2))
+    attached(sub)
+    first = series_values(settle(sub, 1))
     mount = cgroup2_mount()
     assert mount is not None
     tag = uuid.uuid4().hex[:8]

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from sched_workloads import FLIP, GATE, AttachedBpftrace, Workload, agent_config, bpftrace_map, group, mark
 
-from support.live import cgroup_dir, family_total, series_values, settle
+from support.live import attached, cgroup_dir, family_total, series_values, settle
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
 
@@ -37,6 +37,7 @@ def test_migrations_pinned_unpinned_match_bpftrace(subscribe, agent_factory, bpf
     """A pinned cgroup has no migrations, an unpinned one has exactly bpftrace's count; per-CPU totals agree."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     script = GATE + (
         "tracepoint:sched:sched_migrate_task { @m[args->pid] = count(); "
         "  if (@on) { @from[args->orig_cpu] = count(); @to[args->dest_cpu] = count(); } }"
@@ -86,6 +87,7 @@ def test_tlb_flushes_match_bpftrace(subscribe, agent_factory, bpftrace, tmp_path
     """Per-CPU, per-reason TLB flushes over a munmap workload agree with bpftrace on the same window."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     script = GATE + "tracepoint:tlb:tlb_flush /@on/ { @f[cpu * 16 + args->reason] = count(); }"
     trace = AttachedBpftrace(bpftrace, script)
     before = series_values(settle(sub, 2))

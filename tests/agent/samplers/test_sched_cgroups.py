@@ -22,7 +22,7 @@ from rezolus_agent.cgroups import CgroupIndex, CgroupLabeler, container_id, dock
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_agent.wiring import each
 from support.env import require
-from support.live import cgroup_dir, family_total, series_values, settle, wait_for_series
+from support.live import attached, cgroup_dir, family_total, series_values, settle, wait_for_series
 
 CID = "0123456789abcdef" * 4
 
@@ -38,7 +38,7 @@ def test_removed_cgroup_stops_and_new_cgroup_starts_from_zero(subscribe, agent_f
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
     metrics = ("cgroup_cpu_usage", "cgroup_scheduler_context_switch")
-    settle(sub, 1)  # the agent is attached
+    attached(sub)
     with group("rzold") as old:
         old_name = cgroup_dir(old.path)
         work = Workload(old, 2, ["200", "500", "200"])

@@ -21,7 +21,7 @@ from sched_workloads import (
 
 from rezolus_agent.cgroup_table import CGROUP_HIST_GROUPING_POWER
 from rezolus_core import histogram
-from support.live import cgroup_dir, family_total, series_values, settle
+from support.live import attached, cgroup_dir, family_total, series_values, settle
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
 
@@ -99,6 +99,7 @@ def test_histograms_match_bpftrace_within_one_bucket(subscribe, agent_factory, b
     """
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     with group("rzsched") as sched_group:
         name = cgroup_dir(sched_group.path)
         trace = AttachedBpftrace(bpftrace, reference(sched_group.path))
@@ -144,6 +145,7 @@ def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace,
     """Per-cgroup switches match /proc/<pid>/status, on-CPU time /proc/<pid>/schedstat, runqueue wait bpftrace."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     with group("rzspin") as spin_group, group("rzsleep") as sleep_group:
         spin_name, sleep_name = cgroup_dir(spin_group.path), cgroup_dir(sleep_group.path)
         # Two CPU-bound processes share CPU 0 (involuntary switches, ~1 s of CPU each);
