@@ -6,7 +6,8 @@ Invariants:
   SIGTERM or killed outright) ``kernel.bpf_stats_enabled`` is back to what it
   was, and a sysctl setting made by an operator is never overwritten.
 - Values are the kernel's cumulative ``run_cnt``/``run_time_ns`` of each
-  program fd the agent holds, read from ``/proc/self/fdinfo`` (no bpftool).
+  program fd the agent holds, read from ``/proc/self/fdinfo`` (no bpftool):
+  each fdinfo file is opened once and re-read with one ``pread`` per frame.
 - Hooks of several samplers on one tracepoint are one program, so its series
   carry ``sampler`` = those samplers joined by ``+`` and ``hook`` = the
   tracepoint; a sampler alone on its hooks has exact series of its own.
@@ -43,16 +44,20 @@ class BpfStats:
                                  "Time the kernel spent running this BPF program of the agent."),
             ))
         self._ids = np.array(ids, dtype=np.uint32).reshape(-1)
+        self._infos = [bpfsys.open_prog_info(p.fd) for p in self.programs]
 
     def sample(self, out: FrameBuilder) -> None:
         """Add each program's cumulative run count and run time."""
         if not self.programs:
             return
-        values = [v for p in self.programs for v in bpfsys.prog_stats(p.fd)]
+        values = [v for info in self._infos for v in bpfsys.prog_stats(info)]
         out.counters(self._ids, values)
 
     def close(self) -> None:
         """Give up the statistics (the kernel restores its previous setting when no holder is left)."""
+        for info in self._infos:
+            os.close(info)
+        self._infos = []
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -119,12 +119,16 @@ def enable_stats() -> int:
     return fd
 
 
-def prog_stats(fd: int, proc: str = "/proc") -> tuple[int, int]:
-    """``(run_cnt, run_time_ns)`` of a BPF program fd of this process, from its fdinfo."""
+def open_prog_info(fd: int, proc: str = "/proc") -> int:
+    """An fd of this process's ``fdinfo`` file of a BPF program fd, to be re-read with ``prog_stats``."""
+    return os.open(f"{proc}/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def prog_stats(info_fd: int) -> tuple[int, int]:
+    """``(run_cnt, run_time_ns)`` from an fd of ``open_prog_info``: one ``pread`` from offset 0, fresh each time."""
     found = {"run_cnt": 0, "run_time_ns": 0}
-    with open(f"{proc}/self/fdinfo/{fd}", encoding="ascii") as info:  # noqa: PTH123 - a tiny proc file
-        for line in info:
-            key, _, value = line.partition(":")
-            if key in found:
-                found[key] = int(value)
+    for line in os.pread(info_fd, 4096, 0).decode("ascii", errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        if key in found:
+            found[key] = int(value)
     return found["run_cnt"], found["run_time_ns"]
