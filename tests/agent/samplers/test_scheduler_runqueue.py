@@ -157,7 +157,7 @@ def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace,
             work.wait_parked("ready")
         start = {label: work.status() for label, work in works.items()}
         steal_start = steal_ns()
-        trace = AttachedBpftrace(bpftrace, REFERENCE)
+        trace = AttachedBpftrace(bpftrace, reference(spin_group.path))
         before = series_values(settle(sub, 2))
         for work in works.values():
             work.go()
