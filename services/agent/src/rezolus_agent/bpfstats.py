@@ -7,7 +7,9 @@ Invariants:
   was, and a sysctl setting made by an operator is never overwritten.
 - Values are the kernel's cumulative ``run_cnt``/``run_time_ns`` of each
   program fd the agent holds, read from ``/proc/self/fdinfo`` (no bpftool):
-  each fdinfo file is opened once and re-read with one ``pread`` per frame.
+  each fdinfo file is opened once and re-read with one ``pread``, at most once
+  per ``REFRESH_S`` (1 s): at shorter intervals frames repeat the last read,
+  so a 10 ms agent does not make thousands of reads a second to time itself.
 - Hooks of several samplers on one tracepoint are one program, so its series
   carry ``sampler`` = those samplers joined by ``+`` and ``hook`` = the
   tracepoint; a sampler alone on its hooks has exact series of its own.
@@ -17,6 +19,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +29,9 @@ from rezolus_agent import bpfsys
 if TYPE_CHECKING:
     from rezolus_agent.bpfload import Program
     from rezolus_agent.series import FrameBuilder, SeriesRegistry
+
+
+REFRESH_S = 1.0
 
 
 class BpfStats:
@@ -45,13 +51,18 @@ class BpfStats:
             ))
         self._ids = np.array(ids, dtype=np.uint32).reshape(-1)
         self._infos = [bpfsys.open_prog_info(p.fd) for p in self.programs]
+        self._values: list[int] = []
+        self._read_at = -REFRESH_S
 
     def sample(self, out: FrameBuilder) -> None:
         """Add each program's cumulative run count and run time."""
         if not self.programs:
             return
-        values = [v for info in self._infos for v in bpfsys.prog_stats(info)]
-        out.counters(self._ids, values)
+        now = time.monotonic()
+        if now - self._read_at >= REFRESH_S:
+            self._values = [v for info in self._infos for v in bpfsys.prog_stats(info)]
+            self._read_at = now
+        out.counters(self._ids, self._values)
 
     def close(self) -> None:
         """Give up the statistics (the kernel restores its previous setting when no holder is left)."""
