@@ -8,8 +8,9 @@ Invariants:
 - Values are the kernel's cumulative ``run_cnt``/``run_time_ns`` of each
   program fd the agent holds, read from ``/proc/self/fdinfo`` (no bpftool):
   each fdinfo file is opened once and re-read with one ``pread``, at most once
-  per ``REFRESH_S`` (1 s): at shorter intervals frames repeat the last read,
-  so a 10 ms agent does not make thousands of reads a second to time itself.
+  per ``REFRESH_S`` (50 ms): every frame at intervals of 50 ms and more; at
+  shorter intervals frames repeat the last read, so a 10 ms agent does not
+  make thousands of reads a second to time itself.
 - Hooks of several samplers on one tracepoint are one program, so its series
   carry ``sampler`` = those samplers joined by ``+`` and ``hook`` = the
   tracepoint; a sampler alone on its hooks has exact series of its own.
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from rezolus_agent.series import FrameBuilder, SeriesRegistry
 
 
-REFRESH_S = 1.0
+REFRESH_S = 0.05
 
 
 class BpfStats:
