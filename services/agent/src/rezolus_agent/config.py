@@ -32,6 +32,8 @@ SPEC = Spec(
                key="general.interval", flag="--interval", minimum=MIN_INTERVAL_NS, metavar="INTERVAL"),
         Option("proc_root", "string", "/proc", "where procfs is mounted", key="general.proc_root"),
         Option("sys_root", "string", "/sys", "where sysfs is mounted", key="general.sys_root"),
+        Option("bpf_stats", "boolean", default=True, key="general.bpf_stats",
+               help="publish the kernel's run statistics of the agent's BPF programs"),
         Option("log_level", "level", "info", "debug, info, warning or error", key="log.level",
                flag="--log-level", metavar="LEVEL"),
     ),
@@ -47,6 +49,7 @@ class AgentConfig:
     log_level: str = "info"
     proc_root: Path = Path("/proc")
     sys_root: Path = Path("/sys")
+    bpf_stats: bool = True
     enabled: dict[str, bool] = field(default_factory=dict)
     options: dict[str, config.Section] = field(default_factory=dict)
 
@@ -60,6 +63,7 @@ def load(path: str | Path | None, samplers: dict[str, type[Sampler]], **flags: A
         log_level=loaded["log_level"],
         proc_root=Path(loaded["proc_root"]),
         sys_root=Path(loaded["sys_root"]),
+        bpf_stats=loaded["bpf_stats"],
     )
     defaults = loaded.section("defaults")
     default_enabled = defaults.boolean("enabled", default=True)
