@@ -70,11 +70,27 @@ def run_stream(lie: Any, position: int, *, replace: bool, element: int, is_catal
                 if seq % 5 == 0:
                     subs.feed(encode_catalog(catalog()))  # the agent republishes its catalog
             assert lie_at is not None
+            outcome(subs)
             check_delivery(subs, arrival, lie_at)
             check_rows(subs)
         finally:
             subs.close()
     return subs
+
+
+def outcome(subs: Subscribers) -> None:
+    """Count what became of the lie, for docs/reliability.md."""
+    stats = subs.tracker.stats
+    if stats.decode_errors:
+        FIGURES["lie refused by decode or the catalog check"] += 1
+    elif stats.suspect:
+        FIGURES["lie dropped as suspect"] += 1
+    elif stats.resyncs:
+        FIGURES["lie delivered, then honest frames resynced"] += 1
+    elif stats.duplicates:
+        FIGURES["lie or honest frames dropped as duplicates"] += 1
+    else:
+        FIGURES["lie changed nothing the tracker checks (a gauge, a small seq step, a waiting frame)"] += 1
 
 
 def check_delivery(subs: Subscribers, arrival: dict[int, int], lie_at: int) -> None:
