@@ -257,7 +257,9 @@ def _decode_frame(body: dict[str, Any]) -> Frame:
         gauge_values=gauge_values,
         histograms=histograms,
     )
-    check_frame(frame)
+    _check_fields(frame)
+    _check_unique(hist_ids, frame.catalog_version, "histogram")
+    _check_buckets(hist_ids, hist_sizes, indices)
     return frame
 
 
@@ -286,18 +288,28 @@ def _check_unique(ids: NDArray[Any], version: int, what: str) -> None:
         return
     if int(ids.max()) >= version:
         raise DecodeError(f"{what} id {int(ids.max())} is beyond the catalog version {version}")
-    if np.unique(ids).size != ids.size:
+    if not bool(np.all(ids[1:] > ids[:-1])) and np.unique(ids).size != ids.size:  # agents send them sorted
         raise DecodeError(f"{what} ids repeat")
 
 
-def check_frame(frame: Frame) -> None:
-    """Raise DecodeError unless every value of the frame is inside the contract.
+def _check_buckets(hist_ids: NDArray[Any], sizes: NDArray[Any], indices: NDArray[Any]) -> None:
+    """Every bucket index below BUCKETS and strictly increasing within its histogram (vectorised)."""
+    if indices.size == 0:
+        return
+    ends = np.cumsum(sizes, dtype=np.int64)
+    top = int(np.argmax(indices))
+    if int(indices[top]) >= BUCKETS:
+        owner = int(hist_ids[int(np.searchsorted(ends, top, side="right"))])
+        raise DecodeError(f"histogram {owner} has bucket index {int(indices[top])}, the layout has {BUCKETS}")
+    rising = indices[1:] > indices[:-1]
+    starts = ends[:-1]
+    rising[starts[(starts > 0) & (starts < indices.size)] - 1] = True  # a new histogram may start lower
+    if not bool(np.all(rising)):
+        owner = int(hist_ids[int(np.searchsorted(ends, int(np.argmin(rising)) + 1, side="right"))])
+        raise DecodeError(f"histogram {owner} bucket indices are not strictly increasing")
 
-    Times, sequence numbers and the interval must fit int64 (the recording's
-    columns), the interval lies in ``1 ns .. 1 day``, series ids of each type
-    are unique and below the catalog version the frame names, and each
-    histogram's bucket indices are strictly increasing and below ``BUCKETS``.
-    """
+
+def _check_fields(frame: Frame) -> None:
     if not 0 < len(frame.instance) <= MAX_TEXT:
         raise DecodeError("frame instance id is empty or too long")
     _check_text(frame.host, "host")
@@ -308,18 +320,28 @@ def check_frame(frame: Frame) -> None:
         raise DecodeError(f"interval {frame.interval_ns} ns is outside 1 ns .. 1 day")
     if frame.catalog_version > MAX_SERIES:
         raise DecodeError(f"catalog version {frame.catalog_version} exceeds {MAX_SERIES}")
-    version = frame.catalog_version
-    _check_unique(np.asarray(frame.counter_ids), version, "counter")
-    _check_unique(np.asarray(frame.gauge_ids), version, "gauge")
-    _check_unique(np.fromiter((h.id for h in frame.histograms), np.int64, len(frame.histograms)), version, "histogram")
-    for hist in frame.histograms:
-        indices = np.asarray(hist.indices)
-        if indices.size != np.asarray(hist.counts).size:
-            raise DecodeError(f"histogram {hist.id} has {indices.size} indices but a different number of counts")
-        if indices.size and int(indices.max()) >= BUCKETS:
-            raise DecodeError(f"histogram {hist.id} has bucket index {int(indices.max())}, the layout has {BUCKETS}")
-        if indices.size > 1 and not bool(np.all(indices[1:] > indices[:-1])):
-            raise DecodeError(f"histogram {hist.id} bucket indices are not strictly increasing")
+    _check_unique(np.asarray(frame.counter_ids), frame.catalog_version, "counter")
+    _check_unique(np.asarray(frame.gauge_ids), frame.catalog_version, "gauge")
+
+
+def check_frame(frame: Frame) -> None:
+    """Raise DecodeError unless every value of the frame is inside the contract.
+
+    Times, sequence numbers and the interval must fit int64 (the recording's
+    columns), the interval lies in ``1 ns .. 1 day``, series ids of each type
+    are unique and below the catalog version the frame names, and each
+    histogram's bucket indices are strictly increasing and below ``BUCKETS``.
+    """
+    _check_fields(frame)
+    hists = frame.histograms
+    hist_ids = np.fromiter((h.id for h in hists), np.int64, len(hists))
+    _check_unique(hist_ids, frame.catalog_version, "histogram")
+    if not hists:
+        return
+    sizes = np.fromiter((np.asarray(h.indices).size for h in hists), np.int64, len(hists))
+    if not np.array_equal(sizes, np.fromiter((np.asarray(h.counts).size for h in hists), np.int64, len(hists))):
+        raise DecodeError("a histogram has a different number of indices and counts")
+    _check_buckets(hist_ids, sizes, np.concatenate([np.asarray(h.indices) for h in hists]))
 
 
 def check_ids(frame: Frame, catalog: Catalog) -> None:

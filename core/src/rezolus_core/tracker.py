@@ -43,10 +43,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_core.frame import Catalog, DecodeError, Frame, check_ids, decode
+from rezolus_core.frame import BUCKETS, Catalog, DecodeError, Frame, check_ids, decode
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from numpy.typing import NDArray
 
 CONFIRM = 3
 FUTURE_TOLERANCE_NS = 120 * 1_000_000_000
@@ -103,26 +105,51 @@ def continues(anchor: Frame, last: Frame, frame: Frame) -> bool:
     return abs(step) <= _slack(interval, frame.monotonic_ns - last.monotonic_ns)
 
 
-def never_falls(last: Frame, frame: Frame) -> bool:
-    """Whether no counter and no histogram bucket of ``frame`` is below its value in ``last``."""
+def bucket_keys(frame: Frame) -> tuple[NDArray[np.int64], NDArray[np.uint64]]:
+    """Every non-zero bucket of the frame as ``id * BUCKETS + index``, with its count."""
+    hists = frame.histograms
+    if not hists:
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    sizes = np.fromiter((h.indices.size for h in hists), np.int64, len(hists))
+    ids = np.fromiter((h.id for h in hists), np.int64, len(hists))
+    keys = np.repeat(ids * BUCKETS, sizes) + np.concatenate([h.indices for h in hists]).astype(np.int64)
+    return keys, np.concatenate([h.counts for h in hists])
+
+
+Buckets = tuple["NDArray[np.int64]", "NDArray[np.uint64]"]
+
+
+def _counters_hold(last: Frame, frame: Frame) -> bool:
     if np.array_equal(last.counter_ids, frame.counter_ids):
-        if bool(np.any(frame.counter_values < last.counter_values)):
-            return False
-    else:
-        _, old, new = np.intersect1d(last.counter_ids, frame.counter_ids, assume_unique=True, return_indices=True)
-        if bool(np.any(frame.counter_values[new] < last.counter_values[old])):
-            return False
-    previous = {h.id: h for h in last.histograms}
-    for hist in frame.histograms:
-        before = previous.get(hist.id)
-        if before is None or before.indices.size == 0:
-            continue
-        where = np.searchsorted(hist.indices, before.indices)
-        if int(where[-1]) >= hist.indices.size or bool(np.any(hist.indices[where] != before.indices)):
-            return False
-        if bool(np.any(hist.counts[where] < before.counts)):
-            return False
-    return True
+        return not bool(np.any(frame.counter_values < last.counter_values))
+    _, old, new = np.intersect1d(last.counter_ids, frame.counter_ids, assume_unique=True, return_indices=True)
+    return not bool(np.any(frame.counter_values[new] < last.counter_values[old]))
+
+
+def _buckets_hold(old: Buckets, new: Buckets) -> bool:
+    (old_keys, old_counts), (new_keys, new_counts) = old, new
+    if np.array_equal(old_keys, new_keys):
+        return not bool(np.any(new_counts < old_counts))
+    order = np.argsort(new_keys, kind="stable")
+    new_keys, new_counts = new_keys[order], new_counts[order]
+    present = np.isin(old_keys // BUCKETS, new_keys // BUCKETS)
+    old_keys, old_counts = old_keys[present], old_counts[present]
+    if old_keys.size == 0:
+        return True
+    where = np.searchsorted(new_keys, old_keys)
+    if int(where.max()) >= new_keys.size or bool(np.any(new_keys[where] != old_keys)):
+        return False
+    return not bool(np.any(new_counts[where] < old_counts))
+
+
+def never_falls(last: Frame, frame: Frame, buckets: tuple[Buckets, Buckets] | None = None) -> bool:
+    """Whether no counter and no histogram bucket of ``frame`` is below its value in ``last``.
+
+    A series missing from ``frame`` is not compared (its value is unknown).
+    ``buckets`` are ``bucket_keys`` of ``last`` and ``frame`` when the caller has them.
+    """
+    old, new = buckets or (bucket_keys(last), bucket_keys(frame))
+    return _counters_hold(last, frame) and _buckets_hold(old, new)
 
 
 class Tracker:
@@ -151,6 +178,7 @@ class Tracker:
         self._pending: deque[Frame] = deque()
         self._pending_limit = pending_limit
         self._suspects: list[Frame] = []
+        self._last_buckets: Buckets | None = None
 
     @property
     def instance(self) -> str | None:
@@ -237,11 +265,20 @@ class Tracker:
         if frame.seq <= self._last.seq:
             self.stats.duplicates += 1
             return []
-        if self._clock is None or (
-            self._anchor is not None and continues(self._anchor, self._last, frame) and never_falls(self._last, frame)
-        ):
-            self._drop_suspects()
+        if self._clock is None:
             return self._deliver(frame)
+        return self._follow(self._last, frame)
+
+    def _follow(self, last: Frame, frame: Frame) -> list[Delivery]:
+        """Deliver a frame that continues the followed line; hold it as suspect otherwise."""
+        if self._anchor is not None and continues(self._anchor, last, frame):
+            old = self._last_buckets if self._last_buckets is not None else bucket_keys(last)
+            new = bucket_keys(frame)
+            if never_falls(last, frame, (old, new)):
+                self._drop_suspects()
+                delivered = self._deliver(frame)
+                self._last_buckets = new
+                return delivered
         return self._suspect(frame)
 
     def _plausible_first(self, frame: Frame) -> bool:
@@ -300,7 +337,7 @@ class Tracker:
         self._pending = deque(f for f in self._pending if f.instance != frame.instance or f.seq > frame.seq)
         self.stats.missed += missed + before - len(self._pending)
         self.stats.delivered += 1
-        self._last = frame
+        self._last, self._last_buckets = frame, None
         if anchor or self._anchor is None:
             self._anchor = frame
         restarted, self._restart_pending = self._restart_pending, False
