@@ -41,7 +41,8 @@ from rezolus_core.frame import Frame, HistogramValue, encode_catalog, encode_fra
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight import snapshot
 from rezolus_hindsight.buffer import Buffer
-from rezolus_recorder.layout import TableBuilder, write_table
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.writer import write_table
 
 BIN = Path(sys.executable).parent
 S = 1_000_000_000

@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rezolus_agent.agent import possible_cpus
 from rezolus_agent.bpfload import BpfLoader, BpfMaps
+from rezolus_agent.cpus import possible_cpus
 from rezolus_agent.registry import available
-from rezolus_agent.sampler import Sampler, SamplerContext
+from rezolus_agent.sampler import BpfSampler, SamplerContext
 from rezolus_agent.series import SeriesRegistry
 from rezolus_core.bus import ZmqSubscriber
 from rezolus_core.config import Section
@@ -66,9 +66,10 @@ def samplers(names: tuple[str, ...]) -> Iterator[dict[str, BpfMaps]]:
     cpus = possible_cpus(Path("/sys"))
     registry = SeriesRegistry("bench", {})
     classes = available()
-    started: dict[str, Sampler] = {}
+    started: dict[str, BpfSampler] = {}
     for name in names:
         sampler = classes[name](SamplerContext(registry=registry, options=Section({}, "bench"), cpus=cpus))
+        assert isinstance(sampler, BpfSampler), name
         sampler.options()
         started[name] = sampler
     loader = BpfLoader(cpus)
@@ -76,7 +77,7 @@ def samplers(names: tuple[str, ...]) -> Iterator[dict[str, BpfMaps]]:
     if failures:
         raise RuntimeError(failures)
     for name, sampler in started.items():
-        sampler.start(maps.get(name))
+        sampler.attach(maps[name])
     try:
         yield maps
     finally:

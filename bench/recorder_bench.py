@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rezolus_core.config import parse_duration
-from rezolus_recorder.layout import write_table
+from rezolus_recording.writer import write_table
 
 BIN = Path(sys.executable).parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")

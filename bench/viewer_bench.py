@@ -1,6 +1,6 @@
 """Viewer benchmark: time to first charts for 1 h and 24 h recordings at 1 s, cold server, headless chromium.
 
-For each length it writes a synthetic recording with the recorder's layout
+For each length it writes a synthetic recording with the shared layout
 (tests/viewer/viewer_synth.py: ~100 series, 10 histograms, one gap, one
 restart), starts ``rezolus-viewer FILE --listen 127.0.0.1:0`` as a fresh
 process, opens the page in Debian's chromium and measures, from the moment
@@ -31,6 +31,7 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # viewer_synth uses support.synth
 sys.path.insert(0, str(ROOT / "tests" / "viewer"))
 import viewer_synth as synth  # noqa: E402 - path set up just above
 

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import pytest
 
-from rezolus_agent.bpfload import BpfLoader, bpf_dir, generate_source
+from rezolus_agent.bpfload import BpfLoader, generate_source
 from rezolus_agent.registry import available
-from rezolus_agent.sampler import BpfSpec, Hook, Sampler, SamplerContext
+from rezolus_agent.sampler import BpfSampler, BpfSpec, SamplerContext, raw
 from rezolus_agent.series import SeriesRegistry
 from rezolus_core.config import Section
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def make(cls: type[Sampler]) -> Sampler:
+def make(cls: type[BpfSampler]) -> BpfSampler:
     """Instantiate a sampler with a throwaway context."""
     ctx = SamplerContext(SeriesRegistry("i" * 32, {}), Section({}, "t"), cpus=2)
     sampler = cls(ctx)
@@ -24,11 +24,19 @@ def make(cls: type[Sampler]) -> Sampler:
     return sampler
 
 
+def test_every_bpf_sampler_keeps_its_source_beside_it() -> None:
+    """Each BPF sampler is a package folder holding ``<name>.bpf.c``; procfs samplers have none."""
+    for name, cls in available().items():
+        if issubclass(cls, BpfSampler):
+            assert cls.source().is_file(), name
+            assert cls.source().parent.name == name
+
+
 def test_hooks_on_one_tracepoint_are_fused() -> None:
     """syscall_counts and syscall_latency share one sys_enter program calling both handlers."""
-    samplers = [make(available()[n]) for n in ("syscall_counts", "syscall_latency")]
-    source, raw, tracepoints = generate_source(samplers, bpf_dir())
-    assert raw == {"sys_enter": "rz_raw__sys_enter", "sys_exit": "rz_raw__sys_exit"}
+    samplers = [make(available()[n]) for n in ("syscall_counts", "syscall_latency")]  # type: ignore[arg-type]
+    source, raw_names, tracepoints = generate_source(samplers)
+    assert raw_names == {"sys_enter": "rz_raw__sys_enter", "sys_exit": "rz_raw__sys_exit"}
     assert tracepoints == {}
     enter = source.split("int rz_raw__sys_enter", 1)[1].split("}", 1)[0]
     assert "syscall_counts__sys_enter(ctx);" in enter
@@ -36,29 +44,28 @@ def test_hooks_on_one_tracepoint_are_fused() -> None:
     assert source.count("int rz_raw__sys_enter(") == 1
 
 
-class Broken(Sampler):
+class Broken(BpfSampler):
     """A sampler whose BPF source does not compile."""
 
     name: ClassVar[str] = "broken"
-    bpf = BpfSpec(
-        source="broken.bpf.c",
-        hooks=(Hook("raw_tracepoint", "sys_enter", "broken__sys_enter"),),
-        maps=(),
-    )
+    bpf = BpfSpec(hooks=(raw("sys_enter", "broken__sys_enter"),), maps=())
+    where: ClassVar[Path]
+
+    @classmethod
+    def source(cls) -> Path:
+        """The source the test wrote."""
+        return cls.where
 
 
 @pytest.mark.usefixtures("root_bpf")
 def test_broken_sampler_is_isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sampler that fails to compile is reported with the compiler's reason; the others load."""
-    root = tmp_path / "bpf"
-    root.mkdir()
-    for source in bpf_dir().iterdir():
-        (root / source.name).write_text(source.read_text())
-    (root / "broken.bpf.c").write_text(
+    source = tmp_path / "broken.bpf.c"
+    source.write_text(
         "static __always_inline void broken__sys_enter(struct bpf_raw_tracepoint_args *ctx) { undefined_thing++; }\n"
     )
-    monkeypatch.setattr("rezolus_agent.bpfload.bpf_dir", lambda: root)
-    good = make(available()["syscall_counts"])
+    monkeypatch.setattr(Broken, "where", source, raising=False)
+    good = make(available()["syscall_counts"])  # type: ignore[arg-type]
     loader = BpfLoader(cpus=2)
     try:
         maps, failures = loader.load([good, make(Broken)])

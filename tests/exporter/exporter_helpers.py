@@ -24,7 +24,8 @@ import numpy as np
 
 from rezolus_core import histogram
 from rezolus_core.bus import ZmqPublisher
-from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType
+from support import synth
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -51,8 +52,7 @@ LATENCY_SERIES, SIZE_SERIES = 8, 9
 
 def catalog(instance: str = "agent-a") -> Catalog:
     """Counters, gauges and histograms with the agent's units and labels."""
-    series = tuple(SeriesSpec(i, *row) for i, row in enumerate(ROWS))
-    return Catalog(instance=instance, series=series, host={"hostname": "synthetic"})
+    return synth.catalog(instance, rows=ROWS, host={"hostname": "synthetic"})
 
 
 def latencies(step: int) -> list[int]:

@@ -69,10 +69,10 @@ class Publisher:
             return
         self._ready.set()
         try:
-            publisher.publish_catalog(self.agent.catalog())
+            publisher.publish_catalog(self.agent.cat)
             next_at = time.monotonic()
             while not self._stop.is_set():
-                frame = self.agent.frame(time.time_ns())
+                frame = self.agent.next_frame(time.time_ns())
                 publisher.publish_frame(frame)
                 with self._lock:
                     self.frames.append(frame)

@@ -1,100 +1,57 @@
-"""Synthetic agent (catalogs and frames built with rezolus_core.frame) and buffer helpers for hindsight tests."""
+"""Hindsight's series and value model for the shared synthetic agent (``support.synth``), and buffer helpers."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rezolus_core.frame import (
-    Catalog,
-    Frame,
-    HistogramValue,
-    MetricType,
-    SeriesSpec,
-    encode_catalog,
-    encode_frame,
-)
+from rezolus_core.frame import MetricType, SeriesSpec, encode_frame
 from rezolus_core.tracker import Tracker
 from rezolus_hindsight.buffer import Buffer
-from rezolus_hindsight.records import Kind
+from rezolus_recording.records import KIND_ROW
+from support import synth
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-SERIES = (
-    SeriesSpec(0, "test_operations", MetricType.COUNTER, {}, "operations", "a counter"),
-    SeriesSpec(1, "test_bytes", MetricType.COUNTER, {"op": "read"}, "bytes", "a labelled counter"),
-    SeriesSpec(2, "test_level", MetricType.GAUGE, {}, "items", "a gauge"),
-    SeriesSpec(3, "test_latency", MetricType.HISTOGRAM, {}, "nanoseconds", "a histogram"),
-)
+    from rezolus_core.frame import Frame
+
+ROWS: list[synth.Row] = [
+    ("test_operations", MetricType.COUNTER, {}, "operations", "a counter"),
+    ("test_bytes", MetricType.COUNTER, {"op": "read"}, "bytes", "a labelled counter"),
+    ("test_level", MetricType.GAUGE, {}, "items", "a gauge"),
+    ("test_latency", MetricType.HISTOGRAM, {}, "nanoseconds", "a histogram"),
+]
 
 
-def counter_value(seq: int) -> int:
-    """The deterministic value of test_operations at ``seq``."""
-    return seq * 7 + 3
+def counter_value(seq: int, sid: int = 0) -> int:
+    """The deterministic value of counter ``sid`` (0: test_operations, 1: test_bytes/read) at ``seq``."""
+    return synth.counter_value(seq, sid)
 
 
-@dataclass
-class SyntheticAgent:
-    """Builds the payloads one agent instance would publish."""
+class PaddedValues(synth.Values):
+    """The default model, except that ``test_pad`` counters are incompressible noise (to fill disk fast)."""
 
-    instance: str = field(default_factory=lambda: uuid.uuid4().hex)
-    interval_ns: int = 1_000_000_000
-    padding: int = 0
-    seq: int = 0
+    def __init__(self, padding: int) -> None:
+        self.padding = padding
 
-    def series(self) -> tuple[SeriesSpec, ...]:
-        """Return the fixed series plus ``padding`` per-id counters."""
-        pads = tuple(
-            SeriesSpec(len(SERIES) + i, "test_pad", MetricType.COUNTER, {"id": str(i)}, "operations", "padding")
-            for i in range(self.padding)
-        )
-        return SERIES + pads
+    def counters(self, specs: list[SeriesSpec], seq: int) -> list[int] | np.ndarray:
+        """The default model for the first counters, one noise draw per frame for the ``padding`` last ones."""
+        base = len(specs) - self.padding
+        values = np.empty(len(specs), dtype=np.uint64)
+        values[:base] = [self.counter(spec, seq) for spec in specs[:base]]
+        values[base:] = np.random.default_rng(seq).integers(0, 2**63, self.padding, dtype=np.uint64)
+        return values
 
-    def catalog(self) -> Catalog:
-        """Return the catalog of this instance."""
-        return Catalog(self.instance, self.series(), {"hostname": "synthetic"})
 
-    def catalog_payload(self) -> bytes:
-        """Return the encoded catalog."""
-        return encode_catalog(self.catalog())
-
-    def frame(self, timestamp_ns: int) -> Frame:
-        """Return the next frame, stamped ``timestamp_ns``."""
-        self.seq += 1
-        seq = self.seq
-        noise = np.random.default_rng(seq).integers(0, 2**63, self.padding, dtype=np.uint64)
-        return Frame(
-            instance=self.instance,
-            seq=seq,
-            timestamp_ns=timestamp_ns,
-            monotonic_ns=seq * self.interval_ns,
-            interval_ns=self.interval_ns,
-            host="synthetic",
-            catalog_version=len(SERIES) + self.padding,
-            counter_ids=np.concatenate(
-                [np.array([0, 1], dtype=np.uint32), np.arange(len(SERIES), len(SERIES) + self.padding, dtype=np.uint32)]
-            ),
-            counter_values=np.concatenate(
-                [np.array([counter_value(seq), seq * 4096], dtype=np.uint64), noise]
-            ),
-            gauge_ids=np.array([2], dtype=np.uint32),
-            gauge_values=np.array([seq % 13 - 6], dtype=np.int64),
-            histograms=(
-                HistogramValue(
-                    3,
-                    np.array([1, 40, 100], dtype=np.uint16),
-                    np.array([seq, 2 * seq, 3 * seq], dtype=np.uint64),
-                ),
-            ),
-        )
-
-    def frame_payload(self, timestamp_ns: int) -> bytes:
-        """Return the next frame, encoded."""
-        return encode_frame(self.frame(timestamp_ns))
+def SyntheticAgent(  # noqa: N802 - reads as the agent it builds
+    interval_ns: int = 1_000_000_000, padding: int = 0, instance: str | None = None
+) -> synth.Agent:
+    """One agent instance of the hindsight series plus ``padding`` noise counters."""
+    cat = synth.catalog(instance or uuid.uuid4().hex, rows=ROWS, padding=padding, host={"hostname": "synthetic"})
+    return synth.Agent(cat, interval_ns, PaddedValues(padding))
 
 
 S = 1_000_000_000
@@ -123,7 +80,7 @@ class Feeder:
 
     def feed(self, timestamp_ns: int) -> bool:
         """Publish the next frame stamped ``timestamp_ns``; True when the buffer kept it."""
-        payload = encode_frame(self.agent.frame(timestamp_ns))
+        payload = encode_frame(self.agent.next_frame(timestamp_ns))
         (delivery,) = self.tracker.feed(payload)
         kept = self.buffer.ingest(delivery, payload, self.catalog)
         if kept:
@@ -138,7 +95,7 @@ def selected_stamps(buffer: Buffer, start: int = 0, end: int = 2**63 - 1) -> lis
         return [
             r.timestamp_ns
             for r in selection.records()
-            if r.kind is Kind.FRAME and selection.start_ns <= r.timestamp_ns <= selection.end_ns
+            if r.kind == KIND_ROW and selection.start_ns <= r.timestamp_ns <= selection.end_ns
         ]
     finally:
         selection.close()

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import pytest
 from hindsight_synth import MS, T0, Feeder, S, SyntheticAgent, make, selected_stamps
 
-from rezolus_hindsight import records, segment, snapshot
+from rezolus_hindsight import segment, snapshot
 from rezolus_hindsight.buffer import TAIL_NAME, disk
-from rezolus_hindsight.records import Kind
-from rezolus_recorder.grid import Grid
+from rezolus_recording import durable, records
+from rezolus_recording.grid import Grid
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -88,7 +88,7 @@ def test_torn_tail_record_is_cut_and_older_records_survive(tmp_path: Path) -> No
     buffer.close()
     tail = tmp_path / TAIL_NAME
     intact = tail.stat().st_size
-    partial = records.encode(Kind.FRAME, T0 + 99 * S, b"x" * 500).raw[:-7]
+    partial = records.encode_row(99, T0 + 99 * S, b"x" * 500).raw[:-7]
     with tail.open("ab") as handle:
         handle.write(partial)
 
@@ -128,13 +128,13 @@ def test_disk_cap_holds_at_every_step_with_a_high_rate_agent(tmp_path: Path, mon
     """A fast agent with big frames never pushes the buffer's files past max_bytes."""
     cap = 1 << 20
     peaks: list[tuple[int, int]] = []
-    real_fsync = segment.fsync_directory
+    real_fsync = durable.sync_dir
 
     def measured(directory: Path) -> None:
         real_fsync(directory)
         peaks.append(files_charged(directory))  # segment renamed in, tail not yet emptied
 
-    monkeypatch.setattr(segment, "fsync_directory", measured)
+    monkeypatch.setattr(durable, "sync_dir", measured)
     buffer = make(tmp_path, interval_ns=10 * MS, duration_ns=3600 * S, max_bytes=cap)
     feeder = Feeder(buffer, SyntheticAgent(interval_ns=10 * MS, padding=1000))
     for i in range(1500):  # ~8 KiB of incompressible counters per frame, ~12 MB in all
@@ -233,7 +233,7 @@ def test_stale_temporary_files_are_removed_on_open(tmp_path: Path) -> None:
     """A segment whose write was interrupted before the rename is discarded on open."""
     buffer = make(tmp_path)
     buffer.close()
-    stale = tmp_path / (segment.file_name(7) + segment.TEMP_SUFFIX)
+    stale = tmp_path / (segment.file_name(7) + durable.TEMP_SUFFIX)
     stale.write_bytes(os.urandom(100))
     reopened = make(tmp_path)
     assert not stale.exists()

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 from hindsight_helpers import Hindsight, Publisher, poll
 
-from rezolus_hindsight import records, segment
+from rezolus_hindsight import segment
 from rezolus_hindsight.buffer import TAIL_MAGIC, TAIL_NAME
-from rezolus_hindsight.records import Kind
+from rezolus_recording import records
+from rezolus_recording.records import KIND_CATALOG, KIND_ROW
 
 pytestmark = pytest.mark.slow
 
@@ -34,24 +35,25 @@ def inspect(directory: Path) -> tuple[dict[int, bytes], int, int]:
         info = segment.read_info(path)  # raises if a sealed segment is damaged
         with path.open("rb") as handle:
             found = segment.read_records(handle.fileno(), info)
-        assert found[0].kind is Kind.CATALOG, path.name
+        assert found[0].kind == KIND_CATALOG, path.name
         for record in found:
             largest = max(largest, len(record.raw))
-            if record.kind is Kind.FRAME:
-                frames[record.timestamp_ns] = record.payload
+            if record.kind == KIND_ROW:
+                frames[record.timestamp_ns] = record.frame
                 sealed.append(record.timestamp_ns)
     assert sealed == sorted(set(sealed))
     data = (directory / TAIL_NAME).read_bytes()
     assert data.startswith(TAIL_MAGIC)
-    found, end = records.scan(data, len(TAIL_MAGIC))
-    tail = [r for r in found if r.kind is Kind.FRAME]
+    scanned = records.scan(data, len(TAIL_MAGIC))
+    found, end = scanned.records, scanned.end
+    tail = [r for r in found if r.kind == KIND_ROW]
     assert [r.timestamp_ns for r in tail] == sorted({r.timestamp_ns for r in tail})
     for record in found:
         largest = max(largest, len(record.raw))
     for record in tail:
         if sealed and record.timestamp_ns <= sealed[-1]:  # sealed, but the tail was not yet emptied
-            assert frames[record.timestamp_ns] == record.payload
-        frames[record.timestamp_ns] = record.payload
+            assert frames[record.timestamp_ns] == record.frame
+        frames[record.timestamp_ns] = record.frame
     return frames, len(data) - end, largest
 
 

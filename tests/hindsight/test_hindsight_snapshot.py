@@ -9,8 +9,8 @@ from hindsight_synth import MS, T0, Feeder, SyntheticAgent, counter_value, make
 
 from rezolus_core.frame import iter_values
 from rezolus_hindsight import snapshot
-from rezolus_recorder.grid import Grid
-from rezolus_recorder.layout import TableBuilder
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.grid import Grid
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,13 +42,13 @@ def test_rows_equal_the_published_frames_in_the_range(tmp_path: Path) -> None:
     assert (result.start_ns, result.end_ns) == (want[0][0], want[-1][0])
     assert table.column("timestamp").to_pylist() == [ts for ts, _ in want]
     assert table.column("test_operations").to_pylist() == [counter_value(seq) for _, seq in want]
-    assert table.column("test_bytes/read").to_pylist() == [seq * 4096 for _, seq in want]
-    assert table.column("test_level").to_pylist() == [seq % 13 - 6 for _, seq in want]
+    assert table.column("test_bytes/read").to_pylist() == [counter_value(seq, 1) for _, seq in want]
+    assert table.column("test_level").to_pylist() == [-seq - 1 for _, seq in want]
     buckets = table.column("test_latency:buckets").to_pylist()
     for row, (_, seq) in zip(buckets, want, strict=True):
         assert len(row) == 496
-        assert (row[1], row[40], row[100]) == (seq, 2 * seq, 3 * seq)
-        assert sum(row) == 6 * seq
+        assert (row[3], row[40], row[63]) == (seq + 1, 2 * seq + 1, 5 * seq + 2)
+        assert sum(row) == 8 * seq + 4
     assert set(table.column("missed").to_pylist()) == {0}
     assert table.schema.metadata[b"source"] == b"synthetic"
     buffer.close()

@@ -8,7 +8,8 @@ import sys
 import time
 
 import pytest
-import recorder_synth as synth
+
+from support import synth
 
 
 class RecorderProcess:

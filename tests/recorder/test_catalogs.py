@@ -1,9 +1,9 @@
 import pytest
-import recorder_synth as synth
 
 from rezolus_core.frame import DecodeError, encode_catalog
 from rezolus_recorder import journal
 from rezolus_recorder.catalogs import CatalogJournal, CatalogReplay, apply_delta, encode_delta
+from support import synth
 
 
 def test_growing_catalog_is_journaled_as_deltas_and_replays_exactly():

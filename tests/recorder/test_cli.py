@@ -15,13 +15,13 @@ import pandas as pd
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-import recorder_synth as synth
-from recorder_synth import MS, wait_until
 
 from rezolus_core import histogram
 from rezolus_core.frame import MetricType
 from rezolus_recorder import journal
-from rezolus_recorder.layout import column_name
+from rezolus_recording.layout import column_name
+from support import synth
+from support.synth import MS, wait_until
 
 
 def _journal_rows(path):

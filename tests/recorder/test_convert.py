@@ -1,12 +1,12 @@
 import os
 
 import pyarrow.parquet as pq
-import recorder_synth as synth
-from recorder_synth import SEC
 
 from rezolus_core.frame import encode_catalog, encode_frame
 from rezolus_recorder import convert, journal
-from rezolus_recorder.layout import TableBuilder
+from rezolus_recording.builder import TableBuilder
+from support import synth
+from support.synth import SEC
 
 T0 = 1_800_000_000 * SEC
 

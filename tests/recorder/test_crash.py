@@ -8,10 +8,10 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-from recorder_synth import MS, SEC, wait_until
 
 from rezolus_recorder import journal
 from support.env import require
+from support.synth import MS, SEC, wait_until
 
 KILL_ITERATIONS = 6
 

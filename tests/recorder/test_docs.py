@@ -4,11 +4,12 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-import recorder_synth as synth
-from recorder_synth import SEC
 
 from rezolus_core import histogram
-from rezolus_recorder.layout import TableBuilder, write_table
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.writer import write_table
+from support import synth
+from support.synth import SEC
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "parquet.md"
 T0 = 1_800_000_000 * SEC

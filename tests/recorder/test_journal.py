@@ -24,7 +24,7 @@ def test_records_round_trip_compressed_or_not(tmp_path):
     _write(path, payloads)
     records = list(journal.read_records(path))
     assert records[0].kind == journal.KIND_HEADER
-    assert records[0].header() == {"source": "s"}
+    assert journal.header(records[0]) == {"source": "s"}
     assert _rows(path) == [(n, 1000 + n, p) for n, p in enumerate(payloads)]
     assert path.stat().st_size < sum(map(len, payloads))
 

@@ -10,7 +10,6 @@ import pandas as pd
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from recorder_synth import MS, wait_until
 from test_docs import run_examples
 
 from rezolus_core import histogram
@@ -20,8 +19,9 @@ from rezolus_exporter import plan as exporter_plan
 from rezolus_exporter.render import Settings, render
 from rezolus_exporter.state import AgentState
 from rezolus_recorder import journal
-from rezolus_recorder.layout import BOOKKEEPING, column_name
+from rezolus_recording.layout import BOOKKEEPING, column_name
 from support.env import VENV_BIN, free_port
+from support.synth import MS, wait_until
 
 
 class Collector:

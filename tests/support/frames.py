@@ -1,22 +1,23 @@
-"""Builders of synthetic catalogs and frames for core tests."""
+"""Core tests' small catalog (through the shared builder, ``support.synth``) and hand-made frames."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from rezolus_core import histogram
-from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType
+from support import synth
 
 
 def catalog(instance: str = "a" * 32, extra: int = 0) -> Catalog:
-    """A small catalog: one counter, one gauge, one histogram, plus ``extra`` counters."""
-    series = [
-        SeriesSpec(0, "cpu_usage", MetricType.COUNTER, {"state": "user", "id": "0"}, "nanoseconds", "cpu"),
-        SeriesSpec(1, "memory_free", MetricType.GAUGE, {}, "bytes", "free"),
-        SeriesSpec(2, "syscall_latency", MetricType.HISTOGRAM, {"op": "read"}, "nanoseconds", "lat"),
+    """A small catalog (shared builder): one counter, one gauge, one histogram, plus ``extra`` counters."""
+    rows: list[synth.Row] = [
+        ("cpu_usage", MetricType.COUNTER, {"state": "user", "id": "0"}, "nanoseconds", "cpu"),
+        ("memory_free", MetricType.GAUGE, {}, "bytes", "free"),
+        ("syscall_latency", MetricType.HISTOGRAM, {"op": "read"}, "nanoseconds", "lat"),
     ]
-    series += [SeriesSpec(3 + i, "syscall", MetricType.COUNTER, {"op": f"x{i}"}, "syscalls", "n") for i in range(extra)]
-    return Catalog(instance, tuple(series), {"hostname": "test"})
+    rows += [("syscall", MetricType.COUNTER, {"op": f"x{i}"}, "syscalls", "n") for i in range(extra)]
+    return synth.catalog(instance, rows=rows, host={"hostname": "test"})
 
 
 def frame(seq: int, instance: str = "a" * 32, version: int = 3, value: int = 0) -> Frame:

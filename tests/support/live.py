@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rezolus_agent.cgroups import cgroup2_mount
 from rezolus_core.frame import HistogramValue, iter_values
+from support.env import require
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,9 +25,24 @@ if TYPE_CHECKING:
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
+def need_tool(name: str) -> str:
+    """Path of a reference tool: skipped locally when missing, a failure in CI."""
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed")
+    assert path is not None
+    return path
+
+
 def series_values(delivery: Delivery) -> dict[SeriesKey, int | HistogramValue]:
     """Every series of a delivered frame keyed by (name, sorted labels)."""
     return {spec.key(): value for spec, value in iter_values(delivery.frame, delivery.catalog)}
+
+
+def total(values: dict[tuple[str, tuple[tuple[str, str], ...]], Any], name: str, **labels: str) -> Any:
+    """Sum of the series of ``name`` whose labels include ``labels``."""
+    found = [v for (n, lab), v in values.items() if n == name and all((k, x) in lab for k, x in labels.items())]
+    assert found, f"no series {name} {labels}"
+    return sum(found[1:], found[0])
 
 
 def next_frame(sub: ZmqSubscriber, timeout: float = 10.0) -> Delivery:
@@ -104,8 +121,11 @@ def cgroup(prefix: str = "rztest") -> Iterator[Cgroup]:
 class Bpftrace:
     """A bpftrace script running in the background until ``stop``."""
 
+    running: ClassVar[list[Bpftrace]] = []
+
     def __init__(self, binary: str, script: str, timeout: float = 30.0) -> None:
         self.proc = subprocess.Popen([binary, "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        Bpftrace.running.append(self)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
@@ -119,9 +139,20 @@ class Bpftrace:
         """SIGINT (bpftrace prints its maps) and return stdout."""
         self.proc.send_signal(signal.SIGINT)
         out, err = self.proc.communicate(timeout=30)
+        if self in Bpftrace.running:
+            Bpftrace.running.remove(self)
         if self.proc.returncode not in (0, -signal.SIGINT):
             raise RuntimeError(f"bpftrace failed: {err}")
         return out
+
+
+def reap_bpftrace() -> None:
+    """Kill and collect every bpftrace a failed test left running (it would trace on, and warn when collected)."""
+    while Bpftrace.running:
+        trace = Bpftrace.running.pop()
+        if trace.proc.poll() is None:
+            trace.proc.kill()
+        trace.proc.communicate(timeout=30)
 
 
 def family_total(values: dict[SeriesKey, int | HistogramValue], metric: str, **labels: str) -> int:

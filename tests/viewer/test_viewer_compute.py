@@ -12,7 +12,8 @@ from viewer_synth import GAP_ROW, RESTART_ROW
 
 from rezolus_core import histogram
 from rezolus_core.tracker import Delivery
-from rezolus_recorder.layout import TableBuilder, write_table
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.writer import write_table
 from rezolus_viewer import compute, dashboard, query
 from rezolus_viewer import recording as recording_mod
 from rezolus_viewer.recording import Recording
@@ -67,13 +68,13 @@ def test_binned_rate_is_edge_delta_over_time_and_null_when_a_break_is_inside(rec
 
 def test_counter_going_down_without_restart_flag_is_null_not_a_spike(tmp_path):
     """A counter that drops between rows of one instance gets a null rate at that step, and in its bin."""
-    cat = synth.catalog("solo", cpus=2, cgroups=0)
-    agent = synth.Agent(cat, 1_000_000_000)
+    cat = synth.plan_catalog("solo", synth.Plan(rows=0, cpus=2, cgroups=0))
+    agent = synth.agent(cat, 1_000_000_000)
     builder = TableBuilder(source="t", interval_ns=1_000_000_000)
     target = next(s.id for s in cat.series if s.name == "syscall" and s.labels["op"] == "read")
     for seq in range(1, 41):
         if seq == 20:
-            agent.counters[target] = 5
+            agent.values.totals[target] = 5
         builder.add(Delivery(agent.frame(seq, synth.START_NS + seq * 10**9), cat, 0, restarted=False))
     path = tmp_path / "drop.parquet"
     write_table(builder.table(), path)

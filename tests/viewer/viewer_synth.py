@@ -1,4 +1,4 @@
-"""Synthetic recordings for the viewer's tests and benchmarks, written with the recorder's layout.
+"""The viewer's series and value model for the shared synthetic agent (``support.synth``), and recordings of it.
 
 Invariants:
 - The catalog covers every section of the viewer (CPU with IPC, scheduler,
@@ -7,9 +7,9 @@ Invariants:
 - Counter increments and histogram samples are pure functions of
   (series, seq), so a test can recompute what any row must contain; counters
   and buckets are cumulative and start again from zero after a restart.
-- Files are written through ``TableBuilder`` and ``write_table`` or a
-  streaming ``ParquetWriter`` with ``write_options()``, exactly as the
-  recorder writes them.
+- Frames come from ``support.synth.Agent``; files are written through
+  ``TableBuilder`` and ``write_table`` or a streaming ``ParquetWriter`` with
+  ``write_options()``, exactly as the recorder writes them.
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from rezolus_core import histogram
-from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.frame import Catalog, MetricType, SeriesSpec
 from rezolus_core.tracker import Delivery
-from rezolus_recorder.layout import TableBuilder, write_options, write_table
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.writer import write_options, write_table
+from support import synth
 
 if TYPE_CHECKING:
     import pathlib
@@ -36,9 +38,9 @@ SYSCALL_OPS = ("read", "write", "poll", "futex", "other")
 BLOCK_OPS = ("read", "write", "flush", "discard")
 
 
-def catalog(instance: str = "inst-a", *, cpus: int = 4, cgroups: int = 6) -> Catalog:
-    """Build a catalog with series for every section the viewer draws."""
-    specs: list[tuple[str, MetricType, dict[str, str], str]] = []
+def rows(*, cpus: int = 4, cgroups: int = 6) -> list[synth.Row]:
+    """Series rows for every section the viewer draws (for ``support.synth.catalog``)."""
+    specs: list[synth.Row] = []
     c, g, h = MetricType.COUNTER, MetricType.GAUGE, MetricType.HISTOGRAM
     for cpu in range(cpus):
         specs.extend(("cpu_usage", c, {"state": s, "id": str(cpu)}, "nanoseconds") for s in CPU_STATES)
@@ -67,11 +69,12 @@ def catalog(instance: str = "inst-a", *, cpus: int = 4, cgroups: int = 6) -> Cat
         specs.append(("cgroup_syscall", c, {"name": name, "op": "read"}, "syscalls"))
     specs.extend(("rezolus_cpu_usage", c, {"state": s}, "nanoseconds") for s in ("user", "system"))
     specs.append(("rezolus_memory_usage_resident_set_size", g, {}, "bytes"))
-    series = tuple(
-        SeriesSpec(i, name, kind, labels, unit, f"synthetic {name}")
-        for i, (name, kind, labels, unit) in enumerate(specs)
-    )
-    return Catalog(instance=instance, series=series, host=HOST)
+    return specs
+
+
+def plan_catalog(instance: str, plan: Plan) -> Catalog:
+    """The shared builder's catalog of the viewer's series for ``plan``."""
+    return synth.catalog(instance, rows=rows(cpus=plan.cpus, cgroups=plan.cgroups), host=HOST)
 
 
 def increment(spec: SeriesSpec, seq: int, interval_ns: int) -> int:
@@ -96,40 +99,34 @@ def samples(spec: SeriesSpec, seq: int) -> np.ndarray:
     return np.array([base, base, base + 1, base + 3, base + 12 + seq % 9], dtype=np.intp)
 
 
-@dataclass
-class Agent:
-    """The cumulative state of one synthetic agent instance."""
+class Values(synth.Values):
+    """Cumulative counters (``increment``) and buckets (``samples``), gauges from ``gauge``."""
 
-    cat: Catalog
-    interval_ns: int
-    counters: dict[int, int] = field(default_factory=dict)
-    buckets: dict[int, np.ndarray] = field(default_factory=dict)
+    def __init__(self, interval_ns: int) -> None:
+        self.interval_ns = interval_ns
+        self.totals: dict[int, int] = {}
+        self.buckets: dict[int, np.ndarray] = {}
 
-    def frame(self, seq: int, timestamp_ns: int) -> Frame:
-        """Advance every series to ``seq`` and return the frame."""
-        counter_ids, counter_values, gauge_ids, gauge_values, hists = [], [], [], [], []
-        for spec in self.cat.series:
-            if spec.type is MetricType.COUNTER:
-                self.counters[spec.id] = self.counters.get(spec.id, 0) + increment(spec, seq, self.interval_ns)
-                counter_ids.append(spec.id)
-                counter_values.append(self.counters[spec.id])
-            elif spec.type is MetricType.GAUGE:
-                gauge_ids.append(spec.id)
-                gauge_values.append(gauge(spec, seq))
-            else:
-                counts = self.buckets.setdefault(spec.id, histogram.empty())
-                np.add.at(counts, samples(spec, seq), np.uint64(1))
-                nz = np.flatnonzero(counts)
-                hists.append(HistogramValue(spec.id, nz.astype(np.uint16), counts[nz].copy()))
-        return Frame(
-            instance=self.cat.instance, seq=seq, timestamp_ns=timestamp_ns, monotonic_ns=seq * self.interval_ns,
-            interval_ns=self.interval_ns, host=HOST["hostname"], catalog_version=self.cat.version,
-            counter_ids=np.array(counter_ids, dtype=np.uint32),
-            counter_values=np.array(counter_values, dtype=np.uint64),
-            gauge_ids=np.array(gauge_ids, dtype=np.uint32),
-            gauge_values=np.array(gauge_values, dtype=np.int64),
-            histograms=tuple(hists),
-        )
+    def counter(self, spec: SeriesSpec, seq: int) -> int:
+        """Advance counter ``spec`` to ``seq``."""
+        self.totals[spec.id] = self.totals.get(spec.id, 0) + increment(spec, seq, self.interval_ns)
+        return self.totals[spec.id]
+
+    def gauge(self, spec: SeriesSpec, seq: int) -> int:
+        """Gauge ``spec`` at ``seq``."""
+        return gauge(spec, seq)
+
+    def histogram(self, spec: SeriesSpec, seq: int) -> tuple[np.ndarray, np.ndarray]:
+        """Advance histogram ``spec`` to ``seq``; its sparse cumulative buckets."""
+        counts = self.buckets.setdefault(spec.id, histogram.empty())
+        np.add.at(counts, samples(spec, seq), np.uint64(1))
+        nz = np.flatnonzero(counts)
+        return nz.astype(np.uint16), counts[nz].copy()
+
+
+def agent(cat: Catalog, interval_ns: int) -> synth.Agent:
+    """A fresh agent instance of ``cat`` with the viewer's value model."""
+    return synth.Agent(cat, interval_ns, Values(interval_ns), hostname=HOST["hostname"])
 
 
 @dataclass(frozen=True)
@@ -154,17 +151,17 @@ CHROMIUM_ARGS = [
 
 def _feed(plan: Plan, builder: TableBuilder, flush: object = None, chunk: int = 1024) -> None:
     instance = 0
-    agent = Agent(catalog("inst-0", cpus=plan.cpus, cgroups=plan.cgroups), plan.interval_ns)
-    builder.declare(agent.cat)
+    source = agent(plan_catalog("inst-0", plan), plan.interval_ns)
+    builder.declare(source.cat)
     slot = 0
     for row in range(plan.rows):
         slot += 1 + plan.gaps.get(row, 0)
         if row in plan.restarts:
             instance += 1
-            agent = Agent(catalog(f"inst-{instance}", cpus=plan.cpus, cgroups=plan.cgroups), plan.interval_ns)
-            builder.declare(agent.cat)
+            source = agent(plan_catalog(f"inst-{instance}", plan), plan.interval_ns)
+            builder.declare(source.cat)
         ts = START_NS + slot * plan.interval_ns
-        delivery = Delivery(agent.frame(slot, ts), agent.cat, 0, restarted=False)
+        delivery = Delivery(source.frame(slot, ts), source.cat, 0, restarted=False)
         builder.add(delivery, missed=plan.gaps.get(row, 0))
         if callable(flush) and builder.rows % chunk == 0:
             flush()

@@ -3,6 +3,9 @@
 Each installed service registers its entry point in the ``rezolus.commands``
 entry-point group, so ``rezolus agent`` runs exactly what ``rezolus-agent``
 runs, and the core does not depend on any service.
+
+As in the original, ``rezolus FILE.toml [ARGS...]`` (a first argument that
+is a ``.toml`` path, not a command) runs the agent with that configuration.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: rezolus COMMAND [ARGS...]\ncommands: {names}")  # noqa: T201 - CLI help
         return 0 if args else 2
     name, rest = args[0], args[1:]
+    if name.endswith(".toml") and name not in commands:
+        name, rest = "agent", args
     matches = entry_points(group="rezolus.commands", name=name)
     if not matches:
         print(f"rezolus: error: unknown command {name!r}; try one of: {', '.join(sorted(commands))}", file=sys.stderr)  # noqa: T201 - CLI error

@@ -5,13 +5,17 @@ Invariants:
   and the problem in one line; services print it and exit with code 2.
 - Unknown keys are errors (``Section.finish``), so a typo never silently
   falls back to a default.
-- Durations are returned as integer nanoseconds and sizes as integer bytes.
+- Durations are returned as integer nanoseconds and sizes as integer bytes,
+  both at most ``LARGEST`` (2**63 - 1): a longer number is a ``ValueError``
+  (so a ``ConfigError``), never an overflow deeper down.
+- Negative durations and sizes are refused with "must be positive".
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 EXIT_CONFIG = 2
+LARGEST = 2**63 - 1
+_MAX_DIGITS = 40
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {
@@ -54,12 +60,30 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
+def _scaled(number: str, unit: int, text: str, what: str) -> int:
+    """``number * unit`` as an exact integer, refused beyond ``LARGEST``."""
+    too_large = ValueError(f"{abbreviate(text.strip())} is too large for a {what}")
+    if len(number) > _MAX_DIGITS:
+        raise too_large
+    value = int((Decimal(number) * unit).to_integral_value())
+    if value > LARGEST:
+        raise too_large
+    return value
+
+
+def abbreviate(text: str, keep: int = 24) -> str:
+    """``text`` quoted, or its head and length when it is long (keeps error lines short)."""
+    return repr(text) if len(text) <= keep else f"{text[:keep]!r}... ({len(text)} characters)"
+
+
 def parse_duration(text: str) -> int:
     """Parse ``500ms``, ``1s``, ``15m``, ``2h`` into nanoseconds (ValueError if malformed)."""
+    if text.strip().startswith("-"):
+        raise ValueError(f"{text.strip()!r} is not a duration: it must be positive, like 500ms, 1s or 15m")
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a duration like 500ms, 1s, 15m or 2h")
-    return round(float(match.group(1)) * _DURATION_UNITS[match.group(2)])
+    return _scaled(match.group(1), _DURATION_UNITS[match.group(2)], text, "duration")
 
 
 def format_duration(ns: int) -> str:
@@ -72,11 +96,22 @@ def format_duration(ns: int) -> str:
 
 def parse_size(text: str) -> int:
     """Parse ``512MiB``, ``2GB`` or a plain byte count into bytes (ValueError if malformed)."""
+    if text.strip().startswith("-"):
+        raise ValueError(f"{text.strip()!r} is not a size: it must be positive, like 512MiB or 2GB")
     match = _SIZE.match(text)
     if not match:
         raise ValueError(f"{text!r} is not a size like 512MiB or 2GB")
     unit = (match.group(2) or "B").lower()
-    return round(float(match.group(1)) * _SIZE_UNITS[unit])
+    return _scaled(match.group(1), _SIZE_UNITS[unit], text, "size")
+
+
+def check_size(value: int) -> int:
+    """A byte count given as a TOML integer: 0..LARGEST (ValueError otherwise)."""
+    if value < 0:
+        raise ValueError(f"{value} is not a size: it must be positive")
+    if value > LARGEST:
+        raise ValueError(f"{abbreviate(str(value))} is too large for a size")
+    return value
 
 
 class Section:
@@ -98,6 +133,19 @@ class Section:
     def _raw(self, key: str) -> Any:
         self._seen.add(key)
         return self._data.get(key)
+
+    def value(self, key: str) -> Any:
+        """The raw TOML value of ``key`` (None when absent); marks it as read."""
+        return self._raw(key)
+
+    @property
+    def source(self) -> str:
+        """The file this section came from."""
+        return self._source
+
+    def where(self, key: str) -> str:
+        """The dotted key as reported in errors."""
+        return self._key(key)
 
     def has(self, key: str) -> bool:
         """Whether the key is present."""
@@ -136,7 +184,8 @@ class Section:
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.error(key, f"expected an integer, got {value!r}")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise self.error(key, f"{value} is outside {minimum}..{maximum}")
+            shown = value if abs(value) <= LARGEST else abbreviate(str(value))
+            raise self.error(key, f"{shown} is outside {minimum}..{maximum}")
         return value
 
     def duration(self, key: str, default: str, minimum_ns: int = 1) -> int:
@@ -153,9 +202,9 @@ class Section:
     def size(self, key: str, default: str) -> int:
         """A size (string like 512MiB, or an integer byte count), in bytes."""
         value = self._raw(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         try:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return check_size(value)
             return parse_size(default if value is None else str(value))
         except ValueError as exc:
             raise self.error(key, str(exc)) from exc

@@ -10,6 +10,9 @@ Invariants:
   one) and ends the process at once with code 130.
 - ``shutdown`` always runs once ``startup`` has succeeded, even when ``run``
   fails.
+- A service that fails without raising (it records the failure and returns)
+  says so with an ``exit_code`` attribute, read after ``shutdown``; the
+  ``stopped`` log line carries the code the process really ends with.
 """
 
 from __future__ import annotations
@@ -102,6 +105,9 @@ async def _serve(service: Service, extra: Mapping[int, Callable[[], None]]) -> i
         code = EXIT_FAILURE
     finally:
         await service.shutdown()
+    reported = getattr(service, "exit_code", EXIT_OK)
+    if code == EXIT_OK and isinstance(reported, int):
+        code = reported
     logger.info("stopped", exit_code=code)
     return code
 

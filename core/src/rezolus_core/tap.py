@@ -8,7 +8,6 @@ frame and line, with cumulative values exactly as published.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from rezolus_core import histogram
 from rezolus_core.bus import DEFAULT_ENDPOINT, BusError, ZmqSubscriber
 from rezolus_core.frame import HistogramValue, MetricType, SeriesSpec, iter_values
-from rezolus_core.lifecycle import EXIT_FAILURE, fail
+from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config
+from rezolus_core.shell import Option, Spec
 
 if TYPE_CHECKING:
     from rezolus_core.tracker import Delivery
@@ -99,33 +99,51 @@ class TableView:
         return None
 
 
+PROG = "rezolus-tap"
+SPEC = Spec(
+    prog=PROG,
+    description=__doc__ or "",
+    options=(
+        Option("source", "source", DEFAULT_ENDPOINT, "the agent's endpoint", flag="--source", metavar="ENDPOINT"),
+        Option("count", "integer", 0, "stop after N frames (0: forever)", flag="--count", minimum=0, metavar="N"),
+        Option("json", "boolean", default=False, help="one JSON object per frame", flag="--json"),
+        Option("timeout", "number", 10.0, "give up after S seconds with no frame", flag="--timeout",
+               minimum=0.001, metavar="S"),
+    ),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``rezolus tap``."""
-    parser = argparse.ArgumentParser(prog="rezolus tap", description=__doc__)
-    parser.add_argument("--source", default=DEFAULT_ENDPOINT, help="agent endpoint")
-    parser.add_argument("--count", type=int, default=0, help="stop after N frames (0: forever)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per frame")
-    parser.add_argument("--timeout", type=float, default=10.0, help="give up after S seconds with no frame")
-    args = parser.parse_args(argv)
+    """Entry point of ``rezolus tap``: one line and exit 2 for bad flags, 1 when no frame comes."""
+    namespace = SPEC.parser(config_flag=False).parse_args(SPEC.normalize(sys.argv[1:] if argv is None else argv))
+
+    def build() -> int:
+        settings = SPEC.load(None, SPEC.flags(namespace))
+        return _tap(settings["source"], settings["count"], settings["timeout"], as_json=settings["json"])
+
+    return guard_config(PROG, build)
+
+
+def _tap(source: str, count: int, timeout: float, *, as_json: bool) -> int:
     try:
-        subscriber = ZmqSubscriber(args.source)
+        subscriber = ZmqSubscriber(source)
     except BusError as exc:
-        return fail("rezolus tap", str(exc), EXIT_FAILURE)
+        return fail(PROG, str(exc), EXIT_FAILURE)
     view = TableView()
     shown = 0
     try:
-        while args.count <= 0 or shown < args.count:
-            deliveries = subscriber.poll(args.timeout)
+        while count <= 0 or shown < count:
+            deliveries = subscriber.poll(timeout)
             if not deliveries:
-                return fail("rezolus tap", f"no frame from {args.source} within {args.timeout:g}s", EXIT_FAILURE)
+                return fail(PROG, f"no frame from {source} within {timeout:g}s", EXIT_FAILURE)
             for delivery in deliveries:
-                if args.json:
+                if as_json:
                     sys.stdout.write(json.dumps(frame_json(delivery), separators=(",", ":")) + "\n")
                 else:
                     sys.stdout.write("\n".join(view.render(delivery)) + "\n")
                 sys.stdout.flush()
                 shown += 1
-                if 0 < args.count <= shown:
+                if 0 < count <= shown:
                     break
     except KeyboardInterrupt:
         return 0
@@ -134,3 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         subscriber.close()
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

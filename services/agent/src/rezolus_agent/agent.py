@@ -6,9 +6,12 @@ Invariants:
   there is no drift and ``seq`` gaps mean ticks that were not sampled.
 - Each frame carries every running sampler's cumulative values; a catalog is
   published before the first frame that needs it.
-- A sampler that fails to start is reported (status + log) and the others
-  run; a sampler that raises while sampling is logged and keeps its series
-  out of that frame.
+- A sampler that cannot start (``SamplerUnavailable`` from its flags, its
+  BPF compile, or its start) is reported with that one reason (status + log,
+  ``rezolus_sampler_up`` = 0) and the others run.
+- A sampler that raises while sampling is logged and publishes NONE of its
+  values in that frame (a partial set would mix readings of different
+  moments); its ``rezolus_sampler_up`` is 0 in that frame.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from typing import TYPE_CHECKING
 
 from rezolus_agent import __version__, btf
 from rezolus_agent.bpfload import BpfLoader, BpfMaps
-from rezolus_agent.sampler import Sampler, SamplerContext, SamplerUnavailable
-from rezolus_agent.samplers.cpu_cores import count_cpu_list
+from rezolus_agent.cpus import possible_cpus
+from rezolus_agent.sampler import BpfSampler, ProcSampler, Sampler, SamplerContext, SamplerUnavailable
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core import log
 from rezolus_core.bus import Publisher, ZmqPublisher
@@ -53,20 +56,10 @@ class SamplerStatus:
 
 def release_startup_memory() -> None:
     """Drop what only start-up needed (the parsed kernel BTF) and hand freed memory back to the OS."""
-    btf.kernel.cache_clear()
+    btf.release()
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-
-
-def possible_cpus(sys_root: Path) -> int:
-    """Highest possible CPU number + 1 (BPF per-CPU rows are indexed by CPU number)."""
-    try:
-        text = (sys_root / "devices" / "system" / "cpu" / "possible").read_text(encoding="ascii")
-    except OSError:
-        return os.cpu_count() or 1
-    highest = max(int(part.split("-")[-1]) for part in text.strip().split(",") if part)
-    return max(highest + 1, count_cpu_list(text))
 
 
 def host_identity(proc: Path) -> dict[str, str]:
@@ -136,25 +129,37 @@ class Agent:
             candidates.append(sampler)
         return candidates
 
+    def _load_bpf(self) -> tuple[dict[str, BpfMaps], dict[str, str]]:
+        """Maps per BPF sampler, and why the others cannot run."""
+        group = [s for s in self._candidates if isinstance(s, BpfSampler)]
+        if group and os.geteuid() != 0:
+            return {}, {s.name: "BPF needs root (CAP_BPF, CAP_PERFMON)" for s in group}
+        return self._loader.load(group)
+
+    @staticmethod
+    def _start(sampler: Sampler, maps: dict[str, BpfMaps]) -> str:
+        """Start one sampler; why it cannot run, or "" when it runs."""
+        try:
+            if isinstance(sampler, BpfSampler):
+                sampler.attach(maps[sampler.name])
+            else:
+                assert isinstance(sampler, ProcSampler)  # noqa: S101 - the registry admits only these two
+                sampler.start()
+        except SamplerUnavailable as exc:
+            return str(exc) or type(exc).__name__
+        return ""
+
     def start_samplers(self) -> None:
-        """Compile BPF once for all BPF samplers, then start every enabled sampler."""
-        candidates = self._candidates
-        bpf_samplers = [s for s in candidates if s.bpf is not None]
-        failures: dict[str, str] = {}
-        maps: dict[str, BpfMaps] = {}
-        if bpf_samplers and os.geteuid() != 0:
-            failures = {s.name: "BPF needs root (CAP_BPF, CAP_PERFMON)" for s in bpf_samplers}
-        elif bpf_samplers:
-            maps, failures = self._loader.load(bpf_samplers)
-        for sampler in candidates:
+        """Compile BPF once for all BPF samplers, then start every enabled sampler.
+
+        This is the one place a sampler becomes unavailable: its reason comes
+        from its flags or BPF compile (``failures``) or from its start.
+        """
+        maps, failures = self._load_bpf()
+        for sampler in self._candidates:
             status = self.statuses[sampler.name]
-            if sampler.name in failures:
-                status.reason = failures[sampler.name]
-                continue
-            try:
-                sampler.start(maps.get(sampler.name))
-            except SamplerUnavailable as exc:
-                status.reason = str(exc)
+            status.reason = failures.get(sampler.name) or self._start(sampler, maps)
+            if status.reason:
                 continue
             status.running, status.reason = True, sampler.degraded
             if sampler.degraded:
@@ -184,13 +189,17 @@ class Agent:
         assert self.publisher is not None  # noqa: S101 - startup sets it
         timestamp, monotonic = time.time_ns(), time.monotonic_ns()
         builder = FrameBuilder()
+        failed: set[str] = set()
         for sampler in self.running:
+            mark = builder.mark()
             try:
                 sampler.sample(builder)
             except Exception:  # noqa: BLE001 - one failing sampler must not stop the others
+                builder.rollback(mark)
+                failed.add(sampler.name)
                 self._log.exception("sampler failed", sampler=sampler.name)
         for name, sid in self._status_ids.items():
-            builder.gauge(sid, int(self.statuses[name].running))
+            builder.gauge(sid, int(self.statuses[name].running and name not in failed))
         if self.registry.version != self._published_version:
             self.publisher.publish_catalog(self.registry.catalog())
             self._published_version = self.registry.version

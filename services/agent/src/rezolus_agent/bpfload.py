@@ -3,11 +3,14 @@
 Invariants:
 - All enabled BPF samplers compile as ONE source in ONE short-lived child
   process (``rezolus_agent.bpfchild``), so clang runs once and LLVM never stays
-  resident in the agent.
+  resident in the agent.  Each sampler's source is the ``.bpf.c`` in its own
+  package folder; ``samplers/rezolus.h`` is the shared header.
 - Hooks of several samplers on the same tracepoint are fused into one
   generated program that calls each handler in turn (one dispatch per event).
 - Maps created with ``BPF_F_MMAPABLE`` are read through mmap as numpy views:
   no syscall per key.  Other maps are reachable by fd (see ``bpfsys``).
+- A sampler whose ``cflags`` raises ``SamplerUnavailable`` (e.g. ``BtfError``)
+  is not compiled; its reason is returned with the other failures.
 - If the combined compile fails, each sampler is compiled alone to find the
   ones at fault; those are reported unavailable with the compiler's message
   and the rest are loaded together.
@@ -24,33 +27,26 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rezolus_agent import bpfsys
+from rezolus_agent import bpfsys, samplers
+from rezolus_agent.sampler import SamplerUnavailable
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from rezolus_agent.sampler import Sampler
+    from rezolus_agent.sampler import BpfSampler
 
 COMPILE_TIMEOUT_S = 60.0
 _PAGE = mmap.PAGESIZE
 
 
-def bpf_dir() -> Path:
-    """Directory holding the ``.bpf.c`` sources (in the wheel, or the repository's ``bpf/``)."""
-    packaged = Path(str(resources.files("rezolus_agent"))) / "bpf"
-    if packaged.is_dir():
-        return packaged
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "bpf"
-        if (candidate / "rezolus.h").is_file():
-            return candidate
-    raise FileNotFoundError("cannot find the bpf/ sources directory")
+def include_dir() -> Path:
+    """Directory of ``rezolus.h``, the header every BPF source includes."""
+    return Path(samplers.__file__).parent
 
 
 class BpfError(RuntimeError):
@@ -73,12 +69,11 @@ class BpfMaps:
             raise BpfError(f"map {name} is not an mmapable array") from None
 
 
-def generate_source(samplers: list[Sampler], root: Path) -> tuple[str, dict[str, str], dict[str, str]]:
+def generate_source(group: list[BpfSampler]) -> tuple[str, dict[str, str], dict[str, str]]:
     """One C source for all samplers, and the raw-tracepoint and tracepoint program names."""
     raw: dict[str, list[str]] = {}
     tracepoints: dict[str, list[str]] = {}
-    for sampler in samplers:
-        assert sampler.bpf is not None  # noqa: S101 - only BPF samplers are passed in
+    for sampler in group:
         for hook in sampler.bpf.hooks:
             table = raw if hook.kind == "raw_tracepoint" else tracepoints
             if hook.kind not in {"raw_tracepoint", "tracepoint"}:
@@ -93,10 +88,9 @@ def generate_source(samplers: list[Sampler], root: Path) -> tuple[str, dict[str,
         parts.extend(f"static int {h}(void *args);" for h in handlers)
         calls = "".join(f"    {h}(args);\n" for h in handlers)
         parts.append(f"int {fn}(struct {fn} *args) {{\n{calls}    return 0;\n}}")
-    for sampler in samplers:
-        assert sampler.bpf is not None  # noqa: S101 - as above
+    for sampler in group:
         parts.append(f"/* --- {sampler.name} --- */")
-        parts.append((root / sampler.bpf.source).read_text(encoding="utf-8"))
+        parts.append(sampler.source().read_text(encoding="utf-8"))
     raw_names: dict[str, str] = {}
     for target, handlers in raw.items():
         fn = f"rz_raw__{target}"
@@ -172,13 +166,12 @@ class BpfLoader:
         self.fds: list[int] = []
         self.source = ""
 
-    def _load(self, samplers: list[Sampler]) -> dict[str, BpfMaps]:
-        root = bpf_dir()
-        source, raw_names, tp_names = generate_source(samplers, root)
-        cflags = [f"-I{root}", f"-DRZ_NR_CPUS={self.cpus}", "-Wno-unused-function"]
-        for sampler in samplers:
-            cflags.extend(sampler.cflags())
-        maps_wanted = [m for s in samplers if s.bpf for m in s.bpf.maps]
+    def _load(self, group: list[BpfSampler], flags: dict[str, tuple[str, ...]]) -> dict[str, BpfMaps]:
+        source, raw_names, tp_names = generate_source(group)
+        cflags = [f"-I{include_dir()}", f"-DRZ_NR_CPUS={self.cpus}", "-Wno-unused-function"]
+        for sampler in group:
+            cflags.extend(flags[sampler.name])
+        maps_wanted = [m for s in group for m in s.bpf.maps]
         request = {
             "source": source,
             "cflags": cflags,
@@ -190,8 +183,7 @@ class BpfLoader:
         self.fds.extend(fds)
         self.source = source
         result: dict[str, BpfMaps] = {}
-        for sampler in samplers:
-            assert sampler.bpf is not None  # noqa: S101 - only BPF samplers are passed in
+        for sampler in group:
             maps = BpfMaps()
             for name in sampler.bpf.maps:
                 info = reply["maps"][name]
@@ -204,21 +196,28 @@ class BpfLoader:
             result[sampler.name] = maps
         return result
 
-    def load(self, samplers: list[Sampler]) -> tuple[dict[str, BpfMaps], dict[str, str]]:
+    def load(self, group: list[BpfSampler]) -> tuple[dict[str, BpfMaps], dict[str, str]]:
         """Compile and attach; return maps per sampler and failure reasons per sampler."""
-        if not samplers:
-            return {}, {}
-        try:
-            return self._load(samplers), {}
-        except BpfError as exc:
-            if len(samplers) == 1:
-                return {}, {samplers[0].name: str(exc)}
         failures: dict[str, str] = {}
-        good: list[Sampler] = []
-        for sampler in samplers:
+        flags: dict[str, tuple[str, ...]] = {}
+        for sampler in group:
+            try:
+                flags[sampler.name] = sampler.cflags()
+            except SamplerUnavailable as exc:
+                failures[sampler.name] = str(exc)
+        ready = [s for s in group if s.name in flags]
+        if not ready:
+            return {}, failures
+        try:
+            return self._load(ready, flags), failures
+        except BpfError as exc:
+            if len(ready) == 1:
+                return {}, {**failures, ready[0].name: str(exc)}
+        good: list[BpfSampler] = []
+        for sampler in ready:
             probe = BpfLoader(self.cpus)
             try:
-                probe._load([sampler])
+                probe._load([sampler], flags)
                 good.append(sampler)
             except BpfError as exc:
                 failures[sampler.name] = str(exc)
@@ -227,7 +226,7 @@ class BpfLoader:
         if not good:
             return {}, failures
         try:
-            return self._load(good), failures
+            return self._load(good, flags), failures
         except BpfError as exc:
             failures.update({s.name: str(exc) for s in good})
             return {}, failures

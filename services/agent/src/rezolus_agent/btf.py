@@ -1,4 +1,4 @@
-"""Member offsets of kernel structs from the running kernel's BTF.
+"""Struct member offsets, enum values and raw tracepoint arities from the running kernel's BTF.
 
 BPF sources must never read kernel structs through the installed headers
 (their layouts belong to another kernel).  Samplers that need a field ask
@@ -7,9 +7,13 @@ here for its byte offset in *this* kernel and pass it to the compiler as a
 direct load through a trusted BTF pointer).
 
 Invariants:
-- Offsets come only from ``/sys/kernel/btf/vmlinux`` (or a file given for
-  tests); a missing struct or member raises ``BtfError`` with the path asked
-  for, never a guess.
+- This is the only BTF reader.  ``kernel()`` parses ``/sys/kernel/btf/vmlinux``
+  once per process; ``release()`` drops the parsed copy (the agent calls it
+  after start-up, so steady memory does not hold it).
+- A missing file, struct, member, enumerator or tracepoint raises
+  ``BtfError`` naming what was asked for, never a guess.  ``BtfError`` is a
+  ``SamplerUnavailable``: raised while a sampler prepares, it makes that
+  sampler unavailable with this message and the others run.
 - Bitfield members are refused: they have no byte offset.
 - Anonymous struct/union members are searched through, as C does.
 """
@@ -20,18 +24,21 @@ import struct
 from functools import cache
 from pathlib import Path
 
+from rezolus_agent.sampler import SamplerUnavailable
+
 VMLINUX = Path("/sys/kernel/btf/vmlinux")
 
 _MAGIC = 0xEB9F
-_PTR, _STRUCT, _UNION, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _FUNC_PROTO, _TYPE_TAG = 2, 4, 5, 8, 9, 10, 11, 13, 18
+_PTR, _STRUCT, _UNION, _ENUM, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _FUNC_PROTO, _TYPE_TAG, _ENUM64 = (
+    2, 4, 5, 6, 8, 9, 10, 11, 13, 18, 19)
 _TRACE_PREFIX = "btf_trace_"
 # Bytes after the 12-byte type header: fixed part, and per-vlen entry.
 _EXTRA = {1: (4, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 13: (0, 8),
           14: (4, 0), 15: (0, 12), 17: (4, 0), 19: (0, 12)}
 
 
-class BtfError(RuntimeError):
-    """The kernel's BTF is missing or lacks what was asked for."""
+class BtfError(SamplerUnavailable):
+    """The kernel's BTF is missing or lacks what was asked for (the sampler that asked cannot run)."""
 
 
 class Btf:
@@ -39,13 +46,14 @@ class Btf:
 
     def __init__(self, data: bytes) -> None:
         if len(data) < 24 or struct.unpack_from("<H", data, 0)[0] != _MAGIC:
-            raise BtfError("not a little-endian BTF blob")
+            raise BtfError("not little-endian BTF")
         hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<5I", data, 4)
         self._data = data
         self._strings = data[hdr_len + str_off : hdr_len + str_off + str_len]
         self._starts = [0]  # type id 0 is void
         self.structs: dict[str, int] = {}
         self.tracepoints: dict[str, int] = {}
+        self._enums: list[int] = []
         pos, end = hdr_len + type_off, hdr_len + type_off + type_len
         while pos < end:
             name_off, info = struct.unpack_from("<II", data, pos)
@@ -57,6 +65,8 @@ class Btf:
                 name = self._name(name_off)
                 if name.startswith(_TRACE_PREFIX):
                     self.tracepoints[name[len(_TRACE_PREFIX) :]] = len(self._starts) - 1
+            elif kind in (_ENUM, _ENUM64):
+                self._enums.append(len(self._starts) - 1)
             fixed, each = _EXTRA.get(kind, (0, 0))
             pos += 12 + fixed + each * vlen
 
@@ -108,6 +118,23 @@ class Btf:
                 return (info & 0xFFFF) - 1
         raise BtfError(f"btf_trace_{name} is not a function pointer")
 
+    def enum_value(self, name: str) -> int:
+        """Value of the enumerator ``name`` (first enum that has it)."""
+        wanted = name.encode()
+        for tid in self._enums:
+            _, kind, info, _ = self._header(tid)
+            body = self._starts[tid] + 12
+            each = 8 if kind == _ENUM else 12
+            for i in range(info & 0xFFFF):
+                name_off = struct.unpack_from("<I", self._data, body + each * i)[0]
+                if self._strings[name_off : name_off + len(wanted) + 1] != wanted + b"\0":
+                    continue
+                if kind == _ENUM:
+                    return int(struct.unpack_from("<i", self._data, body + each * i + 4)[0])
+                low, high = struct.unpack_from("<II", self._data, body + each * i + 4)
+                return int(low | (high << 32))
+        raise BtfError(f"enum value {name} is not in the kernel's BTF")
+
     def offset(self, path: str) -> int:
         """Byte offset of ``struct.member[.member...]``, e.g. ``task_struct.sched_info.run_delay``."""
         name, *members = path.split(".")
@@ -126,11 +153,20 @@ class Btf:
 
 @cache
 def kernel(path: Path = VMLINUX) -> Btf:
-    """The running kernel's BTF, parsed once per process."""
+    """The running kernel's BTF, parsed once per process (until ``release``)."""
     try:
-        return Btf(path.read_bytes())
+        data = path.read_bytes()
     except OSError as exc:
         raise BtfError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return Btf(data)
+    except BtfError as exc:
+        raise BtfError(f"{path}: {exc}") from None
+
+
+def release() -> None:
+    """Forget the parsed BTF (start-up is over; its memory can go back to the OS)."""
+    kernel.cache_clear()
 
 
 def offsets(fields: dict[str, str], path: Path = VMLINUX) -> tuple[str, ...]:

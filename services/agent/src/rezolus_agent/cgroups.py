@@ -5,10 +5,11 @@ Invariants:
   directory, so walking the cgroup2 mount with ``stat`` maps ids to paths.
 - A cgroup is labelled ``name`` = its path, shortened to the last three
   components (``.../b/c/d``) when deeper, as the original does.
-- Cgroups of docker containers (``/docker/<64 hex>`` with the cgroupfs driver,
-  ``docker-<64 hex>.scope`` with systemd) and their sub-cgroups also carry
-  ``container`` = the 12-character short id, and ``container_name`` when the
-  docker socket answers (looked up once per container, with a short timeout).
+- Cgroups of containers and their sub-cgroups also carry ``container`` = the
+  12-character short id (docker, and Kubernetes pods under containerd or
+  CRI-O with either cgroup driver: ``pod_uid`` and ``qos`` too, see
+  ``cgnames``), and docker's ``container_name`` when the docker socket
+  answers (looked up once per container, with a short timeout).
 - ``CgroupSeries`` keeps one sampler's per-cgroup rows in step with the live
   cgroups: series appear when a cgroup gets a slot and stop when it is gone;
   all samplers share one ``CgroupIndex`` and ``CgroupLabeler`` (``shared``).
@@ -25,7 +26,6 @@ import http
 import http.client
 import json
 import os
-import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_agent import bpfsys
+from rezolus_agent import bpfsys, cgnames
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from rezolus_agent.series import FrameBuilder, SeriesRegistry
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
-_CONTAINER = re.compile(r"(?:^|/)(?:docker/|docker-)([0-9a-f]{64})(?:\.scope)?(?:/|$)")
 
 
 def cgroup2_mount(proc: Path = Path("/proc")) -> Path | None:
@@ -70,18 +69,25 @@ def display_name(path: str) -> str:
 
 
 def scan(mount: Path) -> dict[int, str]:
-    """Every cgroup under the mount: inode id → path relative to the mount (``/`` is the root)."""
-    found: dict[int, str] = {}
-    stack = [(mount, "/")]
+    """Every cgroup under the mount: inode id → path relative to the mount (``/`` is the root).
+
+    Ids below the root come from the directory entries (``d_ino`` is the
+    inode number), so a walk costs one ``getdents`` per cgroup, no ``stat``.
+    """
+    try:
+        found = {mount.stat().st_ino: "/"}
+    except OSError:
+        return {}
+    stack = [(os.fspath(mount), "")]
     while stack:
         directory, rel = stack.pop()
         try:
-            found[directory.stat().st_ino] = rel
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        child = f"{rel.rstrip('/')}/{entry.name}"
-                        stack.append((Path(entry.path), child))
+                        child = f"{rel}/{entry.name}"
+                        found[entry.inode()] = child
+                        stack.append((entry.path, child))
         except OSError:
             continue
     return found
@@ -149,8 +155,7 @@ class SlotTable:
 
 def container_id(path: str) -> str | None:
     """The full docker container id a cgroup path belongs to, if any."""
-    match = _CONTAINER.search(path)
-    return match.group(1) if match else None
+    return cgnames.identify(path).docker_id or None
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -187,17 +192,17 @@ def docker_name(cid: str, sock: Path = DOCKER_SOCKET, timeout: float = 0.5) -> s
 
 @dataclass
 class CgroupLabeler:
-    """``name`` (and ``container``/``container_name``) labels for a cgroup path."""
+    """``name`` (and ``container``/``container_name``/``pod_uid``/``qos``) labels for a cgroup path."""
 
     docker_socket: Path = DOCKER_SOCKET
     names: dict[str, str | None] = field(default_factory=dict)
 
     def labels(self, path: str) -> dict[str, str]:
         """Labels of one cgroup."""
-        labels = {"name": display_name(path)}
-        cid = container_id(path)
-        if cid is not None:
-            labels["container"] = cid[:12]
+        identity = cgnames.identify(path)
+        labels = {"name": display_name(path), **identity.labels()}
+        cid = identity.docker_id
+        if cid:
             if cid not in self.names:
                 self.names[cid] = docker_name(cid, self.docker_socket)
             cname = self.names[cid]
@@ -255,7 +260,7 @@ class CgroupSeries:
         return cls(index=found[0], labeler=found[1], slots=slots, rows=rows.reshape(capacity, width),
                    registry=sampler.ctx.registry, make=make, generation=generation)
 
-    def sample(self, out: FrameBuilder) -> None:
+    def emit(self, out: FrameBuilder) -> None:
         """Emit the rows of the tracked cgroups; forget cgroups that are gone."""
         paths = self.index.refresh()
         previous = dict(self.slots.slots)

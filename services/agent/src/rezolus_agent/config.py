@@ -9,16 +9,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rezolus_core import config
 from rezolus_core.bus import DEFAULT_ENDPOINT
-from rezolus_core.log import LEVELS
+from rezolus_core.shell import Option, Spec
 
 if TYPE_CHECKING:
     from rezolus_agent.sampler import Sampler
+    from rezolus_core import config
 
+PROG = "rezolus-agent"
 MIN_INTERVAL_NS = 10_000_000
+
+SPEC = Spec(
+    prog=PROG,
+    description="Rezolus agent: publishes sample frames.",
+    config_help="agent TOML file (also accepted as the first argument, as in the original)",
+    options=(
+        Option("listen", "bind", DEFAULT_ENDPOINT, "bus endpoint to bind, e.g. tcp://127.0.0.1:4241",
+               key="general.listen", flag="--listen", metavar="ENDPOINT"),
+        Option("interval_ns", "duration", 1_000_000_000, "sampling interval, e.g. 1s, 100ms (minimum 10ms)",
+               key="general.interval", flag="--interval", minimum=MIN_INTERVAL_NS, metavar="INTERVAL"),
+        Option("proc_root", "string", "/proc", "where procfs is mounted", key="general.proc_root"),
+        Option("sys_root", "string", "/sys", "where sysfs is mounted", key="general.sys_root"),
+        Option("log_level", "level", "info", "debug, info, warning or error", key="log.level",
+               flag="--log-level", metavar="LEVEL"),
+    ),
+)
 
 
 @dataclass
@@ -34,31 +51,19 @@ class AgentConfig:
     options: dict[str, config.Section] = field(default_factory=dict)
 
 
-def load(
-    path: str | Path | None,
-    samplers: dict[str, type[Sampler]],
-    *,
-    listen: str | None = None,
-    interval: str | None = None,
-) -> AgentConfig:
-    """Read and validate; command-line overrides win over the file."""
-    root = config.load(path)
-    general = root.section("general")
-    cfg = AgentConfig()
-    cfg.listen = general.string("listen", DEFAULT_ENDPOINT)
-    cfg.interval_ns = general.duration("interval", "1s", minimum_ns=MIN_INTERVAL_NS)
-    cfg.proc_root = Path(general.string("proc_root", "/proc"))
-    cfg.sys_root = Path(general.string("sys_root", "/sys"))
-    general.finish()
-    log_section = root.section("log")
-    cfg.log_level = log_section.string("level", "info")
-    if cfg.log_level not in LEVELS:
-        raise log_section.error("level", f"{cfg.log_level!r} is not one of {', '.join(LEVELS)}")  # noqa: PLE1205 - Section.error builds a ConfigError, not a log call
-    log_section.finish()
-    defaults = root.section("defaults")
+def load(path: str | Path | None, samplers: dict[str, type[Sampler]], **flags: Any) -> AgentConfig:
+    """Read and validate; command-line flags win over the file."""
+    loaded = SPEC.load(path, flags)
+    cfg = AgentConfig(
+        listen=loaded["listen"],
+        interval_ns=loaded["interval_ns"],
+        log_level=loaded["log_level"],
+        proc_root=Path(loaded["proc_root"]),
+        sys_root=Path(loaded["sys_root"]),
+    )
+    defaults = loaded.section("defaults")
     default_enabled = defaults.boolean("enabled", default=True)
-    defaults.finish()
-    sampler_tables = root.section("samplers")
+    sampler_tables = loaded.section("samplers")
     for name in sampler_tables:
         if name not in samplers:
             raise sampler_tables.error(name, f"unknown sampler; known: {', '.join(samplers)}")
@@ -66,19 +71,5 @@ def load(
         table = sampler_tables.section(name)
         cfg.enabled[name] = table.boolean("enabled", default_enabled)
         cfg.options[name] = table
-    sampler_tables.finish()
-    root.finish()
-    if listen is not None:
-        cfg.listen = listen
-    if interval is not None:
-        try:
-            cfg.interval_ns = config.parse_duration(interval)
-        except ValueError as exc:
-            raise config.ConfigError("--interval", "", str(exc)) from exc
-        if cfg.interval_ns < MIN_INTERVAL_NS:
-            raise config.ConfigError("--interval", "", f"{interval} is shorter than the minimum 10ms")
-    if not cfg.listen.startswith(("tcp://", "ipc://", "inproc://")):
-        raise config.ConfigError(
-            str(path or "--listen"), "general.listen", f"{cfg.listen!r} is not a tcp:// or ipc:// endpoint"
-        )
+    loaded.finish()
     return cfg

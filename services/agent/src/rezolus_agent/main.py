@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from rezolus_agent import config as agent_config
 from rezolus_agent.agent import Agent
@@ -11,19 +11,20 @@ from rezolus_agent.registry import available
 from rezolus_core import log
 from rezolus_core.config import EXIT_CONFIG, ConfigError
 from rezolus_core.lifecycle import fail, run_service
+from rezolus_core.shell import config_path
 
-PROG = "rezolus-agent"
+if TYPE_CHECKING:
+    import argparse
+
+PROG = agent_config.PROG
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line arguments."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Rezolus agent: publishes sample frames.")
-    parser.add_argument("config", nargs="?", help="agent TOML file (positional, as in the original)")
-    parser.add_argument("--config", dest="config_flag", help="agent TOML file")
-    parser.add_argument("--listen", help="bus endpoint to bind, e.g. tcp://127.0.0.1:4241")
-    parser.add_argument("--interval", help="sampling interval, e.g. 1s, 100ms (minimum 10ms)")
+    parser = agent_config.SPEC.parser()
+    parser.add_argument("config_file", nargs="?", metavar="CONFIG", help="agent TOML file (same as --config)")
     parser.add_argument("--check", action="store_true", help="print each sampler's status and exit")
-    return parser.parse_args(argv)
+    return parser.parse_args(agent_config.SPEC.normalize(sys.argv[1:] if argv is None else argv))
 
 
 def check(agent: Agent) -> int:
@@ -44,9 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = parse_args(argv)
     samplers = available()
-    path = args.config_flag or args.config
     try:
-        cfg = agent_config.load(path, samplers, listen=args.listen, interval=args.interval)
+        cfg = agent_config.load(config_path(args), samplers, **agent_config.SPEC.flags(args))
     except ConfigError as exc:
         return fail(PROG, str(exc), EXIT_CONFIG)
     log.configure(PROG, cfg.log_level)

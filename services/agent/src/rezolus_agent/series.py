@@ -8,6 +8,8 @@ Invariants:
   with another type or unit is a programming error (ValueError).
 - ``FrameBuilder`` accepts values as numpy arrays so per-CPU samplers add
   whole rows at once; ``build`` concatenates them once per frame.
+- ``rollback(mark())`` removes everything added since the mark, so a sampler
+  that fails half-way leaves nothing in the frame.
 """
 
 from __future__ import annotations
@@ -85,6 +87,17 @@ class FrameBuilder:
         self._gauge_ids: list[NDArray[np.uint32]] = []
         self._gauge_values: list[NDArray[np.int64]] = []
         self._histograms: list[HistogramValue] = []
+
+    def mark(self) -> tuple[int, int, int]:
+        """A position to roll back to."""
+        return len(self._counter_ids), len(self._gauge_ids), len(self._histograms)
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Drop every value added since ``mark``."""
+        counters, gauges, histograms = mark
+        del self._counter_ids[counters:], self._counter_values[counters:]
+        del self._gauge_ids[gauges:], self._gauge_values[gauges:]
+        del self._histograms[histograms:]
 
     def counters(self, ids: ArrayLike, values: ArrayLike) -> None:
         """Add counter values (cumulative, uint64); copied now, so live BPF views are safe to pass."""

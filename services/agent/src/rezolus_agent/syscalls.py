@@ -9,6 +9,14 @@ from __future__ import annotations
 
 import platform
 from importlib import resources
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rezolus_agent.sampler import SamplerUnavailable
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 FAMILIES = (
     "other",
@@ -111,3 +119,12 @@ def family_table(machine: str | None = None) -> list[int]:
         if number < MAX_SYSCALL:
             out[number] = families.get(name, 0)
     return out
+
+
+def fill_family_table(table: NDArray[np.uint64]) -> None:
+    """Write ``family_table()`` into a BPF map view; SamplerUnavailable when this architecture has none."""
+    try:
+        families = np.asarray(family_table(), dtype=np.uint64)
+    except FileNotFoundError as exc:
+        raise SamplerUnavailable(str(exc)) from exc
+    table[: families.size] = families

@@ -12,36 +12,20 @@ Invariants:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from rezolus_core import config as core_config
+from rezolus_core.address import ListenAddress, parse_listen
 from rezolus_core.bus import DEFAULT_ENDPOINT
-from rezolus_core.config import ConfigError, Section
-from rezolus_core.log import LEVELS
+from rezolus_core.shell import Option, Spec
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
+PROG = "rezolus-exporter"
 DEFAULT_LISTEN = "0.0.0.0:4242"
 DEFAULT_QUANTILES = (0.5, 0.9, 0.99, 0.999, 0.9999)
-_T = TypeVar("_T")
-_ENDPOINT = re.compile(r"^(tcp://[^\s]+:\d+|ipc://\S+|inproc://\S+)$")
-
-
-@dataclass(frozen=True)
-class ListenAddress:
-    """Host and port the HTTP server binds."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -65,83 +49,49 @@ class ExporterConfig:
         return tuple(float(Decimal(repr(q)) * 100) for q in self.quantiles)
 
 
-def parse_listen(text: str, where: str = "listen") -> ListenAddress:
-    """Parse ``HOST:PORT`` or ``[V6]:PORT`` (ValueError with the reason otherwise)."""
-    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)|([^\s:\[\]]+):(\d+)", text.strip())
-    if not match:
-        raise ValueError(f"{where}: {text!r} is not HOST:PORT (for example 0.0.0.0:4242)")
-    host = match.group(1) or match.group(3)
-    port = int(match.group(2) or match.group(4))
-    if not 0 <= port <= 65535:
-        raise ValueError(f"{where}: port {port} is outside 0..65535")
-    return ListenAddress(host, port)
-
-
-def check_source(text: str, where: str = "source") -> str:
-    """Return the endpoint if it looks like a ZeroMQ endpoint, else raise ValueError."""
-    if not _ENDPOINT.match(text):
-        raise ValueError(f"{where}: {text!r} is not an endpoint like tcp://127.0.0.1:4241")
-    return text
-
-
-def _quantiles(section: Section) -> tuple[float, ...]:
-    values = section.floats("quantiles", list(DEFAULT_QUANTILES))
+def _check_quantiles(values: list[float]) -> str | None:
     if not values:
-        raise section.error("quantiles", "needs at least one quantile")
-    for q in values:
-        if not 0 < q < 1:
-            raise section.error("quantiles", f"{q} is not strictly between 0 and 1")
+        return "needs at least one quantile"
+    outside = next((q for q in values if not 0 < q < 1), None)
+    if outside is not None:
+        return f"{outside} is not strictly between 0 and 1"
     if len(set(values)) != len(values):
-        raise section.error("quantiles", "has duplicates")
-    return tuple(sorted(values))
+        return "has duplicates"
+    return None
 
 
-def _checked(parse: Callable[[str, str], _T], flag: str | None, text: str, origin: str, key: str) -> _T:
-    """Parse a value from the command line (if given) or the file, as a ConfigError."""
-    try:
-        return parse(flag, f"--{key}") if flag is not None else parse(text, key)
-    except ValueError as exc:
-        where = "command line" if flag is not None else origin
-        raise ConfigError(where, "", str(exc)) from exc
+SPEC = Spec(
+    prog=PROG,
+    description="Serve Rezolus agent frames as Prometheus metrics.",
+    options=(
+        Option("listen", "listen", parse_listen(DEFAULT_LISTEN), "HOST:PORT for HTTP", key="listen",
+               flag="--listen", metavar="HOST:PORT"),
+        Option("source", "source", DEFAULT_ENDPOINT, "the agent's endpoint", key="source", flag="--source",
+               metavar="ENDPOINT"),
+        Option("log_level", "level", "info", "debug, info, warning or error", key="log_level",
+               flag="--log-level", metavar="LEVEL"),
+        Option("stale_intervals", "integer", 3, "agent intervals without a frame before agent_up is 0",
+               key="stale_intervals", minimum=1, maximum=1000),
+        Option("gzip_level", "integer", 1, "gzip compression level", key="gzip_level", minimum=1, maximum=9),
+        Option("summaries", "boolean", default=True, help="expose histograms as summaries", key="prometheus.summaries"),
+        Option("quantiles", "floats", list(DEFAULT_QUANTILES), "summary quantiles",
+               key="prometheus.quantiles", check=_check_quantiles),
+        Option("window_ns", "duration", 15_000_000_000, "trailing window of the summaries",
+               key="prometheus.window", minimum=1_000_000),
+        Option("histograms", "boolean", default=False, help="expose full histograms", key="prometheus.histograms"),
+        Option("histogram_grouping_power", "integer", 3, "histogram resolution",
+               key="prometheus.histogram_grouping_power", minimum=0, maximum=3),
+    ),
+)
 
 
-def load(
-    path: str | Path | None,
-    *,
-    listen: str | None = None,
-    source: str | None = None,
-    log_level: str | None = None,
-) -> ExporterConfig:
-    """Read the file (or defaults when ``path`` is None), then apply CLI overrides."""
-    root = core_config.load(path)
-    listen_text = root.string("listen", DEFAULT_LISTEN)
-    source_text = root.string("source", DEFAULT_ENDPOINT)
-    level = root.string("log_level", "info")
-    stale = root.integer("stale_intervals", 3, minimum=1, maximum=1000)
-    prom = root.section("prometheus")
-    summaries = prom.boolean("summaries", default=True)
-    quantiles = _quantiles(prom)
-    window_ns = prom.duration("window", "15s", minimum_ns=1_000_000)
-    histograms = prom.boolean("histograms", default=False)
-    grouping = prom.integer("histogram_grouping_power", 3, minimum=0, maximum=3)
-    gzip_level = root.integer("gzip_level", 1, minimum=1, maximum=9)
-    prom.finish()
-    root.finish()
-    origin = str(path or "<defaults>")
-    address = _checked(parse_listen, listen, listen_text, origin, "listen")
-    endpoint = _checked(check_source, source, source_text, origin, "source")
-    level = log_level or level
-    if level not in LEVELS:
-        raise ConfigError(str(path or "<defaults>"), "log_level", f"{level!r} is not one of {', '.join(LEVELS)}")
-    return ExporterConfig(
-        listen=address,
-        source=endpoint,
-        log_level=level,
-        stale_intervals=stale,
-        summaries=summaries,
-        quantiles=quantiles,
-        window_ns=window_ns,
-        histograms=histograms,
-        histogram_grouping_power=grouping,
-        gzip_level=gzip_level,
-    )
+def load(path: str | Path | None, **flags: Any) -> ExporterConfig:
+    """Read the file (or defaults when ``path`` is None), then apply command-line flags."""
+    loaded = SPEC.load(path, flags)
+    loaded.finish()
+    values = dict(loaded.values)
+    values["quantiles"] = tuple(sorted(values["quantiles"]))
+    return ExporterConfig(**values)
+
+
+__all__ = ["SPEC", "ExporterConfig", "ListenAddress", "load", "parse_listen"]

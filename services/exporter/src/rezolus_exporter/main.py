@@ -11,18 +11,17 @@ Invariants:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import sys
 from typing import TYPE_CHECKING
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from rezolus_core import log
+from rezolus_core import log, web
 from rezolus_core.bus import AsyncSubscriber
-from rezolus_core.lifecycle import StartupError, guard_config, run_service
+from rezolus_core.lifecycle import guard_config, run_service
+from rezolus_core.shell import config_path
 from rezolus_exporter import config as exporter_config
 from rezolus_exporter.collector import AgentCollector, ScrapeStats, SelfCollector
 from rezolus_exporter.render import Settings
@@ -30,9 +29,11 @@ from rezolus_exporter.server import make_app
 from rezolus_exporter.state import AgentState
 
 if TYPE_CHECKING:
+    import argparse
+
     from rezolus_exporter.config import ExporterConfig
 
-PROG = "rezolus-exporter"
+PROG = exporter_config.PROG
 WATCH_EVERY_S = 0.5
 
 
@@ -53,7 +54,7 @@ class Exporter:
             summaries=cfg.summaries,
             histograms=cfg.histograms,
         )
-        self._runner: web.AppRunner | None = None
+        self._served: web.Served | None = None
 
     async def startup(self) -> None:
         """Subscribe to the agent and bind the HTTP server."""
@@ -62,14 +63,8 @@ class Exporter:
         self.registry.register(self.agent)
         self.registry.register(SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent))
         app = make_app(self.registry, self.state, self.scrapes, self.cfg.source, self.cfg.gzip_level)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.cfg.listen.host, self.cfg.listen.port, reuse_address=True)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise StartupError(f"cannot listen on {self.cfg.listen}: {exc.strerror or exc}") from exc
-        log.get().info("listening", listen=str(self.cfg.listen), source=self.cfg.source)
+        self._served = await web.start(app, self.cfg.listen)
+        log.get().info("listening", listen=str(self._served.listen), source=self.cfg.source)
 
     async def _consume(self) -> None:
         assert self.subscriber is not None  # noqa: S101 - startup ran
@@ -100,29 +95,26 @@ class Exporter:
 
     async def shutdown(self) -> None:
         """Stop serving and close the subscription."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._served is not None:
+            await self._served.close()
         if self.subscriber is not None:
             self.subscriber.close()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line arguments (argparse exits 2 on usage errors)."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Serve Rezolus agent frames as Prometheus metrics.")
-    parser.add_argument("--config", help="TOML configuration (default: built-in defaults)")
-    parser.add_argument("--listen", help="HOST:PORT for HTTP (default 0.0.0.0:4242)")
-    parser.add_argument("--source", help="agent endpoint (default tcp://127.0.0.1:4241)")
-    parser.add_argument("--log-level", choices=log.LEVELS, help="log level (default info)")
-    return parser.parse_args(argv)
+    parser = exporter_config.SPEC.parser()
+    parser.add_argument("config_file", nargs="?", metavar="CONFIG", help="TOML configuration (same as --config)")
+    return parser.parse_args(exporter_config.SPEC.normalize(sys.argv[1:] if argv is None else argv))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the exporter; the return value is the process exit code."""
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
 
     def build() -> int:
-        cfg = exporter_config.load(args.config, listen=args.listen, source=args.source, log_level=args.log_level)
-        log.configure("exporter", cfg.log_level)
+        cfg = exporter_config.load(config_path(args), **exporter_config.SPEC.flags(args))
+        log.configure(PROG, cfg.log_level)
         return run_service(Exporter(cfg))
 
     return guard_config(PROG, build)

@@ -2,7 +2,7 @@
 
 Invariants:
 - Stored frames lie on the wall-clock grid of ``interval``, chosen by the
-  recorder's ``Grid`` (one frame per slot, the one nearest the grid point),
+  shared ``rezolus_recording.grid.Grid`` (one frame per slot, the one nearest the grid point),
   so a snapshot holds the rows a recorder running alongside would record.
   A frame is also refused unless its timestamp is later than the newest
   stored one, so stored timestamps strictly increase over the buffer's life,
@@ -20,6 +20,9 @@ Invariants:
 - Disk use (file sizes rounded up to 4 KiB blocks, temporary files included)
   never exceeds ``max_bytes``: room is made by deleting the oldest segments
   before anything is written, and a frame that cannot fit is refused.
+- Files of the format before ``rezolus_recording.records`` (v2) are upgraded
+  in place by ``legacy`` when the buffer opens, so a buffer survives the
+  upgrade; everything else reads only the current format.
 - Only the event-loop thread mutates the buffer; ``select`` hands readers
   open descriptors of immutable segments and a copy of the tail's records,
   so snapshots read in other threads without locks.
@@ -35,9 +38,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rezolus_core.frame import Catalog, DecodeError, decode
-from rezolus_hindsight import records, segment
-from rezolus_hindsight.records import Kind, Record
-from rezolus_recorder.grid import Grid
+from rezolus_hindsight import legacy, segment
+from rezolus_recording import durable, records
+from rezolus_recording.grid import Grid
+from rezolus_recording.records import KIND_CATALOG, KIND_ROW, Record
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -46,7 +50,7 @@ if TYPE_CHECKING:
     from rezolus_core.tracker import Delivery
 
 TAIL_NAME = "tail.rzh"
-TAIL_MAGIC = b"RZHTAIL\x02"
+TAIL_MAGIC = b"RZHTAIL\x03"  # \x02: the record format before rezolus_recording.records
 BLOCK = 4096
 MIN_MAX_BYTES = 1 << 20
 _TAIL_LIMIT_CAP = 16 << 20
@@ -137,10 +141,11 @@ class Buffer:
     def open(self) -> None:
         """Create or reopen the buffer: index segments, repair the tail, apply limits."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for stale in self.directory.glob("*" + segment.TEMP_SUFFIX):
+        for stale in self.directory.glob("*" + durable.TEMP_SUFFIX):
             stale.unlink()
         for path in sorted(self.directory.glob("seg-*.rzh")):
             try:
+                legacy.upgrade_segment(path)
                 self._segments.append(segment.read_info(path))
             except (segment.SegmentError, OSError) as exc:
                 self.stats.corrupt_segments += 1
@@ -160,18 +165,21 @@ class Buffer:
         data = path.read_bytes() if path.exists() else b""
         found: list[Record] = []
         if data[: len(TAIL_MAGIC)] == TAIL_MAGIC:
-            found, end = records.scan(data, len(TAIL_MAGIC))
-            self.stats.recovered_torn_bytes = len(data) - end
+            scanned = records.scan(data, len(TAIL_MAGIC), segment.KINDS)
+            found = scanned.records
+            self.stats.recovered_torn_bytes = len(data) - scanned.end
+        elif (upgraded := legacy.upgrade_tail(data)) is not None:
+            found = upgraded
         elif data:
             self._error(f"{path.name}: not a hindsight tail; starting a new one")
         newest_sealed = self._segments[-1].last_ts if self._segments else -1
-        kept = [r for r in found if r.kind is Kind.CATALOG or r.timestamp_ns > newest_sealed]
+        kept = [r for r in found if r.kind == KIND_CATALOG or r.timestamp_ns > newest_sealed]
         self.stats.recovered_duplicates = len(found) - len(kept)
         if kept != found or not data.startswith(TAIL_MAGIC):
-            segment.write_atomic(path, TAIL_MAGIC + b"".join(r.raw for r in kept))
+            durable.write_atomic(path, TAIL_MAGIC + b"".join(r.raw for r in kept))
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         if self.stats.recovered_torn_bytes and kept == found:
-            os.ftruncate(self._fd, len(TAIL_MAGIC) + sum(len(r.raw) for r in kept))
+            records.truncate_at(self._fd, len(TAIL_MAGIC) + sum(len(r.raw) for r in kept))
         self._tail = []
         self._tail_size = len(TAIL_MAGIC)
         self._tail_frames = []
@@ -180,12 +188,12 @@ class Buffer:
 
     def _restore_grid(self) -> None:
         """Continue the grid after the newest stored frame (its slot is taken)."""
-        newest: Record | None = next((r for r in reversed(self._tail) if r.kind is Kind.FRAME), None)
+        newest: Record | None = next((r for r in reversed(self._tail) if r.kind == KIND_ROW), None)
         if newest is None and self._segments:
             info = self._segments[-1]
             fd = os.open(info.path, os.O_RDONLY)
             try:
-                frames = [r for r in segment.read_records(fd, info) if r.kind is Kind.FRAME]
+                frames = [r for r in segment.read_records(fd, info) if r.kind == KIND_ROW]
             except segment.SegmentError as exc:
                 self._error(f"cannot read the newest segment: {exc}")
                 frames = []
@@ -198,7 +206,7 @@ class Buffer:
     def _remember(self, record: Record) -> None:
         self._tail.append(record)
         self._tail_size += len(record.raw)
-        if record.kind is Kind.FRAME:
+        if record.kind == KIND_ROW:
             self._tail_frames.append(record.timestamp_ns)
             return
         try:
@@ -227,7 +235,7 @@ class Buffer:
         if pick is None:
             self.stats.skipped += 1
             return False
-        frame = records.encode(Kind.FRAME, ts, payload, pick.slot)
+        frame = records.encode_row(pick.slot, ts, payload)
         key = (delivery.catalog.instance, delivery.catalog.version)
         if self._tail_frames and self._tail_size + len(frame.raw) > self.tail_limit:
             self._seal()
@@ -250,20 +258,17 @@ class Buffer:
 
     def _catalog(self, key: tuple[str, int], payload: bytes) -> Record:
         if self._catalog_record is None or self._catalog_record[0] != key:
-            self._catalog_record = (key, records.encode(Kind.CATALOG, 0, payload))
+            self._catalog_record = (key, records.encode(KIND_CATALOG, payload))
         return self._catalog_record[1]
 
     def _append(self, batch: list[Record]) -> bool:
-        data = b"".join(r.raw for r in batch)
         try:
-            written = 0
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
+            records.append(self._fd, batch)
         except OSError as exc:
             self.stats.write_errors += 1
             self._error(f"cannot append to {TAIL_NAME}: {exc.strerror}; frame lost")
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._tail_size)
+                records.truncate_at(self._fd, self._tail_size)
             return False
         for record in batch:
             self._remember(record)
@@ -278,7 +283,7 @@ class Buffer:
             self._error(f"no room to seal {path.name} within max_bytes")
             return
         try:
-            segment.write_atomic(path, data)
+            durable.write_atomic(path, data)
         except OSError as exc:
             self.stats.write_errors += 1
             self._error(f"cannot seal {path.name}: {exc.strerror}; keeping the tail")

@@ -14,34 +14,54 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from rezolus_core import config as core_config
+from rezolus_core.address import parse_listen
 from rezolus_core.bus import DEFAULT_ENDPOINT
-from rezolus_core.config import ConfigError, Section
-from rezolus_core.log import LEVELS
+from rezolus_core.config import ConfigError
+from rezolus_core.shell import Loaded, Option, Spec
 from rezolus_hindsight.buffer import MIN_MAX_BYTES
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-T = TypeVar("T")
-
+PROG = "rezolus-hindsight"
 DEFAULT_LISTEN = "127.0.0.1:4243"
 DEFAULT_DIRECTORY = "/var/lib/rezolus/hindsight"
 DEFAULT_OUTPUT = "/var/lib/rezolus/snapshots"
 MIN_INTERVAL_NS = 1_000_000
+MIN_TOKEN_CHARS = 16
 
-# flag name -> config key, for flags that override the file
-FLAG_KEYS = {
-    "source": "source",
-    "interval": "interval",
-    "duration": "duration",
-    "max_bytes": "max_bytes",
-    "directory": "directory",
-    "output": "output",
-    "listen": "listen",
-}
+
+def _not_empty(text: str) -> str | None:
+    return "must not be empty" if not text else None
+
+
+SPEC = Spec(
+    prog=PROG,
+    description="Keep a rolling high-resolution buffer of the agent's frames on disk; "
+    "snapshot it to parquet with POST /snapshot or SIGHUP. "
+    "Run `rezolus-hindsight snapshot --help` for the client.",
+    config_help="TOML configuration (see config/hindsight.toml)",
+    options=(
+        Option("source", "source", DEFAULT_ENDPOINT, "the agent's endpoint", key="source", flag="--source",
+               metavar="ENDPOINT"),
+        Option("interval", "duration", 1_000_000_000, "one frame per interval is kept, like 1s or 100ms",
+               key="interval", flag="--interval", minimum=MIN_INTERVAL_NS),
+        Option("duration", "duration", 900_000_000_000, "how far back the buffer reaches, like 15m",
+               key="duration", flag="--duration"),
+        Option("max_bytes", "size", 2**30, "hard cap on disk use, like 1GiB", key="max_bytes",
+               flag="--max-bytes", minimum=MIN_MAX_BYTES, metavar="SIZE"),
+        Option("segment", "duration", None, "span of one sealed segment", key="segment"),
+        Option("directory", "string", DEFAULT_DIRECTORY, "where the buffer lives", key="directory",
+               flag="--directory", check=_not_empty, metavar="DIR"),
+        Option("output", "string", DEFAULT_OUTPUT, "directory for snapshots", key="output", flag="--output",
+               check=_not_empty, metavar="DIR"),
+        Option("listen", "listen", parse_listen(DEFAULT_LISTEN), "HTTP address, like 127.0.0.1:4243",
+               key="listen", flag="--listen", metavar="HOST:PORT"),
+        Option("token", "string", "", "bearer token for the snapshot endpoints", key="token"),
+        Option("token_file", "string", "", "file holding the bearer token", key="token_file"),
+        Option("log_level", "level", "info", "debug, info, warning or error", key="log_level",
+               flag="--log-level", metavar="LEVEL"),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -66,19 +86,6 @@ class HindsightConfig:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-def parse_listen(section: Section, key: str, text: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port`` into a host and a port."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit():
-        raise section.error(key, f"{text!r} is not host:port (like {DEFAULT_LISTEN})")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    port = int(port_text)
-    if not 0 < port < 65536:
-        raise section.error(key, f"port {port} is outside 1..65535")
-    return host, port
-
-
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only accepts connections from this machine."""
     if host == "localhost":
@@ -89,75 +96,51 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _token(section: Section) -> str | None:
-    token = section.string("token", "") or None
-    token_file = section.string("token_file", "")
+def _token(loaded: Loaded) -> str | None:
+    token = loaded["token"] or None
+    token_file = loaded["token_file"]
     if token and token_file:
-        raise section.error("token_file", "give token or token_file, not both")
+        raise loaded.error("token_file", "give token or token_file, not both")
     if token_file:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip() or None
         except OSError as exc:
-            raise section.error("token_file", f"cannot read {token_file}: {exc.strerror}") from exc
+            raise loaded.error("token_file", f"cannot read {token_file}: {exc.strerror}") from exc
         if token is None:
-            raise section.error("token_file", f"{token_file} is empty")
-    if token is not None and len(token) < 16:
-        raise section.error("token", "a token needs at least 16 characters")
+            raise loaded.error("token_file", f"{token_file} is empty")
+    if token is not None and len(token) < MIN_TOKEN_CHARS:
+        raise loaded.error("token", f"a token needs at least {MIN_TOKEN_CHARS} characters")
     return token
 
 
 def load(path: str | None, overrides: dict[str, Any]) -> HindsightConfig:
     """Read the file (if any), apply flag overrides, and check everything."""
-    file = core_config.load(path)
-    flags = Section({k: v for k, v in overrides.items() if v is not None}, "command line")
-
-    def pick(key: str, read: Callable[[Section, str], T]) -> tuple[T, Section]:
-        value = read(file, key)
-        return (read(flags, key), flags) if flags.has(key) else (value, file)
-
-    source, _ = pick("source", lambda s, k: s.string(k, DEFAULT_ENDPOINT))
-    interval, _ = pick("interval", lambda s, k: s.duration(k, "1s", minimum_ns=MIN_INTERVAL_NS))
-    duration, where = pick("duration", lambda s, k: s.duration(k, "15m"))
+    loaded = SPEC.load(path, overrides)
+    loaded.finish()
+    interval, duration = loaded["interval"], loaded["duration"]
     if duration < 2 * interval:
-        raise where.error("duration", "must be at least two intervals")
-    max_bytes, where = pick("max_bytes", lambda s, k: s.size(k, "1GiB"))
-    if max_bytes < MIN_MAX_BYTES:
-        raise where.error("max_bytes", f"must be at least {MIN_MAX_BYTES} bytes (1MiB)")
-    segment = file.string("segment", "")
-    segment_ns = None
-    if segment:
-        segment_ns = file.duration("segment", segment, minimum_ns=interval)
-        if segment_ns > duration:
-            raise file.error("segment", "must not be longer than duration")
-    directory, where = pick("directory", lambda s, k: s.string(k, DEFAULT_DIRECTORY))
-    output, _ = pick("output", lambda s, k: s.string(k, DEFAULT_OUTPUT))
-    if not directory or not output:
-        raise where.error("directory", "directory and output must not be empty")
-    listen, where = pick("listen", lambda s, k: s.string(k, DEFAULT_LISTEN))
-    host, port = parse_listen(where, "listen", listen)
-    section = file
-    token = _token(section)
-    if token is None and not is_loopback(host):
-        raise where.error(
-            "listen", f"{host} is not loopback; set token or token_file to protect snapshots"
-        )
-    log_level = section.string("log_level", "info")
-    if log_level not in LEVELS:
-        raise section.error("log_level", f"{log_level!r} is not one of {', '.join(LEVELS)}")
-    section.finish()
-    flags.finish()
+        raise loaded.error("duration", "must be at least two intervals")
+    segment = loaded["segment"]
+    if segment is not None and segment < interval:
+        raise loaded.error("segment", "must not be shorter than interval")
+    if segment is not None and segment > duration:
+        raise loaded.error("segment", "must not be longer than duration")
+    listen = loaded["listen"]
+    token = _token(loaded)
+    if token is None and not is_loopback(listen.host):
+        raise loaded.error("listen", f"{listen.host} is not loopback; set token or token_file to protect snapshots")
     return HindsightConfig(
-        source=source,
+        source=loaded["source"],
         interval_ns=interval,
         duration_ns=duration,
-        max_bytes=max_bytes,
-        segment_ns=segment_ns,
-        directory=Path(directory),
-        output=Path(output),
-        host=host,
-        port=port,
+        max_bytes=loaded["max_bytes"],
+        segment_ns=segment,
+        directory=Path(loaded["directory"]),
+        output=Path(loaded["output"]),
+        host=listen.host,
+        port=listen.port,
         token=token,
-        log_level=log_level,
+        log_level=loaded["log_level"],
     )
 
 

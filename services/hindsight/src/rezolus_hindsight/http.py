@@ -29,13 +29,16 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from rezolus_core import log
-from rezolus_core.lifecycle import StartupError
+from rezolus_core.web import Served
+from rezolus_core.web import start as web_start
 from rezolus_hindsight import request
 from rezolus_hindsight.request import RequestError
 from rezolus_hindsight.service import HindsightService, describe
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from rezolus_core.address import ListenAddress
 
 PARQUET_TYPE = "application/vnd.apache.parquet"
 MAX_VALUE_CHARS = 256
@@ -195,14 +198,6 @@ def make_app(service: HindsightService) -> web.Application:
     return app
 
 
-async def start(service: HindsightService, host: str, port: int) -> web.AppRunner:
-    """Serve the API on ``host:port``; StartupError when the address is unusable."""
-    runner = web.AppRunner(make_app(service), access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    return runner
+async def start(service: HindsightService, listen: ListenAddress) -> Served:
+    """Serve the API on ``listen``; StartupError when the address is unusable."""
+    return await web_start(make_app(service), listen)

@@ -6,34 +6,16 @@
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 
 from rezolus_core import log
 from rezolus_core.lifecycle import guard_config, run_service
+from rezolus_core.shell import config_path
 from rezolus_hindsight import client
 from rezolus_hindsight import config as hindsight_config
 
-PROG = "rezolus-hindsight"
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Keep a rolling high-resolution buffer of the agent's frames on disk; "
-        "snapshot it to parquet with POST /snapshot or SIGHUP. "
-        "Run `rezolus-hindsight snapshot --help` for the client.",
-    )
-    parser.add_argument("--config", help="TOML configuration (see config/hindsight.toml)")
-    parser.add_argument("--source", help="agent endpoint, like tcp://127.0.0.1:4241")
-    parser.add_argument("--interval", help="one frame per interval is kept, like 1s or 100ms")
-    parser.add_argument("--duration", help="how far back the buffer reaches, like 15m")
-    parser.add_argument("--max-bytes", dest="max_bytes", help="hard cap on disk use, like 1GiB")
-    parser.add_argument("--directory", help="where the buffer lives")
-    parser.add_argument("--output", help="directory for snapshots")
-    parser.add_argument("--listen", help="HTTP address, like 127.0.0.1:4243")
-    return parser
+PROG = hindsight_config.PROG
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] == "snapshot":
         return client.main(args[1:])
-    options = _parser().parse_args(args)
-    overrides = {key: getattr(options, key) for key in hindsight_config.FLAG_KEYS}
+    spec = hindsight_config.SPEC
+    parser = spec.parser()
+    parser.add_argument("config_file", nargs="?", metavar="CONFIG", help="TOML configuration (same as --config)")
+    options = parser.parse_args(spec.normalize(args))
 
     def build() -> int:
-        config = hindsight_config.load(options.config, overrides)
-        log.configure("hindsight", config.log_level)
+        config = hindsight_config.load(config_path(options), spec.flags(options))
+        log.configure(PROG, config.log_level)
         from rezolus_hindsight.service import HindsightService  # noqa: PLC0415 - keeps --help fast
 
         service = HindsightService(config)

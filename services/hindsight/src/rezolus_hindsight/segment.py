@@ -4,7 +4,8 @@ Invariants:
 - A segment is written once, to a temporary name, fsynced and renamed into
   place (then the directory is fsynced), so a segment file either exists
   whole or not at all; it is never modified afterwards, only deleted.
-- A segment's body is a record stream (see ``records``) that starts with the
+- A segment's body is a record stream (``rezolus_recording.records``, the
+  recorder journal's format; catalog and row records) that starts with the
   catalog its first frame needs and holds every later catalog change, so it
   decodes on its own.  The body is zstd-compressed when that is smaller.
 - The header carries the frame count, every frame's timestamp (strictly
@@ -25,20 +26,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from rezolus_hindsight import records
+from rezolus_recording import records
+from rezolus_recording.records import KIND_CATALOG, KIND_ROW
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from numpy.typing import NDArray
 
-MAGIC = b"RZHSEG\x00\x02"
+MAGIC = b"RZHSEG\x00\x03"  # \x02: the record format before rezolus_recording.records (``legacy``)
 _FIELDS = struct.Struct("<8sIQQIB")
 _CRC = struct.Struct("<I")
 _TS = np.dtype("<u8")
 CODEC_NONE, CODEC_ZSTD = 0, 1
 NAME = re.compile(r"^seg-(\d{12})\.rzh$")
-TEMP_SUFFIX = ".tmp"
+KINDS = frozenset({KIND_CATALOG, KIND_ROW})
 
 
 class SegmentError(ValueError):
@@ -97,35 +99,10 @@ def build(body: bytes, timestamps: list[int]) -> bytes:
     return fields + stamps + _CRC.pack(zlib.crc32(stamps, zlib.crc32(fields))) + packed
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make a rename or unlink in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that it appears whole or not at all."""
-    temp = path.with_name(path.name + TEMP_SUFFIX)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        temp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    temp.replace(path)
-    fsync_directory(path.parent)
-
-
 @dataclass(frozen=True, slots=True)
-class _Header:
+class Header:
+    """A checked segment header: what it says about the frames and the body."""
+
     info: SegmentInfo
     raw_len: int
     body_len: int
@@ -133,11 +110,12 @@ class _Header:
     codec: int
 
 
-def _parse_header(head: bytes, path: Path, number: int, size: int) -> _Header:
+def parse_header(head: bytes, path: Path, number: int, size: int, magic: bytes = MAGIC) -> Header:
+    """Check a segment's header (``magic``: its format version) and return what it says."""
     if len(head) < _FIELDS.size:
         raise SegmentError(f"{path.name}: shorter than a segment header")
-    magic, frames, raw_len, body_len, body_crc, codec = _FIELDS.unpack_from(head)
-    if magic != MAGIC:
+    found_magic, frames, raw_len, body_len, body_crc, codec = _FIELDS.unpack_from(head)
+    if found_magic != magic:
         raise SegmentError(f"{path.name}: not a hindsight segment")
     stop = header_bytes(frames)
     if frames == 0 or len(head) < stop:
@@ -153,7 +131,7 @@ def _parse_header(head: bytes, path: Path, number: int, size: int) -> _Header:
     timestamps = np.frombuffer(stamps, dtype=_TS)
     if frames > 1 and not bool(np.all(timestamps[1:] > timestamps[:-1])):
         raise SegmentError(f"{path.name}: timestamps are not increasing")
-    return _Header(SegmentInfo(path, number, timestamps, size), raw_len, body_len, body_crc, codec)
+    return Header(SegmentInfo(path, number, timestamps, size), raw_len, body_len, body_crc, codec)
 
 
 def read_info(path: Path) -> SegmentInfo:
@@ -167,13 +145,12 @@ def read_info(path: Path) -> SegmentInfo:
         if len(head) == _FIELDS.size:
             frames = _FIELDS.unpack_from(head)[1]
             head += handle.read(header_bytes(frames) - _FIELDS.size)
-    return _parse_header(head, path, int(match.group(1)), size).info
+    return parse_header(head, path, int(match.group(1)), size).info
 
 
-def read_records(fd: int, info: SegmentInfo) -> list[records.Record]:
-    """Read, check and decode the records of a segment from an open descriptor."""
-    data = os.pread(fd, info.size, 0)
-    header = _parse_header(data, info.path, info.number, len(data))
+def read_body(data: bytes, header: Header) -> bytes:
+    """Check and decompress the body of the segment ``data`` whose header is ``header``."""
+    info = header.info
     offset = header_bytes(info.frames)
     body = data[offset : offset + header.body_len]
     if zlib.crc32(body) != header.body_crc:
@@ -183,10 +160,17 @@ def read_records(fd: int, info: SegmentInfo) -> list[records.Record]:
             body = _zstd().decompress(body, decompressed_size=header.raw_len, asbytes=True)
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise SegmentError(f"{info.path.name}: cannot decompress: {exc}") from exc
-    found, end = records.scan(body)
-    if end != len(body) or end != header.raw_len:
-        raise SegmentError(f"{info.path.name}: damaged record at byte {end} of {header.raw_len}")
-    frames = [r.timestamp_ns for r in found if r.kind is records.Kind.FRAME]
+    return body
+
+
+def read_records(fd: int, info: SegmentInfo) -> list[records.Record]:
+    """Read, check and decode the records of a segment from an open descriptor."""
+    data = os.pread(fd, info.size, 0)
+    header = parse_header(data, info.path, info.number, len(data))
+    found = records.scan(read_body(data, header), kinds=KINDS)
+    if found.problem is not None or found.end != header.raw_len:
+        raise SegmentError(f"{info.path.name}: damaged record at byte {found.end} of {header.raw_len}")
+    frames = [r.timestamp_ns for r in found.records if r.kind == KIND_ROW]
     if frames != info.timestamps.tolist():
         raise SegmentError(f"{info.path.name}: body frames do not match the header")
-    return found
+    return found.records

@@ -10,6 +10,10 @@ Invariants:
   re-encoded, which yields the same bytes.
 - Every failure to write (buffer or snapshot) is logged, counted, kept in
   ``/status`` and reported to the requester; ingestion carries on.
+- A buffer failure that repeats (a full disk loses every frame) is logged
+  once per cause, then at most once a minute with its count, and once more
+  with the total when frames are stored again; its ``/status`` entry counts
+  the repeats instead of pushing other errors out.
 - Two snapshots never target the same file: explicit names already on disk
   or in flight are refused (409), default names are unique.
 """
@@ -19,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import re
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from rezolus_core import log
+from rezolus_core.address import ListenAddress
 from rezolus_core.bus import AsyncSubscriber
 from rezolus_core.config import format_duration
 from rezolus_core.frame import encode_catalog, encode_frame
@@ -36,14 +42,15 @@ from rezolus_hindsight.request import RequestError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from aiohttp import web
-
     from rezolus_core.frame import Catalog
     from rezolus_core.tracker import Delivery
+    from rezolus_core.web import Served
     from rezolus_hindsight.config import HindsightConfig
 
 SNAPSHOT_WORKERS = 4
 _SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+REPEAT_LOG_S = 60.0
+_NUMBERS = re.compile(r"\d+")
 
 
 class HindsightService:
@@ -69,12 +76,13 @@ class HindsightService:
         self._executor = ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot")
         self._reserved: set[Path] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._runner: web.AppRunner | None = None
+        self._served: Served | None = None
         self._seen_catalog: Catalog | None = None
         self._catalog_payload = b""
         self._catalog_count = 0
         self._last_frame_at: float | None = None
         self._interval_warned: set[int] = set()
+        self._repeating: dict[str, tuple[dict[str, Any], float]] = {}
         self.started_at = time.monotonic()
 
     # ---- lifecycle ------------------------------------------------------
@@ -90,7 +98,7 @@ class HindsightService:
             raise StartupError(f"cannot open the buffer in {where}: {exc}") from exc
         self._prepare_output()
         self.subscriber = AsyncSubscriber(self.config.source)
-        self._runner = await http.start(self, self.config.host, self.config.port)
+        self._served = await http.start(self, ListenAddress(self.config.host, self.config.port))
         loop = asyncio.get_running_loop()
         self._track(asyncio.ensure_future(loop.run_in_executor(self._executor, snapshot.warm_up)))
         self.log.info(
@@ -99,7 +107,7 @@ class HindsightService:
             rows=self.buffer.rows(),
             disk_bytes=self.buffer.disk_bytes(),
             torn_bytes_dropped=self.buffer.stats.recovered_torn_bytes,
-            listen=self.config.listen,
+            listen=str(self._served.listen),
             source=self.config.source,
         )
 
@@ -125,8 +133,8 @@ class HindsightService:
 
     async def shutdown(self) -> None:
         """Stop HTTP, let running snapshots finish, close the bus and the buffer."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._served is not None:
+            await self._served.close()
         if self._tasks:
             await asyncio.wait(set(self._tasks))
         self._executor.shutdown(wait=True)
@@ -135,9 +143,32 @@ class HindsightService:
         self.buffer.close()
 
     def error(self, where: str, message: str) -> None:
-        """Log a problem and keep it for /status."""
-        self.log.error(message, where=where)
-        self.errors.append({"time": time.time(), "where": where, "message": message})
+        """Log a problem and keep it for /status (buffer problems once per cause, with a count)."""
+        if where != "buffer":
+            self.log.error(message, where=where)
+            self.errors.append({"time": time.time(), "where": where, "message": message, "count": 1})
+            return
+        cause = _NUMBERS.sub("#", message)
+        now = time.monotonic()
+        known = self._repeating.get(cause)
+        if known is None:
+            entry: dict[str, Any] = {"time": time.time(), "where": where, "message": message, "count": 1}
+            self.errors.append(entry)
+            self._repeating[cause] = (entry, now)
+            self.log.error(message, where=where)
+            return
+        entry, logged_at = known
+        entry["count"] += 1
+        entry["last_time"] = time.time()
+        if now - logged_at >= REPEAT_LOG_S:
+            self._repeating[cause] = (entry, now)
+            self.log.error(message, where=where, count=entry["count"], repeating=True)
+
+    def _recovered(self) -> None:
+        for entry, _ in self._repeating.values():
+            self.log.warning("buffer writes succeed again", where="buffer", cause=entry["message"],
+                             count=entry["count"])
+        self._repeating.clear()
 
     # ---- ingestion ------------------------------------------------------
 
@@ -172,7 +203,8 @@ class HindsightService:
                 f"interval {format_duration(self.config.interval_ns)} is not a multiple of the "
                 f"agent's {format_duration(agent_interval)}; rows will be uneven",
             )
-        self.buffer.ingest(delivery, payload, catalog_payload)
+        if self.buffer.ingest(delivery, payload, catalog_payload) and self._repeating:
+            self._recovered()
 
     # ---- snapshots ------------------------------------------------------
 

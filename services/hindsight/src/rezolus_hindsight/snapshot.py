@@ -1,8 +1,8 @@
 """Turning a selection of the buffer into a parquet file in the recorder's layout.
 
 Invariants:
-- Rows are built by ``rezolus_recorder.layout.TableBuilder`` and written with
-  the recorder's ``write_options`` and atomic-file helpers, so a snapshot is a
+- Rows are built by ``rezolus_recording.builder.TableBuilder`` and written by
+  ``rezolus_recording.writer`` (the recorder's writer), so a snapshot is a
   recording (same columns, metadata and encodings).
 - Up to ``CHUNK_ROWS`` rows are built in memory in one pass and written with
   the layout's ``write_table``.  Larger ranges take two passes, as the
@@ -35,10 +35,10 @@ import pyarrow.parquet as pq
 
 from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
 from rezolus_core.tracker import Delivery, Tracker
-from rezolus_hindsight.records import Kind
 from rezolus_hindsight.segment import SegmentError
-from rezolus_recorder.files import RecordingWriter, write_table
-from rezolus_recorder.layout import TableBuilder, write_options
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.records import KIND_CATALOG
+from rezolus_recording.writer import RecordingWriter, write_options, write_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -72,7 +72,7 @@ def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], Non
     last_catalog = b""
     pending = 0
     for record in selection.records():
-        if record.kind is Kind.CATALOG:
+        if record.kind == KIND_CATALOG:
             payload = record.payload
             if payload != last_catalog:  # every segment repeats the catalog; decode it once
                 tracker.feed(payload)
@@ -80,7 +80,7 @@ def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], Non
             continue
         if not selection.start_ns <= record.timestamp_ns <= selection.end_ns:
             continue
-        for delivery in tracker.feed(record.payload):
+        for delivery in tracker.feed(record.frame):
             used.setdefault((delivery.catalog.instance, delivery.catalog.version), delivery.catalog)
             missed = 0 if last_slot is None else max(0, record.slot - last_slot - 1)
             builder.add(delivery, missed=missed)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 
 from rezolus_core.frame import Catalog, DecodeError, MetricType, SeriesSpec, decode, encode_catalog
-from rezolus_recorder.journal import KIND_CATALOG, KIND_SERIES
+from rezolus_recording.records import KIND_CATALOG, KIND_SERIES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

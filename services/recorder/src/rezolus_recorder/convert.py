@@ -24,8 +24,10 @@ from rezolus_core.frame import Catalog, DecodeError, Frame, check_ids, decode
 from rezolus_core.tracker import Delivery
 from rezolus_recorder import journal
 from rezolus_recorder.catalogs import CatalogReplay
-from rezolus_recorder.files import RecordingWriter, fsync_dir
-from rezolus_recorder.layout import TableBuilder
+from rezolus_recording import layout
+from rezolus_recording.builder import TableBuilder
+from rezolus_recording.durable import sync_dir
+from rezolus_recording.writer import RecordingWriter
 
 if TYPE_CHECKING:
     import pathlib
@@ -56,7 +58,7 @@ def read_header(path: pathlib.Path) -> dict[str, Any]:
         if record.kind != journal.KIND_HEADER:
             break
         try:
-            return record.header()
+            return journal.header(record)
         except ValueError as exc:
             raise journal.JournalError(f"{path}: unreadable header: {exc}") from exc
     raise journal.JournalError(f"{path} has no header record")
@@ -137,9 +139,9 @@ def convert(
     counting = TableBuilder(source=source, interval_ns=interval_ns, host=host)
     catalogs = _replay(path, counting, counting.discard, chunk_rows, result)
     metadata = counting.file_metadata()
-    metadata["recorder_started"] = str(header.get("started_ns", ""))
+    metadata[layout.RECORDER_STARTED] = str(header.get("started_ns", ""))
     if result.read.problem:
-        metadata["recovered_torn_bytes"] = str(result.read.discarded_bytes)
+        metadata[layout.RECOVERED_TORN_BYTES] = str(result.read.discarded_bytes)
     metadata.update(extra_metadata or {})
 
     builder = TableBuilder(source=source, interval_ns=interval_ns, host=host)
@@ -160,13 +162,13 @@ def convert(
         raise
     if remove:
         path.unlink()
-        fsync_dir(path)
+        sync_dir(path.parent)
     result.rows = counting.rows
-    result.gaps = int(metadata["gaps"])
-    result.missed_rows = int(metadata["missed_rows"])
-    result.restarts = int(metadata["restarts"])
-    result.first_timestamp_ns = int(metadata["first_timestamp"]) if counting.rows else None
-    result.last_timestamp_ns = int(metadata["last_timestamp"]) if counting.rows else None
+    result.gaps = int(metadata[layout.GAPS])
+    result.missed_rows = int(metadata[layout.MISSED_ROWS])
+    result.restarts = int(metadata[layout.RESTARTS])
+    result.first_timestamp_ns = int(metadata[layout.FIRST_TIMESTAMP]) if counting.rows else None
+    result.last_timestamp_ns = int(metadata[layout.LAST_TIMESTAMP]) if counting.rows else None
     return result
 
 

@@ -1,11 +1,11 @@
 """The crash-safe journal a recording is written to before it becomes parquet.
 
 Invariants:
-- The file starts with ``MAGIC`` and then holds records, each a 13-byte
-  header ``<kind u8, raw_len u32, stored_len u32, crc32 u32>`` followed by
-  ``stored_len`` payload bytes; the CRC covers the first 9 header bytes and
-  the payload.  ``raw_len`` 0 means the payload is stored as is, otherwise it
-  is zstd-compressed and ``raw_len`` is its decompressed size.
+- The file starts with ``MAGIC`` and then holds records in the shared
+  format of ``rezolus_recording.records`` (kinds ``H`` header first, then
+  ``C``/``S`` catalogs and ``R`` rows); large payloads are zstd-compressed.
+  The byte format is the one journals had before that module existed, so
+  journals left by an older recorder recover unchanged.
 - Records are only ever appended, each with one ``write`` from a file opened
   without user-space buffering, so a killed process loses nothing it wrote;
   ``fsync`` runs at least every ``sync_every_s`` while records arrive (and
@@ -26,31 +26,26 @@ import contextlib
 import fcntl
 import json
 import os
-import struct
 import time
-import zlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from rezolus_recorder.files import fsync_dir, temp_path
+from rezolus_recording import records
+from rezolus_recording.durable import sync_dir, temp_path, write_all
+from rezolus_recording.records import KIND_CATALOG, KIND_HEADER, KIND_ROW, KIND_SERIES, Record
+from rezolus_recording.records import StreamResult as ReadResult
 
 if TYPE_CHECKING:
     import pathlib
     from collections.abc import Iterator
 
+__all__ = [
+    "KIND_CATALOG", "KIND_HEADER", "KIND_ROW", "KIND_SERIES", "MAGIC", "SUFFIX", "JournalError",
+    "JournalWriter", "ReadResult", "Record", "header", "is_orphan", "journal_path", "read_records",
+]
+
 MAGIC = b"RZJOURNAL1\n"
 SUFFIX = ".journal"
-KIND_HEADER = ord("H")
-KIND_CATALOG = ord("C")  # a full catalog (bus encoding); see rezolus_recorder.catalogs
-KIND_SERIES = ord("S")  # series added to the instance's previous catalog
-KIND_ROW = ord("R")
-_HEADER = struct.Struct("<BIII")
-_ROW = struct.Struct("<qQ")  # grid slot, frame timestamp (ns)
-MAX_RECORD = 256 * 1024 * 1024
-_COMPRESS_AT = 512
-_CODEC = pa.Codec("zstd", compression_level=1)
+_KINDS = frozenset({KIND_HEADER, KIND_CATALOG, KIND_SERIES, KIND_ROW})
 
 
 class JournalError(RuntimeError):
@@ -62,24 +57,12 @@ def journal_path(output: pathlib.Path) -> pathlib.Path:
     return output.with_name(output.name + SUFFIX)
 
 
-@dataclass(frozen=True)
-class Record:
-    """One intact journal record."""
-
-    kind: int
-    payload: bytes
-
-    def row(self) -> tuple[int, int, bytes]:
-        """Split a row record into (slot, timestamp_ns, frame payload)."""
-        slot, timestamp = _ROW.unpack_from(self.payload)
-        return slot, timestamp, self.payload[_ROW.size :]
-
-    def header(self) -> dict[str, Any]:
-        """Decode a header record's JSON."""
-        value = json.loads(self.payload)
-        if not isinstance(value, dict):
-            raise JournalError("journal header is not a JSON object")
-        return value
+def header(record: Record) -> dict[str, Any]:
+    """Decode a header record's JSON."""
+    value = json.loads(record.payload)
+    if not isinstance(value, dict):
+        raise JournalError("journal header is not a JSON object")
+    return value
 
 
 class JournalWriter:
@@ -109,7 +92,7 @@ class JournalWriter:
                 os.link(tmp, path)  # appears complete (magic + header) and never clobbers
             except OSError as exc:
                 raise JournalError(f"cannot create journal {path}: {exc.strerror}") from exc
-            fsync_dir(path)
+            sync_dir(path.parent)
         except BaseException:
             os.close(self._fd)
             raise
@@ -118,31 +101,22 @@ class JournalWriter:
                 tmp.unlink()
 
     def _write(self, data: bytes) -> None:
-        view = memoryview(data)
         try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-                self.bytes_written += written
+            self.bytes_written += write_all(self._fd, data)
         except OSError as exc:
             raise JournalError(f"cannot write journal {self.path}: {exc.strerror}") from exc
 
     def append(self, kind: int, payload: bytes) -> None:
         """Append one record (compressing large payloads) and fsync if one is due."""
-        raw_len = 0
-        if len(payload) >= _COMPRESS_AT:
-            packed = _CODEC.compress(payload, asbytes=True)
-            if len(packed) < len(payload):
-                raw_len, payload = len(payload), packed
-        head = struct.pack("<BII", kind, raw_len, len(payload))
-        crc = zlib.crc32(payload, zlib.crc32(head))
-        self._write(head + struct.pack("<I", crc) + payload)
+        self._write(records.encode(kind, payload, compress=True).raw)
         self._dirty = True
         self.maybe_sync()
 
     def append_row(self, slot: int, timestamp_ns: int, frame_payload: bytes) -> None:
         """Append a row record: the grid slot, the frame's timestamp and the encoded frame."""
-        self.append(KIND_ROW, _ROW.pack(slot, timestamp_ns) + frame_payload)
+        self._write(records.encode_row(slot, timestamp_ns, frame_payload, compress=True).raw)
+        self._dirty = True
+        self.maybe_sync()
 
     def maybe_sync(self) -> None:
         """Fsync if there is unsynced data and the last fsync is ``sync_every_s`` old."""
@@ -170,15 +144,6 @@ class JournalWriter:
             self._fd = -1
 
 
-@dataclass
-class ReadResult:
-    """What reading a journal found besides its records."""
-
-    valid_bytes: int = 0
-    discarded_bytes: int = 0
-    problem: str | None = None
-
-
 def read_records(path: pathlib.Path, result: ReadResult | None = None) -> Iterator[Record]:
     """Yield every intact record of a journal, stopping at a torn or corrupt tail."""
     result = result if result is not None else ReadResult()
@@ -190,36 +155,7 @@ def read_records(path: pathlib.Path, result: ReadResult | None = None) -> Iterat
         size = os.fstat(handle.fileno()).st_size
         if handle.read(len(MAGIC)) != MAGIC:
             raise JournalError(f"{path} is not a rezolus-recorder journal")
-        offset = result.valid_bytes = len(MAGIC)
-        while offset < size:
-            record, problem = _read_one(handle)
-            if record is None:
-                result.problem = f"{problem} at byte {offset}"
-                result.discarded_bytes = size - offset
-                return
-            offset = handle.tell()
-            result.valid_bytes = offset
-            yield record
-
-
-def _read_one(handle: BinaryIO) -> tuple[Record | None, str]:
-    head = handle.read(_HEADER.size)
-    if len(head) < _HEADER.size:
-        return None, "truncated record header"
-    kind, raw_len, stored_len, crc = _HEADER.unpack(head)
-    if stored_len > MAX_RECORD or raw_len > MAX_RECORD:
-        return None, f"implausible record length {stored_len}"
-    payload = handle.read(stored_len)
-    if len(payload) < stored_len:
-        return None, "truncated record"
-    if zlib.crc32(payload, zlib.crc32(head[:9])) != crc:
-        return None, "record checksum mismatch"
-    if raw_len:
-        try:
-            payload = _CODEC.decompress(payload, decompressed_size=raw_len, asbytes=True)
-        except (OSError, ValueError) as exc:
-            return None, f"record does not decompress ({exc})"
-    return Record(kind, payload), ""
+        yield from records.read_stream(handle, len(MAGIC), size, result, _KINDS)
 
 
 def is_orphan(path: pathlib.Path) -> bool:

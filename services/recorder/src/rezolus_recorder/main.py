@@ -7,59 +7,85 @@ Invariants:
 - Before recording, orphaned journals beside OUTPUT (left by a recorder that
   was killed) are recovered into parquet files, never overwritten or dropped.
 - ``--recover PATH`` only converts a journal and records nothing.
+- Positionals are ``[SOURCE] OUTPUT``: with two, the first is the agent's
+  address (``http://HOST:PORT``, ``tcp://HOST:PORT`` or ``HOST:PORT``, as in
+  ``rezolus record http://localhost:4241 rezolus.parquet``); with one, it is
+  OUTPUT.  Settings come from ``--config FILE`` with flags on top.
+- The ``stopped`` log line carries the exit code the process ends with.
 """
 
 from __future__ import annotations
 
-import argparse
 import socket
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rezolus_core import log
 from rezolus_core.bus import DEFAULT_ENDPOINT
-from rezolus_core.config import EXIT_CONFIG, ConfigError, parse_duration
+from rezolus_core.config import EXIT_CONFIG, ConfigError
 from rezolus_core.lifecycle import EXIT_FAILURE, EXIT_OK, fail, guard_config, run_service
+from rezolus_core.shell import COMMAND_LINE, Loaded, Option, Spec
 from rezolus_recorder import convert, journal
 from rezolus_recorder.progress import summary
 from rezolus_recorder.service import Options, Recorder
 
+if TYPE_CHECKING:
+    import argparse
+
 PROG = "rezolus-recorder"
 
 
+SECOND = 1_000_000_000
+SPEC = Spec(
+    prog=PROG,
+    description="Record the agent's frames into a crash-safe parquet file.",
+    options=(
+        Option("source", "source", DEFAULT_ENDPOINT, "the agent's address (or give it as SOURCE)",
+               key="source", flag="--source", metavar="ENDPOINT"),
+        Option("interval", "duration", SECOND, "one row per interval", key="interval", flag="--interval"),
+        Option("duration", "duration", None, "stop after this long, e.g. 15m (default: until SIGINT/SIGTERM)",
+               key="duration", flag="--duration"),
+        Option("timeout", "duration", 10 * SECOND, "give up if the agent sends nothing for this long at start",
+               key="timeout", flag="--timeout"),
+        Option("progress_every", "duration", 10 * SECOND, "log a progress line this often when stderr is not a TTY",
+               key="progress_every", flag="--progress-every"),
+        Option("log_level", "level", "info", "debug, info, warning or error", key="log_level",
+               flag="--log-level", metavar="LEVEL"),
+    ),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Record the agent's frames into a crash-safe parquet file.",
-    )
-    parser.add_argument("output", nargs="?", metavar="OUTPUT",
-                        help="parquet file to write (default: rezolus-HOST-TIME.parquet here)")
-    parser.add_argument("--source", default=DEFAULT_ENDPOINT, metavar="ENDPOINT",
-                        help=f"the agent's bus endpoint (default {DEFAULT_ENDPOINT})")
-    parser.add_argument("--interval", default="1s", help="one row per interval (default 1s)")
-    parser.add_argument("--duration", default=None,
-                        help="stop after this long, e.g. 15m (default: until SIGINT/SIGTERM)")
+    parser = SPEC.parser()
+    parser.add_argument("positionals", nargs="*", metavar="[SOURCE] OUTPUT",
+                        help="the agent's address (http://HOST:PORT, tcp://HOST:PORT or HOST:PORT) and the "
+                        "parquet file to write (default: rezolus-HOST-TIME.parquet here)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing OUTPUT")
     parser.add_argument("--recover", metavar="PATH", default=None,
                         help="turn the journal PATH (or OUTPUT.journal) into parquet and exit")
-    parser.add_argument("--timeout", default="10s",
-                        help="give up if the agent sends nothing for this long at start")
-    parser.add_argument("--progress-every", default="10s",
-                        help="log a progress line this often when stderr is not a TTY")
-    parser.add_argument("--log-level", default="info", choices=log.LEVELS)
     return parser
 
 
-def _duration(name: str, text: str) -> int:
-    try:
-        value = parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError("command line", name, str(exc)) from None
-    if value <= 0:
-        raise ConfigError("command line", name, "must be positive")
-    return value
+def _settings(args: argparse.Namespace) -> tuple[Loaded, str | None]:
+    """The checked settings and OUTPUT (None: the default name)."""
+    flags = SPEC.flags(args)
+    positionals: list[str] = args.positionals
+    if len(positionals) > 2:
+        raise ConfigError(COMMAND_LINE, "SOURCE OUTPUT", f"expected at most two, got {len(positionals)}")
+    output = positionals[-1] if positionals else None
+    if len(positionals) == 2:
+        if flags["source"] is not None:
+            raise ConfigError(COMMAND_LINE, "SOURCE", "give the agent's address as SOURCE or --source, not both")
+        flags["source"] = positionals[0]
+    loaded = SPEC.load(args.config, flags)
+    loaded.finish()
+    duration = loaded["duration"]
+    if duration is not None and duration < loaded["interval"]:
+        raise loaded.error("duration", "is shorter than the interval")
+    return loaded, output
 
 
 def _recover(path_text: str, output_text: str | None, force: bool) -> int:
@@ -107,17 +133,16 @@ def _default_output() -> Path:
 
 
 def _build(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    log.configure(PROG, args.log_level)
-    interval = _duration("--interval", args.interval)
-    duration = None if args.duration is None else _duration("--duration", args.duration)
-    if duration is not None and duration < interval:
-        raise ConfigError("command line", "--duration", "is shorter than --interval")
-    timeout = _duration("--timeout", args.timeout) / 1e9
-    every = _duration("--progress-every", args.progress_every) / 1e9
+    args = _parser().parse_args(SPEC.normalize(sys.argv[1:] if argv is None else argv))
+    settings, output_text = _settings(args)
+    log.configure(PROG, settings["log_level"])
+    interval = settings["interval"]
+    duration = settings["duration"]
+    timeout = settings["timeout"] / 1e9
+    every = settings["progress_every"] / 1e9
     if args.recover is not None:
-        return _recover(args.recover, args.output, args.force)
-    output = Path(args.output) if args.output else _default_output()
+        return _recover(args.recover, output_text, args.force)
+    output = Path(output_text) if output_text else _default_output()
     if output.is_dir():
         raise ConfigError("command line", "OUTPUT", f"{output} is a directory")
     if not output.parent.is_dir():
@@ -131,7 +156,7 @@ def _build(argv: list[str] | None) -> int:
                else "it could not be recovered; move it away")
         return fail(PROG, f"{busy} is in the way: {why}", EXIT_FAILURE)
     options = Options(
-        source=args.source, interval_ns=interval, duration_ns=duration, output=output,
+        source=settings["source"], interval_ns=interval, duration_ns=duration, output=output,
         connect_timeout_s=timeout, progress_every_s=every, tty=sys.stderr.isatty(),
     )
     recorder = Recorder(options)

@@ -34,8 +34,8 @@ from rezolus_core.frame import encode_frame
 from rezolus_core.lifecycle import EXIT_FAILURE, StartupError
 from rezolus_recorder import convert, journal
 from rezolus_recorder.catalogs import CatalogJournal
-from rezolus_recorder.grid import Grid
 from rezolus_recorder.progress import BarReporter, LogReporter, Reporter
+from rezolus_recording.grid import Grid
 
 if TYPE_CHECKING:
     import pathlib
@@ -273,6 +273,11 @@ class Recorder:
             self.failure = RecorderFailure(
                 f"{self.failure}; {message}" if self.failure else message
             )
+
+    @property
+    def exit_code(self) -> int:
+        """The code the process ends with: the failure's, or 0."""
+        return self.failure.code if self.failure is not None else 0
 
     def force_exit(self) -> None:
         """Make the journal durable before the process dies (second signal)."""

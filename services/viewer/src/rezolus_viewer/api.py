@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from rezolus_recording import layout
 from rezolus_viewer import query
 
 if TYPE_CHECKING:
@@ -116,10 +117,10 @@ async def info(request: web.Request) -> web.Response:
     meta = rec.metadata
     return web.json_response({
         "file": rec.path.name,
-        "source": meta.get("source", ""),
-        "hostname": meta.get("hostname", "") or rec.host().get("hostname", ""),
-        "kernel": meta.get("kernel", ""),
-        "version": meta.get("version", ""),
+        "source": meta.get(layout.SOURCE, ""),
+        "hostname": meta.get(layout.HOSTNAME, "") or rec.host().get(layout.HOSTNAME, ""),
+        "kernel": meta.get(layout.KERNEL, ""),
+        "version": meta.get(layout.VERSION, ""),
         "interval_ns": rec.interval_ns,
         "rows": rec.rows,
         "breaks": int(rec.breaks[1:].sum()),

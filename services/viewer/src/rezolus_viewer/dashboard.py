@@ -223,8 +223,56 @@ def _histogram_family(p: _Planner, section: str, metric: str, title: str) -> Non
         p.add(section, Chart(f"{section}.{_slug(metric)}-p99", f"{title}: p99 by label", "line", unit, series))
 
 
+def _per_cgroup_rates(p: _Planner, cid: str, title: str, cols: list[Column]) -> None:
+    """One line per cgroup (``name``), each the summed rate of the given columns (top N)."""
+    if not cols:
+        return
+    unit, scale = _rate_unit(cols[0])
+    series = tuple(Series(n, "rate", p.names(g), scale=scale) for n, g in p.grouped(cols, "name").items())
+    p.add("containers", Chart(f"containers.{cid}", f"{title} (top {TOP_N})", "line", unit, series, TOP_N))
+
+
+def _per_cgroup_gauges(p: _Planner, metric: str, title: str) -> None:
+    cols = p.by_metric.get(metric, [])
+    if cols:
+        series = tuple(Series(n, "gauge", p.names(g)) for n, g in p.grouped(cols, "name").items())
+        p.add("containers", Chart(f"containers.{_slug(metric)}", f"{title} (top {TOP_N})", "line", cols[0].unit,
+                                  series, TOP_N))
+        p.curated.add(metric)
+
+
+def _container_resources(p: _Planner) -> None:
+    """Throttling, memory and pressure per cgroup first, then CPU time split by its two sources."""
+    _per_cgroup_rates(p, "cgroup_cpu_bandwidth_throttled_time", "CPU throttled time per cgroup",
+                      p.cols("cgroup_cpu_bandwidth_throttled_time"))
+    _per_cgroup_rates(p, "cgroup_cpu_bandwidth_throttled_periods", "Throttled periods per cgroup",
+                      p.cols("cgroup_cpu_bandwidth_throttled_periods"))
+    _per_cgroup_gauges(p, "cgroup_memory_current", "Memory per cgroup")
+    _per_cgroup_gauges(p, "cgroup_memory_limit", "Memory limit per cgroup (0 = none)")
+    _per_cgroup_rates(p, "cgroup_memory_oom_kill", "OOM kills per cgroup",
+                      p.cols("cgroup_memory_events", event="oom_kill"))
+    for resource in ("cpu", "memory", "io"):
+        _per_cgroup_rates(p, f"cgroup_pressure_{resource}", f"{resource.upper()} pressure (some) per cgroup",
+                          p.cols("cgroup_pressure_stall_time", resource=resource, kind="some"))
+    # cgroup_cpu_usage has two sources: user/system (state label) and sched_switch on-CPU time (none);
+    # summing both per cgroup would count CPU time twice.
+    usage = p.by_metric.get("cgroup_cpu_usage", [])
+    split = [c for c in usage if c.labels.get("state")]
+    oncpu = [c for c in usage if not c.labels.get("state")]
+    _per_cgroup_rates(p, "cgroup_cpu_usage", "cpu usage per cgroup", split or oncpu)
+    if split:
+        _per_cgroup_rates(p, "cgroup_cpu_usage-oncpu", "on-CPU time per cgroup (sched_switch)", oncpu)
+    p.curated.update(("cgroup_cpu_bandwidth_throttled_time", "cgroup_cpu_bandwidth_throttled_periods",
+                      "cgroup_memory_events", "cgroup_pressure_stall_time", "cgroup_cpu_usage"))
+    events = p.by_metric.get("cgroup_memory_events", [])
+    for event in sorted({c.labels.get("event", "") for c in events} - {"oom_kill"}):
+        _per_cgroup_rates(p, f"cgroup_memory_events-{event}", f"Memory {event} events per cgroup",
+                          p.cols("cgroup_memory_events", event=event))
+
+
 def _containers(p: _Planner) -> None:
-    for metric in [m for m in p.by_metric if m.startswith("cgroup_")]:
+    _container_resources(p)
+    for metric in [m for m in p.by_metric if m.startswith("cgroup_") and m not in p.curated]:
         cols = p.by_metric[metric]
         title = metric.removeprefix("cgroup_").replace("_", " ")
         if cols[0].type == "counter":

@@ -7,6 +7,8 @@ Invariants:
   with ``Authorization: Bearer`` from ``--token-file`` or
   ``$REZOLUS_HINDSIGHT_TOKEN`` when given; the temporary file is removed
   when the viewer stops.
+- Settings come from ``--config FILE`` (keys ``listen``, ``open``,
+  ``token_file``, ``log_level``) with flags on top.
 - Usage problems (bad ``--listen``, missing or unreadable file) print one
   line and exit 2; a failed download or a port that cannot be bound print
   one line and exit 1.  No stack traces.
@@ -17,7 +19,6 @@ Invariants:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -31,16 +32,17 @@ import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from rezolus_core import log
+from rezolus_core import log, web
+from rezolus_core.address import ListenAddress, parse_listen
 from rezolus_core.config import ConfigError
-from rezolus_core.lifecycle import EXIT_FAILURE, StartupError, fail, guard_config, run_service
+from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config, run_service
+from rezolus_core.shell import Option, Spec
 from rezolus_viewer import dashboard
 from rezolus_viewer.api import make_app
 from rezolus_viewer.recording import Recording, RecordingError
 
 if TYPE_CHECKING:
+    import argparse
     import asyncio
     from collections.abc import Callable
 
@@ -49,26 +51,28 @@ DOWNLOAD_TIMEOUT_S = 120.0
 TOKEN_ENV = "REZOLUS_HINDSIGHT_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
+SPEC = Spec(
+    prog=PROG,
+    description="Serve charts of a Rezolus recording in the browser.",
+    options=(
+        Option("listen", "listen", parse_listen("127.0.0.1:8080"),
+               "address to serve on (port 0 picks a free port)", key="listen", flag="--listen",
+               metavar="HOST:PORT"),
+        Option("open", "boolean", default=False, help="open the page in the default browser", key="open",
+               flag="--open"),
+        Option("token_file", "string", None, f"bearer token for a hindsight snapshot URL (default: ${TOKEN_ENV})",
+               key="token_file", flag="--token-file", metavar="PATH"),
+        Option("log_level", "level", "info", "debug, info, warning or error", key="log_level",
+               flag="--log-level", metavar="LEVEL"),
+    ),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Serve charts of a Rezolus recording in the browser.")
+    parser = SPEC.parser()
     parser.add_argument("source", metavar="FILE.parquet|URL",
                         help="a recording, or a hindsight snapshot URL (http://HOST:PORT/snapshot)")
-    parser.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT",
-                        help="address to serve on (default 127.0.0.1:8080; port 0 picks a free port)")
-    parser.add_argument("--open", action="store_true", help="open the page in the default browser")
-    parser.add_argument("--token-file", metavar="PATH",
-                        help=f"bearer token for a hindsight snapshot URL (default: ${TOKEN_ENV})")
-    parser.add_argument("--log-level", default="info", choices=log.LEVELS)
     return parser
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """Split ``HOST:PORT`` (IPv6 hosts in brackets) or raise ConfigError."""
-    host, sep, port_text = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError("command line", "--listen", f"expected HOST:PORT, got {text!r}")
-    return host, int(port_text)
 
 
 def snapshot_url(url: str) -> str:
@@ -119,32 +123,20 @@ class Viewer:
 
     name = PROG
 
-    def __init__(self, recording: Recording, host: str, port: int, open_browser: bool,
+    def __init__(self, recording: Recording, listen: ListenAddress, open_browser: bool,
                  cleanup: Callable[[], None] | None = None) -> None:
         self.recording = recording
-        self.host, self.port = host, port
+        self.listen = listen
         self.open_browser = open_browser
         self.url = ""
         self._cleanup = cleanup
-        self._runner: web.AppRunner | None = None
+        self._served: web.Served | None = None
 
     async def startup(self) -> None:
         """Plan the page and bind the listening socket."""
         app = make_app(self.recording, dashboard.plan(self.recording.columns.values()))
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await self._runner.cleanup()
-            self._runner = None
-            raise StartupError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
-        server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
-        sockets = getattr(server, "sockets", None) or []
-        port = sockets[0].getsockname()[1] if sockets else self.port
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        self.url = f"http://{shown}:{port}/"
+        self._served = await web.start(app, self.listen)
+        self.url = self._served.url
         print(f"serving {self.url}", flush=True)  # noqa: T201 - the one line operators and tests read
         if self.open_browser:
             webbrowser.open(self.url)
@@ -155,25 +147,26 @@ class Viewer:
 
     async def shutdown(self) -> None:
         """Close the server and remove a downloaded snapshot."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._served is not None:
+            await self._served.close()
         if self._cleanup is not None:
             self._cleanup()
 
 
 def _build(argv: list[str] | None) -> int:
-    args = _parser().parse_args(argv)
-    log.configure(PROG, args.log_level)
-    host, port = parse_listen(args.listen)
+    args = _parser().parse_args(SPEC.normalize(sys.argv[1:] if argv is None else argv))
+    settings = SPEC.load(args.config, SPEC.flags(args))
+    settings.finish()
+    log.configure(PROG, settings["log_level"])
+    token_file: str | None = settings["token_file"]
     source: str = args.source
     cleanup: Callable[[], None] | None = None
     if source.startswith(("http://", "https://")):
         try:
-            token = (Path(args.token_file).read_text(encoding="utf-8").strip() if args.token_file
+            token = (Path(token_file).read_text(encoding="utf-8").strip() if token_file
                      else os.environ.get(TOKEN_ENV)) or None
         except OSError as exc:
-            reason = f"cannot read {args.token_file}: {exc.strerror}"
-            raise ConfigError("command line", "--token-file", reason) from None
+            raise settings.error("token_file", f"cannot read {token_file}: {exc.strerror}") from None
         url = snapshot_url(source)
         try:
             path = download(url, token)
@@ -191,7 +184,7 @@ def _build(argv: list[str] | None) -> int:
             with contextlib.suppress(OSError):
                 cleanup()
         raise ConfigError("command line", "FILE", str(exc)) from None
-    return run_service(Viewer(recording, host, port, args.open, cleanup))
+    return run_service(Viewer(recording, settings["listen"], settings["open"], cleanup))
 
 
 def main(argv: list[str] | None = None) -> int:

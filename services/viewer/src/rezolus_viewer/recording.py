@@ -1,6 +1,8 @@
 """Read a parquet recording lazily: only the columns and row groups a chart needs, cached.
 
 Invariants:
+- What a file holds (its series columns, metadata, names) is decided by
+  ``rezolus_recording.reader`` and ``layout``; this module only reads data.
 - Opening reads the footer and the bookkeeping columns (``timestamp`` and,
   when present, ``duration``, ``restart``, ``missed``) only; series columns
   are read on first use and kept in a byte-bounded LRU cache.
@@ -20,7 +22,6 @@ Invariants:
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rezolus_core import histogram
+from rezolus_recording import layout, reader
+from rezolus_recording.reader import Column, RecordingError
 
 if TYPE_CHECKING:
     import pathlib
@@ -39,23 +42,7 @@ if TYPE_CHECKING:
 
 INDEX_ROWS = 4096
 READ_THREADS = 3
-_META_KEYS = {"metric", "metric_type", "unit", "description", "grouping_power", "max_value_power"}
-
-
-class RecordingError(ValueError):
-    """The file is not a readable recording; the message says why."""
-
-
-@dataclass(frozen=True)
-class Column:
-    """One series column of the recording, described by its field metadata."""
-
-    name: str
-    metric: str
-    type: str
-    unit: str
-    labels: dict[str, str]
-    layout: histogram.Layout | None = None
+__all__ = ["INDEX_ROWS", "READ_THREADS", "Column", "HistIndex", "Recording", "RecordingError"]
 
 
 @dataclass
@@ -98,28 +85,6 @@ class _Cache:
                 self.used -= dropped
 
 
-def _column(f: pa.Field) -> Column | None:
-    meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
-    kind = meta.get("metric_type")
-    if kind not in {"counter", "gauge", "histogram"}:
-        return None
-    labels = {k: v for k, v in meta.items() if k not in _META_KEYS}
-    lay = None
-    if kind == "histogram":
-        if not pa.types.is_list(f.type) and not pa.types.is_large_list(f.type):
-            return None
-        try:
-            lay = histogram.layout(int(meta.get("grouping_power", "3")), int(meta.get("max_value_power", "64")))
-        except ValueError:
-            return None
-    return Column(f.name, meta.get("metric", f.name.split("/")[0]), kind, meta.get("unit", ""), labels, lay)
-
-
-def _open(path: pathlib.Path) -> pq.ParquetFile:
-    """Open for many small column-chunk reads: memory-mapped, with coalesced pre-buffered reads."""
-    return pq.ParquetFile(path, memory_map=True, pre_buffer=True)
-
-
 def _bits(buf: pa.Buffer | None, offset: int, n: int) -> NDArray[np.bool_]:
     """A bit-packed arrow bitmap as booleans (all true when there is no bitmap)."""
     if buf is None:
@@ -158,24 +123,18 @@ class Recording:
 
     def __init__(self, path: pathlib.Path, cache_bytes: int = 512 * 1024 * 1024) -> None:
         self.path = path
-        try:
-            self._file = _open(path)
-        except (OSError, pa.ArrowException) as exc:
-            raise RecordingError(f"{path}: not a readable parquet file ({exc})") from exc
+        self._file = reader.open_recording(path)
         schema = self._file.schema_arrow
-        if "timestamp" not in schema.names:
-            raise RecordingError(f"{path}: no 'timestamp' column; not a Rezolus recording")
-        raw = {k.decode(): v.decode(errors="replace") for k, v in (schema.metadata or {}).items()}
-        self.metadata = {k: v for k, v in raw.items() if k not in {"catalog", "ARROW:schema"}}
-        self.columns = {c.name: c for f in schema if (c := _column(f)) is not None}
+        self.metadata = reader.metadata(schema)
+        self.columns = reader.series_columns(schema)
         meta = self._file.metadata
         self.row_group_starts = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
         self.rows = int(self.row_group_starts[-1])
         if self.rows == 0:
             raise RecordingError(f"{path}: the recording has no rows")
-        book = [n for n in ("timestamp", "duration", "restart", "missed") if n in schema.names]
+        book = [n for n in (layout.TIMESTAMP, layout.DURATION, layout.RESTART, layout.MISSED) if n in schema.names]
         table = self._file.read(columns=book)
-        ts, ts_ok = _uint(table.column("timestamp"))
+        ts, ts_ok = _uint(table.column(layout.TIMESTAMP))
         if not ts_ok.all():
             raise RecordingError(f"{path}: null timestamps")
         self.timestamps = ts.astype(np.int64)
@@ -195,7 +154,7 @@ class Recording:
         """This thread's own handle on the file (handles are not shared between threads)."""
         handle: pq.ParquetFile | None = getattr(self._local, "file", None)
         if handle is None:
-            handle = self._local.file = _open(self.path)
+            handle = self._local.file = reader.open_file(self.path)
         return handle
 
     def close(self) -> None:
@@ -203,11 +162,7 @@ class Recording:
         self._readers.shutdown(wait=True, cancel_futures=True)
 
     def _interval(self) -> int:
-        try:
-            value = int(self.metadata.get("interval_ns", "0"))
-            value = value or int(self.metadata.get("sampling_interval_ms", "0")) * 1_000_000
-        except ValueError:
-            value = 0
+        value = reader.interval_ns(self.metadata)
         if value <= 0 and self.rows > 1:
             value = int(np.median(np.diff(self.timestamps)))
         return max(value, 1)
@@ -216,14 +171,14 @@ class Recording:
         breaks = np.zeros(self.rows, dtype=bool)
         breaks[0] = True
         names = table.column_names
-        if "restart" in names:
-            restart, _ = _primitive(table.column("restart"))
+        if layout.RESTART in names:
+            restart, _ = _primitive(table.column(layout.RESTART))
             breaks |= restart.astype(bool)
-        if "missed" in names:
-            missed, _ = _uint(table.column("missed"))
+        if layout.MISSED in names:
+            missed, _ = _uint(table.column(layout.MISSED))
             breaks |= missed > 0
-        if "duration" in names:
-            _, ok = _uint(table.column("duration"))
+        if layout.DURATION in names:
+            _, ok = _uint(table.column(layout.DURATION))
             breaks[1:] |= ~ok[1:]
         breaks[1:] |= np.diff(self.timestamps) * 2 > 3 * self.interval_ns
         return breaks
@@ -252,11 +207,7 @@ class Recording:
 
     def host(self) -> dict[str, str]:
         """Host facts from the file metadata (JSON ``host`` key), if any."""
-        try:
-            host = json.loads(self.metadata.get("host", "{}"))
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in host.items()} if isinstance(host, dict) else {}
+        return reader.host(self.metadata)
 
     def _lock(self, name: str) -> threading.Lock:
         with self._locks_guard:

@@ -1,1 +1,1 @@
-"""One module per sampler; ``rezolus_agent.registry`` lists them."""
+"""The samplers: one module per sampler; a BPF sampler is a package holding its module and its ``.bpf.c``."""

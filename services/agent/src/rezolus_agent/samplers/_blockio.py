@@ -8,24 +8,20 @@ are right for the running kernel whatever headers are installed.
 
 from __future__ import annotations
 
-import functools
-
-from rezolus_agent.samplers._btf import BtfError, lookup
+from rezolus_agent import btf
 
 OPS = ("read", "write", "flush", "discard")
-_ENUMS = ("REQ_OP_READ", "REQ_OP_WRITE", "REQ_OP_FLUSH", "REQ_OP_DISCARD", "__REQ_FAILFAST_DEV")
+_OP_ENUMS = ("REQ_OP_READ", "REQ_OP_WRITE", "REQ_OP_FLUSH", "REQ_OP_DISCARD")
 
 
-@functools.cache
 def request_cflags() -> tuple[str, ...]:
     """-D flags: cmd_flags offset, op mask and the kernel's numbers for the four ops."""
-    offsets, values = lookup({"request": ("cmd_flags",)}, _ENUMS)
-    op_bits = values["__REQ_FAILFAST_DEV"]
+    kernel = btf.kernel()
+    op_bits = kernel.enum_value("__REQ_FAILFAST_DEV")
     if not 0 < op_bits <= 16:
-        raise BtfError(f"unexpected request op width {op_bits} bits")
-    flags = [
-        f"-DBLOCKIO_RQ_CMD_FLAGS={offsets['request']['cmd_flags']}",
+        raise btf.BtfError(f"unexpected request op width {op_bits} bits")
+    return (
+        f"-DBLOCKIO_RQ_CMD_FLAGS={kernel.offset('request.cmd_flags')}",
         f"-DBLOCKIO_REQ_OP_MASK={(1 << op_bits) - 1}",
-    ]
-    flags += [f"-DBLOCKIO_{name}={values[name]}" for name in _ENUMS[:4]]
-    return tuple(flags)
+        *(f"-DBLOCKIO_{name}={kernel.enum_value(name)}" for name in _OP_ENUMS),
+    )

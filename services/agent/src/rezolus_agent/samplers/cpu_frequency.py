@@ -16,25 +16,24 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.cpus import online_cpus
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_agent.samplers import _perf
-from rezolus_agent.samplers._cpus import online_cpus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 EVENTS = ("tsc", "aperf", "mperf")
 
 
-class CpuFrequency(Sampler):
+class CpuFrequency(ProcSampler):
     """Per-CPU msr cycle counters."""
 
     name = "cpu_frequency"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - perf-event sampler
+    def start(self) -> None:
         """Find the msr events, open one group per online CPU, register the series."""
         opener: Callable[[int, list[tuple[int, int]]], _perf.Group] = self.ctx.extra.get(  # type: ignore[assignment]
             "perf_open", _perf.open_group

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.cpus import online_cpus
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_agent.samplers import _perf
-from rezolus_agent.samplers._cpus import online_cpus
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 EVENTS = (
@@ -33,12 +32,12 @@ EVENTS = (
 )
 
 
-class CpuPerf(Sampler):
+class CpuPerf(ProcSampler):
     """Per-CPU hardware cycle and instruction counts."""
 
     name = "cpu_perf"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - perf-event sampler
+    def start(self) -> None:
         """Open one group per online CPU and register the series."""
         opener: Callable[[int, list[tuple[int, int]]], _perf.Group] = self.ctx.extra.get(  # type: ignore[assignment]
             "perf_open", _perf.open_group

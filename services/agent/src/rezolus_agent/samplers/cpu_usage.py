@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 
 if TYPE_CHECKING:
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 STATES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice")
@@ -35,12 +34,12 @@ def read_stat(path: os.PathLike[str] | str) -> dict[int, list[int]]:
     return cpus
 
 
-class CpuUsage(Sampler):
+class CpuUsage(ProcSampler):
     """Per-CPU time by state from /proc/stat."""
 
     name = "cpu_usage"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - procfs sampler
+    def start(self) -> None:
         """Check the file and register series for the CPUs present."""
         self._path = self.ctx.proc / "stat"
         try:

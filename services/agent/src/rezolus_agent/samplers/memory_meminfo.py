@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 FIELDS = {
@@ -36,12 +35,12 @@ def read_meminfo(path: Path) -> dict[str, int]:
     return values
 
 
-class MemoryMeminfo(Sampler):
+class MemoryMeminfo(ProcSampler):
     """Memory totals from /proc/meminfo."""
 
     name = "memory_meminfo"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - procfs sampler
+    def start(self) -> None:
         """Register gauges for the fields this kernel has."""
         self._path = self.ctx.proc / "meminfo"
         try:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 FIELDS = ("numa_hit", "numa_miss", "numa_foreign", "numa_interleave", "numa_local", "numa_other")
@@ -30,12 +29,12 @@ def read_vmstat(path: Path) -> dict[str, int]:
     return values
 
 
-class MemoryVmstat(Sampler):
+class MemoryVmstat(ProcSampler):
     """NUMA counters from /proc/vmstat."""
 
     name = "memory_vmstat"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - procfs sampler
+    def start(self) -> None:
         """Register counters for the NUMA fields present."""
         self._path = self.ctx.proc / "vmstat"
         try:

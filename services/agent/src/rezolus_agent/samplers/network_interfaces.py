@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_agent.samplers._accumulate import Accumulator
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 FILES = {
@@ -43,12 +42,12 @@ def read_interfaces(root: Path) -> dict[tuple[str, str], int]:
     return readings
 
 
-class NetworkInterfaces(Sampler):
+class NetworkInterfaces(ProcSampler):
     """Interface error counters from sysfs."""
 
     name = "network_interfaces"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - sysfs sampler
+    def start(self) -> None:
         """Check the directory and register the counters."""
         self._root = self.ctx.sys / "class" / "net"
         if not self._root.is_dir():

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rezolus_agent.sampler import Sampler, SamplerUnavailable
+from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_agent.samplers._accumulate import Accumulator
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 _COLUMNS = {"rx_bytes": 0, "rx_packets": 1, "tx_bytes": 8, "tx_packets": 9}
@@ -35,12 +34,12 @@ def read_net_dev(path: Path) -> dict[tuple[str, str], int]:
     return readings
 
 
-class NetworkTraffic(Sampler):
+class NetworkTraffic(ProcSampler):
     """Host network traffic from /proc/net/dev."""
 
     name = "network_traffic"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - procfs sampler
+    def start(self) -> None:
         """Check the file and register the four counters."""
         self._path = self.ctx.proc / "net" / "dev"
         try:

@@ -14,19 +14,18 @@ import os
 import resource
 from typing import TYPE_CHECKING
 
-from rezolus_agent.sampler import Sampler
+from rezolus_agent.sampler import ProcSampler
 
 if TYPE_CHECKING:
-    from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.series import FrameBuilder
 
 
-class RezolusRusage(Sampler):
+class RezolusRusage(ProcSampler):
     """The agent process's own costs."""
 
     name = "rezolus_rusage"
 
-    def start(self, maps: BpfMaps | None) -> None:  # noqa: ARG002 - no BPF
+    def start(self) -> None:
         """Register the series."""
         reg = self.ctx.registry
         self._user = reg.counter("rezolus_cpu_usage", {"state": "user"}, "nanoseconds", "Agent CPU time.")

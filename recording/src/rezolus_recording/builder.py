@@ -1,0 +1,331 @@
+"""Building a recording's arrow table from delivered frames, row by row.
+
+Invariants (the layout itself is ``layout``'s):
+- Rows keep the order they were added; a row's ``restart`` is true when its
+  delivery says ``restarted``, its agent instance differs from the previous
+  row's, or ``mark_restart`` was called; its ``duration`` is then null.
+- Each series (type, name, labels) gets exactly one column for the builder's
+  life; a name clash falls back to ``layout.unique_name``.
+- ``take``/``discard`` forget rows but never columns or totals, so streamed
+  chunks share one schema once ``declare`` has fixed it, and
+  ``file_metadata`` always describes every row added.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from rezolus_core.frame import MetricType, SeriesSpec
+from rezolus_recording import layout
+from rezolus_recording.layout import HIST as _HIST
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from numpy.typing import NDArray
+
+    from rezolus_core.frame import Catalog
+    from rezolus_core.tracker import Delivery
+
+_Identity = tuple[MetricType, str, tuple[tuple[str, str], ...]]
+
+
+@dataclass
+class _Column:
+    name: str
+    spec: SeriesSpec
+    index: int  # position within the columns of its type
+
+
+@dataclass
+class _Row:
+    timestamp_ns: int
+    duration_ns: int | None
+    instance: str
+    restart: bool
+    missed: int
+    counter_cols: NDArray[np.intp]
+    counter_values: NDArray[np.uint64]
+    gauge_cols: NDArray[np.intp]
+    gauge_values: NDArray[np.int64]
+    hist_cols: list[int] = field(default_factory=list)
+    hist_buckets: list[tuple[NDArray[np.uint16], NDArray[np.uint64]]] = field(default_factory=list)
+
+
+class TableBuilder:
+    """Accumulates delivered frames as rows and builds the recording's arrow table.
+
+    Gaps: ``mark_gap(n)`` adds ``n`` to the next row's ``missed``; ``add`` also
+    accepts ``missed=`` directly.  Restarts: a row whose delivery says
+    ``restarted`` or whose agent instance differs from the previous row's is a
+    restart row (``restart`` true, ``duration`` null); ``mark_restart()``
+    forces the next row to be one.
+
+    Streaming: ``declare(catalog)`` creates columns up front so every chunk
+    has the same schema; ``take()`` returns the rows added since the last
+    ``take`` and forgets them (``discard()`` forgets without building), while
+    totals and the file metadata keep counting every row.
+    """
+
+    def __init__(
+        self, *, source: str, interval_ns: int, host: Mapping[str, str] | None = None
+    ) -> None:
+        if interval_ns <= 0:
+            raise ValueError(f"interval must be positive, got {interval_ns} ns")
+        self.source = source
+        self.interval_ns = interval_ns
+        self._host: dict[str, str] = dict(host or {})
+        self._host_given = set(self._host)
+        self._columns: dict[_Identity, _Column] = {}
+        self._names: set[str] = set()
+        self._by_type: dict[MetricType, list[_Column]] = {t: [] for t in MetricType}
+        self._id_maps: dict[str, tuple[int, dict[MetricType, NDArray[np.intp]]]] = {}
+        self._rows: list[_Row] = []
+        self._instances: list[str] = []
+        self._pending_missed = 0
+        self._pending_restart = False
+        self._last: tuple[int, str] | None = None  # (timestamp, instance) of the newest row
+        self._taken = 0
+        self._first_ts: int | None = None
+        self._gaps = self._missed_rows = self._restarts = 0
+        self.dropped_buckets = 0
+
+    @property
+    def rows(self) -> int:
+        """Number of rows added so far (including rows already returned by ``take``)."""
+        return self._taken + len(self._rows)
+
+    @property
+    def columns(self) -> int:
+        """Number of series columns known so far."""
+        return len(self._columns)
+
+    def mark_gap(self, missed: int = 1) -> None:
+        """Record that ``missed`` rows are missing before the next row."""
+        if missed < 0:
+            raise ValueError(f"missed rows cannot be negative, got {missed}")
+        self._pending_missed += missed
+
+    def mark_restart(self) -> None:
+        """Force the next row to be a restart row (no deltas across it)."""
+        self._pending_restart = True
+
+    def _column(self, spec: SeriesSpec) -> _Column:
+        identity: _Identity = (spec.type, spec.name, tuple(sorted(spec.labels.items())))
+        column = self._columns.get(identity)
+        if column is None:
+            name = layout.column_name(spec)
+            if name in self._names or name in layout.BOOKKEEPING:
+                name = layout.unique_name(spec)
+            typed = self._by_type[spec.type]
+            column = _Column(name, spec, len(typed))
+            typed.append(column)
+            self._columns[identity] = column
+            self._names.add(name)
+        return column
+
+    def declare(self, catalog: Catalog) -> None:
+        """Create the columns of every series of ``catalog`` now (to fix the schema early)."""
+        self._catalog_map(catalog)
+
+    def _catalog_map(self, catalog: Catalog) -> dict[MetricType, NDArray[np.intp]]:
+        # Catalogs of one instance are append-only, so the map of its newest
+        # version serves every older one and a newer one only adds its tail.
+        known = self._id_maps.get(catalog.instance)
+        if known is not None and known[0] >= catalog.version:
+            return known[1]
+        start = 0 if known is None else known[0]
+        maps = {t: np.full(catalog.version, -1, dtype=np.intp) for t in MetricType}
+        if known is not None:
+            for kind, old in known[1].items():
+                maps[kind][:start] = old
+        for spec in catalog.series[start:]:
+            maps[spec.type][spec.id] = self._column(spec).index
+        self._id_maps[catalog.instance] = (catalog.version, maps)
+        for k, v in catalog.host.items():
+            if k not in self._host_given:
+                self._host[k] = v
+        if catalog.instance not in self._instances:
+            self._instances.append(catalog.instance)
+        return maps
+
+    def add(
+        self,
+        delivery: Delivery,
+        *,
+        duration_ns: int | None = None,
+        missed: int = 0,
+        timestamp_ns: int | None = None,
+    ) -> None:
+        """Append one row from a delivered frame (``timestamp_ns`` overrides the frame's)."""
+        frame = delivery.frame
+        maps = self._catalog_map(delivery.catalog)
+        if frame.host and layout.HOSTNAME not in self._host:
+            self._host[layout.HOSTNAME] = frame.host
+        ts = frame.timestamp_ns if timestamp_ns is None else timestamp_ns
+        previous = self._last
+        restart = (
+            self._pending_restart
+            or delivery.restarted
+            or (previous is not None and previous[1] != frame.instance)
+        )
+        if duration_ns is None and previous is not None and not restart:
+            duration_ns = max(0, ts - previous[0])
+        if restart:
+            duration_ns = None
+        missed += self._pending_missed
+        row = _Row(
+            timestamp_ns=ts,
+            duration_ns=duration_ns,
+            instance=frame.instance,
+            restart=restart,
+            missed=missed,
+            counter_cols=maps[MetricType.COUNTER][frame.counter_ids],
+            counter_values=frame.counter_values,
+            gauge_cols=maps[MetricType.GAUGE][frame.gauge_ids],
+            gauge_values=frame.gauge_values,
+        )
+        hist_map = maps[MetricType.HISTOGRAM]
+        for hist in frame.histograms:
+            keep = hist.indices < _HIST.buckets
+            if not keep.all():
+                self.dropped_buckets += int((~keep).sum())
+                hist = type(hist)(hist.id, hist.indices[keep], hist.counts[keep])  # noqa: PLW2901
+            row.hist_cols.append(int(hist_map[hist.id]))
+            row.hist_buckets.append((hist.indices, hist.counts))
+        self._rows.append(row)
+        self._pending_missed = 0
+        self._pending_restart = False
+        self._last = (ts, frame.instance)
+        if self._first_ts is None:
+            self._first_ts = ts
+        self._gaps += 1 if missed else 0
+        self._missed_rows += missed
+        self._restarts += 1 if restart else 0
+
+    def _scalar_columns(
+        self, kind: MetricType, dtype: type[np.uint64 | np.int64]
+    ) -> list[pa.Array]:
+        columns = self._by_type[kind]
+        n = len(self._rows)
+        values = np.zeros((len(columns), n), dtype=dtype)
+        present = np.zeros((len(columns), n), dtype=bool)
+        for r, row in enumerate(self._rows):
+            cols, vals = (
+                (row.counter_cols, row.counter_values)
+                if kind is MetricType.COUNTER
+                else (row.gauge_cols, row.gauge_values)
+            )
+            values[cols, r] = vals
+            present[cols, r] = True
+        arrow_type = layout.arrow_type(kind)
+        return [
+            pa.array(values[i], type=arrow_type, mask=~present[i]) for i in range(len(columns))
+        ]
+
+    def _histogram_columns(self) -> list[pa.Array]:
+        columns = self._by_type[MetricType.HISTOGRAM]
+        n, width = len(self._rows), _HIST.buckets
+        cells: list[dict[int, tuple[NDArray[np.uint16], NDArray[np.uint64]]]] = [
+            {} for _ in columns
+        ]
+        for r, row in enumerate(self._rows):
+            for col, buckets in zip(row.hist_cols, row.hist_buckets, strict=True):
+                cells[col][r] = buckets
+        arrays = []
+        for per_row in cells:
+            rows_present = sorted(per_row)
+            flat = np.zeros((len(rows_present), width), dtype=np.uint64)
+            for k, r in enumerate(rows_present):
+                indices, counts = per_row[r]
+                flat[k, indices] = counts
+            present = np.zeros(n, dtype=bool)
+            present[rows_present] = True
+            offsets = np.zeros(n + 1, dtype=np.int32)
+            offsets[1:] = np.cumsum(present.astype(np.int32) * width)
+            arrays.append(
+                pa.ListArray.from_arrays(
+                    pa.array(offsets, type=pa.int32()),
+                    pa.array(flat.reshape(-1), type=pa.uint64()),
+                    mask=pa.array(~present),
+                )
+            )
+        return arrays
+
+    def file_metadata(self) -> dict[str, str]:
+        """Return the file's key-value metadata for all rows added so far."""
+        catalog = [
+            {
+                "column": c.name, "metric": c.spec.name, "type": c.spec.type.value,
+                "labels": dict(c.spec.labels), "unit": c.spec.unit,
+                "description": c.spec.description,
+            }
+            for c in sorted(self._columns.values(), key=lambda c: c.name)
+        ]
+        host = self._host
+        return {
+            layout.SOURCE: self.source,
+            layout.VERSION: layout.package_version(),
+            layout.LAYOUT: layout.LAYOUT_VERSION,
+            layout.SAMPLING_INTERVAL_MS: str(self.interval_ns // 1_000_000),
+            layout.INTERVAL_NS: str(self.interval_ns),
+            layout.HOST: json.dumps(host, sort_keys=True),
+            layout.HOSTNAME: host.get(layout.HOSTNAME, ""),
+            layout.KERNEL: host.get(layout.KERNEL, ""),
+            layout.AGENT_VERSION: host.get(layout.AGENT_VERSION, ""),
+            layout.INSTANCES: json.dumps(self._instances),
+            layout.CATALOG: json.dumps(catalog),
+            layout.ROWS: str(self.rows),
+            layout.GAPS: str(self._gaps),
+            layout.MISSED_ROWS: str(self._missed_rows),
+            layout.RESTARTS: str(self._restarts),
+            layout.FIRST_TIMESTAMP: "" if self._first_ts is None else str(self._first_ts),
+            layout.LAST_TIMESTAMP: "" if self._last is None else str(self._last[0]),
+            layout.DROPPED_BUCKETS: str(self.dropped_buckets),
+        }
+
+    def table(self) -> pa.Table:
+        """Return the rows not yet taken as an arrow table with the recording's schema."""
+        rows = self._rows
+        arrays: list[pa.Array] = [
+            pa.array([r.timestamp_ns for r in rows], type=pa.uint64()),
+            pa.array([r.duration_ns for r in rows], type=pa.uint64()),
+            pa.array([r.instance for r in rows], type=pa.string()).dictionary_encode(),
+            pa.array([r.restart for r in rows], type=pa.bool_()),
+            pa.array([r.missed for r in rows], type=pa.uint64()),
+        ]
+        fields = layout.bookkeeping_fields(arrays[2].type)
+        series: list[tuple[str, pa.Field, pa.Array]] = []
+        for kind, dtype, built in (
+            (MetricType.COUNTER, np.uint64, None),
+            (MetricType.GAUGE, np.int64, None),
+            (MetricType.HISTOGRAM, None, self._histogram_columns()),
+        ):
+            columns = self._by_type[kind]
+            values = built if built is not None else self._scalar_columns(kind, dtype)  # type: ignore[arg-type]
+            series.extend(
+                (c.name, layout.series_field(c.name, c.spec), v)
+                for c, v in zip(columns, values, strict=True)
+            )
+        series.sort(key=lambda item: item[0])
+        fields.extend(f for _, f, _ in series)
+        arrays.extend(a for _, _, a in series)
+        schema = pa.schema(fields, metadata=self.file_metadata())
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    def discard(self) -> None:
+        """Forget the rows not yet taken without building them; columns and totals carry on."""
+        self._taken += len(self._rows)
+        self._rows = []
+
+    def take(self) -> pa.Table:
+        """Return ``table()`` and forget its rows; columns and totals carry on (for streaming)."""
+        table = self.table()
+        self._taken += len(self._rows)
+        self._rows = []
+        return table

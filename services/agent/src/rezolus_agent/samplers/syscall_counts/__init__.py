@@ -1,0 +1,42 @@
+"""syscall_counts: syscalls by family, per host and per cgroup.
+
+Attaches to the raw tracepoint ``raw_syscalls:sys_enter`` (``syscall_counts.bpf.c``).
+Emits ``syscall{op}`` (counter, syscalls) and ``cgroup_syscall{op,name}``
+(counter, syscalls; docker cgroups also carry ``container``/``container_name``)
+for up to ``max_cgroups`` (option, default 1024) live cgroup v2 groups.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rezolus_agent.sampler import BpfSampler, BpfSpec, MapSize, raw
+from rezolus_agent.syscalls import FAMILIES, fill_family_table
+from rezolus_agent.wiring import CgroupCounters, Counters, each
+
+if TYPE_CHECKING:
+    from rezolus_agent.bpfload import BpfMaps
+
+
+class SyscallCounts(BpfSampler):
+    """Counts every syscall under its family, host-wide and per cgroup."""
+
+    name = "syscall_counts"
+    bpf = BpfSpec(
+        hooks=(raw("sys_enter", "syscall_counts__sys_enter"),),
+        maps=("syscall_family", "syscall_counts", "syscall_cgroup_slot", "cgroup_syscall"),
+        metrics=(
+            Counters("syscall_counts", each("syscall", "syscalls", "System calls entered, by family.", "op", FAMILIES)),
+            CgroupCounters("syscall_cgroup_slot", "cgroup_syscall", width=len(FAMILIES), series=each(
+                "cgroup_syscall", "syscalls", "System calls entered by tasks of a cgroup, by family.", "op", FAMILIES)),
+        ),
+        sizes=(MapSize("max_cgroups", 1024, "SYSCALL_MAX_CGROUPS", minimum=1, maximum=65536),),
+    )
+
+    def attach(self, maps: BpfMaps) -> None:
+        """Fill the syscall → family table, then wire the metrics."""
+        fill_family_table(maps.array("syscall_family"))
+        super().attach(maps)
+
+
+SAMPLER = SyscallCounts

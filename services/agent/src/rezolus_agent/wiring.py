@@ -1,0 +1,164 @@
+"""Declared map → metric wiring of BPF samplers.
+
+A BPF sampler's counter and histogram maps have one row per CPU (see
+``samplers/rezolus.h``); most samplers only name which columns of a row are
+which series.  They declare that here instead of writing code:
+
+- ``Counters``: the first ``len(series)`` u64 of each CPU's row are counters,
+  summed over CPUs, or kept per CPU with an ``id`` label (``per_cpu``).
+- ``Histograms``: each CPU's row holds ``len(series)`` histograms of the
+  shared bucket layout, summed over CPUs.
+- ``CgroupCounters``: rows of a per-cgroup slot table (``cgroups``), series
+  labelled with the cgroup's labels; the sampler's ``max_cgroups`` size is
+  the capacity.
+
+Invariants: series are registered when the sampler attaches (cgroup series
+when their cgroup gets a slot), in declaration order; values are copied out
+of the live maps once per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from rezolus_agent.cgroups import CgroupSeries
+from rezolus_core.histogram import layout
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from rezolus_agent.bpfload import BpfMaps
+    from rezolus_agent.sampler import BpfSampler
+    from rezolus_agent.series import FrameBuilder, SeriesRegistry
+
+
+@dataclass(frozen=True)
+class Series:
+    """One series (or one per CPU / per cgroup) a column of a map becomes."""
+
+    name: str
+    unit: str
+    description: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+def one(name: str, unit: str, description: str) -> tuple[Series]:
+    """A single unlabelled series."""
+    return (Series(name, unit, description),)
+
+
+def each(name: str, unit: str, description: str, label: str, values: tuple[str, ...]) -> tuple[Series, ...]:
+    """One series per label value, in column order."""
+    return tuple(Series(name, unit, description, ((label, v),)) for v in values)
+
+
+class Emitter(Protocol):
+    """Bound wiring: writes its values into a frame."""
+
+    def emit(self, out: FrameBuilder) -> None:
+        """Add current values."""
+
+
+class Wiring(Protocol):
+    """Declared wiring: binds to a sampler's maps when it attaches."""
+
+    def bind(self, sampler: BpfSampler, maps: BpfMaps) -> Emitter:
+        """Register the series and return what emits them."""
+
+
+def _counter(reg: SeriesRegistry, series: Series, before: dict[str, str], after: dict[str, str]) -> int:
+    labels = {**before, **dict(series.labels), **after}
+    return reg.counter(series.name, labels, series.unit, series.description)
+
+
+@dataclass
+class _Rows:
+    ids: NDArray[np.uint32]
+    rows: NDArray[np.uint64]
+    per_cpu: bool
+
+    def emit(self, out: FrameBuilder) -> None:
+        out.counters(self.ids, self.rows if self.per_cpu else self.rows.sum(axis=0, dtype=np.uint64))
+
+
+@dataclass(frozen=True)
+class Counters:
+    """Counters in the first columns of each CPU's row of ``map``."""
+
+    map: str
+    series: tuple[Series, ...]
+    per_cpu: bool = False
+
+    def bind(self, sampler: BpfSampler, maps: BpfMaps) -> Emitter:
+        """Register one series per column (per CPU when ``per_cpu``)."""
+        cpus, reg = sampler.ctx.cpus, sampler.ctx.registry
+        rows = maps.array(self.map).reshape(cpus, -1)[:, : len(self.series)]
+        if self.per_cpu:
+            grid = [[_counter(reg, s, {}, {"id": str(cpu)}) for s in self.series] for cpu in range(cpus)]
+            return _Rows(np.array(grid, dtype=np.uint32), rows, per_cpu=True)
+        return _Rows(np.array([_counter(reg, s, {}, {}) for s in self.series], dtype=np.uint32), rows, per_cpu=False)
+
+
+@dataclass
+class _Hists:
+    ids: list[int]
+    rows: NDArray[np.uint64]
+
+    def emit(self, out: FrameBuilder) -> None:
+        for sid, row in zip(self.ids, self.rows.sum(axis=0, dtype=np.uint64), strict=True):
+            out.histogram(sid, row)
+
+
+@dataclass(frozen=True)
+class Histograms:
+    """Histograms laid out one after another in each CPU's row of ``map``, summed over CPUs."""
+
+    map: str
+    series: tuple[Series, ...]
+
+    def bind(self, sampler: BpfSampler, maps: BpfMaps) -> Emitter:
+        """Register one histogram series per block."""
+        cpus, reg = sampler.ctx.cpus, sampler.ctx.registry
+        rows = maps.array(self.map).reshape(cpus, len(self.series), layout().buckets)
+        ids = [reg.histogram(s.name, dict(s.labels), s.unit, s.description) for s in self.series]
+        return _Hists(ids, rows)
+
+
+class _Nothing:
+    def emit(self, out: FrameBuilder) -> None:
+        """No cgroup v2 here: nothing to emit."""
+
+
+@dataclass(frozen=True)
+class CgroupCounters:
+    """Per-cgroup counter rows: ``slots`` (hash map cgroup id → slot) indexes rows of ``width`` u64 in ``map``.
+
+    ``generation``: a map whose first u64 is bumped after every slot change
+    (for BPF code that caches slots).
+    """
+
+    slots: str
+    map: str
+    width: int
+    series: tuple[Series, ...]
+    generation: str | None = None
+
+    def bind(self, sampler: BpfSampler, maps: BpfMaps) -> Emitter:
+        """Track the live cgroups (nothing without cgroup v2)."""
+
+        def make(reg: SeriesRegistry, labels: dict[str, str]) -> list[int]:
+            return [_counter(reg, s, labels, {}) for s in self.series]
+
+        tracker = CgroupSeries.create(
+            sampler,
+            hash_fd=maps.fds[self.slots],
+            rows=maps.array(self.map),
+            width=self.width,
+            capacity=sampler.sizes["max_cgroups"],
+            make=make,
+            generation=maps.array(self.generation) if self.generation else None,
+        )
+        return tracker if tracker is not None else _Nothing()

@@ -1,0 +1,121 @@
+"""blockio samplers vs /proc/diskstats (ops and bytes) and a bpftrace script (latency)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import numpy as np
+import pytest
+from ioinet_helpers import direct_io, loop_device, read_diskstats
+
+from rezolus_core import histogram
+from support.live import total
+
+pytestmark = pytest.mark.root
+
+OPS = ("read", "write", "flush", "discard")
+
+
+def _ours(loaded):
+    values = loaded.read()
+    return {
+        op: {
+            "ops": total(values, "blockio_operations", op=op),
+            "bytes": total(values, "blockio_bytes", op=op),
+        }
+        for op in OPS
+    }
+
+
+def test_operations_and_bytes_match_diskstats(load_samplers, tmp_path):
+    """Ops and bytes of reads, writes, fsync flushes and discards on a loop device match /proc/diskstats within 1 %.
+
+    Other processes' IO is counted by both sides; the diskstats window is sandwiched between
+    two sampler windows (inner and outer), so completions in flight at a boundary cannot
+    show up as a difference.
+    """
+    loaded = load_samplers("blockio_requests")
+    with loop_device(tmp_path) as dev:
+        m1, r1, m2 = _ours(loaded), read_diskstats(), _ours(loaded)
+        direct_io(dev, reads=6000, writes=3000, fsyncs=600)
+        for chunk in range(64):
+            subprocess.run(["blkdiscard", "-o", str(chunk << 20), "-l", str(1 << 20), dev], check=True)
+        m3, r2, m4 = _ours(loaded), read_diskstats(), _ours(loaded)
+    for op in OPS:
+        for what in ("ops", "bytes"):
+            if op == "flush" and what == "bytes":
+                continue
+            inner, outer = m3[op][what] - m2[op][what], m4[op][what] - m1[op][what]
+            ref = r2[op][what] - r1[op][what]
+            print(op, what, inner, ref, outer)
+            assert ref > 0, (op, what)
+            assert inner <= 1.01 * ref, (op, what, inner, ref)
+            assert ref <= 1.01 * outer, (op, what, ref, outer)
+    assert m3["read"]["ops"] - m2["read"]["ops"] >= 6000
+    assert m3["write"]["ops"] - m2["write"]["ops"] >= 3000
+    assert m3["flush"]["ops"] - m2["flush"]["ops"] >= 600
+    assert m3["discard"]["bytes"] - m2["discard"]["bytes"] >= 64 << 20
+
+
+# Values are kept in a map printed at exit: printing per event would put bpftrace's
+# reader wake-up inside the interval that a program running after it measures.
+BPFTRACE = """
+tracepoint:block:block_rq_issue { @start[args->dev, args->sector] = nsecs; }
+tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ {
+    @v[cpu, nsecs, args->rwbs] = nsecs - @start[args->dev, args->sector];
+    delete(@start[args->dev, args->sector]);
+}
+"""
+
+
+def _op(rwbs: str) -> str | None:
+    code = rwbs[1] if rwbs[:1] == "F" and rwbs[1:2] in {"R", "W", "F", "D"} else rwbs[:1]
+    return {"R": "read", "W": "write", "F": "flush", "D": "discard"}.get(code)
+
+
+def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
+    """Read latency p50 and p90 land within one bucket of a bpftrace script on the same tracepoints."""
+    loaded = load_samplers("blockio_latency")
+    with loop_device(tmp_path) as dev:
+        proc = subprocess.Popen(
+            [bpftrace, "-e", BPFTRACE],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "BPFTRACE_MAP_KEYS_MAX": "131072"},
+        )
+        try:
+            assert proc.stdout is not None
+            banner = proc.stdout.readline()
+            assert banner.startswith("Attaching"), banner
+            before = total(loaded.read(), "blockio_latency", op="read")
+            direct_io(dev, reads=8000)
+            after = total(loaded.read(), "blockio_latency", op="read")
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    samples = [
+        int(value)
+        for key, value in (line[3:].rsplit(":", 1) for line in out.splitlines() if line.startswith("@v["))
+        if _op(key.rstrip("]").rsplit(",", 1)[1].strip()) == "read"
+    ]
+    reference = histogram.from_values(samples)
+    ours = np.asarray(after - before, dtype=np.uint64)
+    assert histogram.total(ours) >= 8000, "every read is timed"
+    # The reference runs on perf tracepoints, whose programs the kernel skips while another
+    # perf-tracepoint program is running on the same CPU: it saw 92-100 % of the
+    # completions in our runs while our raw tracepoints saw every read. So the tail
+    # rests on different samples: compare p50 and p90, and require most of the events.
+    assert histogram.total(reference) >= 0.8 * histogram.total(ours)
+    got = histogram.percentile_indices(ours, [50, 90])
+    want = histogram.percentile_indices(reference, [50, 90])
+    print("ours", got, "bpftrace", want, histogram.total(ours), histogram.total(reference))
+    for g, w in zip(got, want, strict=True):
+        assert g is not None
+        assert w is not None
+        assert abs(g - w) <= 1
