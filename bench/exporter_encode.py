@@ -5,7 +5,9 @@ random latencies, then times, each as the median of N repetitions in this
 process: rendering the families (cached label sets, as in the exporter), the
 text 0.0.4 encoder, the OpenMetrics encoder as prometheus_client's
 choose_encoder picks it, the same encoder on the exporter's fast path
-(``server.encoder_for``), and gzip level 1.
+(``server.encoder_for``), the whole answer with bucket lines on
+``fasttext``'s path, the protobuf answer with native histograms (plus the
+classic buckets unless --no-histograms), and gzip level 1.
 
 Usage: .venv/bin/python bench/exporter_encode.py [--grouping-power 3] [--repeat 20] [--no-histograms]
 """
@@ -16,7 +18,7 @@ import argparse
 import gzip
 import statistics
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -25,6 +27,7 @@ from prometheus_client.exposition import choose_encoder, generate_latest
 from rezolus_core import histogram, log
 from rezolus_core.bus import MemoryBus
 from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_exporter import fasttext, protobuf
 from rezolus_exporter.collector import AgentCollector
 from rezolus_exporter.config import DEFAULT_QUANTILES
 from rezolus_exporter.render import Settings, render
@@ -73,6 +76,14 @@ def timed(action: Callable[[], object], repeat: int) -> float:
     return statistics.median(samples)
 
 
+def fresh_values(templates: fasttext.Templates, registry: CollectorRegistry, encoder: Callable[..., bytes]) -> bytes:
+    """The fast path as for a new frame: cached templates, but no family's text reused."""
+    for template in templates.values():
+        if template is not None:
+            template.last_values = []
+    return fasttext.generate(registry.collect(), encoder, templates)
+
+
 def main() -> int:
     """Print the timings as a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -94,16 +105,21 @@ def main() -> int:
     collector = AgentCollector(state, settings, summaries=True, histograms=not args.no_histograms)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    native_collector = AgentCollector(
+        state, settings, summaries=True, histograms=not args.no_histograms, native_histograms=True
+    )
     list(collector.collect())
     assert collector.plan is not None
     window = state.window()
     assert window is not None
-    label_sets: dict[tuple[str, int], list[dict[str, str]]] = {}
+    label_sets: dict[tuple[str, int], Any] = {}
     render(collector.plan, window, settings, label_sets)
     samples = sum(len(m.samples) for m in collector.collect())
     library_openmetrics = choose_encoder(OPENMETRICS)[0]
     fast_openmetrics = encoder_for(OPENMETRICS)[0]
     body = fast_openmetrics(registry)
+    templates: fasttext.Templates = {}
+    fasttext.generate(registry.collect(), fast_openmetrics, templates)  # templates built once, as in the exporter
     rows = [
         (
             "render families (label sets cached)",
@@ -112,6 +128,11 @@ def main() -> int:
         ("text 0.0.4 encoder", timed(lambda: generate_latest(registry), args.repeat)),
         ("OpenMetrics, library's escaping", timed(lambda: library_openmetrics(registry), args.repeat)),
         ("OpenMetrics, exporter's fast path", timed(lambda: fast_openmetrics(registry), args.repeat)),
+        (
+            "OpenMetrics, bucket lines on fasttext's path",
+            timed(lambda: fresh_values(templates, registry, fast_openmetrics), args.repeat),
+        ),
+        ("protobuf with native histograms", timed(lambda: protobuf.generate(native_collector.families()), args.repeat)),
         ("gzip level 1 of the OpenMetrics body", timed(lambda: gzip.compress(body, 1), args.repeat)),
     ]
     mode = "summaries only" if args.no_histograms else f"summaries + histograms g={args.grouping_power}"

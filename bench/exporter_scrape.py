@@ -33,6 +33,11 @@ ACCEPT = (
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 )
 HEADERS = {"Accept": ACCEPT, "Accept-Encoding": "gzip", "User-Agent": "Prometheus/2.42.0"}
+# What Prometheus 2.42 sends with --enable-feature=native-histograms.
+PROTOBUF_ACCEPT = (
+    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
+    "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
 BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -61,8 +66,9 @@ def rss_mib(pid: int) -> float:
 class Target:
     """One /metrics endpoint and the process behind it."""
 
-    def __init__(self, name: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, name: str, port: int, process: subprocess.Popen[bytes], accept: str = ACCEPT) -> None:
         self.name, self.port, self.process = name, port, process
+        self.headers = {**HEADERS, "Accept": accept}
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         self.latencies: list[float] = []
         self.sizes: list[int] = []
@@ -70,7 +76,7 @@ class Target:
     def scrape(self) -> float:
         """One GET /metrics; return its duration in seconds."""
         started = time.perf_counter()
-        self.connection.request("GET", "/metrics", headers=HEADERS)
+        self.connection.request("GET", "/metrics", headers=self.headers)
         response = self.connection.getresponse()
         body = response.read()
         elapsed = time.perf_counter() - started
@@ -79,7 +85,7 @@ class Target:
         self.sizes.append(len(body))
         return elapsed
 
-    def wait_ready(self, needle: bytes, timeout: float = 30.0) -> None:
+    def wait_ready(self, needle: bytes, timeout: float = 120.0) -> None:
         """Poll until /metrics contains ``needle`` (uncompressed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -111,6 +117,7 @@ def start_targets(tmp: Path, node_exporter: str, processes: list[subprocess.Pope
     """Start the agent, the exporters and node_exporter; return the scrape targets."""
     (tmp / "full.toml").write_text("[prometheus]\nhistograms = true\n")
     (tmp / "coarse.toml").write_text("[prometheus]\nhistograms = true\nhistogram_grouping_power = 1\n")
+    (tmp / "native.toml").write_text("[prometheus]\nnative_histograms = true\n")
     agent_endpoint = f"tcp://127.0.0.1:{free_port()}"
     processes.append(start([str(BIN / "rezolus-agent"), "--listen", agent_endpoint, "--interval", "1s"]))
     targets = []
@@ -118,13 +125,15 @@ def start_targets(tmp: Path, node_exporter: str, processes: list[subprocess.Pope
         ("rezolus-exporter, summaries (default)", []),
         ("rezolus-exporter, + histograms g=3", ["--config", str(tmp / "full.toml")]),
         ("rezolus-exporter, + histograms g=1", ["--config", str(tmp / "coarse.toml")]),
+        ("rezolus-exporter, + native histograms (protobuf)", ["--config", str(tmp / "native.toml")]),
     )
     for name, extra in modes:
         port = free_port()
         listen = f"127.0.0.1:{port}"
         exporter = [str(BIN / "rezolus-exporter"), "--listen", listen, "--source", agent_endpoint]
         processes.append(start([*exporter, *extra]))
-        targets.append(Target(name, port, processes[-1]))
+        accept = PROTOBUF_ACCEPT if "native" in name else ACCEPT
+        targets.append(Target(name, port, processes[-1], accept))
     port = free_port()
     processes.append(start([node_exporter, f"--web.listen-address=127.0.0.1:{port}"]))
     targets.append(Target("prometheus-node-exporter 1.5", port, processes[-1]))

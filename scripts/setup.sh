@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 UV_VERSION=0.13.9
 APT_PACKAGES=(python3-bpfcc bpfcc-tools python3-venv python3-dev linux-headers-amd64
-              bpftrace bpftool prometheus iproute2 util-linux procps chromium)
+              bpftrace bpftool prometheus prometheus-node-exporter iproute2 util-linux procps chromium)
 
 say() { echo "setup: $*" >&2; }
 

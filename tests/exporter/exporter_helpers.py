@@ -290,7 +290,14 @@ def iter_families(text: str) -> Iterator[str]:
 class Prometheus:
     """A real Prometheus server on a free loopback port, scraping given targets every second."""
 
-    def __init__(self, binary: str, tmp: Path, targets: dict[str, str], interval: str = "1s") -> None:
+    def __init__(
+        self,
+        binary: str,
+        tmp: Path,
+        targets: dict[str, str],
+        interval: str = "1s",
+        features: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         jobs = "\n".join(
@@ -307,6 +314,7 @@ class Prometheus:
             f"--storage.tsdb.path={tmp / f'tsdb-{self.port}'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--log.level=warn",
+            *(f"--enable-feature={feature}" for feature in features),
         ]
         self.log = tmp / f"prometheus-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None

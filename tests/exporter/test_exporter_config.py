@@ -26,6 +26,7 @@ def test_every_key_is_read(tmp_path):
         'listen = "[::1]:9000"\nsource = "ipc:///tmp/agent"\nlog_level = "debug"\n'
         "stale_intervals = 5\ngzip_level = 6\n[prometheus]\nsummaries = false\n"
         'quantiles = [0.99, 0.5]\nwindow = "30s"\nhistograms = true\nhistogram_grouping_power = 1\n'
+        'native_histograms = true\nnaming = "rezolus"\n'
     )
     cfg = config.load(path)
     assert cfg == config.ExporterConfig(
@@ -37,11 +38,24 @@ def test_every_key_is_read(tmp_path):
         quantiles=(0.5, 0.99),
         window_ns=30_000_000_000,
         histograms=True,
+        native_histograms=True,
         histogram_grouping_power=1,
+        naming="rezolus",
         gzip_level=6,
     )
     assert str(cfg.listen) == "[::1]:9000"
     assert cfg.percents == (50.0, 99.0)
+
+
+def test_histogram_flags_override_the_file(tmp_path):
+    """--histograms and --native-histograms switch on what the file leaves off."""
+    cfg = config.load(None, histograms=True, native_histograms=True)
+    assert (cfg.histograms, cfg.native_histograms) == (True, True)
+    assert (config.load(None).histograms, config.load(None).native_histograms) == (False, False)
+    path = tmp_path / "e.toml"
+    path.write_text("[prometheus]\nnaming = 'upstream'\n")
+    with pytest.raises(ConfigError, match="naming: 'upstream' is not one of prometheus, rezolus"):
+        config.load(path)
 
 
 def test_quantiles_become_exact_percents():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
 import pytest
 
 from rezolus_core.bus import ZmqSubscriber
-from rezolus_exporter import plan
+from rezolus_exporter import naming, plan
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +39,9 @@ def test_every_agent_metric_and_exposed_name_is_documented(agent_factory):
         for line in DOC.read_text().splitlines()
         if (match := re.match(r"\| `([a-z0-9_]+)` \|", line))
     }
-    for summaries, histograms in ((True, False), (True, True), (False, True)):
-        built = plan.build(catalog, summaries=summaries, histograms=histograms)
+    modes = ((True, False), (True, True), (False, True))
+    for (summaries, histograms), names in itertools.product(modes, naming.NAMINGS):
+        built = plan.build(catalog, summaries=summaries, histograms=histograms, names=names)
         assert built.dropped == ()
         for family in built.families:
             row = rows.get(family.source)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import exporter_helpers as h
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from test_exporter_render import PERCENTS, feed
 
 from rezolus_core.frame import Catalog, MetricType, SeriesSpec
 from rezolus_exporter import naming, plan
+from rezolus_exporter.collector import AgentCollector
+from rezolus_exporter.config import DEFAULT_QUANTILES
+from rezolus_exporter.render import Settings
 
 C, G, H = MetricType.COUNTER, MetricType.GAUGE, MetricType.HISTOGRAM
 
@@ -102,3 +108,30 @@ def test_histograms_alone_keep_the_plain_name():
     built = plan.build(catalog, summaries=False, histograms=True)
     assert [(f.name, f.kind) for f in built.families] == [("lat_seconds", "histogram")]
     assert plan.build(catalog, summaries=False, histograms=False).families == ()
+
+
+
+def test_rezolus_naming_keeps_the_original_exporters_names_labels_and_units():
+    """With naming = "rezolus": no _total, percentile gauges in ns, _distribution buckets with integer le in ns."""
+    state = feed([h.frame(i) for i in range(20)])[2].state
+    outputs = {}
+    for names in naming.NAMINGS:
+        registry = CollectorRegistry(auto_describe=False)
+        settings = Settings(DEFAULT_QUANTILES, PERCENTS, 3, names=names)
+        registry.register(AgentCollector(state, settings, summaries=True, histograms=True))
+        outputs[names] = generate_latest(registry).decode()
+    out, conventional = outputs["rezolus"], outputs["prometheus"]
+    assert h.sample_value(out, 'cpu_usage{id="0",state="user"}') == 20 * 0.25 * 1e9
+    assert "cpu_usage_total" not in out
+    assert "syscall_total" not in out
+    assert "# TYPE cpu_usage untyped" in out
+    assert "quantile=" not in out
+    assert "# TYPE syscall_latency gauge" in out
+    for q in ("0.5", "0.99", "0.9999"):
+        seconds = h.sample_value(conventional, f'syscall_latency_seconds{{op="read",quantile="{q}"}}')
+        assert seconds is not None
+        assert h.sample_value(out, f'syscall_latency{{op="read",percentile="{q}"}}') == round(seconds * 1e9)
+    assert h.sample_value(out, 'syscall_latency_distribution_bucket{le="1023",op="read"}') is not None
+    assert h.sample_value(out, 'syscall_latency_distribution_count{op="read"}') == h.sample_value(
+        conventional, 'syscall_latency_distribution_seconds_count{op="read"}'
+    )

@@ -16,6 +16,7 @@ import exporter_helpers as h
 import pytest
 
 from rezolus_core import histogram
+from rezolus_exporter import native
 from support.env import require
 
 pytestmark = pytest.mark.slow
@@ -65,6 +66,42 @@ def test_prometheus_quantiles_agree_with_the_histogram_library(prometheus_binary
             assert low < estimated <= want, (q, estimated, low, want)
         rate = prom.scalar('rate(cpu_usage_seconds_total{id="0",state="user"}[8s])')
         assert rate == pytest.approx(h.COUNTER_RATES[0] / 1e9, rel=0.05)
+
+
+def test_prometheus_ingests_native_histograms_and_their_p99_agrees(prometheus_binary, tmp_path):
+    """Prometheus 2.42 scrapes protobuf: native samples, and histogram_quantile within native's stated error."""
+    source = f"tcp://127.0.0.1:{h.free_port()}"
+    config = "[prometheus]\nnative_histograms = true\nwindow = '5s'\n"
+    per_interval = histogram.from_values(h.latencies(0))
+    (index,) = histogram.percentile_indices(per_interval, [99.0])
+    assert index is not None
+    want = int(histogram.layout().upper[index]) / 1e9
+    series = 'syscall_latency_distribution_seconds{op="read"}'
+    with (
+        h.SyntheticAgent(source, interval_ns=250_000_000, stationary=True),
+        h.Exporter(source, config, tmp_path) as exporter,
+        h.Prometheus(
+            prometheus_binary, tmp_path, {"rezolus": f"127.0.0.1:{exporter.port}"}, features=("native-histograms",)
+        ) as prom,
+    ):
+        h.wait_for(
+            lambda: prom.query(f"count_over_time({series}[10s]) >= 8"),
+            60,
+            "ten seconds of native histogram scrapes",
+            every=0.5,
+        )
+        (raw,) = prom.query(series)
+        assert "histogram" in raw, raw  # a native sample, not a float
+        assert float(raw["histogram"][1]["count"]) > 0  # type: ignore[index]
+        assert not prom.query("syscall_latency_distribution_seconds_bucket")  # no classic buckets ingested
+        estimated = prom.scalar(f"histogram_quantile(0.99, rate({series}[8s]))")
+        assert estimated is not None
+        print(f"agent p99 {want} s, native histogram_quantile {estimated} s")
+        assert abs(estimated / want - 1) < native.MAX_RELATIVE_ERROR, (estimated, want)
+        assert prom.scalar('syscall_latency_seconds{op="read",quantile="0.99"}') == want
+        rate = prom.scalar('rate(cpu_usage_seconds_total{id="0",state="user"}[8s])')
+        assert rate == pytest.approx(h.COUNTER_RATES[0] / 1e9, rel=0.05)
+        assert prom.scalar('rezolus_exporter_agent_up{job="rezolus"}') == 1
 
 
 class ProcStat:

@@ -13,13 +13,14 @@ Invariants:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from rezolus_core import log
 from rezolus_exporter import plan as plan_mod
+from rezolus_exporter.histfamily import HistogramFamily, Shape
 from rezolus_exporter.render import LabelSets, Settings, render
 
 if TYPE_CHECKING:
@@ -53,27 +54,44 @@ class ScrapeStats:
 class AgentCollector:
     """Families for the agent's series, from the state's current window."""
 
-    def __init__(self, state: AgentState, settings: Settings, *, summaries: bool, histograms: bool) -> None:
+    def __init__(
+        self,
+        state: AgentState,
+        settings: Settings,
+        *,
+        summaries: bool,
+        histograms: bool,
+        native_histograms: bool = False,
+    ) -> None:
         self.state = state
-        self.settings = settings
+        self.settings = replace(settings, classic=histograms, native=native_histograms)
         self.summaries = summaries
-        self.histograms = histograms
+        self.histograms = histograms or native_histograms
         self.plan: plan_mod.Plan | None = None
         self._cache_key: tuple[str, int, int | None] | None = None
         self._cache: list[Metric] = []
         self._label_sets: LabelSets = {}
+        self._shapes: dict[tuple[Any, ...], Shape] = {}
 
     def collect(self) -> Iterator[Metric]:
-        """Yield the agent's families, or nothing when the agent is down or stale."""
+        """Yield the agent's text families, or nothing when the agent is down or stale."""
+        for family in self.families():
+            if not isinstance(family, HistogramFamily) or family.classic:
+                yield family
+
+    def families(self) -> list[Metric]:
+        """Every agent family, native-only histograms included (for protobuf answers)."""
         window = self.state.window()
         if window is None:
-            return
+            return []
         catalog = window.catalog
         if self.plan is None or (self.plan.instance, self.plan.version) != (
             catalog.instance,
             catalog.version,
         ):
-            self.plan = plan_mod.build(catalog, summaries=self.summaries, histograms=self.histograms)
+            self.plan = plan_mod.build(
+                catalog, summaries=self.summaries, histograms=self.histograms, names=self.settings.names
+            )
             self._label_sets = {}
             for series, reason in self.plan.dropped:
                 log.get().warning("series not exported", series=series, reason=reason)
@@ -83,9 +101,9 @@ class AgentCollector:
             None if window.baseline is None else window.baseline.seq,
         )
         if key != self._cache_key:
-            self._cache = render(self.plan, window, self.settings, self._label_sets)
+            self._cache = render(self.plan, window, self.settings, self._label_sets, self._shapes)
             self._cache_key = key
-        yield from self._cache
+        return self._cache
 
 
 class SelfCollector:

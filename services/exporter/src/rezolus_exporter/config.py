@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rezolus_core.address import ListenAddress, parse_listen
 from rezolus_core.bus import DEFAULT_ENDPOINT
 from rezolus_core.shell import Option, Spec
+from rezolus_exporter import naming
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,7 +41,9 @@ class ExporterConfig:
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     window_ns: int = 15_000_000_000
     histograms: bool = False
+    native_histograms: bool = False
     histogram_grouping_power: int = 3
+    naming: str = naming.PROMETHEUS
     gzip_level: int = 1
 
     @property
@@ -58,6 +61,12 @@ def _check_quantiles(values: list[float]) -> str | None:
     if len(set(values)) != len(values):
         return "has duplicates"
     return None
+
+
+def _check_naming(value: str) -> str | None:
+    if value in naming.NAMINGS:
+        return None
+    return f"{value!r} is not one of {', '.join(naming.NAMINGS)}"
 
 
 SPEC = Spec(
@@ -78,9 +87,15 @@ SPEC = Spec(
                key="prometheus.quantiles", check=_check_quantiles),
         Option("window_ns", "duration", 15_000_000_000, "trailing window of the summaries",
                key="prometheus.window", minimum=1_000_000),
-        Option("histograms", "boolean", default=False, help="expose full histograms", key="prometheus.histograms"),
+        Option("histograms", "boolean", default=False, help="expose full histograms", key="prometheus.histograms",
+               flag="--histograms"),
+        Option("native_histograms", "boolean", default=False,
+               help="answer Prometheus's protobuf format with native histograms",
+               key="prometheus.native_histograms", flag="--native-histograms"),
         Option("histogram_grouping_power", "integer", 3, "histogram resolution",
                key="prometheus.histogram_grouping_power", minimum=0, maximum=3),
+        Option("naming", "string", naming.PROMETHEUS, "prometheus or rezolus (the original exporter's names)",
+               key="prometheus.naming", check=_check_naming),
     ),
 )
 

@@ -6,7 +6,8 @@ Invariants:
 - The exporter starts whether or not the agent is there: the subscriber
   reconnects on its own, ``agent_up`` is 0 until frames arrive.
 - One event loop runs both the subscription and the HTTP server, so a scrape
-  never sees a half-ingested frame.
+  never sees a half-ingested frame.  Each frame's text is rendered as it
+  arrives (for the formats scraped in the last minute), not during a scrape.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -23,6 +25,7 @@ from rezolus_core.bus import AsyncSubscriber
 from rezolus_core.lifecycle import guard_config, run_service
 from rezolus_core.shell import config_path
 from rezolus_exporter import config as exporter_config
+from rezolus_exporter import fasttext
 from rezolus_exporter.collector import AgentCollector, ScrapeStats, SelfCollector
 from rezolus_exporter.render import Settings
 from rezolus_exporter.server import make_app
@@ -30,6 +33,9 @@ from rezolus_exporter.state import AgentState
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator
+
+    from prometheus_client.core import Metric
 
     from rezolus_exporter.config import ExporterConfig
 
@@ -50,19 +56,35 @@ class Exporter:
         self.subscriber: AsyncSubscriber | None = None
         self.agent = AgentCollector(
             self.state,
-            Settings(cfg.quantiles, cfg.percents, cfg.histogram_grouping_power),
+            Settings(cfg.quantiles, cfg.percents, cfg.histogram_grouping_power, names=cfg.naming),
             summaries=cfg.summaries,
             histograms=cfg.histograms,
+            native_histograms=cfg.native_histograms,
         )
         self._served: web.Served | None = None
+        self.answers = fasttext.Answers(time.monotonic)
 
     async def startup(self) -> None:
         """Subscribe to the agent and bind the HTTP server."""
         self.subscriber = AsyncSubscriber(self.cfg.source)
         tracker = self.subscriber.tracker
         self.registry.register(self.agent)
-        self.registry.register(SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent))
-        app = make_app(self.registry, self.state, self.scrapes, self.cfg.source, self.cfg.gzip_level)
+        own = SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent)
+        self.registry.register(own)
+
+        def every_family() -> Iterator[Metric]:
+            yield from self.agent.families()
+            yield from own.collect()
+
+        app = make_app(
+            self.registry,
+            self.state,
+            self.scrapes,
+            self.cfg.source,
+            self.cfg.gzip_level,
+            protobuf_families=every_family if self.cfg.native_histograms else None,
+            answers=self.answers,
+        )
         self._served = await web.start(app, self.cfg.listen)
         log.get().info("listening", listen=str(self._served.listen), source=self.cfg.source)
 
@@ -72,6 +94,8 @@ class Exporter:
             if delivery.restarted:
                 log.get().info("agent restarted", instance=delivery.frame.instance)
             self.state.ingest(delivery)
+            # Render and fill the text now, so a scrape of this frame finds it ready.
+            self.answers.prerender(self.agent.collect, delivery.frame.interval_ns / 1e9)
 
     async def _watch(self, stopping: asyncio.Event) -> None:
         """Look at the agent's health regularly, so changes are logged without scrapes."""

@@ -11,6 +11,8 @@ Invariants:
 - Units that are counts of things ("operations", "syscalls", "packets",
   "frames", "cpus", ...) and any unit this module does not know are
   dimensionless: no suffix, no scaling, and the unit is named in HELP.
+- ``naming = "rezolus"`` (``RAW``) keeps the original exporter's names:
+  the agent's name as is, values in the agent's unit, no ``_total``.
 - A label that would collide with one the exposition reserves (``le``,
   ``quantile``) or that starts with ``__`` is renamed ``exported_<name>``.
 """
@@ -101,6 +103,10 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _RESERVED_LABELS = frozenset({"le", "quantile"})
 
 
+PROMETHEUS, REZOLUS = "prometheus", "rezolus"
+NAMINGS = (PROMETHEUS, REZOLUS)
+
+
 @dataclass(frozen=True)
 class Unit:
     """How one catalog unit is exposed."""
@@ -112,6 +118,10 @@ class Unit:
     def convert(self, value: float) -> float:
         """Convert a value in the catalog unit to the base unit (exact division: ns / 1e9)."""
         return value * self.multiplier / self.divisor
+
+
+RAW = Unit(None)
+"""The original exporter's convention: values in the agent's own unit, nothing appended to names."""
 
 
 def unit_of(unit: str) -> Unit:

@@ -68,6 +68,21 @@ def histogram_family_name(summary_name: str, unit: naming.Unit, *, with_summarie
     return f"{summary_name}_{HISTOGRAM_INFIX}"
 
 
+def _rezolus_outputs(spec: SeriesSpec, summaries: bool, histograms: bool) -> list[tuple[str, str]]:
+    """The original exporter's names: the agent's name as is, histograms as ``<name>_distribution``."""
+    name = naming.metric_name(spec.name, naming.RAW, counter=False)
+    if spec.type is MetricType.COUNTER:
+        return [(COUNTER, name)]
+    if spec.type is MetricType.GAUGE:
+        return [(GAUGE, name)]
+    out = []
+    if summaries:
+        out.append((SUMMARY, name))
+    if histograms:
+        out.append((HISTOGRAM, f"{name}_{HISTOGRAM_INFIX}"))
+    return out
+
+
 def _outputs(spec: SeriesSpec, summaries: bool, histograms: bool) -> list[tuple[str, str]]:
     unit = naming.unit_of(spec.unit)
     if spec.type is MetricType.COUNTER:
@@ -89,16 +104,19 @@ def _labels(spec: SeriesSpec, kind: str) -> dict[str, str]:
         raise ValueError("two label names become one after sanitising")
     if kind in {SUMMARY, HISTOGRAM}:
         reserved = "quantile" if kind == SUMMARY else "le"
+        if kind == SUMMARY and "percentile" in labels:
+            raise ValueError("label 'percentile' is reserved")
         if reserved in labels:
             raise ValueError(f"label {reserved!r} is reserved")
     return labels
 
 
-def build(catalog: Catalog, *, summaries: bool, histograms: bool) -> Plan:
-    """Group the catalog's series into exposed families."""
-    builder = _Builder()
+def build(catalog: Catalog, *, summaries: bool, histograms: bool, names: str = naming.PROMETHEUS) -> Plan:
+    """Group the catalog's series into exposed families (``names``: Prometheus conventions or the original's)."""
+    builder = _Builder(raw=names == naming.REZOLUS)
+    outputs = _rezolus_outputs if builder.raw else _outputs
     for spec in catalog.series:
-        for kind, name in _outputs(spec, summaries, histograms):
+        for kind, name in outputs(spec, summaries, histograms):
             reason = builder.admit(spec, kind, name)
             if reason is not None:
                 builder.dropped.append((_describe(spec), reason))
@@ -109,6 +127,7 @@ def build(catalog: Catalog, *, summaries: bool, histograms: bool) -> Plan:
 
 @dataclass
 class _Builder:
+    raw: bool = False
     families: dict[str, Family] = field(default_factory=dict)
     claimed: dict[str, str] = field(default_factory=dict)
     keys: dict[str, set[tuple[tuple[str, str], ...]]] = field(default_factory=dict)
@@ -116,7 +135,7 @@ class _Builder:
 
     def admit(self, spec: SeriesSpec, kind: str, name: str) -> str | None:
         """Add the series to its family; return why it cannot be added, if so."""
-        unit = naming.unit_of(spec.unit)
+        unit = naming.RAW if self.raw else naming.unit_of(spec.unit)
         if name.startswith(SELF_PREFIX):
             return f"{name} is in the exporter's own namespace"
         family = self.families.get(name)

@@ -15,6 +15,12 @@ Invariants:
   grouping power.  ``le`` is the inclusive upper bound U of each bucket in
   base units (U / 1e9 for nanoseconds): the bucket holds the integer values
   v <= U, which is exactly Prometheus's ``value <= le``.
+- Full histograms are ``HistogramFamily`` objects: classic buckets when
+  ``Settings.classic``, a native histogram per series (``native``) when
+  ``Settings.native``; a family with neither classic buckets nor summaries is
+  for protobuf answers only.
+- A histogram series whose counts equal those of the previous rendering
+  (same plan) reuses that rendering's numbers.
 - ``_sum`` is an estimate (the agent's histograms keep no exact sum): each
   bucket contributes its count times the midpoint of its full-resolution
   range, so the error per value is below half a bucket width (6.25 % at g=3).
@@ -24,9 +30,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from itertools import repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client.core import Metric
@@ -34,9 +41,13 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from rezolus_core import histogram
+from rezolus_exporter import naming, native
+from rezolus_exporter.histfamily import HistogramFamily, HistogramSeries, Shape
 from rezolus_exporter.plan import COUNTER, GAUGE, SUMMARY
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from numpy.typing import NDArray
 
     from rezolus_core.frame import Frame
@@ -44,6 +55,7 @@ if TYPE_CHECKING:
     from rezolus_exporter.state import Snapshot, Window
 
 NAN = math.nan
+MAX_SHAPES = 1024
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,14 @@ class Settings:
     quantiles: tuple[float, ...]
     percents: tuple[float, ...]
     grouping_power: int
+    classic: bool = True
+    native: bool = False
+    names: str = naming.PROMETHEUS
+
+    @property
+    def raw(self) -> bool:
+        """Whether the original exporter's names, units and summary shape are used."""
+        return self.names == naming.REZOLUS
 
 
 def _go(value: float) -> str:
@@ -67,9 +87,24 @@ def _midpoints() -> NDArray[np.float64]:
 
 
 @cache
-def _le_labels(grouping_power: int, multiplier: float, divisor: float) -> tuple[str, ...]:
+def _upper_bounds(grouping_power: int, multiplier: float, divisor: float) -> tuple[float, ...]:
+    """Finite ``le`` bounds of the layout in base units (the last bucket is +Inf)."""
     upper = histogram.layout(grouping_power).upper.tolist()
-    return (*(_go(u * multiplier / divisor) for u in upper[:-1]), "+Inf")
+    return tuple(u * multiplier / divisor for u in upper[:-1])
+
+
+@cache
+def _le_labels(grouping_power: int, multiplier: float, divisor: float, *, raw: bool = False) -> tuple[str, ...]:
+    """``le`` texts: Go-formatted floats, or the original exporter's integers in the agent's unit (``raw``)."""
+    if raw:
+        upper = histogram.layout(grouping_power).upper.tolist()
+        return (*(str(u) for u in upper[:-1]), "+Inf")
+    return (*(_go(u) for u in _upper_bounds(grouping_power, multiplier, divisor)), "+Inf")
+
+
+def _percentile_text(quantile: float) -> str:
+    """A quantile as the original exporter prints its ``percentile`` label (0.99, never 9.9e-01)."""
+    return format(Decimal(repr(quantile)), "f")
 
 
 def _dense(frame: Frame | Snapshot | None) -> dict[int, NDArray[np.uint64]]:
@@ -98,16 +133,25 @@ class _Inputs:
     baseline: dict[int, NDArray[np.uint64]]
     quantile_labels: tuple[str, ...]
     label_sets: LabelSets
+    shapes: dict[tuple[Any, ...], Shape]
 
 
-LabelSets = dict[tuple[str, int], list[dict[str, str]]]
+LabelSets = dict[tuple[str, int], Any]
 
 
-def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets | None = None) -> list[Metric]:
+def render(
+    plan: Plan,
+    window: Window,
+    settings: Settings,
+    label_sets: LabelSets | None = None,
+    shapes: dict[tuple[Any, ...], Shape] | None = None,
+) -> list[Metric]:
     """Build every agent family for this window, in plan order.
 
     ``label_sets`` caches the per-bucket and per-quantile label dicts of each
     series between calls; it must be emptied whenever the plan changes.
+    ``shapes`` caches histogram shapes by content, across plans (the agent's
+    catalog only grows, so most families outlive a plan change unchanged).
     """
     latest, size = window.latest, window.catalog.version
     inputs = _Inputs(
@@ -118,24 +162,34 @@ def render(plan: Plan, window: Window, settings: Settings, label_sets: LabelSets
         seen=window.seen.tolist(),
         newest=_dense(latest),
         baseline=_dense(window.baseline),
-        quantile_labels=tuple(_go(q) for q in settings.quantiles),
+        quantile_labels=tuple((_percentile_text if settings.raw else _go)(q) for q in settings.quantiles),
         label_sets={} if label_sets is None else label_sets,
+        shapes={} if shapes is None else shapes,
     )
     out: list[Metric] = []
     for family in plan.families:
-        metric = Metric(family.name, family.help, family.kind, family.unit.base or "")
+        if family.kind not in {COUNTER, GAUGE, SUMMARY}:
+            out.append(_histogram_family(family, inputs))
+            continue
+        kind = family.kind
+        if settings.raw and kind != GAUGE:
+            # The original's counters have no _total (untyped here, as OpenMetrics allows no such
+            # counter) and its summaries are gauges with a percentile label.
+            kind = "unknown" if kind == COUNTER else GAUGE
+        metric = Metric(family.name, family.help, kind, family.unit.base or "")
         if family.kind == COUNTER:
             _counter(metric, family, inputs)
         elif family.kind == GAUGE:
             _gauge(metric, family, inputs)
         else:
-            _distribution(metric, family, inputs)
+            _summaries(metric, family, inputs)
         out.append(metric)
     return out
 
 
 def _counter(metric: Metric, family: Family, inputs: _Inputs) -> None:
-    total, convert = family.name + "_total", family.unit.convert
+    total = family.name if inputs.settings.raw else family.name + "_total"
+    convert = family.unit.convert
     for sid, labels in family.series:
         value = inputs.counters[sid]
         if not math.isnan(value):
@@ -152,18 +206,21 @@ def _gauge(metric: Metric, family: Family, inputs: _Inputs) -> None:
             metric.add_sample(family.name, labels, convert(value))
 
 
-def _distribution(metric: Metric, family: Family, inputs: _Inputs) -> None:
+def _series_counts(family: Family, inputs: _Inputs) -> Iterator[tuple[int, int, dict[str, str], NDArray[np.uint64]]]:
+    """(position in family, catalog id, labels, newest dense counts) of every series to expose."""
     zero = histogram.empty()
-    for sid, labels in family.series:
+    for position, (sid, labels) in enumerate(family.series):
         counts = inputs.newest.get(sid)
         if counts is None:
             if inputs.seen[sid]:
                 continue
             counts = zero
-        if family.kind == SUMMARY:
-            _summary(metric, family, sid, labels, counts, inputs.baseline.get(sid), inputs)
-        else:
-            _histogram(metric, family, sid, labels, counts, inputs)
+        yield position, sid, labels, counts
+
+
+def _summaries(metric: Metric, family: Family, inputs: _Inputs) -> None:
+    for _position, sid, labels, counts in _series_counts(family, inputs):
+        _summary(metric, family, sid, labels, counts, inputs.baseline.get(sid), inputs)
 
 
 def _estimated_sum(counts: NDArray[np.uint64]) -> float:
@@ -187,35 +244,76 @@ def _summary(  # noqa: PLR0917 - one call site, all parts of one sample set
         answers = histogram.percentiles(in_window, inputs.settings.percents)
     key = (family.name, sid)
     label_sets = inputs.label_sets.get(key)
+    raw = inputs.settings.raw
     if label_sets is None:
-        label_sets = [{**labels, "quantile": q} for q in inputs.quantile_labels]
+        label_name = "percentile" if raw else "quantile"
+        label_sets = [{**labels, label_name: q} for q in inputs.quantile_labels]
         inputs.label_sets[key] = label_sets
     values = [NAN if answer is None else convert(answer) for answer in answers]
+    if raw:
+        # The original exposes only the percentiles it has, as gauges, without _sum and _count.
+        pairs = zip(label_sets, values, strict=True)
+        metric.samples.extend(Sample(family.name, one, value) for one, value in pairs if not math.isnan(value))
+        return
     metric.samples.extend(map(Sample, repeat(family.name), label_sets, values))
     metric.add_sample(family.name + "_sum", labels, convert(_estimated_sum(counts)))
     metric.add_sample(family.name + "_count", labels, float(histogram.total(counts)))
 
 
-def _histogram(  # noqa: PLR0917 - one call site, all parts of one sample set
-    metric: Metric,
-    family: Family,
-    sid: int,
-    labels: dict[str, str],
-    counts: NDArray[np.uint64],
-    inputs: _Inputs,
-) -> None:
-    unit = family.unit
-    grouping_power = inputs.settings.grouping_power
-    coarse = counts
-    if grouping_power < histogram.GROUPING_POWER:
-        coarse = histogram.downsample(counts, grouping_power)
-    cumulative = np.cumsum(coarse, dtype=np.uint64).astype(np.float64).tolist()
-    key = (family.name, sid)
-    label_sets = inputs.label_sets.get(key)
-    if label_sets is None:
-        les = _le_labels(grouping_power, unit.multiplier, unit.divisor)
-        label_sets = [{**labels, "le": le} for le in les]
-        inputs.label_sets[key] = label_sets
-    metric.samples.extend(map(Sample, repeat(family.name + "_bucket"), label_sets, cumulative))
-    metric.add_sample(family.name + "_sum", labels, unit.convert(_estimated_sum(counts)))
-    metric.add_sample(family.name + "_count", labels, cumulative[-1])
+def _shape(family: Family, inputs: _Inputs) -> Shape:
+    """The family's fixed parts, built once per plan."""
+    key = (family.name, -1)
+    shape = inputs.label_sets.get(key)
+    if isinstance(shape, Shape):
+        return shape
+    unit, grouping_power = family.unit, inputs.settings.grouping_power
+    labels = [series_labels for _sid, series_labels in family.series]
+    content = (family.name, family.help, unit, grouping_power, inputs.settings.raw, *map(_items, labels))
+    known = inputs.shapes.get(content)
+    if known is not None:
+        inputs.label_sets[key] = known
+        return known
+    les = _le_labels(grouping_power, unit.multiplier, unit.divisor, raw=inputs.settings.raw)
+    shape = Shape(
+        name=family.name,
+        documentation=family.help,
+        unit=unit.base or "",
+        labels=labels,
+        bucket_labels=[[{**series_labels, "le": le} for le in les] for series_labels in labels],
+        upper_bounds=_upper_bounds(grouping_power, unit.multiplier, unit.divisor),
+    )
+    inputs.label_sets[key] = shape
+    if len(inputs.shapes) >= MAX_SHAPES:
+        inputs.shapes.clear()
+    inputs.shapes[content] = shape
+    return shape
+
+
+def _items(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(labels.items())
+
+
+def _histogram_family(family: Family, inputs: _Inputs) -> HistogramFamily:
+    settings, unit = inputs.settings, family.unit
+    metric = HistogramFamily(_shape(family, inputs), classic=settings.classic)
+    keys = native.agent_keys(unit.multiplier, unit.divisor) if settings.native else None
+    for position, _sid, _labels, counts in _series_counts(family, inputs):
+        memo_key = (family.name + "\0series", position)
+        previous = inputs.label_sets.get(memo_key)
+        if previous is not None and np.array_equal(previous[0], counts):
+            metric.series.append(previous[1])  # nothing recorded since the last frame
+            continue
+        count = float(histogram.total(counts))
+        cumulative = None
+        if settings.classic:
+            coarse = counts
+            if settings.grouping_power < histogram.GROUPING_POWER:
+                coarse = histogram.downsample(counts, settings.grouping_power)
+            cumulative = np.cumsum(coarse, dtype=np.uint64).astype(np.float64).tolist()
+            count = cumulative[-1]
+        buckets = None if keys is None else native.to_native(counts, keys)
+        total = unit.convert(_estimated_sum(counts))
+        series = HistogramSeries(position, cumulative, total, count, buckets)
+        inputs.label_sets[memo_key] = (counts, series)
+        metric.series.append(series)
+    return metric

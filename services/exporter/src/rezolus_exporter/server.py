@@ -1,8 +1,11 @@
 """The HTTP side: /metrics with content negotiation and gzip, / and /healthz.
 
 Invariants:
-- The text is always produced by prometheus_client's encoders, chosen by
-  ``choose_encoder`` from the Accept header; an Accept header it cannot make
+- Text is produced by prometheus_client's encoders (histogram bucket lines
+  byte-identically on ``fasttext``'s path), chosen by ``choose_encoder``
+  from the Accept header; with native histograms on, a scraper that prefers
+  ``application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+  encoding=delimited`` gets protobuf (``protobuf``) instead; an Accept header it cannot make
   sense of (garbage, a bad version) gets the Prometheus text format 0.0.4.
 - The body is gzip-compressed exactly when Accept-Encoding allows gzip
   (a ``q=0`` refusal counts as not allowed).
@@ -22,9 +25,12 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from rezolus_exporter import fasttext, protobuf
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from prometheus_client.core import Metric
     from prometheus_client.registry import Collector, CollectorRegistry
 
     from rezolus_exporter.collector import ScrapeStats
@@ -79,13 +85,26 @@ def make_app(
     scrapes: ScrapeStats,
     source: str,
     gzip_level: int = 1,
+    *,
+    protobuf_families: Callable[[], Iterable[Metric]] | None = None,
+    answers: fasttext.Answers | None = None,
 ) -> web.Application:
-    """Build the aiohttp application serving one registry."""
+    """Build the aiohttp application serving one registry.
+
+    With ``protobuf_families``, a scraper preferring Prometheus's protobuf
+    format gets those families (native histograms included) in it.
+    ``answers`` holds the text templates (shared with whoever prerenders).
+    """
+    answers = fasttext.Answers(time.monotonic) if answers is None else answers
 
     async def metrics(request: web.Request) -> web.Response:
         started = time.perf_counter()
-        encoder, content_type = encoder_for(request.headers.get("Accept", ""))
-        body = encoder(registry)
+        accept = request.headers.get("Accept", "")
+        if protobuf_families is not None and protobuf.prefers_protobuf(accept):
+            body, content_type = protobuf.generate(protobuf_families()), protobuf.CONTENT_TYPE
+        else:
+            encoder, content_type = encoder_for(accept)
+            body = answers.generate(registry.collect(), encoder)
         headers = {"Content-Type": content_type}
         if accepts_gzip(request.headers.get("Accept-Encoding", "")):
             body = gzip.compress(body, compresslevel=gzip_level)

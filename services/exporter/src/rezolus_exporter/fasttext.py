@@ -1,0 +1,212 @@
+"""Text exposition on a fast path: the library's text for labels, cached; only values formatted per scrape.
+
+prometheus_client formats every sample on its own (label sorting and
+escaping, float formatting): ~16,000 lines a scrape with full histograms at
+grouping power 3.  Here each family is written from a template instead.
+
+Invariants:
+- Every byte comes from prometheus_client: once per family shape (names,
+  labels, HELP, type, unit) and format, the chosen library encoder encodes
+  the family with every value 0.0, and the text around each value is kept as
+  a ``%``-pattern.  A scrape fills the pattern with the values formatted by
+  the library's own ``floatToGoString``, so the answer is byte-identical to
+  the library's encoding of the same families (tested: golden files and a
+  property test).
+- A family whose values equal those of the previous answer gets that
+  answer's text again.
+- A template is used only if the library's output for it has exactly one
+  line per sample, each starting with the sample's name and ending in
+  `` 0.0``; families with timestamps, exemplars, native samples or the text
+  format's relocated ``_created``/``_gsum``/``_gcount`` samples go through
+  the library as they are.
+- ``Templates`` is keyed by content (a ``HistogramFamily`` by its
+  ``Shape.key``), so a plan change rebuilds only the families it changed; it
+  is bounded (``MAX_TEMPLATES``; cleared when full).
+- A ``HistogramFamily`` without classic buckets is left out (it is served in
+  protobuf answers only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
+
+from rezolus_exporter.histfamily import HistogramFamily
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from prometheus_client.registry import Collector
+
+MAX_TEMPLATES = 4096
+_ZERO = " 0.0"
+_RELOCATED = ("_created", "_gsum", "_gcount")
+
+
+@dataclass
+class _Template:
+    pattern: str
+    texts: dict[float, str] = field(default_factory=dict)
+    last_values: list[float] = field(default_factory=list)
+    last_text: str = ""
+
+
+Templates = dict[Any, "_Template | None"]
+
+
+class _Families:
+    """A collector over a fixed list of families (what the library encoders take)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        """The families, in order."""
+        return self.families
+
+
+def _format_key(encoder: Callable[[Collector], bytes]) -> Any:
+    if isinstance(encoder, partial):
+        return (encoder.func, tuple(sorted(encoder.keywords.items())), encoder.args)
+    return encoder
+
+
+def _build(metric: Metric, samples: list[Sample], encoder: Callable[[Collector], bytes], eof: str) -> _Template | None:
+    """Encode the family with zero values and turn the text into a pattern, or None if it is unusual."""
+    blank = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+    blank.samples = [Sample(s.name, s.labels, 0.0) for s in samples]
+    text = encoder(_Families([blank])).decode("utf-8").removesuffix(eof)
+    lines = text.split("\n")[:-1]
+    header = [line for line in lines if line.startswith("# ")]
+    body = lines[len(header) :]
+    if len(body) != len(samples):
+        return None
+    for line, sample in zip(body, samples, strict=True):
+        if not (line.startswith(sample.name) and line.endswith(_ZERO)):
+            return None
+    escaped = [line.replace("%", "%%") for line in header]
+    escaped += [line[: -len(_ZERO) + 1].replace("%", "%%") + "%s" for line in body]
+    return _Template("".join(line + "\n" for line in escaped))
+
+
+def _plain_key(metric: Metric) -> tuple[Any, ...] | None:
+    """What the text of a family's labels depends on, or None if the fast path cannot take it."""
+    parts = []
+    for s in metric.samples:
+        if s.timestamp is not None or s.exemplar is not None or s.native_histogram is not None:
+            return None
+        if s.name.endswith(_RELOCATED):
+            return None
+        parts.append((s.name, tuple(s.labels.items())))
+    return (metric.name, metric.documentation, metric.type, metric.unit, tuple(parts))
+
+
+def _histogram_values(family: HistogramFamily) -> list[float]:
+    out: list[float] = []
+    for series in family.series:
+        if series.cumulative is not None:
+            out.extend(series.cumulative)
+        out.append(series.sum)
+        out.append(series.count)
+    return out
+
+
+def _fill(template: _Template, values: list[float]) -> str:
+    """The template with the values, texts of values seen in the last scrape reused."""
+    if values == template.last_values:  # an idle family: same text as last time
+        return template.last_text
+    previous, texts = template.texts, {}
+    for value in set(values):
+        text = previous.get(value)
+        texts[value] = floatToGoString(value) if text is None else text  # type: ignore[no-untyped-call]
+    template.texts = texts
+    text = template.pattern % tuple(map(texts.__getitem__, values))
+    template.last_values, template.last_text = values, text
+    return text
+
+
+def _fast(
+    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, format_key: Any, templates: Templates
+) -> str | None:
+    if isinstance(metric, HistogramFamily):
+        present = tuple((s.index, s.cumulative is None) for s in metric.series)
+        key: Any = (format_key, metric.shape.key, present)
+        values = _histogram_values(metric)
+    else:
+        plain = _plain_key(metric)
+        if plain is None:
+            return None
+        key = (format_key, plain)
+        values = [s.value for s in metric.samples]
+    if key not in templates:
+        if len(templates) >= MAX_TEMPLATES:
+            templates.clear()
+        templates[key] = _build(metric, metric.samples, encoder, eof)
+    template = templates[key]
+    return None if template is None else _fill(template, values)
+
+
+class Answers:
+    """Templates shared by every scrape, and the text formats scrapers asked for recently.
+
+    ``prerender`` fills the templates with a new frame's values as the frame
+    arrives, for each format asked for within ``RECENT_S``; a scrape of that
+    frame then finds every agent family's text ready (``_fill`` sees the same
+    values again).  It changes no answer, only when the work is done, and it
+    runs only while scrapes come at least about as often as frames (so a fast
+    agent with slow scrapers costs no extra rendering).
+    """
+
+    RECENT_S = 60.0
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.templates: Templates = {}
+        self.clock = clock
+        self.scrape_gap_s: float | None = None
+        self._last_scrape: float | None = None
+        self._recent: dict[Any, tuple[Callable[[Collector], bytes], float]] = {}
+
+    def generate(self, families: Iterable[Metric], encoder: Callable[[Collector], bytes]) -> bytes:
+        """One answer (see ``generate``), remembering its format and the time between scrapes."""
+        now = self.clock()
+        if self._last_scrape is not None:
+            gap = now - self._last_scrape
+            self.scrape_gap_s = gap if self.scrape_gap_s is None else 0.8 * self.scrape_gap_s + 0.2 * gap
+        self._last_scrape = now
+        self._recent[_format_key(encoder)] = (encoder, now)
+        return generate(families, encoder, self.templates)
+
+    def prerender(self, families: Callable[[], Iterable[Metric]], interval_s: float) -> None:
+        """Fill the templates of the recently asked formats with the current values (frames every ``interval_s``)."""
+        if self.scrape_gap_s is None or interval_s < 0.9 * self.scrape_gap_s:
+            return
+        now = self.clock()
+        for key, (encoder, used) in list(self._recent.items()):
+            if now - used > self.RECENT_S:
+                del self._recent[key]
+            else:
+                generate(families(), encoder, self.templates)
+
+
+def generate(
+    families: Iterable[Metric], encoder: Callable[[Collector], bytes], templates: Templates | None = None
+) -> bytes:
+    """Encode the families exactly as the library encoder would (``templates`` carries the cache between calls)."""
+    templates = {} if templates is None else templates
+    eof = encoder(_Families([])).decode("utf-8")
+    format_key = _format_key(encoder)
+    parts: list[str] = []
+    for family in families:
+        if isinstance(family, HistogramFamily) and not family.classic:
+            continue
+        text = _fast(family, encoder, eof, format_key, templates)
+        if text is None:
+            text = encoder(_Families([family])).decode("utf-8").removesuffix(eof)
+        parts.append(text)
+    parts.append(eof)
+    return "".join(parts).encode("utf-8")
