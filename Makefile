@@ -17,6 +17,7 @@ test: setup lint
 lint: setup
 	@$(VENV)/ruff check .
 	@$(VENV)/mypy
+	@$(VENV)/lint-imports --no-logo --no-cache
 
 bench: setup
 	@$(VENV)/python bench/agent_bench.py

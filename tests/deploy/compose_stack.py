@@ -25,7 +25,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES_IN_TREE = ("agent", "exporter", "recorder", "hindsight")
+SERVICES_IN_TREE = ("agent", "exporter", "recorder", "hindsight", "viewer")
+PROFILES = ("record", "prometheus", "view")
 
 
 def compose_command() -> list[str] | None:
@@ -90,6 +91,7 @@ class Stack:
             "REZOLUS_EXPORTER_PORT": str(ports["exporter"]),
             "REZOLUS_HINDSIGHT_PORT": str(ports["hindsight"]),
             "REZOLUS_PROMETHEUS_PORT": str(ports["prometheus"]),
+            "REZOLUS_VIEWER_PORT": str(ports["viewer"]),
             "REZOLUS_SNAPSHOTS": str(self.snapshots),
             "REZOLUS_RECORDINGS": str(self.recordings),
             "REZOLUS_EXTRA_CA_CERTS": ca,
@@ -111,7 +113,7 @@ class Stack:
     def build(self) -> None:
         """Build every image of the project (all profiles), timing it."""
         start = time.monotonic()
-        self.compose("build", timeout=3600, profiles=("record", "prometheus"))
+        self.compose("build", timeout=3600, profiles=PROFILES)
         self.build_seconds = time.monotonic() - start
 
     def container(self, service: str) -> str:
@@ -156,6 +158,10 @@ class Stack:
         """A request to hindsight's API on loopback."""
         return http(f"http://127.0.0.1:{self.ports['hindsight']}{path}", method, timeout=60)
 
+    def viewer(self, path: str, port: int | None = None) -> tuple[int, dict[str, str], bytes]:
+        """A request to a viewer on loopback (the compose service's port unless given)."""
+        return http(f"http://127.0.0.1:{port or self.ports['viewer']}{path}", timeout=30)
+
     def prometheus_targets(self) -> list[dict[str, Any]]:
         """The active targets Prometheus reports (empty while it is not answering)."""
         try:
@@ -181,8 +187,7 @@ class Stack:
 
     def down(self) -> None:
         """Stop and remove everything of the project, volumes included."""
-        self.compose("down", "-v", "--remove-orphans", "--timeout=20", check=False,
-                     profiles=("record", "prometheus"))
+        self.compose("down", "-v", "--remove-orphans", "--timeout=20", check=False, profiles=PROFILES)
 
 
 def poll(predicate: Any, timeout: float, what: str, interval: float = 1.0) -> Any:

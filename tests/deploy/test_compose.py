@@ -13,9 +13,11 @@ import io
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -25,7 +27,8 @@ from support.env import IN_CI, free_port, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.timeout(3600)]
 
-NO_COMPILER = ("exporter", "recorder", "hindsight")
+SERVICES = ("agent", "exporter", "recorder", "hindsight", "viewer")
+NO_COMPILER = ("exporter", "recorder", "hindsight", "viewer")
 # Run inside an image: every compiler driver or LLVM/clang library it holds.
 FIND_TOOLCHAIN = (
     "for p in cc gcc g++ c++ clang clang-14 llc ld.lld tcc; do command -v $p; done; "
@@ -44,7 +47,7 @@ def stack(tmp_path_factory):
         proc = subprocess.run(["bash", str(REPO / "deploy/docker" / script)], capture_output=True,
                               text=True, timeout=1800, check=False)
         assert proc.returncode == 0, f"{script}: {proc.stderr[-2000:]}"
-    ports = {name: free_port() for name in ("exporter", "hindsight", "prometheus")}
+    ports = {name: free_port() for name in ("exporter", "hindsight", "prometheus", "viewer")}
     s = Stack(tmp_path_factory.mktemp("compose"), ports)
     try:
         s.build()
@@ -60,16 +63,28 @@ def image_of(service: str) -> str:
     return f"rezolus-{service}:latest"
 
 
+def inspect(image: str, fmt: str) -> Any:
+    """One field of ``docker image inspect``, decoded from JSON."""
+    out = subprocess.run(["docker", "image", "inspect", "-f", f"{{{{json {fmt}}}}}", image],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
 @pytest.mark.usefixtures("stack")
-def test_base_images_and_users():
-    """Every image is built from debian:bookworm-slim; all but the agent run as user rezolus."""
-    for service in ("agent", *NO_COMPILER):
-        dockerfile = (REPO / "services" / service / "Dockerfile").read_text()
-        assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == ["debian:bookworm-slim"] * 2
-        user = subprocess.run(["docker", "image", "inspect", "-f", "{{.Config.User}}",
-                               image_of(service)], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        assert user == ("" if service == "agent" else "rezolus"), service
+def test_one_dockerfile_builds_every_image():
+    """./Dockerfile alone builds each service's image on debian:bookworm-slim; all but the agent run as rezolus."""
+    assert sorted(REPO.glob("services/*/Dockerfile")) == []
+    dockerfile = (REPO / "Dockerfile").read_text()
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)", dockerfile, re.MULTILINE))
+    for base in re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE):
+        assert base in {"debian:bookworm-slim", "${SERVICE}"} | stages, base
+    base_layers = inspect("debian:bookworm-slim", ".RootFS.Layers")
+    for service in SERVICES:
+        image = image_of(service)
+        assert inspect(image, ".RootFS.Layers")[:len(base_layers)] == base_layers, service
+        assert inspect(image, ".Config.User") == ("" if service == "agent" else "rezolus"), service
+        entrypoint = inspect(image, ".Config.Entrypoint")[0]
+        assert entrypoint.startswith(f"rezolus-{service}"), (service, entrypoint)
 
 
 @pytest.mark.usefixtures("stack")
@@ -129,6 +144,71 @@ def test_recorder_profile_writes_parquet(stack):
                   profiles=("record",), timeout=180)
     table = pq.read_table(stack.recordings / "e2e.parquet")
     assert table.num_rows > 0
+
+
+def chart_with_values(stack: Stack, port: int | None = None) -> str:
+    """The id of the first chart the viewer answers with at least one non-null value ('' if none)."""
+    status, _, body = stack.viewer("/api/info", port)
+    assert status == 200, body[:500]
+    ids = [c["id"] for section in json.loads(body)["sections"] for c in section["charts"]]
+    assert ids, "the viewer planned no chart"
+    for chart in ids:
+        status, _, body = stack.viewer(f"/api/chart?id={chart}", port)
+        assert status == 200, (chart, body[:500])
+        data = json.loads(body)
+        if any(v is not None for series in data.get("series", []) for v in series["values"]):
+            return chart
+    return ""
+
+
+def test_viewer_profile_serves_the_page(stack):
+    """`--profile view run viewer FILE` serves a recording read-only; `up viewer` serves hindsight's buffer.
+
+    The one-off runs first: docker-compose 1.29 links a one-off to the
+    service's running container, which host networking refuses
+    (docs/deployment.md says so).
+    """
+    require_service("viewer")
+    require_service("hindsight")
+    recording = stack.recordings / "e2e.parquet"
+    assert recording.is_file(), "the recorder test writes the file this check views"
+    port = free_port()
+    name = f"{stack.project}-viewer-file"
+    stack.compose("run", "-d", "--no-deps", "--name", name, "viewer", "/recordings/e2e.parquet",
+                  f"--listen=127.0.0.1:{port}", profiles=("view",), timeout=120)
+    try:
+        info = poll(lambda: (r := stack.viewer("/api/info", port) if port_open(port) else None)
+                    and r[0] == 200 and json.loads(r[2]), 120, "the viewer of e2e.parquet")
+        assert info["file"] == "e2e.parquet"
+        assert info["rows"] == pq.read_metadata(recording).num_rows
+        assert chart_with_values(stack, port), "no chart of the recording has a value"
+        denied = subprocess.run(["docker", "exec", name, "touch", "/recordings/written-by-viewer"],
+                                capture_output=True, text=True, check=False)
+        assert denied.returncode != 0, "the viewer could write to the recordings directory"
+        assert not (stack.recordings / "written-by-viewer").exists()
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+    stack.wait_healthy("agent", "hindsight")
+    stack.compose("up", "-d", "viewer", profiles=("view",), timeout=300)
+    stack.wait_healthy("viewer", timeout=180)
+    status, headers, body = stack.viewer("/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    assert b"<title>Rezolus viewer</title>" in body
+    status, _, script = stack.viewer("/static/vendor/uPlot.iife.min.js")
+    assert status == 200
+    assert len(script) > 10_000  # the vendored library is in the image, not fetched
+    status, _, body = stack.viewer("/api/info")
+    assert json.loads(body)["rows"] > 0
+    assert chart_with_values(stack), "no chart of hindsight's snapshot has a value"
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_prometheus_profile_scrapes_exporter(stack):

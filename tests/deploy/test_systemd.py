@@ -1,4 +1,9 @@
-"""The systemd units in deploy/systemd: valid for systemd-analyze, real programs, presets."""
+"""The systemd units in deploy/systemd: valid for systemd-analyze, real programs, presets.
+
+Unit names are upstream's (the seed README's commands must work as written):
+``rezolus`` (the agent, alias ``rezolus-agent``), ``rezolus-exporter`` and
+``rezolus-hindsight`` (disabled by the preset).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "deploy" / "systemd"
 INSTALL_BIN = "/opt/rezolus/bin/"
 SERVICES = {
-    "rezolus-agent.service": "services/agent",
+    "rezolus.service": "services/agent",
     "rezolus-exporter.service": "services/exporter",
     "rezolus-hindsight.service": "services/hindsight",
 }
@@ -78,6 +83,16 @@ def test_exec_start_names_each_services_console_script():
         assert Path(config).name == f"{program.removeprefix('rezolus-')}.toml"
 
 
+def test_agent_unit_is_rezolus_with_the_old_name_as_alias():
+    """The agent's unit is `rezolus` (as upstream's); enabling it keeps `rezolus-agent` as an alias."""
+    assert unit("rezolus.service")["Install"]["Alias"] == "rezolus-agent.service"
+    assert not (UNITS / "rezolus-agent.service").exists()
+    for name in ("rezolus-exporter.service", "rezolus-hindsight.service"):
+        service = unit(name)["Unit"]
+        assert service["Wants"] == "rezolus.service"
+        assert "rezolus.service" in service["After"].split()
+
+
 def test_presets_enable_agent_and_exporter_only():
     """The preset enables the agent and the exporter and leaves hindsight disabled."""
     lines = [
@@ -86,8 +101,8 @@ def test_presets_enable_agent_and_exporter_only():
     ]
     assert sorted(map(tuple, lines)) == [
         ("disable", "rezolus-hindsight.service"),
-        ("enable", "rezolus-agent.service"),
         ("enable", "rezolus-exporter.service"),
+        ("enable", "rezolus.service"),
     ]
     for name in SERVICES:
         assert unit(name)["Install"]["WantedBy"] == "multi-user.target"
@@ -105,7 +120,7 @@ def test_only_the_agent_keeps_capabilities():
         assert service["CapabilityBoundingSet"] == ""
         assert service["DynamicUser"] == "yes"
         assert service["NoNewPrivileges"] == "yes"
-    agent = unit("rezolus-agent.service")["Service"]
+    agent = unit("rezolus.service")["Service"]
     assert set(agent["CapabilityBoundingSet"].split()) <= {
         "CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"
     }
@@ -177,36 +192,98 @@ def systemd_host():
         host.remove()
 
 
+SCRAPE = ('/opt/rezolus/bin/python -c "import urllib.request; print(urllib.request.urlopen('
+          "'http://127.0.0.1:4242/metrics', timeout=5).read().decode())\"")
+HINDSIGHT_ROWS = ('/opt/rezolus/bin/python -c "import json, urllib.request; print(json.load(urllib.request.urlopen('
+                  "'http://127.0.0.1:4243/status', timeout=5))['rows'])\"")
+SNAPSHOT_ROWS = ('for f in /var/lib/rezolus/snapshots/*.parquet; do [ -e "$f" ] && '
+                 "/opt/rezolus/bin/python -c 'import sys, pyarrow.parquet as pq; "
+                 "print(sys.argv[1], pq.read_metadata(sys.argv[1]).num_rows)' \"$f\"; done")
+
+
+def snapshots(host: SystemdHost) -> dict[str, int]:
+    """Snapshot files hindsight wrote, with their row counts (files that do not open yet are left out)."""
+    rows = (line.split() for line in host.sh(SNAPSHOT_ROWS).stdout.splitlines())
+    return {path: int(n) for path, n in (r for r in rows if len(r) == 2)}
+
+
+def main_pid(host: SystemdHost, unit_name: str) -> str:
+    """The unit's main PID ("0" when it has none)."""
+    return host.sh(f"systemctl show -p MainPID --value {unit_name}").stdout.strip()
+
+
+def hindsight_rows(host: SystemdHost) -> int:
+    """Rows in hindsight's buffer (0 while it does not answer)."""
+    out = host.sh(HINDSIGHT_ROWS).stdout.strip()
+    return int(out) if out.isdigit() else 0
+
+
 @pytest.mark.slow
 @pytest.mark.root
 @pytest.mark.timeout(3600)
-def test_hardened_units_work_under_systemd(systemd_host):
-    """Under a real systemd the hardened agent loads BPF, the exporter serves it, reload snapshots."""
+def test_preset_runs_rezolus_and_the_exporter(systemd_host):
+    """After the preset, `rezolus` and `rezolus-exporter` run hardened and serve BPF counts; hindsight is off."""
     host = systemd_host
-    status = host.sh("systemctl is-active rezolus-agent rezolus-exporter; "
+    status = host.sh("systemctl is-active rezolus rezolus-exporter; "
                      "systemctl is-enabled rezolus-hindsight").stdout.split()
     assert status == ["active", "active", "disabled"], host.sh("journalctl -n 50 --no-pager").stdout
-    scrape = ('/opt/rezolus/bin/python -c "import urllib.request; print(urllib.request.urlopen('
-              "'http://127.0.0.1:4242/metrics', timeout=5).read().decode())\"")
 
     def live() -> bool:
-        text = host.sh(scrape).stdout
+        text = host.sh(SCRAPE).stdout
         return "\nrezolus_exporter_agent_up 1.0" in text and "\nsyscall_total{" in text
     poll(live, 120, "BPF syscall counts served by the hardened exporter")
     down = host.sh("/opt/rezolus/bin/rezolus-agent --check 2>/dev/null | grep -v running").stdout
     print(f"\nsamplers not running in the systemd host: {down or 'none'}")
-    assert host.sh("systemctl start rezolus-hindsight").returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.timeout(3600)
+def test_restart_rezolus_and_its_alias(systemd_host):
+    """`systemctl restart rezolus` (the seed's command) and `restart rezolus-agent` both restart the agent."""
+    host = systemd_host
+    for name in ("rezolus", "rezolus-agent"):
+        before = main_pid(host, "rezolus")
+        assert host.sh(f"systemctl restart {name}").returncode == 0, name
+        poll(lambda old=before: main_pid(host, "rezolus") not in {old, "0"}
+             and host.sh("systemctl is-active rezolus").stdout.strip() == "active", 60,
+             f"a new agent process after `systemctl restart {name}`")
+    assert host.sh("systemctl show -p Id --value rezolus-agent").stdout.strip() == "rezolus.service"
+
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.timeout(3600)
+def test_seed_hindsight_commands_save_a_snapshot(systemd_host):
+    """The seed's `enable`, `start`, then `systemctl kill -sHUP rezolus-hindsight` writes a snapshot with rows."""
+    host = systemd_host
+    for command in ("systemctl enable rezolus-hindsight", "systemctl start rezolus-hindsight"):
+        proc = host.sh(command)
+        assert proc.returncode == 0, (command, proc.stderr)
+    assert host.sh("systemctl is-enabled rezolus-hindsight").stdout.strip() == "enabled"
     poll(lambda: host.sh("systemctl is-active rezolus-hindsight").stdout.strip() == "active", 60,
          "hindsight active")
+    poll(lambda: hindsight_rows(host) >= 2, 60, "two frames in hindsight's buffer")
+    before = snapshots(host)
+    proc = host.sh("systemctl kill -sHUP rezolus-hindsight")
+    assert proc.returncode == 0, proc.stderr
+    new = poll(lambda: {p: n for p, n in snapshots(host).items() if p not in before}, 60,
+               "a snapshot file after `systemctl kill -sHUP rezolus-hindsight`")
+    assert all(n >= 2 for n in new.values()), new
+    assert host.sh("systemctl is-active rezolus-hindsight").stdout.strip() == "active"
 
-    def snapshots() -> int:
-        out = host.sh("ls /var/lib/rezolus/snapshots/ 2>/dev/null | grep -c parquet").stdout
-        return int(out.strip() or 0)
-    # the buffer needs two frames before a snapshot has rows to write
-    poll(lambda: host.sh("systemctl reload rezolus-hindsight").returncode == 0 and snapshots() >= 1,
-         60, "a snapshot after `systemctl reload`")
-    before = snapshots()
-    assert host.sh("systemctl kill -s HUP rezolus-hindsight").returncode == 0
-    poll(lambda: snapshots() > before, 60, "a snapshot after `systemctl kill -s HUP`")
-    failed = host.sh("systemctl is-failed rezolus-agent rezolus-exporter rezolus-hindsight").stdout
+
+@pytest.mark.slow
+@pytest.mark.root
+@pytest.mark.timeout(3600)
+def test_reload_saves_a_snapshot_too(systemd_host):
+    """`systemctl reload rezolus-hindsight` (SIGHUP through ExecReload) writes a snapshot; nothing failed."""
+    host = systemd_host
+    if host.sh("systemctl is-active rezolus-hindsight").stdout.strip() != "active":
+        assert host.sh("systemctl start rezolus-hindsight").returncode == 0
+    poll(lambda: hindsight_rows(host) >= 2, 60, "two frames in hindsight's buffer")
+    before = snapshots(host)
+    assert host.sh("systemctl reload rezolus-hindsight").returncode == 0
+    poll(lambda: any(p not in before for p in snapshots(host)), 60, "a snapshot after `systemctl reload`")
+    failed = host.sh("systemctl is-failed rezolus rezolus-exporter rezolus-hindsight").stdout
     assert failed.split() == ["active", "active", "active"], failed

@@ -33,6 +33,8 @@ SPEC = Spec(
                key="general.interval", flag="--interval", minimum=MIN_INTERVAL_NS, metavar="INTERVAL"),
         Option("proc_root", "string", "/proc", "where procfs is mounted", key="general.proc_root"),
         Option("sys_root", "string", "/sys", "where sysfs is mounted", key="general.sys_root"),
+        Option("bpf_stats", "boolean", default=True, key="general.bpf_stats",
+               help="publish the kernel's run statistics of the agent's BPF programs"),
         Option("log_level", "level", "info", "debug, info, warning or error", key="log.level",
                flag="--log-level", metavar="LEVEL"),
         *SERVER_OPTIONS,
@@ -49,6 +51,7 @@ class AgentConfig:
     log_level: str = "info"
     proc_root: Path = Path("/proc")
     sys_root: Path = Path("/sys")
+    bpf_stats: bool = True
     enabled: dict[str, bool] = field(default_factory=dict)
     options: dict[str, config.Section] = field(default_factory=dict)
     curve: ServerKeys | None = None
@@ -63,6 +66,7 @@ def load(path: str | Path | None, samplers: dict[str, type[Sampler]], **flags: A
         log_level=loaded["log_level"],
         proc_root=Path(loaded["proc_root"]),
         sys_root=Path(loaded["sys_root"]),
+        bpf_stats=loaded["bpf_stats"],
         curve=server_keys(loaded, loaded["listen"]),
     )
     defaults = loaded.section("defaults")

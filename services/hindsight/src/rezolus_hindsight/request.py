@@ -124,7 +124,7 @@ def resolve(params: dict[str, str], retained: tuple[int, int] | None) -> Range:
 
 def check_name(name: str) -> str:
     """Check a snapshot file name; append ``.parquet`` when missing."""
-    if not _NAME.match(name) or ".." in name:
+    if not _NAME.fullmatch(name) or ".." in name:
         raise RequestError(
             f"name={name[:64]!r} must be a plain file name (letters, digits, '.', '_', '-'), "
             "not a path"

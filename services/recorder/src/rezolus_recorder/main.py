@@ -165,7 +165,7 @@ def _build(argv: list[str] | None) -> int:
     started = time.monotonic()
     code = run_service(recorder)
     if recorder.result is not None:
-        print(summary(recorder.result, options.source, interval))  # noqa: T201
+        print(summary(recorder.result, options.source, interval, recorder.bad_messages))  # noqa: T201
     if recorder.failure is not None:
         return fail(PROG, str(recorder.failure), recorder.failure.code)
     if code == EXIT_OK and recorder.result is None:

@@ -47,7 +47,7 @@ class Bins:
         return len(self.x_ns)
 
 
-def _in_bins(flags: NDArray[np.bool_], edges: NDArray[np.intp]) -> NDArray[np.bool_]:
+def in_bins(flags: NDArray[np.bool_], edges: NDArray[np.intp]) -> NDArray[np.bool_]:
     """Whether any step ``r`` flagged in ``flags`` lies in each bin ``(e_j, e_j+1]``."""
     cum = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
     return np.asarray(cum[edges[1:] + 1] - cum[edges[:-1] + 1] > 0)
@@ -74,7 +74,19 @@ def make_bins(
     edges = np.arange(lead, last, step, dtype=np.intp)
     edges = np.append(edges, last).astype(np.intp)
     ts = timestamps[edges]
-    return Bins(edges, ts[1:], np.diff(ts).astype(np.float64) / 1e9, _in_bins(breaks, edges))
+    return Bins(edges, ts[1:], np.diff(ts).astype(np.float64) / 1e9, in_bins(breaks, edges))
+
+
+def step_bins(timestamps: NDArray[np.int64], breaks: NDArray[np.bool_], first: int, last: int, step: int) -> Bins:
+    """Bins of exactly ``step`` row steps from row ``first`` (rows after the last whole bin are left out)."""
+    if step < 1:
+        raise ValueError("step must be positive")
+    if last - first < step:
+        empty = np.zeros(0, dtype=np.intp)
+        return Bins(empty, np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=bool))
+    edges = np.arange(first, last + 1, step, dtype=np.intp)
+    ts = timestamps[edges]
+    return Bins(edges, ts[1:], np.diff(ts).astype(np.float64) / 1e9, in_bins(breaks, edges))
 
 
 def decreases(values: NDArray[np.integer], present: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -94,7 +106,7 @@ def counter_rate(
     bad = bins.broken.copy()
     for values, present in components:
         ok = present[e0] & present[e1]
-        bad |= _in_bins(decreases(values, present), bins.edges)
+        bad |= in_bins(decreases(values, present), bins.edges)
         delta = values[e1] - values[e0]
         total[ok] += delta[ok].astype(np.float64)
         seen |= ok
@@ -126,7 +138,7 @@ def histogram_deltas(rec: Recording, bins: Bins, columns: Sequence[str]) -> list
     for name in columns:
         index = rec.histogram_index(name)
         rows, present = rec.histogram_rows(name, bins.edges)
-        dropped = _in_bins(decreases(index.totals, index.present), bins.edges)
+        dropped = in_bins(decreases(index.totals, index.present), bins.edges)
         for j in range(bins.count):
             parts = out[j]
             if parts is None or not (present[j] and present[j + 1]):

@@ -20,17 +20,10 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import shutil
 import sys
-import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 import webbrowser
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rezolus_core import log, web
 from rezolus_core.address import ListenAddress, parse_listen
@@ -39,6 +32,7 @@ from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config, run_service
 from rezolus_core.shell import Option, Spec
 from rezolus_viewer import dashboard
 from rezolus_viewer.api import make_app
+from rezolus_viewer.fetch import TOKEN_ENV, DownloadError, download, is_url, snapshot_url, token
 from rezolus_viewer.recording import Recording, RecordingError
 
 if TYPE_CHECKING:
@@ -47,8 +41,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 PROG = "rezolus-viewer"
-DOWNLOAD_TIMEOUT_S = 120.0
-TOKEN_ENV = "REZOLUS_HINDSIGHT_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
 SPEC = Spec(
@@ -73,49 +65,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("source", metavar="FILE.parquet|URL",
                         help="a recording, or a hindsight snapshot URL (http://HOST:PORT/snapshot)")
     return parser
-
-
-def snapshot_url(url: str) -> str:
-    """The snapshot URL: hindsight's base URL gets ``/snapshot`` appended, anything else is kept."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.path in {"", "/"}:
-        parts = parts._replace(path="/snapshot")
-    return urllib.parse.urlunsplit(parts)
-
-
-def _http_message(exc: urllib.error.HTTPError) -> str:
-    try:
-        body: Any = json.loads(exc.read() or b"{}")
-    except ValueError:
-        body = {}
-    detail = body.get("error") if isinstance(body, dict) else None
-    return f"HTTP {exc.code}: {detail or exc.reason}"
-
-
-def download(url: str, token: str | None = None, timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Path:
-    """Fetch ``url`` into a temporary parquet file and return its path (DownloadError says why not)."""
-    req = urllib.request.Request(url, method="GET")  # noqa: S310 - the caller checked the scheme
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    fd, name = tempfile.mkstemp(prefix="rezolus-snapshot-", suffix=".parquet")
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout_s) as response:  # noqa: S310 - the caller checked the scheme
-            shutil.copyfileobj(response, out, 1 << 20)
-    except urllib.error.HTTPError as exc:
-        path.unlink(missing_ok=True)
-        raise DownloadError(_http_message(exc)) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        path.unlink(missing_ok=True)
-        raise DownloadError(str(getattr(exc, "reason", None) or exc)) from None
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path
-
-
-class DownloadError(RuntimeError):
-    """A snapshot could not be downloaded; the message says why."""
 
 
 class Viewer:
@@ -161,15 +110,14 @@ def _build(argv: list[str] | None) -> int:
     token_file: str | None = settings["token_file"]
     source: str = args.source
     cleanup: Callable[[], None] | None = None
-    if source.startswith(("http://", "https://")):
+    if is_url(source):
         try:
-            token = (Path(token_file).read_text(encoding="utf-8").strip() if token_file
-                     else os.environ.get(TOKEN_ENV)) or None
-        except OSError as exc:
-            raise settings.error("token_file", f"cannot read {token_file}: {exc.strerror}") from None
+            bearer = token(token_file)
+        except ConfigError as exc:
+            raise settings.error("token_file", exc.problem) from None
         url = snapshot_url(source)
         try:
-            path = download(url, token)
+            path = download(url, bearer)
         except DownloadError as exc:
             return fail(PROG, f"cannot download {url}: {exc}", EXIT_FAILURE)
         cleanup = path.unlink
