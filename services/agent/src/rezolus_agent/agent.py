@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import platform
@@ -102,7 +103,7 @@ class Agent:
         self.seq = 0
         self.overruns = 0
         self.publisher: Publisher | None = None
-        self._publisher_factory = publisher_factory or ZmqPublisher
+        self._publisher_factory = publisher_factory or functools.partial(ZmqPublisher, keys=cfg.curve)
         self._sampler_classes = samplers
         self._loader = BpfLoader(self.cpus)
         self._published_version = -1
@@ -195,6 +196,12 @@ class Agent:
         self.publisher = self._publisher_factory(self.cfg.listen)
         running = [s.name for s in self.running]
         self._log.info("agent ready", listen=self.cfg.listen, interval_ns=self.cfg.interval_ns, samplers=running)
+
+    def reload_keys(self) -> None:
+        """SIGHUP: read the authorised subscribers' keys again."""
+        reload = getattr(self.publisher, "reload_keys", None)
+        if reload is not None:
+            reload()
 
     def sample_once(self) -> None:
         """Collect and publish one frame now."""

@@ -97,7 +97,7 @@ class HindsightService:
             where = self.config.directory
             raise StartupError(f"cannot open the buffer in {where}: {exc}") from exc
         self._prepare_output()
-        self.subscriber = AsyncSubscriber(self.config.source)
+        self.subscriber = AsyncSubscriber(self.config.source, keys=self.config.curve)
         self._served = await http.start(self, ListenAddress(self.config.host, self.config.port))
         loop = asyncio.get_running_loop()
         self._track(asyncio.ensure_future(loop.run_in_executor(self._executor, snapshot.warm_up)))

@@ -40,6 +40,7 @@ from rezolus_recording.grid import Grid
 if TYPE_CHECKING:
     import pathlib
 
+    from rezolus_core.curve import ClientKeys
     from rezolus_core.tracker import Delivery
 
 _TICK_S = 0.2
@@ -56,6 +57,7 @@ class Options:
     connect_timeout_s: float
     progress_every_s: float
     tty: bool
+    curve: ClientKeys | None = None
 
 
 class RecorderFailure(Exception):  # noqa: N818 - it is a failure report, not an error class
@@ -104,7 +106,7 @@ class Recorder:
         except journal.JournalError as exc:
             raise StartupError(str(exc)) from exc
         try:
-            self._subscriber = AsyncSubscriber(self.options.source)
+            self._subscriber = AsyncSubscriber(self.options.source, keys=self.options.curve)
         except BusError:
             self._discard_journal()
             raise
