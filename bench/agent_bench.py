@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/agent_bench.py [--quick]
 
-1. ns added per getppid: nothing attached vs the agent vs bcc's `syscount -L`
-   (interleaved rounds, medians);
+1. ns added per getppid: nothing attached vs empty programs on the agent's
+   hooks (the floor) vs the agent (BPF run statistics on and off) vs bcc's
+   `syscount -L` (interleaved rounds, medians);
 2. agent CPU (% of one core) and RSS at 1 s and 100 ms intervals;
 3. time from start to first frame; frame size; encode/decode cost per frame.
 Prints a markdown report for docs/performance.md.
@@ -80,33 +81,46 @@ def ns_per_call(binary: Path, calls: int) -> float:
     return float(out.stdout)
 
 
-def only_config(samplers: list[str]) -> str:
+def only_config(samplers: list[str], *, bpf_stats: bool = True) -> str:
     path = Path(tempfile.mkdtemp()) / "agent.toml"
     tables = "".join(f"[samplers.{name}]\nenabled = true\n" for name in samplers)
-    path.write_text(f"[defaults]\nenabled = false\n{tables}")
+    path.write_text(f"[general]\nbpf_stats = {str(bpf_stats).lower()}\n[defaults]\nenabled = false\n{tables}")
     return str(path)
+
+
+def all_config(*, bpf_stats: bool) -> str:
+    path = Path(tempfile.mkdtemp()) / "agent.toml"
+    path.write_text(f"[general]\nbpf_stats = {str(bpf_stats).lower()}\n")
+    return str(path)
+
+
+def start_empty(samplers: list[str]) -> subprocess.Popen[bytes]:
+    """Empty programs on the hooks of these samplers (all BPF samplers if none)."""
+    proc = subprocess.Popen([sys.executable, str(BENCH / "empty_programs.py"), *samplers],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    if b"Tracing" not in proc.stdout.readline():
+        raise RuntimeError("empty programs failed to attach")
+    return proc
 
 
 def overhead(binary: Path, rounds: int, calls: int) -> dict[str, float]:
     syscall_only = only_config(["syscall_counts", "syscall_latency"])
-    results: dict[str, list[float]] = {
-        "nothing": [],
-        "agent, syscall samplers only": [],
-        "agent, all samplers": [],
-        "syscount -L": [],
+    conditions = {
+        "empty programs (all agent hooks)": lambda: start_empty([]),
+        "agent, syscall samplers only": lambda: start_agent("1s", syscall_only)[0],
+        "agent, all samplers, BPF stats off": lambda: start_agent("1s", all_config(bpf_stats=False))[0],
+        "agent, all samplers": lambda: start_agent("1s", all_config(bpf_stats=True))[0],
+        "syscount -L": start_syscount,
     }
+    results: dict[str, list[float]] = {"nothing": [], **{k: [] for k in conditions}}
     for _ in range(rounds):
         results["nothing"].append(ns_per_call(binary, calls))
-        agent, _, _ = start_agent("1s", syscall_only)
-        results["agent, syscall samplers only"].append(ns_per_call(binary, calls))
-        stop(agent)
-        agent, _, _ = start_agent("1s")
-        results["agent, all samplers"].append(ns_per_call(binary, calls))
-        stop(agent)
-        tool = start_syscount()
-        results["syscount -L"].append(ns_per_call(binary, calls))
-        tool.send_signal(2)
-        tool.wait(timeout=30)
+        for label, start in conditions.items():
+            proc = start()
+            results[label].append(ns_per_call(binary, calls))
+            proc.send_signal(2)
+            proc.wait(timeout=30)
     return {k: statistics.median(v) for k, v in results.items()}
 
 

@@ -33,13 +33,40 @@ from rezolus_core.bus import ZmqSubscriber
 
 AGENT = Path(sys.executable).parent / "rezolus-agent"
 SCHED = ("scheduler_runqueue", "cpu_migrations", "cpu_tlb_flush")
-MAP_PREFIXES = ("scheduler_", "cgroup_schedule", "cpu_migration", "cgroup_cpu_mig", "cpu_tlb_flush")
+MAP_PREFIXES = ("scheduler_", "cgroup_schedule", "cpu_migration", "cgroup_cpu_mig", "cpu_tlb_flush", "migrations_",
+                "rz_cgroup")
 
 
 def free_endpoint() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def start_empty(samplers: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    """Empty programs on the hooks of these samplers (all BPF samplers if none): the floor."""
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "empty_programs.py"), *samplers],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    if b"Tracing" not in proc.stdout.readline():
+        raise RuntimeError("empty programs failed to attach")
+    return proc
+
+
+def start_syscount() -> subprocess.Popen[bytes]:
+    tool = shutil.which("syscount-bpfcc") or "/usr/sbin/syscount-bpfcc"
+    proc = subprocess.Popen([tool, "-L", "-i", "3600"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    while b"Tracing" not in proc.stdout.readline():
+        if proc.poll() is not None:
+            raise RuntimeError("syscount failed to start")
+    return proc
+
+
+def stats_off_config() -> str:
+    path = Path(tempfile.mkdtemp()) / "agent.toml"
+    path.write_text("[general]\nbpf_stats = false\n")
+    return str(path)
 
 
 def only_config(samplers: tuple[str, ...]) -> str:
@@ -128,12 +155,22 @@ def main() -> int:
     configs: dict[str, str | None] = {
         "agent (scheduler_runqueue only)": only_config(("scheduler_runqueue",)),
         "agent (scheduler samplers)": only_config(SCHED),
+        "agent (all samplers, BPF stats off)": stats_off_config(),
         "agent (all samplers)": None,
     }
-    results: dict[str, list[float]] = {"nothing": [], **{k: [] for k in configs}, "runqlat (bcc)": []}
+    both = "runqlat + syscount -L (bcc)"
+    results: dict[str, list[float]] = {
+        "nothing": [], "empty programs (scheduler hooks)": [], "empty programs (all agent hooks)": [],
+        **{k: [] for k in configs}, "runqlat (bcc)": [], both: [],
+    }
     memory: list[tuple[str, str, int, int]] = []
     for _ in range(rounds):
         results["nothing"].append(ns_per_switch(messages))
+        for label, samplers in (("empty programs (scheduler hooks)", SCHED), ("empty programs (all agent hooks)", ())):
+            empty = start_empty(samplers)
+            results[label].append(ns_per_switch(messages))
+            empty.send_signal(signal.SIGINT)
+            empty.wait(timeout=30)
         for label, config in configs.items():
             agent = start_agent(config)
             results[label].append(ns_per_switch(messages))
@@ -143,25 +180,26 @@ def main() -> int:
             agent.wait(timeout=30)
         tool = start_runqlat()
         results["runqlat (bcc)"].append(ns_per_switch(messages))
-        tool.send_signal(signal.SIGINT)
-        tool.wait(timeout=30)
+        other = start_syscount()
+        results[both].append(ns_per_switch(messages))
+        for proc in (tool, other):
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
     med = {k: statistics.median(v) for k, v in results.items()}
-    base, ref = med["nothing"], med["runqlat (bcc)"] - med["nothing"]
+    base = med["nothing"]
+    ref, ref_both = med["runqlat (bcc)"] - base, med[both] - base
     print("## Scheduler samplers\n")
     print(f"Measured {time.strftime('%Y-%m-%d')} on this machine ({os.cpu_count()} CPUs, kernel "
           f"{os.uname().release}), shared with other jobs; medians of {rounds} interleaved rounds of "
           f"`perf bench sched pipe -l {messages}` pinned to CPU 0: one context switch and one wake-up "
           "per message; CPU time (user + system) of the two workload processes per switch, which "
-          "includes the BPF programs run on their switches and wake-ups.\n")
-    low = {k: min(v) for k, v in results.items()}
-    low_ref = low["runqlat (bcc)"] - low["nothing"]
-    print("| condition | CPU ns per switch (median) | added ns | vs runqlat | added ns (best rounds) | vs runqlat |")
-    print("|---|---|---|---|---|---|")
+          "includes the BPF programs run on their switches, wake-ups and syscalls (read/write).\n")
+    print("| condition | CPU ns per switch (median) | added ns | vs runqlat | vs runqlat + syscount -L |")
+    print("|---|---|---|---|---|")
     for name, value in med.items():
-        added, low_added = value - base, low[name] - low["nothing"]
-        ratio = "" if name == "nothing" else f"{added / ref:.2f}×"
-        low_ratio = "" if name == "nothing" else f"{low_added / low_ref:.2f}×"
-        print(f"| {name} | {value:.0f} | {added:.0f} | {ratio} | {low_added:.0f} | {low_ratio} |")
+        added = value - base
+        ratios = ("", "") if name == "nothing" else (f"{added / ref:.2f}×", f"{added / ref_both:.2f}×")
+        print(f"| {name} | {value:.0f} | {added:.0f} | {ratios[0]} | {ratios[1]} |")
     print("\nAll rounds (ns per switch): " + "; ".join(
         f"{k}: {', '.join(f'{v:.0f}' for v in vs)}" for k, vs in results.items()))
     print("\n| map (bpftool name) | type | entries | kernel memory (bytes) |")

@@ -37,11 +37,28 @@ def test_hooks_on_one_tracepoint_are_fused() -> None:
     samplers = [make(available()[n]) for n in ("syscall_counts", "syscall_latency")]  # type: ignore[arg-type]
     source, raw_names, tracepoints = generate_source(samplers)
     assert raw_names == {"sys_enter": "rz_raw__sys_enter", "sys_exit": "rz_raw__sys_exit"}
-    assert tracepoints == {}
+    assert tracepoints == {"cgroup:cgroup_mkdir": "tracepoint__cgroup__cgroup_mkdir",
+                           "cgroup:cgroup_rmdir": "tracepoint__cgroup__cgroup_rmdir"}
     enter = source.split("int rz_raw__sys_enter", 1)[1].split("}", 1)[0]
     assert "syscall_counts__sys_enter(ctx);" in enter
     assert "syscall_latency__sys_enter(ctx);" in enter
     assert source.count("int rz_raw__sys_enter(") == 1
+
+
+def test_cgroup_tables_expand_per_sampler_and_share_the_mkdir_hook() -> None:
+    """Each cgroup sampler gets its own slot table; the shared names map and mkdir handler appear once."""
+    names = ("syscall_counts", "scheduler_runqueue", "cpu_migrations")
+    samplers = [make(available()[n]) for n in names]  # type: ignore[arg-type]
+    source, _, tracepoints = generate_source(samplers)
+    for prefix in ("syscall", "scheduler", "migrations"):
+        assert source.count(f"{prefix}_cgroup_claim(u64 cgroup)") == 1
+    assert "\nRZ_CGROUP_TABLE(" not in source
+    assert source.count('BPF_TABLE("lru_hash", u64, struct rz_cgroup_path, rz_cgroup_names') == 1
+    mkdir = source.split("int tracepoint__cgroup__cgroup_mkdir(", 1)[1].split("}", 1)[0]
+    assert mkdir.count("rz_cgroup__mkdir(args);") == 1
+    rmdir = source.split("int tracepoint__cgroup__cgroup_rmdir(", 1)[1].split("}", 1)[0]
+    assert all(f"{n}__rmdir(args);" in rmdir for n in names)
+    assert set(tracepoints) == {"cgroup:cgroup_mkdir", "cgroup:cgroup_rmdir"}
 
 
 class Broken(BpfSampler):

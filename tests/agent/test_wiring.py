@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rezolus_agent.bpfload import BpfMaps
+from rezolus_agent.cgroup_table import CGROUP_HIST_GROUPING_POWER, widen_index
 from rezolus_agent.sampler import BpfSampler, BpfSpec, SamplerContext
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_agent.wiring import Counters, Histograms, Series, each, one
@@ -64,3 +65,22 @@ def test_columns_become_the_declared_series() -> None:
     sampler.sample(again)
     assert int(again.build(registry=registry, seq=2, timestamp_ns=2, monotonic_ns=2, interval_ns=1,
                            host="h").counter_values[0]) == 16, "values are read live from the map each frame"
+
+
+def test_coarse_cgroup_histograms_carry_unchanged_in_the_fine_layout() -> None:
+    """Widened grouping-power-2 counts answer percentiles with the coarse bucket's upper bound, and downsample back."""
+    coarse_layout = histogram.layout(CGROUP_HIST_GROUPING_POWER)
+    rng = np.random.default_rng(7)
+    values = np.concatenate([
+        rng.integers(0, 20, 500).astype(np.uint64),
+        np.minimum(rng.lognormal(10, 3, 5000), 2.0**62).astype(np.uint64),
+        np.array([2**64 - 1, 2**63], dtype=np.uint64),
+    ])
+    coarse = histogram.empty(coarse_layout)
+    histogram.record(coarse, values, coarse_layout)
+    fine = histogram.empty()
+    fine[widen_index()] = coarse
+    wanted = [0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0]
+    assert histogram.percentiles(fine, wanted) == histogram.percentiles(coarse, wanted, coarse_layout)
+    assert np.array_equal(histogram.downsample(fine, CGROUP_HIST_GROUPING_POWER), coarse)
+    assert len(set(widen_index().tolist())) == coarse_layout.buckets

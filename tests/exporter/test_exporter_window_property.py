@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from rezolus_core import histogram
-from rezolus_core.bus import MemoryBus
-from rezolus_core.frame import Frame, HistogramValue
+from rezolus_core.frame import Frame, HistogramValue, encode_catalog, encode_frame
+from rezolus_core.tracker import Tracker
 from rezolus_exporter.collector import AgentCollector
 from rezolus_exporter.config import DEFAULT_QUANTILES
 from rezolus_exporter.render import Settings
@@ -55,13 +55,11 @@ def test_quantiles_cover_the_selected_window(timeline, interval_ms):
     interval_ns = interval_ms * MS
     frames = build(gaps, values, interval_ns)
     state = AgentState(window_ms * MS, clock=lambda: 0)
-    bus = MemoryBus()
-    subscription = bus.attach()
-    bus.publish_catalog(h.catalog())
+    tracker = Tracker(clock=None)  # irregular synthetic clocks: the window is under test, not plausibility
+    tracker.feed(encode_catalog(h.catalog()))
     for frame in frames:
-        bus.publish_frame(frame)
-    for delivery in subscription.deliveries:
-        state.ingest(delivery)
+        for delivery in tracker.feed(encode_frame(frame)):
+            state.ingest(delivery)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(AgentCollector(state, Settings(DEFAULT_QUANTILES, PERCENTS, 3), summaries=True, histograms=True))
     text = generate_latest(registry).decode()

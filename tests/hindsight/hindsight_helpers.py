@@ -72,7 +72,7 @@ class Publisher:
             publisher.publish_catalog(self.agent.cat)
             next_at = time.monotonic()
             while not self._stop.is_set():
-                frame = self.agent.next_frame(time.time_ns())
+                frame = self.agent.next_frame(time.time_ns(), time.monotonic_ns())  # clocks as an agent's
                 publisher.publish_frame(frame)
                 with self._lock:
                     self.frames.append(frame)

@@ -73,7 +73,7 @@ class Feeder:
     def __init__(self, buffer: Buffer, agent: SyntheticAgent | None = None) -> None:
         self.buffer = buffer
         self.agent = agent or SyntheticAgent()
-        self.tracker = Tracker()
+        self.tracker = Tracker(clock=None)  # the buffer's own rules are under test, not the tracker's
         self.catalog = self.agent.catalog_payload()
         self.tracker.feed(self.catalog)
         self.stored: list[Frame] = []

@@ -55,6 +55,11 @@ def next_frame(sub: ZmqSubscriber, timeout: float = 10.0) -> Delivery:
     raise AssertionError(f"no frame from {sub.endpoint} within {timeout}s")
 
 
+def attached(sub: ZmqSubscriber, timeout: float = 90.0) -> Delivery:
+    """The agent's first frame: it has compiled and attached (a compile can take a minute on a loaded host)."""
+    return next_frame(sub, timeout)
+
+
 def wait_for_series(sub: ZmqSubscriber, predicate, timeout: float = 15.0) -> Delivery:
     """The first frame whose series satisfy ``predicate(values)``."""
     deadline = time.monotonic() + timeout

@@ -139,14 +139,14 @@ class Agent:
         """The agent instance id."""
         return self.cat.instance
 
-    def frame(self, seq: int, timestamp_ns: int) -> Frame:
-        """Build the frame of every series at ``seq``."""
+    def frame(self, seq: int, timestamp_ns: int, monotonic_ns: int | None = None) -> Frame:
+        """Build the frame of every series at ``seq`` (monotonic time ``seq`` intervals unless given)."""
         counters, gauges, hists = self._by_type
         return Frame(
             instance=self.cat.instance,
             seq=seq,
             timestamp_ns=timestamp_ns,
-            monotonic_ns=seq * self.interval_ns,
+            monotonic_ns=seq * self.interval_ns if monotonic_ns is None else monotonic_ns,
             interval_ns=self.interval_ns,
             host=self.hostname,
             catalog_version=self.cat.version,
@@ -157,10 +157,10 @@ class Agent:
             histograms=tuple(HistogramValue(s.id, *self.values.histogram(s, seq)) for s in hists),
         )
 
-    def next_frame(self, timestamp_ns: int) -> Frame:
-        """Build the next frame (``seq`` + 1), stamped ``timestamp_ns``."""
+    def next_frame(self, timestamp_ns: int, monotonic_ns: int | None = None) -> Frame:
+        """Build the next frame (``seq`` + 1), stamped ``timestamp_ns`` (and ``monotonic_ns`` if given)."""
         self.seq += 1
-        return self.frame(self.seq, timestamp_ns)
+        return self.frame(self.seq, timestamp_ns, monotonic_ns)
 
     def next_payload(self, timestamp_ns: int) -> bytes:
         """The next frame, encoded as the bus carries it."""

@@ -10,21 +10,30 @@ Invariants:
   a late joiner never waits long for the catalog.
 - Subscribers reconnect on their own (ZeroMQ does) and hand every payload to a
   ``Tracker``; they never raise for bad input.
+- With CURVE keys (``rezolus_core.curve``) the publisher is a CURVE server on
+  every address, loopback included, and subscribers are CURVE clients; the
+  option rows every service adds are ``SERVER_OPTIONS`` and
+  ``CLIENT_OPTIONS``, read back with ``server_keys`` and ``client_keys``.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import zmq
 import zmq.asyncio
 
+from rezolus_core import curve
 from rezolus_core.frame import Catalog, Frame, encode_catalog, encode_frame
+from rezolus_core.shell import Option
 from rezolus_core.tracker import Delivery, Tracker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from rezolus_core.shell import Loaded
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:4241"
 TOPIC_CATALOG = b"catalog"
@@ -51,7 +60,9 @@ class Publisher(Protocol):
 class ZmqPublisher:
     """An XPUB socket bound to an endpoint, republishing the catalog on subscribe."""
 
-    def __init__(self, endpoint: str, *, hwm: int = 1000, catalog_every_s: float = 5.0) -> None:
+    def __init__(
+        self, endpoint: str, *, hwm: int = 1000, catalog_every_s: float = 5.0, keys: curve.ServerKeys | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.dropped = 0
         self._catalog_payload: bytes | None = None
@@ -61,10 +72,16 @@ class ZmqPublisher:
         self._socket.setsockopt(zmq.SNDHWM, hwm)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.XPUB_VERBOSE, 1)
+        self.guard: curve.ServerGuard | None = None
         try:
+            if keys is not None:
+                self.guard = curve.ServerGuard(zmq.Context.instance(), keys)
+                self.guard.secure(self._socket)
             self._socket.bind(endpoint)
-        except zmq.ZMQError as exc:
-            self._socket.close()
+        except (zmq.ZMQError, ValueError) as exc:
+            self.close()
+            if isinstance(exc, ValueError):
+                raise BusError(str(exc)) from exc
             raise BusError(f"cannot listen on {endpoint}: {exc.strerror}") from exc
 
     def publish_catalog(self, catalog: Catalog) -> None:
@@ -100,12 +117,19 @@ class ZmqPublisher:
             self._send_catalog()
         self._send(TOPIC_FRAME, encode_frame(frame))
 
+    def reload_keys(self) -> None:
+        """Read the authorised subscribers' keys again (SIGHUP); nothing without CURVE."""
+        if self.guard is not None:
+            self.guard.reload()
+
     def close(self) -> None:
-        """Close the socket."""
+        """Close the socket and stop the ZAP handler."""
         self._socket.close(linger=0)
+        if self.guard is not None:
+            self.guard.close()
 
 
-def _subscriber_socket(context: Any, endpoint: str, hwm: int) -> Any:
+def _subscriber_socket(context: Any, endpoint: str, hwm: int, keys: curve.ClientKeys | None = None) -> Any:
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.RCVHWM, hwm)
     socket.setsockopt(zmq.LINGER, 0)
@@ -113,7 +137,12 @@ def _subscriber_socket(context: Any, endpoint: str, hwm: int) -> Any:
     socket.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
     socket.setsockopt(zmq.SUBSCRIBE, b"")
     try:
+        if keys is not None:
+            keys.apply(socket)
         socket.connect(endpoint)
+    except ValueError as exc:
+        socket.close()
+        raise BusError(str(exc)) from exc
     except zmq.ZMQError as exc:
         socket.close()
         raise BusError(f"cannot connect to {endpoint}: {exc.strerror}") from exc
@@ -123,10 +152,12 @@ def _subscriber_socket(context: Any, endpoint: str, hwm: int) -> Any:
 class ZmqSubscriber:
     """A blocking subscriber for command-line tools and threads."""
 
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, *, hwm: int = 10000) -> None:
+    def __init__(
+        self, endpoint: str = DEFAULT_ENDPOINT, *, hwm: int = 10000, keys: curve.ClientKeys | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.tracker = Tracker()
-        self._socket: zmq.Socket[bytes] = _subscriber_socket(zmq.Context.instance(), endpoint, hwm)
+        self._socket: zmq.Socket[bytes] = _subscriber_socket(zmq.Context.instance(), endpoint, hwm, keys)
 
     def poll(self, timeout_s: float) -> list[Delivery]:
         """Wait up to ``timeout_s`` for messages; return the frames they made readable."""
@@ -152,10 +183,12 @@ class ZmqSubscriber:
 class AsyncSubscriber:
     """An asyncio subscriber for the services."""
 
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, *, hwm: int = 10000) -> None:
+    def __init__(
+        self, endpoint: str = DEFAULT_ENDPOINT, *, hwm: int = 10000, keys: curve.ClientKeys | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.tracker = Tracker()
-        self._socket: zmq.asyncio.Socket = _subscriber_socket(zmq.asyncio.Context.instance(), endpoint, hwm)
+        self._socket: zmq.asyncio.Socket = _subscriber_socket(zmq.asyncio.Context.instance(), endpoint, hwm, keys)
 
     async def deliveries(self) -> AsyncIterator[Delivery]:
         """Yield readable frames forever (until the socket is closed)."""
@@ -219,3 +252,51 @@ class MemoryBus:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+SERVER_OPTIONS = (
+    Option("curve_secret_key", "string", None, "the agent's CURVE key pair (NAME.key_secret)",
+           key="bus.curve_secret_key", flag="--curve-secret-key", check=curve.check_pair, metavar="FILE"),
+    Option("curve_authorized_keys", "string", None, "directory of the public keys (*.key) of allowed subscribers",
+           key="bus.curve_authorized_keys", flag="--curve-authorized-keys", check=curve.check_directory,
+           metavar="DIR"),
+    Option("insecure", "boolean", default=False, help="allow a plaintext bus on a non-loopback address",
+           key="bus.insecure", flag="--insecure"),
+)
+CLIENT_OPTIONS = (
+    Option("curve_server_key", "string", None, "the agent's CURVE public key (NAME.key)",
+           key="bus.curve_server_key", flag="--curve-server-key", check=curve.check_public, metavar="FILE"),
+    Option("curve_key", "string", None, "this subscriber's CURVE key pair (NAME.key_secret)",
+           key="bus.curve_key", flag="--curve-key", check=curve.check_pair, metavar="FILE"),
+)
+
+
+def _both(loaded: Loaded, first: str, second: str) -> tuple[Path, Path] | None:
+    a, b = loaded.values.get(first), loaded.values.get(second)
+    if a is None and b is None:
+        return None
+    if a is None or b is None:
+        given, missing = (first, second) if a is not None else (second, first)
+        flag = "--" + missing.replace("_", "-")
+        raise loaded.error(given, f"needs {flag} too (CURVE takes both)")
+    return Path(a), Path(b)
+
+
+def server_keys(loaded: Loaded, listen: str, listen_option: str = "listen") -> curve.ServerKeys | None:
+    """The agent's CURVE keys; ConfigError for half a pair or a plaintext non-loopback bind without --insecure."""
+    pair = _both(loaded, "curve_secret_key", "curve_authorized_keys")
+    if pair is not None:
+        return curve.ServerKeys(*pair)
+    if not curve.is_loopback(listen) and not loaded.values.get("insecure"):
+        raise loaded.error(
+            listen_option,
+            f"{listen} is not a loopback address: give --curve-secret-key and --curve-authorized-keys, "
+            "or --insecure for a plaintext bus",
+        )
+    return None
+
+
+def client_keys(loaded: Loaded) -> curve.ClientKeys | None:
+    """A subscriber's CURVE keys (ConfigError when only one of the two is given)."""
+    pair = _both(loaded, "curve_server_key", "curve_key")
+    return None if pair is None else curve.ClientKeys(*pair)

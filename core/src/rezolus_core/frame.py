@@ -15,6 +15,11 @@ Invariants:
 - ``decode`` raises ``DecodeError`` for anything that is not a well-formed
   message of a version it knows: garbage, truncation, wrong types, unknown
   future versions.  It never raises anything else for bad input.
+- ``decode`` also refuses a message that is well-formed but outside the
+  contract (``check_frame``, ``check_catalog``): bucket indices beyond the
+  layout or not strictly increasing, repeated or out-of-catalog series ids,
+  times, sequence numbers and intervals outside their ranges, catalogs with
+  too many series or labels.  Every subscriber counts these as decode errors.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+BUCKETS = 496
+MAX_SERIES = 1 << 20
+MAX_LABELS = 64
+MAX_TEXT = 4096
+MAX_INT64 = 2**63 - 1
+MAX_INTERVAL_NS = 86_400 * 1_000_000_000
 
 _U16, _U32, _U64, _I64 = np.dtype("<u2"), np.dtype("<u4"), np.dtype("<u8"), np.dtype("<i8")
 
@@ -206,11 +217,13 @@ def _decode_catalog(body: dict[str, Any]) -> Catalog:
         series.append(
             SeriesSpec(sid, name, metric_type, _str_map(labels, f"labels of row {position}"), unit, description)
         )
-    return Catalog(
+    catalog = Catalog(
         instance=_get(body, "i", str),
         series=tuple(series),
         host=_str_map(body.get("h", {}), "host"),
     )
+    check_catalog(catalog)
+    return catalog
 
 
 def _decode_frame(body: dict[str, Any]) -> Frame:
@@ -230,7 +243,7 @@ def _decode_frame(body: dict[str, Any]) -> Frame:
         HistogramValue(int(hid), indices[s:e], counts[s:e])
         for hid, s, e in zip(hist_ids.tolist(), starts.tolist(), ends.tolist(), strict=True)
     )
-    return Frame(
+    frame = Frame(
         instance=_get(body, "i", str),
         seq=_uint(body, "s"),
         timestamp_ns=_uint(body, "t"),
@@ -244,6 +257,91 @@ def _decode_frame(body: dict[str, Any]) -> Frame:
         gauge_values=gauge_values,
         histograms=histograms,
     )
+    _check_fields(frame)
+    _check_unique(hist_ids, frame.catalog_version, "histogram")
+    _check_buckets(hist_ids, hist_sizes, indices)
+    return frame
+
+
+def _check_text(text: str, what: str) -> None:
+    if len(text) > MAX_TEXT:
+        raise DecodeError(f"{what} is longer than {MAX_TEXT} characters")
+
+
+def check_catalog(catalog: Catalog) -> None:
+    """Raise DecodeError unless the catalog keeps to the contract's limits."""
+    if not 0 < len(catalog.instance) <= MAX_TEXT:
+        raise DecodeError("catalog instance id is empty or too long")
+    if len(catalog.series) > MAX_SERIES:
+        raise DecodeError(f"catalog has {len(catalog.series)} series, more than {MAX_SERIES}")
+    for spec in catalog.series:
+        if len(spec.labels) > MAX_LABELS:
+            raise DecodeError(f"series {spec.id} has {len(spec.labels)} labels, more than {MAX_LABELS}")
+        for text in (spec.name, spec.unit, spec.description, *spec.labels, *spec.labels.values()):
+            _check_text(text, f"a field of series {spec.id}")
+        if not spec.name:
+            raise DecodeError(f"series {spec.id} has an empty name")
+
+
+def _check_unique(ids: NDArray[Any], version: int, what: str) -> None:
+    if ids.size == 0:
+        return
+    if int(ids.max()) >= version:
+        raise DecodeError(f"{what} id {int(ids.max())} is beyond the catalog version {version}")
+    if not bool(np.all(ids[1:] > ids[:-1])) and np.unique(ids).size != ids.size:  # agents send them sorted
+        raise DecodeError(f"{what} ids repeat")
+
+
+def _check_buckets(hist_ids: NDArray[Any], sizes: NDArray[Any], indices: NDArray[Any]) -> None:
+    """Every bucket index below BUCKETS and strictly increasing within its histogram (vectorised)."""
+    if indices.size == 0:
+        return
+    ends = np.cumsum(sizes, dtype=np.int64)
+    top = int(np.argmax(indices))
+    if int(indices[top]) >= BUCKETS:
+        owner = int(hist_ids[int(np.searchsorted(ends, top, side="right"))])
+        raise DecodeError(f"histogram {owner} has bucket index {int(indices[top])}, the layout has {BUCKETS}")
+    rising = indices[1:] > indices[:-1]
+    starts = ends[:-1]
+    rising[starts[(starts > 0) & (starts < indices.size)] - 1] = True  # a new histogram may start lower
+    if not bool(np.all(rising)):
+        owner = int(hist_ids[int(np.searchsorted(ends, int(np.argmin(rising)) + 1, side="right"))])
+        raise DecodeError(f"histogram {owner} bucket indices are not strictly increasing")
+
+
+def _check_fields(frame: Frame) -> None:
+    if not 0 < len(frame.instance) <= MAX_TEXT:
+        raise DecodeError("frame instance id is empty or too long")
+    _check_text(frame.host, "host")
+    for what, value in (("seq", frame.seq), ("timestamp", frame.timestamp_ns), ("monotonic", frame.monotonic_ns)):
+        if not 0 <= value <= MAX_INT64:
+            raise DecodeError(f"{what} {value} is outside 0 .. 2**63-1")
+    if not 0 < frame.interval_ns <= MAX_INTERVAL_NS:
+        raise DecodeError(f"interval {frame.interval_ns} ns is outside 1 ns .. 1 day")
+    if frame.catalog_version > MAX_SERIES:
+        raise DecodeError(f"catalog version {frame.catalog_version} exceeds {MAX_SERIES}")
+    _check_unique(np.asarray(frame.counter_ids), frame.catalog_version, "counter")
+    _check_unique(np.asarray(frame.gauge_ids), frame.catalog_version, "gauge")
+
+
+def check_frame(frame: Frame) -> None:
+    """Raise DecodeError unless every value of the frame is inside the contract.
+
+    Times, sequence numbers and the interval must fit int64 (the recording's
+    columns), the interval lies in ``1 ns .. 1 day``, series ids of each type
+    are unique and below the catalog version the frame names, and each
+    histogram's bucket indices are strictly increasing and below ``BUCKETS``.
+    """
+    _check_fields(frame)
+    hists = frame.histograms
+    hist_ids = np.fromiter((h.id for h in hists), np.int64, len(hists))
+    _check_unique(hist_ids, frame.catalog_version, "histogram")
+    if not hists:
+        return
+    sizes = np.fromiter((np.asarray(h.indices).size for h in hists), np.int64, len(hists))
+    if not np.array_equal(sizes, np.fromiter((np.asarray(h.counts).size for h in hists), np.int64, len(hists))):
+        raise DecodeError("a histogram has a different number of indices and counts")
+    _check_buckets(hist_ids, sizes, np.concatenate([np.asarray(h.indices) for h in hists]))
 
 
 def check_ids(frame: Frame, catalog: Catalog) -> None:

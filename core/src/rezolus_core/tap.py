@@ -13,12 +13,13 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from rezolus_core import histogram
-from rezolus_core.bus import DEFAULT_ENDPOINT, BusError, ZmqSubscriber
+from rezolus_core.bus import CLIENT_OPTIONS, DEFAULT_ENDPOINT, BusError, ZmqSubscriber, client_keys
 from rezolus_core.frame import HistogramValue, MetricType, SeriesSpec, iter_values
 from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config
 from rezolus_core.shell import Option, Spec
 
 if TYPE_CHECKING:
+    from rezolus_core.curve import ClientKeys
     from rezolus_core.tracker import Delivery
 
 
@@ -109,6 +110,7 @@ SPEC = Spec(
         Option("json", "boolean", default=False, help="one JSON object per frame", flag="--json"),
         Option("timeout", "number", 10.0, "give up after S seconds with no frame", flag="--timeout",
                minimum=0.001, metavar="S"),
+        *CLIENT_OPTIONS,
     ),
 )
 
@@ -119,14 +121,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def build() -> int:
         settings = SPEC.load(None, SPEC.flags(namespace))
-        return _tap(settings["source"], settings["count"], settings["timeout"], as_json=settings["json"])
+        keys = client_keys(settings)
+        return _tap(settings["source"], settings["count"], settings["timeout"], as_json=settings["json"], keys=keys)
 
     return guard_config(PROG, build)
 
 
-def _tap(source: str, count: int, timeout: float, *, as_json: bool) -> int:
+def _tap(source: str, count: int, timeout: float, *, as_json: bool, keys: ClientKeys | None = None) -> int:
     try:
-        subscriber = ZmqSubscriber(source)
+        subscriber = ZmqSubscriber(source, keys=keys)
     except BusError as exc:
         return fail(PROG, str(exc), EXIT_FAILURE)
     view = TableView()

@@ -209,13 +209,13 @@ def bpftrace_map(output: str, name: str) -> dict[int, int]:
 
 def hist_delta(before: dict[SeriesKey, int | HistogramValue], after: dict[SeriesKey, int | HistogramValue],
                key: SeriesKey) -> NDArray[np.uint64]:
-    """Dense bucket counts added between two frames."""
-    old, new = before[key], after[key]
-    assert isinstance(old, HistogramValue)
+    """Dense bucket counts added between two frames (a series absent before, e.g. a new cgroup's, started at 0)."""
+    new = after[key]
     assert isinstance(new, HistogramValue)
-    diff, reset = histogram.delta(
-        histogram.to_dense(new.indices, new.counts), histogram.to_dense(old.indices, old.counts)
-    )
+    old = before.get(key)
+    assert old is None or isinstance(old, HistogramValue)
+    older = histogram.empty() if old is None else histogram.to_dense(old.indices, old.counts)
+    diff, reset = histogram.delta(histogram.to_dense(new.indices, new.counts), older)
     assert not reset
     return diff
 

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from sched_workloads import FLIP, GATE, AttachedBpftrace, Workload, agent_config, bpftrace_map, group, mark
 
-from support.live import cgroup_dir, family_total, series_values, settle, wait_for_series
+from support.live import attached, cgroup_dir, family_total, series_values, settle
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
 
@@ -28,11 +28,6 @@ MUNMAP = textwrap.dedent(
 )
 
 
-def tracked(name: str):
-    """Predicate: the agent publishes this cgroup's migration series."""
-    return lambda values: any(n == "cgroup_cpu_migration" and ("name", name) in labels for n, labels in values)
-
-
 def delta(before, after, metric: str, **labels: str) -> int:
     """Increase of a counter (summed over matching series) between two frames."""
     return family_total(after, metric, **labels) - family_total(before, metric, **labels)
@@ -42,13 +37,13 @@ def test_migrations_pinned_unpinned_match_bpftrace(subscribe, agent_factory, bpf
     """A pinned cgroup has no migrations, an unpinned one has exactly bpftrace's count; per-CPU totals agree."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     script = GATE + (
         "tracepoint:sched:sched_migrate_task { @m[args->pid] = count(); "
         "  if (@on) { @from[args->orig_cpu] = count(); @to[args->dest_cpu] = count(); } }"
     )
     with group("rzpinned") as pinned_group, group("rzfree") as free_group:
         pinned_name, free_name = cgroup_dir(pinned_group.path), cgroup_dir(free_group.path)
-        wait_for_series(sub, lambda v: tracked(pinned_name)(v) and tracked(free_name)(v))
         # The pinned processes run and sleep on CPU 0; the free ones hop between
         # CPUs 0 and 1 on every round (sched_setaffinity moves a running task).
         pinned = Workload(pinned_group, 2, ["3000", "200", "300"], cpus={0})
@@ -92,6 +87,7 @@ def test_tlb_flushes_match_bpftrace(subscribe, agent_factory, bpftrace, tmp_path
     """Per-CPU, per-reason TLB flushes over a munmap workload agree with bpftrace on the same window."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     script = GATE + "tracepoint:tlb:tlb_flush /@on/ { @f[cpu * 16 + args->reason] = count(); }"
     trace = AttachedBpftrace(bpftrace, script)
     before = series_values(settle(sub, 2))

@@ -19,8 +19,9 @@ from sched_workloads import (
     mark,
 )
 
+from rezolus_agent.cgroup_table import CGROUP_HIST_GROUPING_POWER
 from rezolus_core import histogram
-from support.live import cgroup_dir, family_total, series_values, settle, wait_for_series
+from support.live import attached, cgroup_dir, family_total, series_values, settle
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
 
@@ -44,32 +45,64 @@ REFERENCE = GATE + (
     "    @r[args->next_pid] = $now; "
     "    if (@q[args->next_pid]) { "
     + bucket_index_bpftrace("$now - @q[args->next_pid]", "$j")
-    + " if (@on) { @runq[$j] = count(); } "
+    + " if (@on) { @runq[$j] = count(); if (@cg[args->next_pid]) { @cgrunq[$j] = count(); } } "
     "      @wait[args->next_pid] = sum($now - @q[args->next_pid]); delete(@q[args->next_pid]); } "
     "    if (@o[args->next_pid]) { "
     + bucket_index_bpftrace("$now - @o[args->next_pid]", "$k")
-    + " if (@on) { @offcpu[$k] = count(); } delete(@o[args->next_pid]); } "
+    + " if (@on) { @offcpu[$k] = count(); if (@cg[args->next_pid]) { @cgoffcpu[$k] = count(); } } "
+    "      delete(@o[args->next_pid]); } "
     "  } "
     "} "
-    "tracepoint:sched:sched_process_free { delete(@q[args->pid]); delete(@r[args->pid]); delete(@o[args->pid]); } "
-    "END { clear(@q); clear(@r); clear(@o); }"
+    "tracepoint:sched:sched_process_free { delete(@q[args->pid]); delete(@r[args->pid]); delete(@o[args->pid]); "
+    "  delete(@cg[args->pid]); } "
+    "END { clear(@q); clear(@r); clear(@o); clear(@cg); }"
 )
 
+
+def reference(cgroup_path: Path) -> str:
+    """REFERENCE, plus per-cgroup runqueue and off-CPU histograms of tasks seen running in ``cgroup_path``."""
+    member = (
+        f'tracepoint:sched:sched_switch /cgroup == cgroupid("{cgroup_path}")/ {{ @cg[args->prev_pid] = 1; }} '
+    )
+    return member + REFERENCE
+
 HISTOGRAMS = {"scheduler_runqueue_latency": "runq", "scheduler_running": "running", "scheduler_offcpu": "offcpu"}
+CGROUP_HISTOGRAMS = {"cgroup_scheduler_runqueue_latency": "cgrunq", "cgroup_scheduler_offcpu": "cgoffcpu"}
+# Percentiles are compared with one fixed tolerance: the agent's bucket at p must
+# lie within one bucket of bpftrace's buckets at p -/+ this many points.
+PERCENTILE_POINTS = 0.5
 
 
-def tracked(name: str):
-    """Predicate: the agent publishes this cgroup's scheduler series."""
-    return lambda values: any(n == "cgroup_cpu_usage" and ("name", name) in labels for n, labels in values)
+def assert_same_distribution(metric: str, got, want, grouping_power: int) -> None:
+    """Event counts within 1 %, then p50/p99 within one bucket (of ``grouping_power``'s layout)."""
+    got = histogram.downsample(got, grouping_power)
+    want = histogram.downsample(want, grouping_power)
+    n_got, n_want = histogram.total(got), histogram.total(want)
+    print(f"{metric}: agent n={n_got} p50/p99 buckets {histogram.percentile_indices(got, [50.0, 99.0])}, "
+          f"bpftrace n={n_want} {histogram.percentile_indices(want, [50.0, 99.0])}")
+    assert n_want > 1000, metric
+    assert abs(n_got - n_want) <= 0.01 * n_want, (metric, n_got, n_want)
+    for p in (50.0, 99.0):
+        (agent_idx,) = histogram.percentile_indices(got, [p])
+        low, high = histogram.percentile_indices(want, [p - PERCENTILE_POINTS, min(100.0, p + PERCENTILE_POINTS)])
+        assert agent_idx is not None
+        assert low is not None
+        assert high is not None
+        assert low - 1 <= agent_idx <= high + 1, (metric, p, agent_idx, low, high)
 
 
 def test_histograms_match_bpftrace_within_one_bucket(subscribe, agent_factory, bpftrace, tmp_path) -> None:
-    """Runqueue latency, running and off-CPU p50/p99 agree with bpftrace over the same window within one bucket."""
+    """Host-wide and one cgroup's scheduler histograms agree with bpftrace: counts within 1 %, p50/p99 within a bucket.
+
+    The cgroup's runqueue and off-CPU histograms are compared in their own,
+    coarser layout (grouping power 2).
+    """
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     with group("rzsched") as sched_group:
-        wait_for_series(sub, tracked(cgroup_dir(sched_group.path)))
-        trace = AttachedBpftrace(bpftrace, REFERENCE)
+        name = cgroup_dir(sched_group.path)
+        trace = AttachedBpftrace(bpftrace, reference(sched_group.path))
         # bpftrace sees an off-CPU period only if it began after attaching; give it
         # a 2 s lead (20 frames) so periods up to 2 s that end in the window are in
         # both.  It counts only between the marks, made as each frame arrives.
@@ -84,24 +117,12 @@ def test_histograms_match_bpftrace_within_one_bucket(subscribe, agent_factory, b
         mark(on=False)
         output = trace.stop()
     for metric, ref_name in HISTOGRAMS.items():
-        got = hist_delta(before, after, (metric, ()))
-        want = bpftrace_histogram(output, ref_name)
-        n_got, n_want = histogram.total(got), histogram.total(want)
-        print(f"{metric}: agent n={n_got} p50/p99 buckets {histogram.percentile_indices(got, [50.0, 99.0])}, "
-              f"bpftrace n={n_want} {histogram.percentile_indices(want, [50.0, 99.0])}")
-        assert n_want > 10000
-        # The windows differ by the events at their edges (|n_got - n_want| plus a
-        # few switches in flight); where a percentile sits in a gap of the
-        # distribution those few events can move it, so the agent's bucket must be
-        # within one bucket of the reference's percentile at p +- that share.
-        slack = 100.0 * (abs(n_got - n_want) + 5) / n_want
-        for p in (50.0, 99.0):
-            (agent_idx,) = histogram.percentile_indices(got, [p])
-            low, high = histogram.percentile_indices(want, [p - slack, min(100.0, p + slack)])
-            assert agent_idx is not None
-            assert low is not None
-            assert high is not None
-            assert low - 1 <= agent_idx <= high + 1, (metric, p, agent_idx, low, high)
+        assert_same_distribution(metric, hist_delta(before, after, (metric, ())), bpftrace_histogram(output, ref_name),
+                                 histogram.GROUPING_POWER)
+    for metric, ref_name in CGROUP_HISTOGRAMS.items():
+        key = (metric, (("name", name),))
+        assert_same_distribution(metric, hist_delta(before, after, key), bpftrace_histogram(output, ref_name),
+                                 CGROUP_HIST_GROUPING_POWER)
 
 
 def steal_ns() -> dict[int, int]:
@@ -124,9 +145,9 @@ def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace,
     """Per-cgroup switches match /proc/<pid>/status, on-CPU time /proc/<pid>/schedstat, runqueue wait bpftrace."""
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
+    attached(sub)
     with group("rzspin") as spin_group, group("rzsleep") as sleep_group:
         spin_name, sleep_name = cgroup_dir(spin_group.path), cgroup_dir(sleep_group.path)
-        wait_for_series(sub, lambda v: tracked(spin_name)(v) and tracked(sleep_name)(v))
         # Two CPU-bound processes share CPU 0 (involuntary switches, ~1 s of CPU each);
         # four sleepers on CPU 1 wake 2000 times each (voluntary switches, little CPU).
         spinners = Workload(spin_group, 2, ["1", "1000000", "0"], cpus={0})
@@ -136,7 +157,7 @@ def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace,
             work.wait_parked("ready")
         start = {label: work.status() for label, work in works.items()}
         steal_start = steal_ns()
-        trace = AttachedBpftrace(bpftrace, REFERENCE)
+        trace = AttachedBpftrace(bpftrace, reference(spin_group.path))
         before = series_values(settle(sub, 2))
         for work in works.values():
             work.go()

@@ -11,7 +11,7 @@ import pytest
 from rezolus_agent import syscalls
 from rezolus_core import histogram
 from rezolus_core.frame import HistogramValue
-from support.live import Bpftrace, cgroup, cgroup_dir, family_total, series_values, settle, wait_for_series
+from support.live import Bpftrace, attached, cgroup, cgroup_dir, family_total, series_values, settle, wait_for_series
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
 
@@ -50,11 +50,13 @@ def test_cgroup_syscalls_match_bpftrace_within_one_percent(subscribe, agent_fact
     """Syscalls of a workload in its own cgroup match bpftrace's count of the same cgroup within 1 %."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
+    attached(sub)
     calls = 20000
     with cgroup() as group:
         name = cgroup_dir(group.path)
-        wait_for_series(sub, cgroup_tracked(name))
+        # Counted from its first syscall: the new cgroup has no series before it.
         before = series_values(settle(sub, 1))
+        assert not cgroup_tracked(name)(before)
         host_query_before = family_total(before, "syscall", op="query")
         trace = Bpftrace(
             bpftrace,
@@ -76,9 +78,9 @@ def test_two_cgroups_are_attributed_to_their_names(subscribe, agent_factory) -> 
     """Two cgroups running different known workloads each get their own count."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
+    attached(sub)
     with cgroup("rzsmall") as small, cgroup("rzlarge") as large:
         small_name, large_name = cgroup_dir(small.path), cgroup_dir(large.path)
-        wait_for_series(sub, lambda v: cgroup_tracked(small_name)(v) and cgroup_tracked(large_name)(v))
         small.run([sys.executable, "-c", GETPPID, "3000"])
         large.run([sys.executable, "-c", GETPPID, "30000"])
         values = series_values(settle(sub, 3))
@@ -90,11 +92,13 @@ def test_two_cgroups_are_attributed_to_their_names(subscribe, agent_factory) -> 
 
 
 def test_removed_cgroup_series_stop(subscribe, agent_factory) -> None:
-    """After a cgroup is removed its series are no longer published."""
+    """A cgroup appears with its first syscall; after it is removed its series are no longer published."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
+    attached(sub)
     with cgroup() as group:
         name = cgroup_dir(group.path)
+        group.run(["true"])
         wait_for_series(sub, cgroup_tracked(name))
     wait_for_series(sub, lambda values: not cgroup_tracked(name)(values))
 
@@ -103,6 +107,7 @@ def test_syscall_latency_matches_bpftrace_within_one_bucket(subscribe, agent_fac
     """p50/p90/p99 of ipc-family latency agree with bpftrace timing the same syscalls host-wide, within one bucket."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
+    attached(sub)
     lay = histogram.layout()
     families = syscalls.family_table()
     ipc = [nr for nr, family in enumerate(families) if syscalls.FAMILIES[family] == "ipc"]

@@ -9,6 +9,8 @@ Invariants:
 - A sampler that cannot start (``SamplerUnavailable`` from its flags, its
   BPF compile, or its start) is reported with that one reason (status + log,
   ``rezolus_sampler_up`` = 0) and the others run.
+- While BPF programs run, the kernel's run statistics are on (``bpfstats``):
+  ``rezolus_bpf_run_count``/``rezolus_bpf_run_time`` per program.
 - A sampler that raises while sampling is logged and publishes NONE of its
   values in that frame (a partial set would mix readings of different
   moments); its ``rezolus_sampler_up`` is 0 in that frame.
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 import platform
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_agent import __version__, btf
 from rezolus_agent.bpfload import BpfLoader, BpfMaps
+from rezolus_agent.bpfstats import BpfStats
 from rezolus_agent.cpus import possible_cpus
 from rezolus_agent.sampler import BpfSampler, ProcSampler, Sampler, SamplerContext, SamplerUnavailable
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
@@ -99,11 +103,12 @@ class Agent:
         self.seq = 0
         self.overruns = 0
         self.publisher: Publisher | None = None
-        self._publisher_factory = publisher_factory or ZmqPublisher
+        self._publisher_factory = publisher_factory or functools.partial(ZmqPublisher, keys=cfg.curve)
         self._sampler_classes = samplers
         self._loader = BpfLoader(self.cpus)
         self._published_version = -1
         self._log = log.get()
+        self._bpf_stats: BpfStats | None = None
         self._candidates = self._instantiate()
 
     def _instantiate(self) -> list[Sampler]:
@@ -165,6 +170,14 @@ class Agent:
             if sampler.degraded:
                 self._log.warning("sampler degraded", sampler=sampler.name, reason=sampler.degraded)
             self.running.append(sampler)
+        running_bpf = {s.name for s in self.running if isinstance(s, BpfSampler)}
+        programs = [p for p in self._loader.programs if running_bpf.intersection(p.samplers)]
+        if not self.cfg.bpf_stats:
+            programs = []
+        try:
+            self._bpf_stats = BpfStats(self.registry, programs)
+        except OSError as exc:
+            self._log.warning("BPF run statistics unavailable", reason=str(exc))
         release_startup_memory()
         for status in self.statuses.values():
             if status.enabled and not status.running:
@@ -184,6 +197,12 @@ class Agent:
         running = [s.name for s in self.running]
         self._log.info("agent ready", listen=self.cfg.listen, interval_ns=self.cfg.interval_ns, samplers=running)
 
+    def reload_keys(self) -> None:
+        """SIGHUP: read the authorised subscribers' keys again."""
+        reload = getattr(self.publisher, "reload_keys", None)
+        if reload is not None:
+            reload()
+
     def sample_once(self) -> None:
         """Collect and publish one frame now."""
         assert self.publisher is not None  # noqa: S101 - startup sets it
@@ -200,6 +219,11 @@ class Agent:
                 self._log.exception("sampler failed", sampler=sampler.name)
         for name, sid in self._status_ids.items():
             builder.gauge(sid, int(self.statuses[name].running and name not in failed))
+        if self._bpf_stats is not None:
+            try:
+                self._bpf_stats.sample(builder)
+            except OSError:
+                self._log.exception("BPF run statistics failed")
         if self.registry.version != self._published_version:
             self.publisher.publish_catalog(self.registry.catalog())
             self._published_version = self.registry.version
@@ -238,6 +262,8 @@ class Agent:
         """Stop samplers, detach BPF, close the bus."""
         for sampler in self.running:
             sampler.close()
+        if self._bpf_stats is not None:
+            self._bpf_stats.close()
         self._loader.close()
         if self.publisher is not None:
             self.publisher.close()

@@ -11,6 +11,8 @@ Invariants:
 - Exactly one reply is sent: ``{"ok": true, "maps": {...}, "fds": [...]}`` or
   ``{"ok": false, "error": "..."}``.
 - Fds are sent in the order listed in ``fds``, in chunks of at most 250.
+- Queue maps named in ``fill_queues`` hold 0..max_entries-1 before any raw
+  tracepoint is attached (the free cgroup slots, see ``rezolus_cgroup.h``).
 """
 
 from __future__ import annotations
@@ -51,13 +53,18 @@ def _compile(request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
         table = bpf[name]
         maps[name] = {
             "fd_index": len(fds),
-            "key_size": ctypes.sizeof(table.Key),
+            "key_size": ctypes.sizeof(table.Key) if hasattr(table, "Key") else 0,  # queues have no key
             "value_size": ctypes.sizeof(table.Leaf),
             "max_entries": int(table.max_entries),
             "type": int(table.ttype),
         }
         fds.append(table.map_fd)
         names.append(f"map:{name}")
+    for name in request.get("fill_queues", ()):
+        # Free slot numbers must be there before the first event can claim one.
+        queue = bpf[name]
+        for slot in range(int(queue.max_entries)):
+            queue.push(ctypes.c_uint32(slot))
     for target, fn in request["raw_tracepoints"].items():
         bpf.attach_raw_tracepoint(tp=target, fn_name=fn)
         fds.append(_attached(bpf.raw_tracepoint_fds, target))
@@ -67,6 +74,9 @@ def _compile(request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
             bpf.attach_tracepoint(tp=target, fn_name=fn)
         fds.append(_attached(bpf.tracepoint_fds, target))
         names.append(f"tracepoint:{target}")
+    for target, fn in [*request["raw_tracepoints"].items(), *request["tracepoints"].items()]:
+        fds.append(bpf.funcs[fn.encode()].fd)
+        names.append(f"prog:{target}")
     return {"ok": True, "maps": maps, "fds": names}, fds
 
 

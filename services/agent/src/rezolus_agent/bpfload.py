@@ -6,7 +6,9 @@ Invariants:
   resident in the agent.  Each sampler's source is the ``.bpf.c`` in its own
   package folder; ``samplers/rezolus.h`` is the shared header.
 - Hooks of several samplers on the same tracepoint are fused into one
-  generated program that calls each handler in turn (one dispatch per event).
+  generated program that calls each handler in turn (one dispatch per event);
+  a handler several samplers share (``rz_cgroup__mkdir``) is called once, and
+  a map several samplers list (``rz_cgroup_names``) is one map.
 - Maps created with ``BPF_F_MMAPABLE`` are read through mmap as numpy views:
   no syscall per key.  Other maps are reachable by fd (see ``bpfsys``).
 - A sampler whose ``cflags`` raises ``SamplerUnavailable`` (e.g. ``BtfError``)
@@ -23,11 +25,13 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import re
 import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Template
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 
 COMPILE_TIMEOUT_S = 60.0
 _PAGE = mmap.PAGESIZE
+_CGROUP_TABLE = re.compile(r"^RZ_CGROUP_TABLE\((\w+), (\w+)\)$", re.MULTILINE)
 
 
 def include_dir() -> Path:
@@ -69,6 +74,24 @@ class BpfMaps:
             raise BpfError(f"map {name} is not an mmapable array") from None
 
 
+def expand_cgroup_tables(text: str, *, first: bool) -> str:
+    """Replace each ``RZ_CGROUP_TABLE(prefix, MAX)`` line with the slot table template for that prefix.
+
+    bcc rewrites map calls only in the main source, not in included headers,
+    so the shared ``rezolus_cgroup.h`` is pasted in before the first table.
+    """
+    template = Template((include_dir() / "rezolus_cgroup_table.h").read_text(encoding="utf-8"))
+    shared = (include_dir() / "rezolus_cgroup.h").read_text(encoding="utf-8")
+
+    def expand(match: re.Match[str]) -> str:
+        nonlocal first
+        head = shared if first else ""
+        first = False
+        return head + template.substitute(P=match.group(1), MAX=match.group(2))
+
+    return _CGROUP_TABLE.sub(expand, text)
+
+
 def generate_source(group: list[BpfSampler]) -> tuple[str, dict[str, str], dict[str, str]]:
     """One C source for all samplers, and the raw-tracepoint and tracepoint program names."""
     raw: dict[str, list[str]] = {}
@@ -78,19 +101,25 @@ def generate_source(group: list[BpfSampler]) -> tuple[str, dict[str, str], dict[
             table = raw if hook.kind == "raw_tracepoint" else tracepoints
             if hook.kind not in {"raw_tracepoint", "tracepoint"}:
                 raise BpfError(f"{sampler.name}: unknown hook kind {hook.kind}")
-            table.setdefault(hook.target, []).append(hook.handler)
+            handlers = table.setdefault(hook.target, [])
+            if hook.handler not in handlers:
+                handlers.append(hook.handler)
     parts = ['#include "rezolus.h"']
     tp_names: dict[str, str] = {}
     for target, handlers in tracepoints.items():
         category, event = target.split(":", 1)
         fn = f"tracepoint__{category}__{event}"
         tp_names[target] = fn
-        parts.extend(f"static int {h}(void *args);" for h in handlers)
+        # Handlers come later (they may use struct <fn>, which bcc defines here); they must inline.
+        parts.extend(f"static __always_inline int {h}(void *args);" for h in handlers)
         calls = "".join(f"    {h}(args);\n" for h in handlers)
         parts.append(f"int {fn}(struct {fn} *args) {{\n{calls}    return 0;\n}}")
+    first = True
     for sampler in group:
         parts.append(f"/* --- {sampler.name} --- */")
-        parts.append(sampler.source().read_text(encoding="utf-8"))
+        text = sampler.source().read_text(encoding="utf-8")
+        parts.append(expand_cgroup_tables(text, first=first))
+        first = first and _CGROUP_TABLE.search(text) is None
     raw_names: dict[str, str] = {}
     for target, handlers in raw.items():
         fn = f"rz_raw__{target}"
@@ -158,6 +187,15 @@ def _map_array(fd: int, info: dict[str, int]) -> NDArray[np.uint64] | None:
     return np.frombuffer(region, dtype=np.uint64, count=length // 8)
 
 
+@dataclass(frozen=True)
+class Program:
+    """One loaded program: its hook, the samplers whose handlers it runs, and its fd (for run statistics)."""
+
+    hook: str
+    samplers: tuple[str, ...]
+    fd: int
+
+
 class BpfLoader:
     """Owns every fd of the loaded programs; ``close`` detaches them all."""
 
@@ -165,23 +203,36 @@ class BpfLoader:
         self.cpus = cpus
         self.fds: list[int] = []
         self.source = ""
+        self.programs: list[Program] = []
 
     def _load(self, group: list[BpfSampler], flags: dict[str, tuple[str, ...]]) -> dict[str, BpfMaps]:
         source, raw_names, tp_names = generate_source(group)
         cflags = [f"-I{include_dir()}", f"-DRZ_NR_CPUS={self.cpus}", "-Wno-unused-function"]
         for sampler in group:
             cflags.extend(flags[sampler.name])
-        maps_wanted = [m for s in group for m in s.bpf.maps]
+        maps_wanted = list(dict.fromkeys(m for s in group for m in s.bpf.maps))
         request = {
             "source": source,
             "cflags": cflags,
             "maps": maps_wanted,
+            "fill_queues": [m for m in maps_wanted if m.endswith("_cgroup_free")],
             "raw_tracepoints": raw_names,
             "tracepoints": tp_names,
         }
         reply, fds = _run_child(request)
         self.fds.extend(fds)
         self.source = source
+        users: dict[str, list[str]] = {}
+        for sampler in group:
+            for hook in sampler.bpf.hooks:
+                names = users.setdefault(hook.target, [])
+                if sampler.name not in names:
+                    names.append(sampler.name)
+        self.programs = [
+            Program(label.removeprefix("prog:"), tuple(users[label.removeprefix("prog:")]), fd)
+            for label, fd in zip(reply["fds"], fds, strict=True)
+            if label.startswith("prog:")
+        ]
         result: dict[str, BpfMaps] = {}
         for sampler in group:
             maps = BpfMaps()
@@ -239,3 +290,4 @@ class BpfLoader:
             except OSError:
                 continue
         self.fds.clear()
+        self.programs.clear()

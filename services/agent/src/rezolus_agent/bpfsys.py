@@ -1,7 +1,7 @@
 """Minimal bpf(2) map calls for the agent process, which never imports bcc.
 
-Used for the few maps that are not mmapable (hash maps the agent writes, such
-as the cgroup-id → slot table).  Keys and values are raw bytes of the sizes the
+Used for the few maps that are not mmapable (the cgroup-id → slot hash, the
+queue of free cgroup slots, the cgroup names the kernel recorded).  Keys and values are raw bytes of the sizes the
 map was created with.
 """
 
@@ -40,14 +40,14 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
 
-def _call(cmd: int, fd: int, key: bytes, value: ctypes.Array[ctypes.c_char] | None, flags: int = 0) -> int:
+def _call(cmd: int, fd: int, key: bytes | None, value: ctypes.Array[ctypes.c_char] | None, flags: int = 0) -> int:
     nr = _SYSCALL_BPF.get(platform.machine())
     if nr is None:
         raise OSError(errno.ENOSYS, f"bpf(2) number unknown for {platform.machine()}")
-    key_buf = ctypes.create_string_buffer(key, len(key))
+    key_buf = None if key is None else ctypes.create_string_buffer(key, len(key))
     attr = _MapElemAttr(
         map_fd=fd,
-        key=ctypes.addressof(key_buf),
+        key=0 if key_buf is None else ctypes.addressof(key_buf),
         value=0 if value is None else ctypes.addressof(value),
         flags=flags,
     )
@@ -65,6 +65,12 @@ def update(fd: int, key: bytes, value: bytes) -> None:
     """Insert or replace one element."""
     buf = ctypes.create_string_buffer(value, len(value))
     _call(_BPF_MAP_UPDATE_ELEM, fd, key, buf)
+
+
+def push(fd: int, value: bytes) -> None:
+    """Push one element onto a queue map."""
+    buf = ctypes.create_string_buffer(value, len(value))
+    _call(_BPF_MAP_UPDATE_ELEM, fd, None, buf)
 
 
 def delete(fd: int, key: bytes) -> bool:
@@ -88,3 +94,41 @@ def lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
             return None
         raise
     return buf.raw
+
+
+_BPF_ENABLE_STATS = 32
+BPF_STATS_RUN_TIME = 0
+
+
+def enable_stats() -> int:
+    """Turn on the kernel's BPF run-time statistics while the returned fd stays open (BPF_ENABLE_STATS).
+
+    The kernel keeps a count of holders: closing the fd, or the process dying
+    by any signal, restores ``kernel.bpf_stats_enabled`` to what it was.
+    """
+    nr = _SYSCALL_BPF.get(platform.machine())
+    if nr is None:
+        raise OSError(errno.ENOSYS, f"bpf(2) number unknown for {platform.machine()}")
+    attr = (ctypes.c_uint32 * 4)(BPF_STATS_RUN_TIME, 0, 0, 0)
+    libc = _libc()
+    fd: int = libc.syscall(ctypes.c_long(nr), ctypes.c_int(_BPF_ENABLE_STATS), ctypes.byref(attr),
+                           ctypes.c_uint(ctypes.sizeof(attr)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
+
+
+def open_prog_info(fd: int, proc: str = "/proc") -> int:
+    """An fd of this process's ``fdinfo`` file of a BPF program fd, to be re-read with ``prog_stats``."""
+    return os.open(f"{proc}/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def prog_stats(info_fd: int) -> tuple[int, int]:
+    """``(run_cnt, run_time_ns)`` from an fd of ``open_prog_info``: one ``pread`` from offset 0, fresh each time."""
+    found = {"run_cnt": 0, "run_time_ns": 0}
+    for line in os.pread(info_fd, 4096, 0).decode("ascii", errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        if key in found:
+            found[key] = int(value)
+    return found["run_cnt"], found["run_time_ns"]

@@ -1,4 +1,4 @@
-"""cgroup v2 discovery and bounded slot assignment for per-cgroup BPF counters.
+"""cgroup v2 discovery and naming for per-cgroup series.
 
 Invariants:
 - ``bpf_get_current_cgroup_id()`` is the inode number of the task's cgroup v2
@@ -10,14 +10,10 @@ Invariants:
   CRI-O with either cgroup driver: ``pod_uid`` and ``qos`` too, see
   ``cgnames``), and docker's ``container_name`` when the docker socket
   answers (looked up once per container, with a short timeout).
-- ``CgroupSeries`` keeps one sampler's per-cgroup rows in step with the live
-  cgroups: series appear when a cgroup gets a slot and stop when it is gone;
-  all samplers share one ``CgroupIndex`` and ``CgroupLabeler`` (``shared``).
+- All samplers share one ``CgroupIndex`` and ``CgroupLabeler`` (``shared``);
+  the BPF samplers' slot tables are filled by the kernel (``cgroup_table``).
 - A cgroup leaves the index only when its directory is really gone: a walk
   that races with the removal of a sibling must not drop (and so reset) it.
-- At most ``capacity`` cgroups hold a slot.  A slot's row is zeroed before its
-  id is published to the BPF hash map, and the id is removed from the map when
-  the cgroup disappears, so a reused id or slot never inherits old counts.
 """
 
 from __future__ import annotations
@@ -32,17 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from rezolus_agent import bpfsys, cgnames
+from rezolus_agent import cgnames
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
-    from numpy.typing import NDArray
 
     from rezolus_agent.sampler import Sampler
-    from rezolus_agent.series import FrameBuilder, SeriesRegistry
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 
@@ -122,37 +113,6 @@ class CgroupIndex:
             return False
 
 
-class SlotTable:
-    """Assigns cgroups to the slots of one BPF hash map and its counter rows."""
-
-    def __init__(self, hash_fd: int, rows: NDArray[np.uint64], width: int, capacity: int) -> None:
-        self._fd = hash_fd
-        self._rows = rows
-        self._width = width
-        self.capacity = capacity
-        self.slots: dict[int, int] = {}
-        self.untracked = 0
-        self._free = list(range(capacity - 1, -1, -1))
-
-    def sync(self, paths: dict[int, str]) -> dict[int, int]:
-        """Follow the live cgroups; returns id → slot for those tracked."""
-        for cgid in [c for c in self.slots if c not in paths]:
-            bpfsys.delete(self._fd, cgid.to_bytes(8, "little"))
-            self._free.append(self.slots.pop(cgid))
-        self.untracked = 0
-        for cgid in sorted(paths, key=lambda c: (paths[c].count("/"), paths[c])):
-            if cgid in self.slots:
-                continue
-            if not self._free:
-                self.untracked += 1
-                continue
-            slot = self._free.pop()
-            self._rows[slot * self._width : (slot + 1) * self._width] = 0
-            bpfsys.update(self._fd, cgid.to_bytes(8, "little"), slot.to_bytes(4, "little"))
-            self.slots[cgid] = slot
-        return self.slots
-
-
 def container_id(path: str) -> str | None:
     """The full docker container id a cgroup path belongs to, if any."""
     return cgnames.identify(path).docker_id or None
@@ -224,77 +184,3 @@ def shared(sampler: Sampler) -> tuple[CgroupIndex, CgroupLabeler] | None:
     assert isinstance(index, CgroupIndex)  # noqa: S101 - only this module stores them
     assert isinstance(labeler, CgroupLabeler)  # noqa: S101
     return index, labeler
-
-
-class CgroupSeries:
-    """Per-cgroup counter rows of one sampler, kept in step with the live cgroups.
-
-    ``make(registry, labels)`` registers the series of one cgroup and returns
-    their ids in the order of the row's first columns.  If ``generation`` is
-    given, its first element is incremented after every change of the slot
-    map, for BPF code that caches slots.
-    """
-
-    def __init__(self, *, index: CgroupIndex, labeler: CgroupLabeler, slots: SlotTable,
-                 rows: NDArray[np.uint64], registry: SeriesRegistry,
-                 make: Callable[[SeriesRegistry, dict[str, str]], list[int]],
-                 generation: NDArray[np.uint64] | None = None) -> None:
-        self.index = index
-        self.generation = generation
-        self.labeler = labeler
-        self.slots = slots
-        self.rows = rows
-        self.registry = registry
-        self.make = make
-        self.ids: dict[int, NDArray[np.uint32]] = {}
-        self._seen: dict[int, str] | None = None
-        self._block: tuple[NDArray[np.uint32], NDArray[np.intp], int] = (
-            np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.intp), 0)
-
-    @classmethod
-    def create(cls, sampler: Sampler, *, hash_fd: int, rows: NDArray[np.uint64], width: int, capacity: int,
-               make: Callable[[SeriesRegistry, dict[str, str]], list[int]],
-               generation: NDArray[np.uint64] | None = None) -> CgroupSeries | None:
-        """A tracker over ``rows`` (``capacity`` rows of ``width`` u64), or None without cgroup v2."""
-        found = shared(sampler)
-        if found is None:
-            return None
-        slots = SlotTable(hash_fd, rows, width, capacity)
-        return cls(index=found[0], labeler=found[1], slots=slots, rows=rows.reshape(capacity, width),
-                   registry=sampler.ctx.registry, make=make, generation=generation)
-
-    def emit(self, out: FrameBuilder) -> None:
-        """Emit the rows of the tracked cgroups (one block); forget cgroups that are gone.
-
-        Slots change only when the index rescans (a new ``paths`` dict), so
-        between rescans the tracked ids and their row numbers are reused and
-        the rows are copied out with one gather.
-        """
-        paths = self.index.refresh()
-        if paths is not self._seen:
-            self._follow(paths)
-        ids, where, width = self._block
-        if width:
-            out.counters(ids, self.rows[where, :width])
-
-    def _follow(self, paths: dict[int, str]) -> None:
-        previous = dict(self.slots.slots)
-        slots = self.slots.sync(paths)
-        if self.generation is not None and slots != previous:
-            self.generation[0] += np.uint64(1)
-        blocks = []
-        for cgid in slots:
-            ids = self.ids.get(cgid)
-            if ids is None:
-                ids = np.array(self.make(self.registry, self.labeler.labels(paths[cgid])), dtype=np.uint32)
-                self.ids[cgid] = ids
-            blocks.append(ids)
-        for gone in [c for c in self.ids if c not in slots]:
-            del self.ids[gone]
-        width = blocks[0].size if blocks else 0
-        self._block = (
-            np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.uint32),
-            np.fromiter(slots.values(), dtype=np.intp, count=len(slots)),
-            width,
-        )
-        self._seen = paths

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rezolus_core.bus import DEFAULT_ENDPOINT
+from rezolus_core.bus import DEFAULT_ENDPOINT, SERVER_OPTIONS, server_keys
 from rezolus_core.shell import Option, Spec
 
 if TYPE_CHECKING:
     from rezolus_agent.sampler import Sampler
     from rezolus_core import config
+    from rezolus_core.curve import ServerKeys
 
 PROG = "rezolus-agent"
 MIN_INTERVAL_NS = 10_000_000
@@ -32,8 +33,11 @@ SPEC = Spec(
                key="general.interval", flag="--interval", minimum=MIN_INTERVAL_NS, metavar="INTERVAL"),
         Option("proc_root", "string", "/proc", "where procfs is mounted", key="general.proc_root"),
         Option("sys_root", "string", "/sys", "where sysfs is mounted", key="general.sys_root"),
+        Option("bpf_stats", "boolean", default=True, key="general.bpf_stats",
+               help="publish the kernel's run statistics of the agent's BPF programs"),
         Option("log_level", "level", "info", "debug, info, warning or error", key="log.level",
                flag="--log-level", metavar="LEVEL"),
+        *SERVER_OPTIONS,
     ),
 )
 
@@ -47,8 +51,10 @@ class AgentConfig:
     log_level: str = "info"
     proc_root: Path = Path("/proc")
     sys_root: Path = Path("/sys")
+    bpf_stats: bool = True
     enabled: dict[str, bool] = field(default_factory=dict)
     options: dict[str, config.Section] = field(default_factory=dict)
+    curve: ServerKeys | None = None
 
 
 def load(path: str | Path | None, samplers: dict[str, type[Sampler]], **flags: Any) -> AgentConfig:
@@ -60,6 +66,8 @@ def load(path: str | Path | None, samplers: dict[str, type[Sampler]], **flags: A
         log_level=loaded["log_level"],
         proc_root=Path(loaded["proc_root"]),
         sys_root=Path(loaded["sys_root"]),
+        bpf_stats=loaded["bpf_stats"],
+        curve=server_keys(loaded, loaded["listen"]),
     )
     defaults = loaded.section("defaults")
     default_enabled = defaults.boolean("enabled", default=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, str(exc), EXIT_CONFIG)
     if args.check:
         return check(agent)
-    return run_service(agent)
+    return run_service(agent, extra_signals={signal.SIGHUP: agent.reload_keys})
 
 
 if __name__ == "__main__":

@@ -59,6 +59,16 @@ def raw(target: str, handler: str) -> Hook:
     return Hook("raw_tracepoint", target, handler)
 
 
+def tracepoint(target: str, handler: str) -> Hook:
+    """A tracepoint hook (``category:event``)."""
+    return Hook("tracepoint", target, handler)
+
+
+def cgroup_hooks(rmdir_handler: str) -> tuple[Hook, ...]:
+    """Hooks of a sampler with a kernel-filled cgroup slot table (``samplers/rezolus_cgroup.h``)."""
+    return (tracepoint("cgroup:cgroup_mkdir", "rz_cgroup__mkdir"), tracepoint("cgroup:cgroup_rmdir", rmdir_handler))
+
+
 @dataclass(frozen=True)
 class MapSize:
     """A map size the operator may set: option ``key`` in ``[samplers.X]``, passed to the compiler as ``-Dmacro``."""

@@ -8,9 +8,10 @@ which series.  They declare that here instead of writing code:
   summed over CPUs, or kept per CPU with an ``id`` label (``per_cpu``).
 - ``Histograms``: each CPU's row holds ``len(series)`` histograms of the
   shared bucket layout, summed over CPUs.
-- ``CgroupCounters``: rows of a per-cgroup slot table (``cgroups``), series
-  labelled with the cgroup's labels; the sampler's ``max_cgroups`` size is
-  the capacity.
+- ``CgroupTable``: rows of a per-cgroup slot table that the kernel fills
+  (``samplers/rezolus_cgroup.h``, ``cgroup_table``): counters and optional
+  coarse histograms per cgroup, series labelled with the cgroup's labels;
+  the sampler's ``max_cgroups`` size is the capacity.
 
 Invariants: series are registered when the sampler attaches (cgroup series
 when their cgroup gets a slot), in declaration order; values are copied out
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from rezolus_agent.cgroups import CgroupSeries
+from rezolus_agent import cgroup_table
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
@@ -127,38 +128,26 @@ class Histograms:
         return _Hists(ids, rows)
 
 
-class _Nothing:
-    def emit(self, out: FrameBuilder) -> None:
-        """No cgroup v2 here: nothing to emit."""
-
-
 @dataclass(frozen=True)
-class CgroupCounters:
-    """Per-cgroup counter rows: ``slots`` (hash map cgroup id → slot) indexes rows of ``width`` u64 in ``map``.
+class CgroupTable:
+    """Per-cgroup rows of the slot table ``prefix`` (maps ``cgroup_table.table_maps(prefix)``).
 
-    ``generation``: a map whose first u64 is bumped after every slot change
-    (for BPF code that caches slots).
+    ``map`` holds ``max_cgroups + 1`` rows of at least ``width`` u64 (the last
+    row is the overflow row); ``hist_map`` optionally holds, per slot, one
+    grouping-power-2 histogram per ``hist_series``.  ``per_cpu``: ``map`` has
+    one such block of rows per CPU (summed when emitted).
     """
 
-    slots: str
+    prefix: str
     map: str
     width: int
     series: tuple[Series, ...]
-    generation: str | None = None
+    hist_map: str | None = None
+    hist_series: tuple[Series, ...] = ()
+    per_cpu: bool = False
 
     def bind(self, sampler: BpfSampler, maps: BpfMaps) -> Emitter:
-        """Track the live cgroups (nothing without cgroup v2)."""
-
-        def make(reg: SeriesRegistry, labels: dict[str, str]) -> list[int]:
-            return [_counter(reg, s, labels, {}) for s in self.series]
-
-        tracker = CgroupSeries.create(
-            sampler,
-            hash_fd=maps.fds[self.slots],
-            rows=maps.array(self.map),
-            width=self.width,
-            capacity=sampler.sizes["max_cgroups"],
-            make=make,
-            generation=maps.array(self.generation) if self.generation else None,
-        )
-        return tracker if tracker is not None else _Nothing()
+        """Follow the cgroups the kernel gives slots to (nothing without cgroup v2)."""
+        hists = (self.hist_map, self.hist_series) if self.hist_map else None
+        counters = (self.map, self.width, self.series)
+        return cgroup_table.bind(sampler, maps, self.prefix, counters, hists, per_cpu=self.per_cpu)

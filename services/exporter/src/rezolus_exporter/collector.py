@@ -146,7 +146,12 @@ class SelfCollector:
             (
                 "decode_errors",
                 "Messages dropped because they could not be decoded or checked.",
-                stats.decode_errors,
+                stats.decode_errors + self.state.rejected,
+            ),
+            (
+                "suspect_frames",
+                "Frames dropped as implausible (one frame contradicting the agent's clocks or sequence).",
+                stats.suspect,
             ),
             (
                 "duplicate_frames",

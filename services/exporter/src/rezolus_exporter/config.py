@@ -17,12 +17,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from rezolus_core.address import ListenAddress, parse_listen
-from rezolus_core.bus import DEFAULT_ENDPOINT
+from rezolus_core.bus import CLIENT_OPTIONS, DEFAULT_ENDPOINT, client_keys
 from rezolus_core.shell import Option, Spec
 from rezolus_exporter import naming
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from rezolus_core.curve import ClientKeys
 
 PROG = "rezolus-exporter"
 DEFAULT_LISTEN = "0.0.0.0:4242"
@@ -45,6 +47,7 @@ class ExporterConfig:
     histogram_grouping_power: int = 3
     naming: str = naming.PROMETHEUS
     gzip_level: int = 1
+    curve: ClientKeys | None = None
 
     @property
     def percents(self) -> tuple[float, ...]:
@@ -96,6 +99,7 @@ SPEC = Spec(
                key="prometheus.histogram_grouping_power", minimum=0, maximum=3),
         Option("naming", "string", naming.PROMETHEUS, "prometheus or rezolus (the original exporter's names)",
                key="prometheus.naming", check=_check_naming),
+        *CLIENT_OPTIONS,
     ),
 )
 
@@ -106,6 +110,9 @@ def load(path: str | Path | None, **flags: Any) -> ExporterConfig:
     loaded.finish()
     values = dict(loaded.values)
     values["quantiles"] = tuple(sorted(values["quantiles"]))
+    for option in CLIENT_OPTIONS:
+        del values[option.name]
+    values["curve"] = client_keys(loaded)
     return ExporterConfig(**values)
 
 

@@ -66,7 +66,7 @@ class Exporter:
 
     async def startup(self) -> None:
         """Subscribe to the agent and bind the HTTP server."""
-        self.subscriber = AsyncSubscriber(self.cfg.source)
+        self.subscriber = AsyncSubscriber(self.cfg.source, keys=self.cfg.curve)
         tracker = self.subscriber.tracker
         self.registry.register(self.agent)
         own = SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent)

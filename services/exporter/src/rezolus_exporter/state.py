@@ -17,6 +17,11 @@ Invariants:
   within ``stale_intervals`` agent intervals; otherwise ``window()`` is None
   and nothing from the agent is served.  Whoever first notices a change of
   up/stale (a scrape or the service's watcher) logs it, once.
+- Only frames inside the contract enter the window: ``ingest`` re-checks
+  each delivery with ``rezolus_core.frame.check_frame`` (``decode`` already
+  did for frames off the bus; this guards frames handed over in-process) and
+  counts a refused one in ``rejected``, so one bad frame can never make every
+  later scrape fail.
 - A series is "seen" once any frame of the current instance carried it; a
   catalog series never seen is reported as zero (counters and histograms are
   cumulative from zero), a series seen before but missing from the newest
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rezolus_core import log
+from rezolus_core.frame import DecodeError, check_frame
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,10 +102,17 @@ class AgentState:
         self._seen: NDArray[np.bool_] = np.zeros(0, dtype=np.bool_)
         self._received_at: int | None = None
         self._reported_up = False
+        self.rejected = 0
 
     def ingest(self, delivery: Delivery) -> None:
         """Add one delivered frame, resetting the window on an agent restart."""
         frame = delivery.frame
+        try:
+            check_frame(frame)
+        except DecodeError as exc:
+            self.rejected += 1
+            log.get().warning("frame refused", reason=str(exc), seq=frame.seq)
+            return
         previous = self._latest
         if delivery.restarted or (previous is not None and previous.instance != frame.instance):
             self._history.clear()

@@ -14,13 +14,16 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rezolus_core.address import parse_listen
-from rezolus_core.bus import DEFAULT_ENDPOINT
+from rezolus_core.bus import CLIENT_OPTIONS, DEFAULT_ENDPOINT, client_keys
 from rezolus_core.config import ConfigError
 from rezolus_core.shell import Loaded, Option, Spec
 from rezolus_hindsight.buffer import MIN_MAX_BYTES
+
+if TYPE_CHECKING:
+    from rezolus_core.curve import ClientKeys
 
 PROG = "rezolus-hindsight"
 DEFAULT_LISTEN = "127.0.0.1:4243"
@@ -60,6 +63,7 @@ SPEC = Spec(
         Option("token_file", "string", "", "file holding the bearer token", key="token_file"),
         Option("log_level", "level", "info", "debug, info, warning or error", key="log_level",
                flag="--log-level", metavar="LEVEL"),
+        *CLIENT_OPTIONS,
     ),
 )
 
@@ -79,6 +83,7 @@ class HindsightConfig:
     port: int
     token: str | None
     log_level: str
+    curve: ClientKeys | None = None
 
     @property
     def listen(self) -> str:
@@ -130,6 +135,7 @@ def load(path: str | None, overrides: dict[str, Any]) -> HindsightConfig:
     if token is None and not is_loopback(listen.host):
         raise loaded.error("listen", f"{listen.host} is not loopback; set token or token_file to protect snapshots")
     return HindsightConfig(
+        curve=client_keys(loaded),
         source=loaded["source"],
         interval_ns=interval,
         duration_ns=duration,

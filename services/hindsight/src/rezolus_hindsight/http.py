@@ -10,6 +10,11 @@ Invariants:
   stays open, it reveals no metric values.
 - ``GET /snapshot`` builds the parquet in a private temporary directory,
   streams it and deletes it; nothing lands in the output directory.
+  ``HEAD /snapshot`` checks the request (token, parameters, range) and
+  answers the same status with headers only: it builds nothing.
+- A body the client got wrong (bad JSON, however deeply nested; a multipart
+  body without a usable boundary; a ``Content-Encoding`` it does not hold)
+  is a 400, never a 500.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from rezolus_core import log
 from rezolus_core.web import Served
@@ -76,6 +82,17 @@ def _authorize(req: web.Request) -> None:
 
 
 async def _body_pairs(req: web.Request) -> list[tuple[str, Any]]:
+    try:
+        return await _read_body(req)
+    except (HttpProcessingError, web.RequestPayloadError, RecursionError) as exc:
+        raise RequestError(f"cannot read the request body: {type(exc).__name__}") from exc
+    except ValueError as exc:
+        if isinstance(exc, RequestError):
+            raise
+        raise RequestError(f"cannot read the request body: {str(exc)[:120]}") from exc
+
+
+async def _read_body(req: web.Request) -> list[tuple[str, Any]]:
     if not req.body_exists:
         return []
     if req.content_type == "application/json":
@@ -147,6 +164,24 @@ async def get_snapshot(req: web.Request) -> web.StreamResponse:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+async def head_snapshot(req: web.Request) -> web.StreamResponse:
+    """Answer what GET would (status and headers) without building the snapshot."""
+    _authorize(req)
+    params = await _params(req)
+    name = params.pop("name", None)
+    file_name = request.check_name(name) if name is not None else None
+    wanted = request.resolve(params, _service(req).buffer.retained())
+    download = file_name or request.default_name(wanted)
+    return web.Response(
+        headers={
+            "Content-Type": PARQUET_TYPE,
+            "Content-Disposition": f'attachment; filename="{download}"',
+            "X-Start": request.format_ns(wanted.start_ns),
+            "X-End": request.format_ns(wanted.end_ns),
+        }
+    )
+
+
 async def get_status(req: web.Request) -> web.StreamResponse:
     """Report the buffer's and the service's state."""
     return web.json_response(_service(req).status())
@@ -157,7 +192,8 @@ def make_app(service: HindsightService) -> web.Application:
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     app[_SERVICE] = service
     app.router.add_post("/snapshot", post_snapshot)
-    app.router.add_get("/snapshot", get_snapshot)
+    app.router.add_get("/snapshot", get_snapshot, allow_head=False)
+    app.router.add_route("HEAD", "/snapshot", head_snapshot)
     app.router.add_get("/status", get_status)
     return app
 

@@ -3,8 +3,10 @@
 Invariants:
 - Every problem raises ``RequestError`` with an HTTP status and a one-line
   message meant for the operator; nothing here touches the disk.
-- Times are Unix seconds (``1700000000`` or ``1700000000.25``) or RFC 3339
-  with a zone (``2026-11-25T09:00:00.5Z``), kept to the nanosecond; anything
+- Times are Unix seconds (``1700000000`` or ``1700000000.25``), integer
+  nanoseconds (``1700000000250000000``: 16 or more digits, which as seconds
+  would lie past 2262, or any integer with ``ns``), or RFC 3339 with a zone
+  (``2026-11-25T09:00:00.5Z``), kept to the nanosecond; anything
   outside ``0 .. 2**63 - 1`` ns is refused, as are negative or zero ``last``.
 - ``last`` counts back from the newest stored frame, not from the clock, so
   it finds the data of an agent that stopped a while ago.
@@ -25,6 +27,7 @@ from rezolus_core.config import parse_duration
 
 MAX_NS = 2**63 - 1
 _NS = 1_000_000_000
+_NANOS = re.compile(r"^(\d{16,20})$|^(\d{1,20})ns$")
 _UNIX = re.compile(r"^\d{1,20}(\.\d{1,9})?$")
 _RFC3339 = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$"
@@ -52,7 +55,10 @@ class Range:
 def parse_time(key: str, text: str) -> int:
     """Parse Unix seconds or RFC 3339 into nanoseconds since the epoch."""
     text = text.strip()
-    if _UNIX.match(text):
+    nanos = _NANOS.match(text)
+    if nanos:
+        ns = int(nanos.group(1) or nanos.group(2))
+    elif _UNIX.match(text):
         try:
             ns = int(Decimal(text) * _NS)
         except InvalidOperation as exc:
@@ -118,7 +124,7 @@ def resolve(params: dict[str, str], retained: tuple[int, int] | None) -> Range:
 
 def check_name(name: str) -> str:
     """Check a snapshot file name; append ``.parquet`` when missing."""
-    if not _NAME.match(name) or ".." in name:
+    if not _NAME.fullmatch(name) or ".." in name:
         raise RequestError(
             f"name={name[:64]!r} must be a plain file name (letters, digits, '.', '_', '-'), "
             "not a path"

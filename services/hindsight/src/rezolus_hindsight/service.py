@@ -6,8 +6,8 @@ Invariants:
   thread pool, so a snapshot never pauses ingestion, and several snapshots
   may run at once (each reads its own selection).
 - The buffer stores the bus payloads exactly as received; a frame released by
-  a late catalog (never the common case) is re-encoded, which yields the same
-  bytes.
+  a late catalog or held by the tracker as suspect (never the common case) is
+  re-encoded, which yields the same bytes.
 - Every failure to write (buffer or snapshot) is logged, counted, kept in
   ``/status`` and reported to the requester; ingestion carries on.
 - A buffer failure that repeats (a full disk loses every frame) is logged
@@ -35,7 +35,7 @@ from rezolus_core.bus import AsyncSubscriber
 from rezolus_core.config import format_duration
 from rezolus_core.frame import encode_catalog, encode_frame
 from rezolus_core.lifecycle import StartupError
-from rezolus_hindsight import request, snapshot
+from rezolus_hindsight import leftovers, request, snapshot
 from rezolus_hindsight.buffer import Buffer
 from rezolus_hindsight.request import RequestError
 
@@ -97,7 +97,7 @@ class HindsightService:
             where = self.config.directory
             raise StartupError(f"cannot open the buffer in {where}: {exc}") from exc
         self._prepare_output()
-        self.subscriber = AsyncSubscriber(self.config.source)
+        self.subscriber = AsyncSubscriber(self.config.source, keys=self.config.curve)
         self._served = await http.start(self, ListenAddress(self.config.host, self.config.port))
         loop = asyncio.get_running_loop()
         self._track(asyncio.ensure_future(loop.run_in_executor(self._executor, snapshot.warm_up)))
@@ -117,6 +117,9 @@ class HindsightService:
         except OSError as exc:
             message = f"cannot create output directory {self.config.output}: {exc.strerror}"
             self.error("output", message)
+            return
+        for path in leftovers.remove_stale_temps(self.config.output):
+            self.log.warning("removed a snapshot a crash left unfinished", path=str(path))
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Ingest until asked to stop."""
@@ -179,7 +182,9 @@ class HindsightService:
             if is_catalog and current is not None and current is not self._seen_catalog:
                 self._seen_catalog, self._catalog_payload = current, payload
             for delivery in deliveries:
-                self._store(delivery, encode_frame(delivery.frame) if is_catalog else payload)
+                # Only the last delivery of a frame message is that message; earlier ones were held.
+                raw = payload if not is_catalog and delivery is deliveries[-1] else encode_frame(delivery.frame)
+                self._store(delivery, raw)
 
     def _store(self, delivery: Delivery, payload: bytes) -> None:
         self._last_frame_at = time.monotonic()
@@ -319,6 +324,7 @@ class HindsightService:
             "frames_skipped": stats.skipped,
             "frames_refused": stats.refused,
             "decode_errors": tracker.stats.decode_errors if tracker else 0,
+            "suspect_frames": tracker.stats.suspect if tracker else 0,
             "agent_restarts": tracker.stats.restarts if tracker else 0,
             "last_frame_age_s": age,
             "write_errors": stats.write_errors,

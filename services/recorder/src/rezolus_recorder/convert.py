@@ -119,9 +119,17 @@ def _replay(
 
 
 def convert(
-    path: pathlib.Path, output: pathlib.Path, *, chunk_rows: int = 1024, remove: bool = True
+    path: pathlib.Path,
+    output: pathlib.Path,
+    *,
+    chunk_rows: int = 1024,
+    remove: bool = True,
+    extra_metadata: dict[str, str] | None = None,
 ) -> ConvertResult:
-    """Write the journal at ``path`` as parquet at ``output``; remove the journal if asked."""
+    """Write the journal at ``path`` as parquet at ``output``; remove the journal if asked.
+
+    ``extra_metadata`` is added to the file metadata (the live recorder's bus counts).
+    """
     header = read_header(path)
     source = str(header.get("source", ""))
     interval_ns = int(header.get("interval_ns", 0)) or 1_000_000_000
@@ -134,6 +142,7 @@ def convert(
     metadata[layout.RECORDER_STARTED] = str(header.get("started_ns", ""))
     if result.read.problem:
         metadata[layout.RECOVERED_TORN_BYTES] = str(result.read.discarded_bytes)
+    metadata.update(extra_metadata or {})
 
     builder = TableBuilder(source=source, interval_ns=interval_ns, host=host)
     for catalog in catalogs:

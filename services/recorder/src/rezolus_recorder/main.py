@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rezolus_core import log
-from rezolus_core.bus import DEFAULT_ENDPOINT
+from rezolus_core.bus import CLIENT_OPTIONS, DEFAULT_ENDPOINT, client_keys
 from rezolus_core.config import EXIT_CONFIG, ConfigError
 from rezolus_core.lifecycle import EXIT_FAILURE, EXIT_OK, fail, guard_config, run_service
 from rezolus_core.shell import COMMAND_LINE, Loaded, Option, Spec
@@ -55,6 +55,7 @@ SPEC = Spec(
                key="progress_every", flag="--progress-every"),
         Option("log_level", "level", "info", "debug, info, warning or error", key="log_level",
                flag="--log-level", metavar="LEVEL"),
+        *CLIENT_OPTIONS,
     ),
 )
 
@@ -159,13 +160,14 @@ def _build(argv: list[str] | None) -> int:
     options = Options(
         source=settings["source"], interval_ns=interval, duration_ns=duration, output=output,
         connect_timeout_s=timeout, progress_every_s=every, tty=sys.stderr.isatty(),
+        curve=client_keys(settings),
     )
     without_pandas()
     recorder = Recorder(options)
     started = time.monotonic()
     code = run_service(recorder)
     if recorder.result is not None:
-        print(summary(recorder.result, options.source, interval))  # noqa: T201
+        print(summary(recorder.result, options.source, interval, recorder.bad_messages))  # noqa: T201
     if recorder.failure is not None:
         return fail(PROG, str(recorder.failure), recorder.failure.code)
     if code == EXIT_OK and recorder.result is None:

@@ -42,8 +42,8 @@ def human_bytes(n: int) -> str:
 class Reporter(Protocol):
     """Where progress goes."""
 
-    def update(self, rows: int, gaps: int, bytes_written: int) -> None:
-        """Show the current totals."""
+    def update(self, rows: int, gaps: int, bytes_written: int, bad: int = 0) -> None:
+        """Show the current totals (``bad``: bus messages dropped as undecodable or implausible)."""
 
     def close(self) -> None:
         """Remove the display."""
@@ -67,9 +67,11 @@ class BarReporter:
         self._task = self._progress.add_task("record", total=rows_wanted, stats="waiting")
         self._progress.start()
 
-    def update(self, rows: int, gaps: int, bytes_written: int) -> None:
+    def update(self, rows: int, gaps: int, bytes_written: int, bad: int = 0) -> None:
         """Advance the bar."""
         stats = f"{rows} rows, {gaps} gaps, {human_bytes(bytes_written)}"
+        if bad:
+            stats += f", {bad} bad messages"
         self._progress.update(self._task, completed=rows, stats=stats)
 
     def close(self) -> None:
@@ -86,7 +88,7 @@ class LogReporter:
         self._last = time.monotonic()
         self._started = self._last
 
-    def update(self, rows: int, gaps: int, bytes_written: int) -> None:
+    def update(self, rows: int, gaps: int, bytes_written: int, bad: int = 0) -> None:
         """Log the totals if a line is due."""
         now = time.monotonic()
         if now - self._last < self._every:
@@ -94,7 +96,7 @@ class LogReporter:
         self._last = now
         log.get().info(
             "progress", rows=rows, rows_wanted=self._wanted, gaps=gaps,
-            journal_bytes=bytes_written, elapsed_s=round(now - self._started, 1),
+            journal_bytes=bytes_written, bad_messages=bad, elapsed_s=round(now - self._started, 1),
         )
 
     def close(self) -> None:
@@ -107,8 +109,8 @@ def _iso(ns: int | None) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def summary(result: ConvertResult, source: str, interval_ns: int) -> str:
-    """One paragraph: rows, time range, size, gaps and restarts."""
+def summary(result: ConvertResult, source: str, interval_ns: int, bad_messages: int | None = None) -> str:
+    """One paragraph: rows, time range, size, gaps, restarts and (when known) bad bus messages."""
     first, last = result.first_timestamp_ns, result.last_timestamp_ns
     span = f"{(last - first) / 1e9:.1f}s" if first is not None and last is not None else "0s"
     text = (
@@ -117,6 +119,8 @@ def summary(result: ConvertResult, source: str, interval_ns: int) -> str:
         f"to {_iso(result.last_timestamp_ns)} ({span}); {result.gaps} gaps "
         f"({result.missed_rows} missed rows), {result.restarts} agent restarts."
     )
+    if bad_messages is not None:
+        text += f" {bad_messages} bad bus messages were dropped (undecodable or implausible)."
     if result.read.problem:
         text += (
             f" The journal ended in a torn record ({result.read.problem}); "

@@ -11,6 +11,11 @@ Invariants:
   journal for ``--recover``).
 - ``force_exit`` (second signal) only fsyncs the journal: the process then
   dies and the journal is recoverable.
+- Bus messages dropped by the tracker (undecodable, outside the contract or
+  implausible) are counted in ``bad_messages``: logged when the count grows
+  (at most once per progress interval), shown in the progress, the summary
+  and the file metadata (``bus_messages``, ``bus_decode_errors``,
+  ``bus_suspect_frames``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from rezolus_recording.grid import Grid
 if TYPE_CHECKING:
     import pathlib
 
+    from rezolus_core.curve import ClientKeys
     from rezolus_core.tracker import Delivery
 
 _TICK_S = 0.2
@@ -51,6 +57,7 @@ class Options:
     connect_timeout_s: float
     progress_every_s: float
     tty: bool
+    curve: ClientKeys | None = None
 
 
 class RecorderFailure(Exception):  # noqa: N818 - it is a failure report, not an error class
@@ -81,6 +88,8 @@ class Recorder:
         self._catalogs = CatalogJournal()
         self._agent_interval: int | None = None
         self._log = log.get()
+        self._bad_logged = 0
+        self._bad_logged_at = 0.0
 
     async def startup(self) -> None:
         """Open the journal and connect to the agent."""
@@ -97,7 +106,7 @@ class Recorder:
         except journal.JournalError as exc:
             raise StartupError(str(exc)) from exc
         try:
-            self._subscriber = AsyncSubscriber(self.options.source)
+            self._subscriber = AsyncSubscriber(self.options.source, keys=self.options.curve)
         except BusError:
             self._discard_journal()
             raise
@@ -172,12 +181,41 @@ class Recorder:
                 )
             assert self._journal is not None  # noqa: S101 - startup succeeded
             self._journal.maybe_sync()
-            reporter.update(self.rows, self.gaps, self._journal.bytes_written)
+            self._note_bad(now)
+            reporter.update(self.rows, self.gaps, self._journal.bytes_written, self.bad_messages)
             deadline = self.grid.deadline_ns()
             grace = self.options.interval_ns + 2_000_000_000
             if deadline is not None and time.time_ns() > deadline + grace:
                 self._log.warning("the agent sent nothing for the last rows; stopping")
                 break
+
+    @property
+    def bad_messages(self) -> int:
+        """Bus messages dropped so far: undecodable, outside the contract or implausible."""
+        if self._subscriber is None:
+            return 0
+        stats = self._subscriber.tracker.stats
+        return stats.decode_errors + stats.suspect
+
+    def _note_bad(self, now: float) -> None:
+        bad = self.bad_messages
+        if bad > self._bad_logged and now - self._bad_logged_at >= self.options.progress_every_s:
+            assert self._subscriber is not None  # noqa: S101 - bad > 0 needs a subscriber
+            self._log.warning(
+                "bad bus messages dropped", count=bad, new=bad - self._bad_logged,
+                last_error=self._subscriber.tracker.last_error,
+            )
+            self._bad_logged, self._bad_logged_at = bad, now
+
+    def _bus_metadata(self) -> dict[str, str]:
+        if self._subscriber is None:
+            return {}
+        stats = self._subscriber.tracker.stats
+        return {
+            "bus_messages": str(stats.received),
+            "bus_decode_errors": str(stats.decode_errors),
+            "bus_suspect_frames": str(stats.suspect),
+        }
 
     def _take(self, delivery: Delivery) -> None:
         frame = delivery.frame
@@ -213,6 +251,7 @@ class Recorder:
     async def shutdown(self) -> None:
         """Close the subscription and turn the journal into the parquet file."""
         if self._subscriber is not None:
+            self._note_bad(float("inf"))
             self._subscriber.close()
         if self._journal is None:
             return
@@ -225,7 +264,7 @@ class Recorder:
             return
         try:
             self.result = await asyncio.to_thread(
-                convert.convert, self.journal_path, self.options.output
+                convert.convert, self.journal_path, self.options.output, extra_metadata=self._bus_metadata()
             )
         except (OSError, journal.JournalError) as exc:
             reason = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else exc

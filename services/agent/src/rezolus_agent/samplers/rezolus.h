@@ -3,6 +3,8 @@
  * Invariants:
  * - Histograms use the original Rezolus layout: grouping power 3, max value
  *   power 64, 496 buckets; rz_hist_index() is exact for all u64 values.
+ *   Per-cgroup histograms use grouping power 2 (252 buckets), so a thousand
+ *   cgroups fit in a few MiB; the agent widens them to the 496-bucket layout.
  * - Counter and histogram maps are BPF_F_MMAPABLE arrays with one row per
  *   CPU; each row starts on a 64-byte boundary, so CPUs never share a cache
  *   line and plain increments are safe (a program runs on one CPU with
@@ -19,6 +21,9 @@
 
 #define RZ_HIST_GROUPING_POWER 3
 #define RZ_HIST_BUCKETS 496
+/* per-cgroup histograms: grouping power 2, max value power 64 */
+#define RZ_CG_HIST_GROUPING_POWER 2
+#define RZ_CG_HIST_BUCKETS 252
 /* u64 slots per cache line */
 #define RZ_CACHELINE_U64 8
 /* round n (in u64 slots) up to whole cache lines */
@@ -38,13 +43,18 @@ static __always_inline u32 rz_log2(u64 v)
     return r;
 }
 
-static __always_inline u32 rz_hist_index(u64 v)
+static __always_inline u32 rz_hist_index_g(u64 v, u32 g)
 {
-    if (v < (1ULL << (RZ_HIST_GROUPING_POWER + 1)))
+    if (v < (1ULL << (g + 1)))
         return (u32)v;
     u32 p = rz_log2(v);
-    u64 offset = (v - (1ULL << p)) >> (p - RZ_HIST_GROUPING_POWER);
-    return ((p - RZ_HIST_GROUPING_POWER + 1) << RZ_HIST_GROUPING_POWER) + (u32)offset;
+    u64 offset = (v - (1ULL << p)) >> (p - g);
+    return ((p - g + 1) << g) + (u32)offset;
+}
+
+static __always_inline u32 rz_hist_index(u64 v)
+{
+    return rz_hist_index_g(v, RZ_HIST_GROUPING_POWER);
 }
 
 #endif

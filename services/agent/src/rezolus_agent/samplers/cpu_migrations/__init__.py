@@ -4,14 +4,16 @@ Attaches to the raw tracepoint ``sched:sched_migrate_task`` (``cpu_migrations.bp
 the origin CPU and the migrated task's cgroup are read at offsets from this
 kernel's BTF.  Emits ``cpu_migration{direction=from|to,id}`` (counter,
 migrations) and ``cgroup_cpu_migration{name}`` for up to ``max_cgroups``
-(option, default 1024) cgroups.
+(option, default 1024) cgroups at once, counted from their first migration
+(the rest under ``name="(overflow)"``).
 """
 
 from __future__ import annotations
 
 from rezolus_agent import btf
-from rezolus_agent.sampler import BpfSampler, BpfSpec, MapSize, raw
-from rezolus_agent.wiring import CgroupCounters, Counters, each, one
+from rezolus_agent.cgroup_table import table_maps
+from rezolus_agent.sampler import BpfSampler, BpfSpec, MapSize, cgroup_hooks, raw
+from rezolus_agent.wiring import CgroupTable, Counters, each, one
 
 DIRECTIONS = ("from", "to")
 FIELDS = {
@@ -43,13 +45,13 @@ class CpuMigrations(BpfSampler):
 
     name = "cpu_migrations"
     bpf = BpfSpec(
-        hooks=(raw("sched_migrate_task", "cpu_migrations__migrate"),),
-        maps=("cpu_migration", "cpu_migrations_cgroup_slot", "cgroup_cpu_migration"),
+        hooks=(raw("sched_migrate_task", "cpu_migrations__migrate"), *cgroup_hooks("cpu_migrations__rmdir")),
+        maps=("cpu_migration", *table_maps("migrations"), "cgroup_cpu_migration"),
         metrics=(
             Counters("cpu_migration", each("cpu_migration", "migrations",
                                            "Tasks migrated away from (from) or onto (to) a CPU.", "direction",
                                            DIRECTIONS), per_cpu=True),
-            CgroupCounters("cpu_migrations_cgroup_slot", "cgroup_cpu_migration", width=8, series=one(
+            CgroupTable("migrations", "cgroup_cpu_migration", width=1, series=one(
                 "cgroup_cpu_migration", "migrations", "Migrations of tasks of a cgroup between CPUs.")),
         ),
         sizes=(MapSize("max_cgroups", 1024, "MIGRATIONS_MAX_CGROUPS", minimum=1, maximum=65536),),

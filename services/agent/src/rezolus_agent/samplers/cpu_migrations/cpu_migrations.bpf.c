@@ -11,8 +11,9 @@
  *
  * cpu_migration:           [cpu][RZ_ROW(2)]: from, to (atomic adds: a CPU
  *                          updates other CPUs' rows).
- * cpu_migrations_cgroup_slot: cgroup v2 id -> slot (agent-maintained).
- * cgroup_cpu_migration:    [slot][RZ_ROW(1)] (atomic adds).
+ * migrations_cgroup_*:    the slot table of rezolus_cgroup.h.
+ * cgroup_cpu_migration:    [slot][1], slot MIGRATIONS_MAX_CGROUPS is the
+ *                          overflow row (atomic adds).
  */
 #if !defined(MIGRATIONS_OFF_CPU) || !defined(MIGRATIONS_OFF_CGROUPS) || !defined(MIGRATIONS_OFF_DFL_CGRP) \
     || !defined(MIGRATIONS_OFF_KN) || !defined(MIGRATIONS_OFF_KN_ID)
@@ -22,11 +23,10 @@
 #define MIGRATIONS_MAX_CGROUPS 1024
 #endif
 #define MIGRATIONS_ROW RZ_ROW(2)
-#define MIGRATIONS_CGROUP_ROW RZ_ROW(1)
 
 RZ_ARRAY(cpu_migration, RZ_NR_CPUS * MIGRATIONS_ROW);
-BPF_HASH(cpu_migrations_cgroup_slot, u64, u32, MIGRATIONS_MAX_CGROUPS);
-RZ_ARRAY(cgroup_cpu_migration, MIGRATIONS_MAX_CGROUPS * MIGRATIONS_CGROUP_ROW);
+RZ_CGROUP_TABLE(migrations, MIGRATIONS_MAX_CGROUPS)
+RZ_ARRAY(cgroup_cpu_migration, MIGRATIONS_MAX_CGROUPS + 1);
 
 static __always_inline void cpu_migrations__count(u32 cpu, u32 direction)
 {
@@ -57,11 +57,16 @@ static __always_inline void cpu_migrations__migrate(struct bpf_raw_tracepoint_ar
         return;
     if (bpf_probe_read_kernel(&cgroup, sizeof(cgroup), kn + MIGRATIONS_OFF_KN_ID))
         return;
-    u32 *slot = cpu_migrations_cgroup_slot.lookup(&cgroup);
-    if (slot && *slot < MIGRATIONS_MAX_CGROUPS) {
-        u32 cidx = *slot * MIGRATIONS_CGROUP_ROW;
-        u64 *ccount = cgroup_cpu_migration.lookup(&cidx);
-        if (ccount)
-            __sync_fetch_and_add(ccount, 1);
-    }
+    u32 cidx = migrations_cgroup_slot_of(cgroup);
+    u64 *ccount = cgroup_cpu_migration.lookup(&cidx);
+    if (ccount)
+        __sync_fetch_and_add(ccount, 1);
+}
+
+static __always_inline int cpu_migrations__rmdir(void *raw)
+{
+    struct tracepoint__cgroup__cgroup_rmdir *args = raw;
+    if (args->root == 0)
+        migrations_cgroup_rmdir(args->id);
+    return 0;
 }

@@ -5,8 +5,11 @@ Attaches to the raw tracepoints ``sched_switch``, ``sched_wakeup`` and
 Emits ``scheduler_runqueue_latency``, ``scheduler_running``, ``scheduler_offcpu``
 (histograms, nanoseconds), ``scheduler_context_switch{kind}`` (counter), and per
 cgroup ``cgroup_scheduler_context_switch{kind,name}``, ``cgroup_cpu_usage{name}``
-and ``cgroup_scheduler_runqueue_wait{name}`` (counters) for up to ``max_cgroups``
-cgroups.  Values are recorded when a task leaves the CPU (see the BPF source).
+and ``cgroup_scheduler_runqueue_wait{name}`` (counters), and
+``cgroup_scheduler_runqueue_latency{name}`` and ``cgroup_scheduler_offcpu{name}``
+(histograms, grouping power 2) for up to ``max_cgroups`` cgroups at once, each
+counted from its first switch (the rest under ``name="(overflow)"``).
+Values are recorded when a task leaves the CPU (see the BPF source).
 Options: ``max_cgroups`` (default 1024), ``max_waking`` (wake-up stamps in
 flight, default 8192).
 """
@@ -14,8 +17,9 @@ flight, default 8192).
 from __future__ import annotations
 
 from rezolus_agent import btf
-from rezolus_agent.sampler import BpfSampler, BpfSpec, MapSize, SamplerUnavailable, raw
-from rezolus_agent.wiring import CgroupCounters, Counters, Histograms, Series, each, one
+from rezolus_agent.cgroup_table import table_maps
+from rezolus_agent.sampler import BpfSampler, BpfSpec, MapSize, SamplerUnavailable, cgroup_hooks, raw
+from rezolus_agent.wiring import CgroupTable, Counters, Histograms, Series, each, one
 
 KINDS = ("involuntary", "voluntary")
 SWITCH_ARGS = 4  # preempt, prev, next, prev_state
@@ -41,9 +45,10 @@ class SchedulerRunqueue(BpfSampler):
             raw("sched_switch", "scheduler_runqueue__switch"),
             raw("sched_wakeup", "scheduler_runqueue__wakeup"),
             raw("sched_wakeup_new", "scheduler_runqueue__wakeup"),
+            *cgroup_hooks("scheduler_runqueue__rmdir"),
         ),
-        maps=("scheduler_counters", "scheduler_hist", "scheduler_cgroup_slot", "scheduler_cgroup_gen",
-              "cgroup_scheduler"),
+        maps=("scheduler_counters", "scheduler_hist", *table_maps("scheduler"), "cgroup_scheduler",
+              "cgroup_scheduler_hist"),
         metrics=(
             Counters("scheduler_counters", each(
                 "scheduler_context_switch", "switches",
@@ -55,8 +60,13 @@ class SchedulerRunqueue(BpfSampler):
                 *one("scheduler_offcpu", "nanoseconds",
                      "Time a task spent off CPU, from switch-out to its next switch-in."),
             )),
-            CgroupCounters("scheduler_cgroup_slot", "cgroup_scheduler", width=8, generation="scheduler_cgroup_gen",
-                           series=(
+            CgroupTable("scheduler", "cgroup_scheduler", width=4, per_cpu=True, hist_map="cgroup_scheduler_hist",
+                        hist_series=(
+                Series("cgroup_scheduler_runqueue_latency", "nanoseconds",
+                       "Runqueue latency of tasks of a cgroup (grouping power 2: 4 buckets per power of two)."),
+                Series("cgroup_scheduler_offcpu", "nanoseconds",
+                       "Off-CPU time of tasks of a cgroup (grouping power 2: 4 buckets per power of two)."),
+            ), series=(
                 *each("cgroup_scheduler_context_switch", "switches",
                       "Context switches away from tasks of a cgroup, by kind.", "kind", KINDS),
                 Series("cgroup_cpu_usage", "nanoseconds", "On-CPU time of the tasks of a cgroup, from sched_switch."),

@@ -24,14 +24,16 @@
  * scheduler_counters:   [cpu][RZ_ROW(2)]: involuntary, voluntary.
  * scheduler_hist:       [cpu][3][496]: runqueue latency, running, off-CPU.
  * scheduler_wakeup:     LRU hash, task pointer -> wake-up ns.
- * scheduler_cgroup_slot: cgroup v2 id -> slot (agent-maintained); the slot
- *                       found is cached in the task's storage with the
- *                       generation it was read under.
- * scheduler_cgroup_gen: [0] bumped by the agent whenever the slot map
- *                       changes, so a cached slot is used only while the
- *                       task's cgroup and the generation are unchanged.
- * cgroup_scheduler:     [slot][RZ_ROW(4)]: involuntary, voluntary, on-CPU
- *                       ns, runqueue wait ns (shared by CPUs: atomic adds).
+ * scheduler_cgroup_*:   the slot table of rezolus_cgroup.h (slots assigned
+ *                       in the kernel on a cgroup's first switch).  The slot
+ *                       is cached in the task's storage with its cgroup id
+ *                       and used while the slot's owner is still that id.
+ * cgroup_scheduler:     [cpu][slot][4]: involuntary, voluntary, on-CPU ns,
+ *                       runqueue wait ns (per CPU: plain adds, no cache line
+ *                       shared between CPUs for a cgroup busy on several).
+ * cgroup_scheduler_hist: [slot][2][RZ_CG_HIST_BUCKETS]: runqueue latency,
+ *                       off-CPU time (grouping power 2, atomic adds).
+ * Slot SCHEDULER_MAX_CGROUPS of both is the overflow row.
  */
 #ifndef SCHEDULER_MAX_CGROUPS
 #define SCHEDULER_MAX_CGROUPS 1024
@@ -41,13 +43,13 @@
 #endif
 #define SCHEDULER_CPU_ROW RZ_ROW(2)
 #define SCHEDULER_COUNTERS_ROW RZ_ROW(2)
-#define SCHEDULER_CGROUP_ROW RZ_ROW(4)
+#define SCHEDULER_CGROUP_ROW 4
+#define SCHEDULER_CGROUP_HISTS 2
 #define SCHEDULER_HISTS 3
 
 struct scheduler_task {
     u64 out_ts;
     u64 cgroup;
-    u64 gen;
     u32 slot;
     u32 runnable;
 };
@@ -55,9 +57,9 @@ struct scheduler_task {
 RZ_ARRAY(scheduler_cpu, RZ_NR_CPUS * SCHEDULER_CPU_ROW);
 RZ_ARRAY(scheduler_counters, RZ_NR_CPUS * SCHEDULER_COUNTERS_ROW);
 RZ_ARRAY(scheduler_hist, RZ_NR_CPUS * SCHEDULER_HISTS * RZ_HIST_BUCKETS);
-BPF_HASH(scheduler_cgroup_slot, u64, u32, SCHEDULER_MAX_CGROUPS);
-RZ_ARRAY(scheduler_cgroup_gen, RZ_CACHELINE_U64);
-RZ_ARRAY(cgroup_scheduler, SCHEDULER_MAX_CGROUPS * SCHEDULER_CGROUP_ROW);
+RZ_CGROUP_TABLE(scheduler, SCHEDULER_MAX_CGROUPS)
+RZ_ARRAY(cgroup_scheduler, RZ_NR_CPUS * (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_ROW);
+RZ_ARRAY(cgroup_scheduler_hist, (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_HISTS * RZ_CG_HIST_BUCKETS);
 BPF_TABLE("lru_hash", u64, u64, scheduler_wakeup, SCHEDULER_MAX_WAKING);
 BPF_TASK_STORAGE(scheduler_task, struct scheduler_task);
 
@@ -67,6 +69,15 @@ static __always_inline void scheduler_runqueue__hist(u32 cpu, u32 which, u64 val
     u64 *count = scheduler_hist.lookup(&idx);
     if (count)
         *count += 1;
+}
+
+static __always_inline void scheduler_runqueue__cgroup_hist(u32 slot, u32 which, u64 value)
+{
+    u32 idx = (slot * SCHEDULER_CGROUP_HISTS + which) * RZ_CG_HIST_BUCKETS
+              + rz_hist_index_g(value, RZ_CG_HIST_GROUPING_POWER);
+    u64 *count = cgroup_scheduler_hist.lookup(&idx);
+    if (count)
+        __sync_fetch_and_add(count, 1);
 }
 
 static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint_args *ctx)
@@ -99,7 +110,8 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
     struct task_struct *task = bpf_get_current_task_btf();
     struct scheduler_task *s =
         scheduler_task.task_storage_get(task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-    u64 running = 0, waited = 0;
+    u64 running = 0, waited = 0, offcpu = 0;
+    int has_wait = 0, has_off = 0;
     if (switched_in && now >= switched_in) {
         running = now - switched_in;
         scheduler_runqueue__hist(cpu, 1, running);
@@ -117,50 +129,59 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
             }
             if (queued) {
                 waited = switched_in - queued;
+                has_wait = 1;
                 scheduler_runqueue__hist(cpu, 0, waited);
             }
-            scheduler_runqueue__hist(cpu, 2, switched_in - s->out_ts);
+            offcpu = switched_in - s->out_ts;
+            has_off = 1;
+            scheduler_runqueue__hist(cpu, 2, offcpu);
         }
         s->out_ts = now;
         s->runnable = kind == 0;
     }
 
     u64 cgroup = bpf_get_current_cgroup_id();
-    u32 zero = 0;
-    u64 *gen = scheduler_cgroup_gen.lookup(&zero);
-    u64 generation = gen ? *gen : 0;
-    u32 slot = SCHEDULER_MAX_CGROUPS;
-    if (s && gen && s->cgroup == cgroup && s->gen == generation) {
+    u32 slot;
+    if (s && s->cgroup == cgroup && scheduler_cgroup_owns(s->slot, cgroup)) {
         slot = s->slot;
     } else {
-        u32 *found = scheduler_cgroup_slot.lookup(&cgroup);
-        if (found)
-            slot = *found;
-        if (s && gen) {
+        slot = scheduler_cgroup_slot_of(cgroup);
+        if (s) {
             s->slot = slot;
             s->cgroup = cgroup;
-            s->gen = generation;
         }
     }
-    if (slot < SCHEDULER_MAX_CGROUPS) {
-        u32 row = slot * SCHEDULER_CGROUP_ROW;
+    if (slot <= SCHEDULER_MAX_CGROUPS) {
+        u32 row = (cpu * (SCHEDULER_MAX_CGROUPS + 1) + slot) * SCHEDULER_CGROUP_ROW;
         u32 kidx = row + kind;
         u64 *ccount = cgroup_scheduler.lookup(&kidx);
         if (ccount)
-            __sync_fetch_and_add(ccount, 1);
+            *ccount += 1;
         if (running) {
             u32 ridx = row + 2;
             u64 *oncpu = cgroup_scheduler.lookup(&ridx);
             if (oncpu)
-                __sync_fetch_and_add(oncpu, running);
+                *oncpu += running;
         }
         if (waited) {
             u32 widx = row + 3;
             u64 *wait = cgroup_scheduler.lookup(&widx);
             if (wait)
-                __sync_fetch_and_add(wait, waited);
+                *wait += waited;
         }
+        if (has_wait)
+            scheduler_runqueue__cgroup_hist(slot, 0, waited);
+        if (has_off)
+            scheduler_runqueue__cgroup_hist(slot, 1, offcpu);
     }
+}
+
+static __always_inline int scheduler_runqueue__rmdir(void *raw)
+{
+    struct tracepoint__cgroup__cgroup_rmdir *args = raw;
+    if (args->root == 0)
+        scheduler_cgroup_rmdir(args->id);
+    return 0;
 }
 
 static __always_inline void scheduler_runqueue__wakeup(struct bpf_raw_tracepoint_args *ctx)

@@ -3,9 +3,13 @@
  *
  * syscall_family:  syscall number -> family index, written by the agent.
  * syscall_counts:  [cpu][family] rows of RZ_ROW(16) u64.
- * cgroup_slot:     cgroup v2 id -> slot, maintained by the agent; unknown
- *                  cgroups are not counted per cgroup.
- * cgroup_syscall:  [slot][family], shared by CPUs (atomic adds).
+ * syscall_cgroup_*: the slot table of rezolus_cgroup.h (slots assigned in
+ *                  the kernel on a cgroup's first syscall).
+ * cgroup_syscall:  [cpu][slot][family], slot SYSCALL_MAX_CGROUPS is the
+ *                  overflow row.  Per CPU, so a syscall is a plain increment:
+ *                  with shared rows every syscall of a cgroup busy on several
+ *                  CPUs (the root cgroup, a big container) bounced one cache
+ *                  line between them with a locked add.
  */
 #define SYSCALL_FAMILIES 16
 #define SYSCALL_MAX 1024
@@ -16,8 +20,8 @@
 
 RZ_ARRAY(syscall_family, SYSCALL_MAX);
 RZ_ARRAY(syscall_counts, RZ_NR_CPUS * SYSCALL_COUNTS_ROW);
-BPF_HASH(syscall_cgroup_slot, u64, u32, SYSCALL_MAX_CGROUPS);
-RZ_ARRAY(cgroup_syscall, SYSCALL_MAX_CGROUPS * SYSCALL_FAMILIES);
+RZ_CGROUP_TABLE(syscall, SYSCALL_MAX_CGROUPS)
+RZ_ARRAY(cgroup_syscall, RZ_NR_CPUS * (SYSCALL_MAX_CGROUPS + 1) * SYSCALL_FAMILIES);
 
 static __always_inline void syscall_counts__sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -28,17 +32,23 @@ static __always_inline void syscall_counts__sys_enter(struct bpf_raw_tracepoint_
         if (f && *f < SYSCALL_FAMILIES)
             family = (u32)*f;
     }
-    u32 idx = bpf_get_smp_processor_id() * SYSCALL_COUNTS_ROW + family;
+    u32 cpu = bpf_get_smp_processor_id();
+    u32 idx = cpu * SYSCALL_COUNTS_ROW + family;
     u64 *count = syscall_counts.lookup(&idx);
     if (count)
         *count += 1;
 
     u64 cgroup = bpf_get_current_cgroup_id();
-    u32 *slot = syscall_cgroup_slot.lookup(&cgroup);
-    if (slot && *slot < SYSCALL_MAX_CGROUPS) {
-        u32 cidx = *slot * SYSCALL_FAMILIES + family;
-        u64 *ccount = cgroup_syscall.lookup(&cidx);
-        if (ccount)
-            __sync_fetch_and_add(ccount, 1);
-    }
+    u32 cidx = (cpu * (SYSCALL_MAX_CGROUPS + 1) + syscall_cgroup_slot_of(cgroup)) * SYSCALL_FAMILIES + family;
+    u64 *ccount = cgroup_syscall.lookup(&cidx);
+    if (ccount)
+        *ccount += 1;
+}
+
+static __always_inline int syscall_counts__rmdir(void *raw)
+{
+    struct tracepoint__cgroup__cgroup_rmdir *args = raw;
+    if (args->root == 0)
+        syscall_cgroup_rmdir(args->id);
+    return 0;
 }

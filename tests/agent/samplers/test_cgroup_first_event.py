@@ -1,0 +1,216 @@
+"""Per-cgroup series count a cgroup from its first event, with no user-space step (agent at 1 s).
+
+The kernel gives a cgroup its slot on its first event, so a cgroup that is
+made and used at once, or that lives less than one interval, is counted in
+full; cgroups beyond ``max_cgroups`` are counted under ``name="(overflow)"``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from rezolus_agent.cgroups import cgroup2_mount
+from support.live import attached, cgroup_dir, family_total, series_values, settle
+
+if TYPE_CHECKING:
+    from rezolus_core.bus import ZmqSubscriber
+
+pytestmark = pytest.mark.usefixtures("root_bpf")
+
+CALLS = 200_000
+# getppid CALLS times, then 300 short sleeps (voluntary switches), then park
+# reading stdin so /proc/PID/status can be read at rest.
+WORKLOAD = textwrap.dedent(
+    """
+    import os, sys, time
+    for _ in range(int(sys.argv[1])):
+        os.getppid()
+    for _ in range(300):
+        time.sleep(0.0005)
+    sys.stdout.write("done\\n")
+    sys.stdout.flush()
+    sys.stdin.read(1)
+    """
+)
+
+
+def config(tmp_path: Path, **options: int) -> Path:
+    """Only the per-cgroup BPF samplers."""
+    lines = ["[defaults]", "enabled = false"]
+    for name in ("syscall_counts", "scheduler_runqueue", "cpu_migrations"):
+        lines += [f"[samplers.{name}]", "enabled = true", *(f"{k} = {v}" for k, v in options.items())]
+    path = tmp_path / "agent.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def joiner(path: Path, stamp: Path | None = None):
+    """A preexec function that moves the child into the cgroup before exec (and notes when, in ``stamp``)."""
+    procs = path / "cgroup.procs"
+
+    def join() -> None:
+        procs.write_text(str(os.getpid()))
+        if stamp is not None:
+            stamp.write_text(repr(time.monotonic()))
+
+    return join
+
+
+def switches(pid: int) -> int:
+    """Voluntary + nonvoluntary context switches of a process, from /proc/PID/status."""
+    total = 0
+    for row in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        key, _, value = row.partition(":")
+        if key in {"voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"}:
+            total += int(value)
+    return total
+
+
+def wait_sleeping(pid: int, timeout: float = 10.0) -> None:
+    """Poll until the process is asleep (parked in its read)."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0] != "S":
+        assert time.monotonic() < deadline, f"{pid} never went to sleep"
+
+
+def frames_until(sub: ZmqSubscriber, count: int, timeout: float = 30.0) -> list[dict]:
+    """Every frame delivered until ``count`` more have arrived (none skipped)."""
+    got: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count:
+        assert time.monotonic() < deadline, "frames stopped arriving"
+        got.extend(series_values(d) for d in sub.poll(1.0))
+    return got
+
+
+def present(values: dict, name: str) -> bool:
+    """Whether a frame carries this cgroup's syscall series."""
+    return any(n == "cgroup_syscall" and ("name", name) in labels for n, labels in values)
+
+
+def test_cgroup_made_and_used_within_50ms_is_counted_in_full(subscribe, agent_factory, tmp_path) -> None:
+    """Syscalls equal what the workload made (1 %); switches equal /proc/PID/status (voluntary + nonvoluntary)."""
+    agent = agent_factory(interval="1s", config=config(tmp_path))
+    sub = subscribe(agent.endpoint)
+    attached(sub)
+    settle(sub, 1)
+    mount = cgroup2_mount()
+    assert mount is not None
+    path = mount / f"rzfirst-{uuid.uuid4().hex[:8]}"
+    start = time.monotonic()
+    path.mkdir()
+    try:
+        stamp = tmp_path / "joined"
+        proc = subprocess.Popen([sys.executable, "-c", WORKLOAD, str(CALLS)],
+                                preexec_fn=joiner(path, stamp),  # noqa: PLW1509 - joins before exec
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        joined = float(stamp.read_text()) - start
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        assert proc.stdout.readline() == b"done\n"
+        wait_sleeping(proc.pid)
+        status = switches(proc.pid)
+        values = series_values(settle(sub, 2))
+        assert switches(proc.pid) == status, "the workload was not at rest"
+        proc.stdin.close()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    finally:
+        path.rmdir()
+    name = cgroup_dir(path)
+    calls = family_total(values, "cgroup_syscall", name=name)
+    query = family_total(values, "cgroup_syscall", name=name, op="query")
+    switched = family_total(values, "cgroup_scheduler_context_switch", name=name)
+    print(f"joined after {joined * 1e3:.1f} ms; agent syscalls={calls} (query {query}) switches={switched}; "
+          f"workload {CALLS} getppid, /proc status switches={status}")
+    assert joined < 0.05
+    assert query >= CALLS
+    assert abs(calls - CALLS) <= 0.01 * CALLS
+    # The agent counts from the join (in preexec, after fork): the status also
+    # holds the switches the child made before it, at most a couple.
+    assert status >= 300
+    assert abs(switched - status) <= max(2, 0.01 * status)
+
+
+def test_cgroup_living_200ms_appears_once_with_its_counts(subscribe, agent_factory, tmp_path) -> None:
+    """A cgroup made, used and removed within ~200 ms is in the next frame with its counts, then its series stop."""
+    agent = agent_factory(interval="1s", config=config(tmp_path))
+    sub = subscribe(agent.endpoint)
+    attached(sub)
+    settle(sub, 1)
+    mount = cgroup2_mount()
+    assert mount is not None
+    path = mount / f"rzshort-{uuid.uuid4().hex[:8]}"
+    name = cgroup_dir(path)
+    calls = 20_000
+    script = f"import os\nfor _ in range({calls}): os.getppid()"
+    start = time.monotonic()
+    path.mkdir()
+    subprocess.run([sys.executable, "-c", script], preexec_fn=joiner(path), check=True, timeout=10)
+    path.rmdir()
+    lived = time.monotonic() - start
+    frames = frames_until(sub, 3)
+    seen = [v for v in frames if present(v, name)]
+    print(f"lived {lived * 1e3:.0f} ms; in {len(seen)} of {len(frames)} frames")
+    assert lived < 0.4
+    assert seen, "the short-lived cgroup never appeared"
+    assert family_total(seen[-1], "cgroup_syscall", name=name, op="query") >= calls
+    assert family_total(seen[-1], "cgroup_scheduler_context_switch", name=name) >= 1
+    assert not present(frames[-1], name), "its series did not stop"
+
+
+def window_sum(frames: list[dict], metric: str) -> int:
+    """What every series of ``metric`` added after ``frames[0]`` (a series that restarts counts from 0)."""
+    last: dict = {k: v for k, v in frames[0].items() if k[0] == metric}
+    added = 0
+    for values in frames[1:]:
+        for key, value in values.items():
+            if key[0] != metric:
+                continue
+            before = last.get(key, 0)
+            added += value - before if value >= before else value
+            last[key] = value
+    return added
+
+
+def test_1100_short_cgroups_with_1024_slots_sum_to_the_host_count(subscribe, agent_factory, tmp_path) -> None:
+    """Sum over all cgroup series plus overflow equals the host-wide count (1 %); overflowed cgroups are counted."""
+    agent = agent_factory(interval="1s", config=config(tmp_path, max_cgroups=1024))
+    sub = subscribe(agent.endpoint)
+    attached(sub)
+    first = series_values(settle(sub, 1))
+    mount = cgroup2_mount()
+    assert mount is not None
+    tag = uuid.uuid4().hex[:8]
+    base = mount / f"rzmany-{tag}"
+    # One shell makes each cgroup, runs `true` in it and moves on (a fork of this
+    # process per cgroup would take minutes on a loaded machine).
+    script = (f"for i in $(seq 0 1099); do mkdir {base}-$i && "
+              f"(echo $BASHPID > {base}-$i/cgroup.procs && exec true); done")
+    try:
+        subprocess.run(["bash", "-c", script], check=True, timeout=300)
+    finally:
+        for i in range(1100):
+            path = mount / f"{base.name}-{i}"
+            if path.exists():
+                path.rmdir()
+    frames = [first, *frames_until(sub, 3)]
+    host = family_total(frames[-1], "syscall") - family_total(first, "syscall")
+    cgroups = window_sum(frames, "cgroup_syscall")
+    overflowed = family_total(frames[-1], "rezolus_cgroup_overflow", sampler="syscall_counts") - family_total(
+        first, "rezolus_cgroup_overflow", sampler="syscall_counts")
+    in_overflow = window_sum([{k: v for k, v in f.items() if ("name", "(overflow)") in k[1]} for f in frames],
+                             "cgroup_syscall")
+    print(f"host={host} cgroups+overflow={cgroups} (overflow {in_overflow}) overflowed cgroups={overflowed}")
+    assert abs(cgroups - host) <= 0.01 * host
+    assert 1100 - 1024 <= overflowed <= 1100
+    assert in_overflow > 0
