@@ -57,10 +57,9 @@ def fake_stat(root: Path, cpus: int) -> None:
 
 
 def synthetic(frames: int, rounds: int) -> list[tuple[int, int, float, int]]:  # noqa: C901, PLR0912, PLR0915 - one setup
+    from rezolus_agent import cgroups, wiring  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent import registry as sampler_registry  # noqa: PLC0415 - after --tree chose the code
-    from rezolus_agent import wiring  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent.bpfload import BpfMaps  # noqa: PLC0415 - after --tree chose the code
-    from rezolus_agent.cgroups import CgroupLabeler, CgroupSeries  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent.sampler import BpfSampler, SamplerContext  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent.series import FrameBuilder, SeriesRegistry  # noqa: PLC0415 - after --tree chose the code
     from rezolus_core.config import Section  # noqa: PLC0415 - after --tree chose the code
@@ -112,7 +111,8 @@ def synthetic(frames: int, rounds: int) -> list[tuple[int, int, float, int]]:  #
                         hot = rng.integers(0, arr.size, arr.size // 20)
                         arr[hot] = rng.integers(1, 1000, hot.size, dtype=np.uint64)
                         emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
-                    elif isinstance(wired, wiring.CgroupCounters):
+                    elif (series_cls := getattr(cgroups, "CgroupSeries", None)) is not None and isinstance(
+                            wired, getattr(wiring, "CgroupCounters", ())):
                         capacity = sampler.sizes["max_cgroups"]
                         arr = rng.integers(0, 1 << 20, capacity * wired.width, dtype=np.uint64)
 
@@ -121,8 +121,8 @@ def synthetic(frames: int, rounds: int) -> list[tuple[int, int, float, int]]:  #
                             return [r.counter(s.name, {**labels, **dict(s.labels)}, s.unit, s.description)
                                     for s in w.series]
 
-                        emitters.append(CgroupSeries(
-                            index=Index(paths), labeler=CgroupLabeler(docker_socket=Path("/nonexistent")),
+                        emitters.append(series_cls(
+                            index=Index(paths), labeler=cgroups.CgroupLabeler(docker_socket=Path("/nonexistent")),
                             slots=Slots(paths), rows=arr.reshape(capacity, wired.width), registry=reg, make=make))
                     else:
                         continue

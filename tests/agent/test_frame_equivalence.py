@@ -2,10 +2,9 @@
 
 Each shortcut is checked against a reference written the plain way, on the
 same recorded inputs: ``FrameBuilder`` batching single values (reference:
-every value added as an array, in call order); per-cgroup rows gathered in
-one block between rescans (reference: one row per cgroup, in slot order);
-procfs files parsed from held-open bytes (reference: text parsing of a fresh
-read, on fixture files and on this host's /proc).
+every value added as an array, in call order); procfs files parsed from
+held-open bytes (reference: text parsing of a fresh read, on fixture files
+and on this host's /proc).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rezolus_agent.cgroups import CgroupLabeler, CgroupSeries
 from rezolus_agent.samplers import cpu_usage, memory_meminfo, memory_vmstat, network_traffic
 from rezolus_agent.samplers._procfile import ProcFile
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
@@ -67,65 +65,6 @@ def test_builder_batching_keeps_call_order_and_rollback() -> None:
     assert list(zip(gauge_ids, gauge_values, strict=True)) == ref_gauges
     assert ref_counters
     assert ref_gauges
-
-
-class _Index:
-    def __init__(self) -> None:
-        self.paths: dict[int, str] = {}
-
-    def refresh(self) -> dict[int, str]:
-        return self.paths
-
-
-class _Slots:
-    """Slot assignment as SlotTable does it, without a BPF map."""
-
-    def __init__(self, capacity: int) -> None:
-        self.slots: dict[int, int] = {}
-        self.free = list(range(capacity - 1, -1, -1))
-
-    def sync(self, paths: dict[int, str]) -> dict[int, int]:
-        for gone in [c for c in self.slots if c not in paths]:
-            self.free.append(self.slots.pop(gone))
-        for cgid in sorted(paths):
-            if cgid not in self.slots and self.free:
-                self.slots[cgid] = self.free.pop()
-        return self.slots
-
-
-def test_cgroup_rows_in_one_block_equal_row_by_row() -> None:
-    """Recorded rows over frames with cgroups appearing and leaving: same ids and values as one row per cgroup."""
-    rng = np.random.default_rng(7)
-    capacity, width = 64, 4
-    rows = np.zeros((capacity, width), dtype=np.uint64)
-    reg = SeriesRegistry("t", {})
-
-    def make(r: SeriesRegistry, labels: dict[str, str]) -> list[int]:
-        return [r.counter("c", {**labels, "col": str(i)}, "events", "") for i in range(width - 1)]
-
-    index, slots = _Index(), _Slots(capacity)
-    tracker = CgroupSeries(index=index, labeler=CgroupLabeler(docker_socket=Path("/nonexistent")), slots=slots,
-                           rows=rows, registry=reg, make=make)
-    live = {1000 + i for i in range(20)}
-    frames = 0
-    for step in range(30):
-        if step % 5 == 0:
-            live ^= {int(c) for c in rng.integers(1000, 1100, 12)}
-            index.paths = {c: f"/svc-{c}" for c in sorted(live)[:80]}
-        rows += rng.integers(0, 1000, rows.shape, dtype=np.uint64)
-        out = FrameBuilder()
-        tracker.emit(out)
-        ids, values, _, _ = build(out, reg)
-        expected_ids: list[int] = []
-        expected_values: list[int] = []
-        for cgid, slot in slots.slots.items():
-            sids = make(reg, CgroupLabeler(docker_socket=Path("/nonexistent")).labels(index.paths[cgid]))
-            expected_ids += sids
-            expected_values += rows[slot, : len(sids)].tolist()
-        assert ids == expected_ids
-        assert values == expected_values
-        frames += bool(ids)
-    assert frames == 30
 
 
 def _old_stat(text: str) -> dict[int, list[int]]:
