@@ -79,7 +79,13 @@ class SeriesRegistry:
 
 
 class FrameBuilder:
-    """Collects one frame's values from every sampler."""
+    """Collects one frame's values from every sampler.
+
+    Single values (``counter``, ``gauge``) wait in plain lists and join the
+    arrays as one block when an array is added, at ``mark`` and at ``build``,
+    so the frame's order is the order values were added, as if every value
+    had been added as an array, without one numpy conversion per value.
+    """
 
     def __init__(self) -> None:
         self._counter_ids: list[NDArray[np.uint32]] = []
@@ -87,13 +93,29 @@ class FrameBuilder:
         self._gauge_ids: list[NDArray[np.uint32]] = []
         self._gauge_values: list[NDArray[np.int64]] = []
         self._histograms: list[HistogramValue] = []
+        self._one_counters: tuple[list[int], list[int]] = ([], [])
+        self._one_gauges: tuple[list[int], list[int]] = ([], [])
+
+    def _flush(self) -> None:
+        ids, values = self._one_counters
+        if ids:
+            self._counter_ids.append(np.array(ids, dtype=np.uint32))
+            self._counter_values.append(np.array(values, dtype=np.uint64))
+            self._one_counters = ([], [])
+        ids, values = self._one_gauges
+        if ids:
+            self._gauge_ids.append(np.array(ids, dtype=np.uint32))
+            self._gauge_values.append(np.array(values, dtype=np.int64))
+            self._one_gauges = ([], [])
 
     def mark(self) -> tuple[int, int, int]:
         """A position to roll back to."""
+        self._flush()
         return len(self._counter_ids), len(self._gauge_ids), len(self._histograms)
 
     def rollback(self, mark: tuple[int, int, int]) -> None:
         """Drop every value added since ``mark``."""
+        self._flush()
         counters, gauges, histograms = mark
         del self._counter_ids[counters:], self._counter_values[counters:]
         del self._gauge_ids[gauges:], self._gauge_values[gauges:]
@@ -101,21 +123,25 @@ class FrameBuilder:
 
     def counters(self, ids: ArrayLike, values: ArrayLike) -> None:
         """Add counter values (cumulative, uint64); copied now, so live BPF views are safe to pass."""
+        self._flush()
         self._counter_ids.append(np.asarray(ids, dtype=np.uint32).ravel())
         self._counter_values.append(np.array(values, dtype=np.uint64).ravel())
 
     def counter(self, sid: int, value: int) -> None:
         """Add one counter value."""
-        self.counters([sid], [value])
+        self._one_counters[0].append(sid)
+        self._one_counters[1].append(value)
 
     def gauges(self, ids: ArrayLike, values: ArrayLike) -> None:
         """Add gauge values (int64)."""
+        self._flush()
         self._gauge_ids.append(np.asarray(ids, dtype=np.uint32).ravel())
         self._gauge_values.append(np.array(values, dtype=np.int64).ravel())
 
     def gauge(self, sid: int, value: int) -> None:
         """Add one gauge value."""
-        self.gauges([sid], [value])
+        self._one_gauges[0].append(sid)
+        self._one_gauges[1].append(value)
 
     def histogram(self, sid: int, dense: NDArray[np.uint64]) -> None:
         """Add one histogram from its dense cumulative buckets."""
@@ -133,6 +159,7 @@ class FrameBuilder:
         host: str,
     ) -> Frame:
         """The finished frame."""
+        self._flush()
 
         def cat(parts: list[NDArray[np.generic]], dtype: type[np.generic]) -> NDArray[np.generic]:
             return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)

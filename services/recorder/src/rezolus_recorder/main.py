@@ -31,6 +31,7 @@ from rezolus_core.shell import COMMAND_LINE, Loaded, Option, Spec
 from rezolus_recorder import convert, journal
 from rezolus_recorder.progress import summary
 from rezolus_recorder.service import Options, Recorder
+from rezolus_recording.arrow import without_pandas
 
 if TYPE_CHECKING:
     import argparse
@@ -161,6 +162,7 @@ def _build(argv: list[str] | None) -> int:
         connect_timeout_s=timeout, progress_every_s=every, tty=sys.stderr.isatty(),
         curve=client_keys(settings),
     )
+    without_pandas()
     recorder = Recorder(options)
     started = time.monotonic()
     code = run_service(recorder)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_agent.cpus import parse_cpu_list
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
+from rezolus_agent.samplers._procfile import ProcFile
 
 if TYPE_CHECKING:
     from rezolus_agent.series import FrameBuilder
@@ -25,10 +26,15 @@ class CpuCores(ProcSampler):
         if not self._path.is_file():
             raise SamplerUnavailable(f"{self._path} does not exist")
         self._id = self.ctx.registry.gauge("cpu_cores", None, "cpus", "Number of online CPUs.")
+        self._file = ProcFile(self._path)
 
     def sample(self, out: FrameBuilder) -> None:
         """Read and count the online list."""
-        out.gauge(self._id, len(parse_cpu_list(self._path.read_text(encoding="ascii"))))
+        out.gauge(self._id, len(parse_cpu_list(self._file.read().decode("ascii"))))
+
+    def close(self) -> None:
+        """Release the held file."""
+        self._file.close()
 
 
 SAMPLER = CpuCores

@@ -5,6 +5,12 @@ Reads ``/sys/class/net/<if>/carrier_changes`` and
 summed over interfaces except ``lo``.  Emits ``network_carrier_changes``,
 ``network_receive_errors_crc``, ``network_receive_dropped``,
 ``network_receive_errors_missed``, ``network_transmit_dropped`` (counters).
+
+The files are read at most once per ``interval`` (default 1s): they are five
+files per interface (hundreds on a host with a veth per container) that
+count rare events, so a fast agent interval must not multiply their cost;
+frames in between repeat the last totals, so every frame carries every series
+and the counters stay monotonic.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_agent.samplers._accumulate import Accumulator
+from rezolus_agent.samplers._cadence import Cadence
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -47,6 +54,10 @@ class NetworkInterfaces(ProcSampler):
 
     name = "network_interfaces"
 
+    def options(self) -> None:
+        """``interval``: how often the files are read (default 1s)."""
+        self.read_interval_ns = self.ctx.options.duration("interval", "1s", minimum_ns=10_000_000)
+
     def start(self) -> None:
         """Check the directory and register the counters."""
         self._root = self.ctx.sys / "class" / "net"
@@ -55,12 +66,14 @@ class NetworkInterfaces(ProcSampler):
         reg = self.ctx.registry
         self._ids = {rel: reg.counter(name, None, unit, text) for rel, (name, unit, text) in FILES.items()}
         self._acc = Accumulator()
+        self._cadence = Cadence(self.read_interval_ns)
 
     def sample(self, out: FrameBuilder) -> None:
-        """Read every interface, accumulate increases, emit the totals."""
-        totals = self._acc.update(read_interfaces(self._root))
-        for rel, sid in self._ids.items():
-            out.counter(sid, totals.get(rel, 0))
+        """Read every interface when ``interval`` has passed, accumulate increases, emit the totals."""
+        if self._cadence.due():
+            self._acc.update(read_interfaces(self._root))
+        totals = self._acc.totals
+        out.counters(list(self._ids.values()), [totals.get(rel, 0) for rel in self._ids])
 
 
 SAMPLER = NetworkInterfaces

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
 from rezolus_agent.samplers._accumulate import Accumulator
+from rezolus_agent.samplers._procfile import ProcFile
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -20,18 +21,23 @@ if TYPE_CHECKING:
 _COLUMNS = {"rx_bytes": 0, "rx_packets": 1, "tx_bytes": 8, "tx_packets": 9}
 
 
-def read_net_dev(path: Path) -> dict[tuple[str, str], int]:
-    """``(interface, column) -> value`` for the columns of interest."""
+def parse_net_dev(data: bytes) -> dict[tuple[str, str], int]:
+    """``(interface, column) -> value`` for the columns of interest, from the bytes of /proc/net/dev."""
     readings: dict[tuple[str, str], int] = {}
-    for line in path.read_text(encoding="ascii").splitlines()[2:]:
-        name, _, rest = line.partition(":")
-        iface = name.strip()
+    for line in data.split(b"\n")[2:]:
+        name, _, rest = line.partition(b":")
+        iface = name.strip().decode("ascii")
         if not rest or iface == "lo":
             continue
         fields = rest.split()
         for column, position in _COLUMNS.items():
             readings[(iface, column)] = int(fields[position])
     return readings
+
+
+def read_net_dev(path: Path) -> dict[tuple[str, str], int]:
+    """``(interface, column) -> value`` for the columns of interest."""
+    return parse_net_dev(path.read_bytes())
 
 
 class NetworkTraffic(ProcSampler):
@@ -56,12 +62,17 @@ class NetworkTraffic(ProcSampler):
                 "network_packets", {"direction": direction}, "packets", "Packets through network interfaces."
             )
         self._acc = Accumulator()
+        self._file = ProcFile(self._path)
 
     def sample(self, out: FrameBuilder) -> None:
         """Read once, accumulate increases, emit the totals."""
-        totals = self._acc.update(read_net_dev(self._path))
+        totals = self._acc.update(parse_net_dev(self._file.read()))
         for column, sid in self._ids.items():
             out.counter(sid, totals.get(column, 0))
+
+    def close(self) -> None:
+        """Release the held file."""
+        self._file.close()
 
 
 SAMPLER = NetworkTraffic

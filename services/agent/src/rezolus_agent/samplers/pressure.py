@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_agent import cgfiles
 from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
+from rezolus_agent.samplers._procfile import ProcFile
 from rezolus_agent.samplers.cgroup_resources import psi_status
 from rezolus_core import log
 
@@ -33,7 +34,7 @@ class Pressure(ProcSampler):
         if why_not:
             raise SamplerUnavailable(why_not)
         reg = self.ctx.registry
-        self._files = {r: (self.ctx.proc / "pressure" / r, cgfiles.pressure(r)) for r in RESOURCES}
+        self._files = {r: (ProcFile(self.ctx.proc / "pressure" / r), cgfiles.pressure(r)) for r in RESOURCES}
         self._ids: dict[str, int] = {}
         self._warned: set[str] = set()
         for resource, kind in ((r, k) for r in RESOURCES for k in ("some", "full")):
@@ -43,17 +44,22 @@ class Pressure(ProcSampler):
 
     def sample(self, out: FrameBuilder) -> None:
         """Read each file; a resource whose file is unreadable or garbled is left out of this frame."""
-        for path, parse in self._files.values():
+        for file, parse in self._files.values():
             try:
-                values = parse(path.read_bytes())
+                values = parse(file.read())
             except (OSError, ValueError) as exc:
-                cause = f"{path.name}: {exc}"
+                cause = f"{file.path.name}: {exc}"
                 if cause not in self._warned:
                     self._warned.add(cause)
                     log.get().warning("pressure file skipped", sampler=self.name, cause=cause)
                 continue
             for key, value in values.items():
                 out.counter(self._ids[key], value)
+
+    def close(self) -> None:
+        """Release the held files."""
+        for file, _ in self._files.values():
+            file.close()
 
 
 SAMPLER = Pressure

@@ -15,6 +15,7 @@ import resource
 from typing import TYPE_CHECKING
 
 from rezolus_agent.sampler import ProcSampler
+from rezolus_agent.samplers._procfile import ProcFile
 
 if TYPE_CHECKING:
     from rezolus_agent.series import FrameBuilder
@@ -42,7 +43,7 @@ class RezolusRusage(ProcSampler):
             "rezolus_context_switch", {"kind": "involuntary"}, "switches", "Agent context switches."
         )
         self._page = os.sysconf("SC_PAGESIZE")
-        self._statm = self.ctx.proc / "self" / "statm"
+        self._statm = ProcFile(self.ctx.proc / "self" / "statm")
 
     def sample(self, out: FrameBuilder) -> None:
         """Read rusage and statm."""
@@ -56,7 +57,7 @@ class RezolusRusage(ProcSampler):
         out.counter(self._nvcsw, usage.ru_nvcsw)
         out.counter(self._nivcsw, usage.ru_nivcsw)
         try:
-            resident = int(self._statm.read_text(encoding="ascii").split()[1]) * self._page
+            resident = int(self._statm.read().split()[1]) * self._page
         except (OSError, IndexError, ValueError):
             resident = usage.ru_maxrss * 1024
         out.gauge(self._rss, resident)

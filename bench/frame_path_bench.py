@@ -1,0 +1,243 @@
+"""The agent's frame path on big hosts, with synthetic map contents, and the live agent's CPU per interval.
+
+    .venv/bin/python bench/frame_path_bench.py synthetic [--frames 50]
+    .venv/bin/python bench/frame_path_bench.py live [--seconds 20] [--intervals 10ms,100ms,1s]
+
+Run it once with this tree's code and once with another tree's (``--tree
+DIR``: a checkout, e.g. ``git archive main | tar -x -C /tmp/before``; its
+``core/src`` and ``services/agent/src`` come first on ``sys.path`` and in the
+agent's ``PYTHONPATH``), in the same session, to put before and after side by
+side.
+
+synthetic: every BPF sampler's declared wiring over map arrays of 2, 64 and
+192 CPUs (counters and histograms filled with seeded random counts that grow
+every frame), the per-cgroup rows of every ``CgroupCounters`` wiring for 0,
+500 and 2,000 cgroups (the index does not rescan between frames, as between
+the agent's 1 s rescans), ``cpu_usage`` on a /proc/stat of that many CPUs and
+the other per-frame procfs samplers on this host's /proc; then the frame is
+built and encoded.  Prints per-frame CPU time (process time, median of
+rounds), frame size, and a least-squares fit cost = a + b·cpus + c·cgroups.
+
+live: ``rezolus-agent`` with every sampler (``config/agent.toml``) at each
+interval; CPU from ``/proc/PID/stat`` over the window after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def use_tree(tree: Path | None) -> dict[str, str]:
+    """Put another tree's code first on sys.path; the environment for a child agent."""
+    env = dict(os.environ)
+    if tree is not None:
+        paths = [str(tree / "core/src"), str(tree / "services/agent/src")]
+        sys.path[:0] = paths
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def fake_stat(root: Path, cpus: int) -> None:
+    lines = ["cpu  1 2 3 4 5 6 7 8 0 0"]
+    lines += [f"cpu{i} {100 + i} 2 {300 + i} 40000 5 6 7 8 0 0" for i in range(cpus)]
+    lines += ["intr 1", "ctxt 1", "btime 1", "processes 1", "procs_running 1", "procs_blocked 0"]
+    (root / "stat").write_text("\n".join(lines) + "\n")
+
+
+def synthetic(frames: int, rounds: int) -> list[tuple[int, int, float, int]]:  # noqa: C901, PLR0912, PLR0915 - one setup
+    from rezolus_agent import cgroups, wiring  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_agent import registry as sampler_registry  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_agent.bpfload import BpfMaps  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_agent.sampler import BpfSampler, SamplerContext  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_agent.series import FrameBuilder, SeriesRegistry  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_core.config import Section  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_core.frame import encode_frame  # noqa: PLC0415 - after --tree chose the code
+
+    class Index:
+        def __init__(self, paths: dict[int, str]) -> None:
+            self.paths = paths
+
+        def refresh(self) -> dict[int, str]:
+            return self.paths
+
+    class Slots:
+        def __init__(self, paths: dict[int, str]) -> None:
+            self.slots = {cgid: i for i, cgid in enumerate(paths)}
+
+        def sync(self, _paths: dict[int, str]) -> dict[int, int]:
+            return self.slots
+
+    proc_names = ("cpu_usage", "cpu_cores", "memory_meminfo", "memory_vmstat", "network_traffic",
+                  "network_interfaces", "pressure", "rezolus_rusage")
+    available = sampler_registry.available()
+    results = []
+    for cpus in (2, 64, 192):
+        for ncg in (0, 500, 2000):
+            rng = np.random.default_rng(cpus * 10_000 + ncg)
+            reg = SeriesRegistry("bench", {})
+            proc_root = Path(tempfile.mkdtemp())
+            fake_stat(proc_root, cpus)
+            arrays: list[np.ndarray] = []
+            emitters = []
+            paths = {1000 + i: f"/system.slice/svc-{i}.service" for i in range(ncg)}
+            extra: dict[str, object] = {}
+            for name, cls in sorted(available.items()):
+                if not issubclass(cls, BpfSampler):
+                    continue
+                opts = {"max_cgroups": max(1024, ncg)} if any(s.key == "max_cgroups" for s in cls.bpf.sizes) else {}
+                ctx = SamplerContext(registry=reg, options=Section(opts, "bench", f"samplers.{name}."), cpus=cpus,
+                                     extra=extra)
+                sampler = cls(ctx)
+                sampler.options()
+                for wired in cls.bpf.metrics:
+                    if isinstance(wired, wiring.Counters):
+                        width = -(-len(wired.series) // 8) * 8
+                        arr = rng.integers(0, 1 << 20, cpus * width, dtype=np.uint64)
+                        emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
+                    elif isinstance(wired, wiring.Histograms):
+                        arr = np.zeros(cpus * len(wired.series) * 496, dtype=np.uint64)
+                        hot = rng.integers(0, arr.size, arr.size // 20)
+                        arr[hot] = rng.integers(1, 1000, hot.size, dtype=np.uint64)
+                        emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
+                    elif (series_cls := getattr(cgroups, "CgroupSeries", None)) is not None and isinstance(
+                            wired, getattr(wiring, "CgroupCounters", ())):
+                        capacity = sampler.sizes["max_cgroups"]
+                        arr = rng.integers(0, 1 << 20, capacity * wired.width, dtype=np.uint64)
+
+                        def make(r: SeriesRegistry, labels: dict[str, str],
+                                 w: wiring.CgroupCounters = wired) -> list[int]:
+                            return [r.counter(s.name, {**labels, **dict(s.labels)}, s.unit, s.description)
+                                    for s in w.series]
+
+                        emitters.append(series_cls(
+                            index=Index(paths), labeler=cgroups.CgroupLabeler(docker_socket=Path("/nonexistent")),
+                            slots=Slots(paths), rows=arr.reshape(capacity, wired.width), registry=reg, make=make))
+                    else:
+                        continue
+                    arrays.append(arr)
+            procs = []
+            for name in proc_names:
+                root = proc_root if name == "cpu_usage" else Path("/proc")
+                ctx = SamplerContext(registry=reg, options=Section({}, "bench", f"samplers.{name}."), proc=root,
+                                     cpus=cpus, extra=extra)
+                sampler = available[name](ctx)
+                sampler.options()
+                sampler.start()
+                procs.append(sampler)
+            seq = 0
+
+            def frame(arrays: list[np.ndarray] = arrays, procs: list = procs, emitters: list = emitters,
+                      reg: SeriesRegistry = reg) -> bytes:
+                nonlocal seq
+                seq += 1
+                for arr in arrays:
+                    arr[:: max(1, arr.size // 64)] += np.uint64(1)
+                out = FrameBuilder()
+                for sampler in procs:
+                    out.mark()
+                    sampler.sample(out)
+                for emitter in emitters:
+                    out.mark()
+                    emitter.emit(out)
+                built = out.build(registry=reg, seq=seq, timestamp_ns=seq, monotonic_ns=seq, interval_ns=1,
+                                  host="bench")
+                return encode_frame(built)
+
+            size = len(frame())
+            per = []
+            for _ in range(rounds):
+                t0 = time.process_time()
+                for _ in range(frames):
+                    frame()
+                per.append((time.process_time() - t0) / frames)
+            for sampler in procs:
+                sampler.close()
+            results.append((cpus, ncg, statistics.median(per), size))
+            print(f"  {cpus} CPUs, {ncg} cgroups: {statistics.median(per) * 1e3:.2f} ms, {size} bytes",
+                  file=sys.stderr)
+    return results
+
+
+def report_synthetic(results: list[tuple[int, int, float, int]]) -> None:
+    print("| CPUs | cgroups | ms per frame | frame bytes | % of a core at 1 s | at 100 ms |")
+    print("|---|---|---|---|---|---|")
+    for cpus, ncg, cost, size in results:
+        print(f"| {cpus} | {ncg} | {cost * 1e3:.2f} | {size} | {cost * 100:.2f} | {cost * 1000:.1f} |")
+    a = np.array([[1.0, c, g] for c, g, _, _ in results])
+    y = np.array([cost for _, _, cost, _ in results])
+    (base, per_cpu, per_cg), *_ = np.linalg.lstsq(a, y, rcond=None)
+    print(f"\nFit: {base * 1e6:.0f} µs + {per_cpu * 1e6:.2f} µs per CPU + {per_cg * 1e6:.3f} µs per cgroup")
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_endpoint() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def live(intervals: list[str], seconds: float, env: dict[str, str], tree: Path) -> None:
+    """CPU per interval, and per frame published (a loaded host makes a fast agent skip ticks)."""
+    from rezolus_core.bus import ZmqSubscriber  # noqa: PLC0415 - after --tree chose the code
+
+    print("| interval | agent CPU (% of one core) | frames published / ticks | ms of CPU per frame |")
+    print("|---|---|---|---|")
+    for interval in intervals:
+        endpoint = free_endpoint()
+        cmd = [sys.executable, "-m", "rezolus_agent.main", "--config", str(tree / "config/agent.toml"),
+               "--listen", endpoint, "--interval", interval]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sub = ZmqSubscriber(endpoint)
+        deadline = time.monotonic() + 60
+        while not sub.poll(0.5) and time.monotonic() < deadline:
+            pass
+        seqs: list[int] = []
+        cpu0, t0 = proc_cpu(proc.pid), time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            seqs += [d.frame.seq for d in sub.poll(0.5)]
+        cpu1, t1 = proc_cpu(proc.pid), time.monotonic()
+        sub.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+        cpu = cpu1 - cpu0
+        ticks = max(seqs) - min(seqs) + 1 if seqs else 0
+        per = f"{1e3 * cpu / len(seqs):.2f}" if seqs else "-"
+        print(f"| {interval} | {100 * cpu / (t1 - t0):.2f} | {len(seqs)} / {ticks} | {per} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=("synthetic", "live"))
+    parser.add_argument("--tree", type=Path, help="run another checkout's agent code")
+    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--intervals", default="10ms,100ms,1s")
+    args = parser.parse_args()
+    env = use_tree(args.tree)
+    print(f"code: {args.tree or ROOT}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    if args.mode == "synthetic":
+        report_synthetic(synthetic(args.frames, args.rounds))
+    else:
+        live(args.intervals.split(","), args.seconds, env, args.tree or ROOT)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

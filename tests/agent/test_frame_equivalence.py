@@ -1,0 +1,148 @@
+"""The frame path's shortcuts give the frames the plain way gives (issue #19).
+
+Each shortcut is checked against a reference written the plain way, on the
+same recorded inputs: ``FrameBuilder`` batching single values (reference:
+every value added as an array, in call order); procfs files parsed from
+held-open bytes (reference: text parsing of a fresh read, on fixture files
+and on this host's /proc).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rezolus_agent.samplers import cpu_usage, memory_meminfo, memory_vmstat, network_traffic
+from rezolus_agent.samplers._procfile import ProcFile
+from rezolus_agent.series import FrameBuilder, SeriesRegistry
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "host" / "proc"
+
+
+def build(out: FrameBuilder, reg: SeriesRegistry) -> tuple[list[int], list[int], list[int], list[int]]:
+    """The built frame's counter ids, counter values, gauge ids, gauge values."""
+    frame = out.build(registry=reg, seq=1, timestamp_ns=1, monotonic_ns=1, interval_ns=1, host="h")
+    return (frame.counter_ids.tolist(), frame.counter_values.tolist(),
+            frame.gauge_ids.tolist(), frame.gauge_values.tolist())
+
+
+def test_builder_batching_keeps_call_order_and_rollback() -> None:
+    """Mixed single and array values, with a rolled-back sampler, equal the reference's frame."""
+    rng = np.random.default_rng(19)
+    reg = SeriesRegistry("t", {})
+    out = FrameBuilder()
+    ref_counters: list[tuple[int, int]] = []
+    ref_gauges: list[tuple[int, int]] = []
+    for sampler in range(40):
+        mark = out.mark()
+        added_c: list[tuple[int, int]] = []
+        added_g: list[tuple[int, int]] = []
+        for _ in range(int(rng.integers(0, 6))):
+            kind = int(rng.integers(0, 4))
+            ids = rng.integers(0, 1000, int(rng.integers(1, 5))).tolist()
+            values = rng.integers(-(1 << 40), 1 << 40, len(ids)).tolist()
+            if kind == 0:
+                out.counter(ids[0], abs(values[0]))
+                added_c.append((ids[0], abs(values[0])))
+            elif kind == 1:
+                out.counters(ids, [abs(v) for v in values])
+                added_c += [(i, abs(v)) for i, v in zip(ids, values, strict=True)]
+            elif kind == 2:
+                out.gauge(ids[0], values[0])
+                added_g.append((ids[0], values[0]))
+            else:
+                out.gauges(ids, values)
+                added_g += list(zip(ids, values, strict=True))
+        if sampler % 7 == 3:
+            out.rollback(mark)
+            continue
+        ref_counters += added_c
+        ref_gauges += added_g
+    counter_ids, counter_values, gauge_ids, gauge_values = build(out, reg)
+    assert list(zip(counter_ids, counter_values, strict=True)) == ref_counters
+    assert list(zip(gauge_ids, gauge_values, strict=True)) == ref_gauges
+    assert ref_counters
+    assert ref_gauges
+
+
+def _old_stat(text: str) -> dict[int, list[int]]:
+    cpus: dict[int, list[int]] = {}
+    for line in text.splitlines():
+        if line.startswith("cpu") and line[3].isdigit():
+            fields = line.split()
+            ticks = [int(x) for x in fields[1:11]]
+            cpus[int(fields[0][3:])] = ticks + [0] * (10 - len(ticks))
+    return cpus
+
+
+def _old_meminfo(text: str) -> dict[str, int]:
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            values[key] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
+    return values
+
+
+def _old_vmstat(text: str) -> dict[str, int]:
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            values[key] = int(value)
+    return values
+
+
+def _old_net_dev(text: str) -> dict[tuple[str, str], int]:
+    readings: dict[tuple[str, str], int] = {}
+    for line in text.splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        iface = name.strip()
+        if not rest or iface == "lo":
+            continue
+        fields = rest.split()
+        for column, position in {"rx_bytes": 0, "rx_packets": 1, "tx_bytes": 8, "tx_packets": 9}.items():
+            readings[(iface, column)] = int(fields[position])
+    return readings
+
+
+PARSERS = [
+    ("stat", cpu_usage.parse_stat, _old_stat),
+    ("meminfo", memory_meminfo.parse_meminfo, _old_meminfo),
+    ("vmstat", memory_vmstat.parse_vmstat, _old_vmstat),
+    ("net/dev", network_traffic.parse_net_dev, _old_net_dev),
+]
+
+
+@pytest.mark.parametrize(("name", "new", "old"), PARSERS, ids=[p[0] for p in PARSERS])
+@pytest.mark.parametrize("root", [FIXTURE, Path("/proc")], ids=["fixture", "live"])
+def test_bytes_parsers_equal_text_parsers(root: Path, name: str, new, old) -> None:
+    """One read, parsed both ways: the same values (fixture tree and this host)."""
+    data = (root / name).read_bytes()
+    parsed = new(data)
+    assert parsed
+    assert parsed == old(data.decode("ascii"))
+
+
+def test_held_file_reads_what_a_fresh_open_reads(tmp_path: Path) -> None:
+    """Pread at 0 on a held descriptor follows the file, grows past its first buffer, and reopens after loss."""
+    path = tmp_path / "f"
+    path.write_bytes(b"a 1\n")
+    held = ProcFile(path)
+    assert held.read() == b"a 1\n"
+    big = b"x" * (200_000) + b"\n"
+    path.write_bytes(big)
+    assert held.read() == big
+    stat = ProcFile(Path("/proc/stat"))
+    assert stat.read().startswith(b"cpu ")
+    assert _old_stat(stat.read().decode()).keys() == _old_stat(Path("/proc/stat").read_text()).keys()
+    stat.close()
+    held.close()
+    path.unlink()
+    with pytest.raises(OSError, match="No such file"):
+        held.read()
+    path.write_bytes(b"back\n")
+    assert held.read() == b"back\n"
