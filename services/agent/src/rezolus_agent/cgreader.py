@@ -182,11 +182,12 @@ class CgroupReader:
             return
         self._seen = seen
         paths = sorted({p for found in seen for p in found.values()}, key=lambda p: (p.count("/"), p))
-        keep = set(paths[: self.capacity])
+        tracked = paths[: self.capacity]
+        keep = set(tracked)
         self.untracked = max(0, len(paths) - self.capacity)
         for path in [p for p in self._cgroups if p not in keep]:
             self.open_fds -= self._cgroups.pop(path).close()
-        for path in keep:
+        for path in tracked:
             cgroup = self._cgroups.get(path)
             if cgroup is None or not (cgroup.files or cgroup.blocked):
                 self._cgroups[path] = self._open(path)
