@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.parse
@@ -20,10 +19,10 @@ from typing import Any
 
 from rezolus_core.config import EXIT_CONFIG
 from rezolus_core.lifecycle import EXIT_FAILURE, fail
+from rezolus_hindsight.fleet import TOKEN_ENV, http_error, read_token
 
 PROG = "rezolus hindsight snapshot"
 DEFAULT_URL = "http://127.0.0.1:4243"
-TOKEN_ENV = "REZOLUS_HINDSIGHT_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,28 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _token(path: str | None) -> str | None:
-    if path is None:
-        return os.environ.get(TOKEN_ENV) or None
-    return Path(path).read_text(encoding="utf-8").strip() or None
-
-
-def _message(exc: urllib.error.HTTPError) -> str:
-    try:
-        body: Any = json.loads(exc.read() or b"{}")
-    except ValueError:
-        body = {}
-    detail = body.get("error") if isinstance(body, dict) else None
-    return f"HTTP {exc.code}: {detail or exc.reason}"
-
-
 def main(argv: list[str]) -> int:
     """Entry point of the snapshot client."""
     args = _parser().parse_args(argv)
     params = {k: getattr(args, k) for k in ("last", "start", "end", "name")}
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     try:
-        token = _token(args.token_file)
+        token = read_token(args.token_file)
     except OSError as exc:
         return fail(PROG, f"cannot read {args.token_file}: {exc.strerror}", EXIT_CONFIG)
     if not args.url.startswith(("http://", "https://")):
@@ -80,7 +64,7 @@ def main(argv: list[str]) -> int:
                 return _save(reply, Path(args.download), args.json)
             answer = json.loads(reply.read())
     except urllib.error.HTTPError as exc:
-        return fail(PROG, _message(exc), EXIT_FAILURE)
+        return fail(PROG, http_error(exc), EXIT_FAILURE)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return fail(PROG, f"cannot reach {args.url}: {reason}", EXIT_FAILURE)

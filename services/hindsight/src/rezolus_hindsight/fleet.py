@@ -32,12 +32,13 @@ from typing import Any
 from rezolus_core.config import EXIT_CONFIG, parse_duration
 from rezolus_core.lifecycle import EXIT_FAILURE, EXIT_OK, fail
 from rezolus_hindsight import request
-from rezolus_hindsight.client import TOKEN_ENV
 
 PROG = "rezolus snapshot"
 DEFAULT_PORT = 4243
 _CHUNK = 1 << 20
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+TOKEN_ENV = "REZOLUS_HINDSIGHT_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def fetch(url: str, span: tuple[int, int], target: Path, token: str | None, time
         temp.replace(target)
         return Outcome(url, target, rows, target.stat().st_size)
     except urllib.error.HTTPError as exc:
-        return Outcome(url, error=_http_error(exc))
+        return Outcome(url, error=http_error(exc))
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return Outcome(url, error=f"cannot reach: {getattr(exc, 'reason', exc)}")
     finally:
@@ -140,7 +141,8 @@ def read_token(path: str | None) -> str | None:
     return Path(path).read_text(encoding="utf-8").strip() or None
 
 
-def _http_error(exc: urllib.error.HTTPError) -> str:
+def http_error(exc: urllib.error.HTTPError) -> str:
+    """``HTTP <code>: <hindsight's error text>`` for a refused request."""
     try:
         body: Any = json.loads(exc.read() or b"{}")
     except ValueError:
