@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -12,6 +15,7 @@ import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from hindsight_synth import SyntheticAgent
 
 from rezolus_core.bus import ZmqPublisher
@@ -19,9 +23,10 @@ from rezolus_core.frame import Frame, encode_frame
 from support.env import VENV_BIN, free_port, require, wait_for
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
-__all__ = ["Hindsight", "Publisher", "http", "poll", "require"]
+__all__ = ["Hindsight", "Publisher", "fill", "http", "poll", "require", "tmpfs"]
 
 
 def http(
@@ -219,3 +224,32 @@ class Hindsight:
                 self.proc.wait(10)
         self._log.close()
         return self.proc.returncode
+
+
+def _can_mount() -> bool:
+    return os.geteuid() == 0 and shutil.which("mount") is not None
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str, hindsights: list[Hindsight]) -> Iterator[Path]:
+    """Mount a small tmpfs at ``path``; stop the hindsights using it before unmounting."""
+    require(_can_mount(), "mounting a small tmpfs needs root")
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=False)
+    require(mounted.returncode == 0, "cannot mount tmpfs here")
+    try:
+        yield path
+    finally:
+        for process in hindsights:
+            if process.proc is not None and process.proc.poll() is None:
+                process.stop()
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def fill(filesystem: Path) -> Path:
+    """Fill ``filesystem`` with one file until writing fails for lack of space."""
+    filler = filesystem / "filler"
+    with filler.open("wb", buffering=0) as handle, pytest.raises(OSError, match="No space"):  # noqa: PT012 - fill until full
+        while True:
+            handle.write(b"\0" * 1024)
+    return filler

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-from hindsight_helpers import Hindsight, Publisher, http, poll, require
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from hindsight_helpers import Hindsight, Publisher, fill, http, poll, tmpfs
 
 TOKEN = "s3cret-token-for-tests-0123456789"  # noqa: S105 - a throwaway token for a loopback test
 
@@ -120,35 +114,6 @@ def test_unwritable_output_is_reported_and_ingestion_continues(running: Hindsigh
     running.output.unlink()
     code, answer = running.post({"last": "1s"})
     assert code == 200, answer
-
-
-def _can_mount() -> bool:
-    return os.geteuid() == 0 and shutil.which("mount") is not None
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str, hindsights: list[Hindsight]) -> Iterator[Path]:
-    """Mount a small tmpfs at ``path``; stop the hindsights using it before unmounting."""
-    require(_can_mount(), "mounting a small tmpfs needs root")
-    path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=False)
-    require(mounted.returncode == 0, "cannot mount tmpfs here")
-    try:
-        yield path
-    finally:
-        for process in hindsights:
-            if process.proc is not None and process.proc.poll() is None:
-                process.stop()
-        subprocess.run(["umount", str(path)], check=False)
-
-
-def fill(filesystem: Path) -> Path:
-    """Fill ``filesystem`` with one file until writing fails for lack of space."""
-    filler = filesystem / "filler"
-    with filler.open("wb", buffering=0) as handle, pytest.raises(OSError, match="No space"):  # noqa: PT012 - fill until full
-        while True:
-            handle.write(b"\0" * 1024)
-    return filler
 
 
 def test_full_disk_is_507_and_ingestion_continues(tmp_path: Path, publisher: Publisher, hindsights) -> None:
