@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from compose_stack import REPO, Stack, poll, require_service
 
+from support.docker import require_docker
 from support.env import IN_CI, free_port, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.timeout(3600)]
@@ -43,10 +44,7 @@ def stack(tmp_path_factory):
     require(IN_CI or os.environ.get("REZOLUS_E2E") == "1",
             "slow end-to-end deployment test: runs in CI or with REZOLUS_E2E=1")
     require(os.geteuid() == 0, "needs root to run dockerd and BPF")
-    for script in ("start-dockerd.sh", "ensure-base-image.sh"):
-        proc = subprocess.run(["bash", str(REPO / "deploy/docker" / script)], capture_output=True,
-                              text=True, timeout=1800, check=False)
-        assert proc.returncode == 0, f"{script}: {proc.stderr[-2000:]}"
+    require_docker()
     ports = {name: free_port() for name in ("exporter", "hindsight", "prometheus", "viewer")}
     s = Stack(tmp_path_factory.mktemp("compose"), ports)
     try:

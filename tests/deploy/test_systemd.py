@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from compose_stack import poll, require_service
 
+from support.docker import require_docker
 from support.env import IN_CI, require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,10 +176,7 @@ def systemd_host():
     require(os.geteuid() == 0, "needs root for docker and BPF")
     for name in ("exporter", "hindsight"):
         require_service(name)
-    for script in ("start-dockerd.sh", "ensure-base-image.sh"):
-        proc = subprocess.run(["bash", str(REPO / "deploy/docker" / script)], capture_output=True,
-                              text=True, timeout=1800, check=False)
-        assert proc.returncode == 0, f"{script}: {proc.stderr[-2000:]}"
+    require_docker()
     host = SystemdHost()
     host.build()
     try:

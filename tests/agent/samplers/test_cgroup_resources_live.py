@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from support.docker import require_docker
 from support.env import require, wait_for
 from support.sampling import frame, k, start, strip_identity
 
@@ -207,19 +208,10 @@ def test_removed_cgroup_is_skipped_and_sampler_keeps_running(capsys: pytest.Capt
     assert len([x for x in lines if "removed" in x]) == 1, lines
 
 
-def docker_ready() -> bool:
-    """Whether dockerd answers and the local debian:bookworm-slim image exists (deploy/docker/ensure-base-image.sh)."""
-    try:
-        probe = subprocess.run(["docker", "image", "inspect", "debian:bookworm-slim"], capture_output=True,
-                               timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
 
 def test_docker_container_throttling_under_its_name() -> None:
     """A docker container with --cpus 0.2 and a busy loop shows throttling under its name and labels."""
-    require(docker_ready(), "docker with a local debian:bookworm-slim image (deploy/docker/start-dockerd.sh)")
+    require_docker()
     name = f"rzthrottle-{uuid.uuid4().hex[:8]}"
     cid = subprocess.run(["docker", "run", "-d", "--rm", "--cpus", "0.2", "--name", name, "debian:bookworm-slim",
                           "timeout", "120", "sh", "-c", "while :; do :; done"],

@@ -21,7 +21,7 @@ from rezolus_agent.cgroup_table import CgroupRows, Namer
 from rezolus_agent.cgroups import CgroupIndex, CgroupLabeler, container_id, docker_name
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_agent.wiring import each
-from support.env import require
+from support.docker import require_docker
 from support.live import attached, cgroup_dir, family_total, series_values, settle, wait_for_series
 
 CID = "0123456789abcdef" * 4
@@ -164,20 +164,11 @@ def test_container_labels_with_and_without_docker(tmp_path) -> None:
     thread.join(5)
 
 
-def docker_ready() -> bool:
-    """Whether dockerd answers and the local debian:bookworm-slim image exists."""
-    try:
-        probe = subprocess.run(["docker", "image", "inspect", "debian:bookworm-slim"], capture_output=True,
-                               timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
-
 
 @pytest.mark.usefixtures("root_bpf")
 def test_docker_containers_are_labelled_and_attributed(subscribe, agent_factory, tmp_path) -> None:
     """Two containers get ``container``/``container_name`` labels; the busy one holds the CPU time."""
-    require(docker_ready(), "docker with a local debian:bookworm-slim image")
+    require_docker()
     agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
     sub = subscribe(agent.endpoint)
     tag = uuid.uuid4().hex[:8]
