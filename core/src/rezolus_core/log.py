@@ -5,6 +5,9 @@ Invariants:
   rendering when it is.  Each record carries the service name.
 - ``configure`` may be called more than once (tests, subcommands); the last
   call wins.
+- Importing this module does not load rich: structlog would load it (about
+  9 MB resident) only to draw tracebacks in colour, which services never
+  print; console tracebacks are plain.  Code that imports rich itself still can.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import logging
 import sys
 from typing import Any
 
-import structlog
+from rezolus_core.imports import refusing
+
+with refusing("rich"):
+    import structlog
 
 LEVELS = ("debug", "info", "warning", "error")
 

@@ -12,35 +12,15 @@ already imported.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-    from importlib.machinery import ModuleSpec
-    from types import ModuleType
-
-
-class _NoPandas:
-    """A meta path finder that refuses pandas."""
-
-    @staticmethod
-    def find_spec(
-        name: str, _path: Sequence[str] | None = None, _target: ModuleType | None = None
-    ) -> ModuleSpec | None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
+from rezolus_core.imports import refusing
 
 
 def without_pandas() -> None:
     """Make this process's pyarrow run as if pandas were not installed (see the module head)."""
     if "pandas" in sys.modules:
         return
-    blocker = _NoPandas()
-    sys.meta_path.insert(0, blocker)
-    try:
+    with refusing("pandas"):
         pa.array([0])
-    finally:
-        sys.meta_path.remove(blocker)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -99,6 +99,13 @@ class TableBuilder:
     def rows(self) -> int:
         """Number of rows added so far (including rows already returned by ``take``)."""
         return self._taken + len(self._rows)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Arrow bytes the rows not yet taken will need as a table (histograms are dense)."""
+        hists = len(self._by_type[MetricType.HISTOGRAM])
+        scalars = len(self._columns) - hists
+        return len(self._rows) * (hists * (_HIST.buckets * 8 + 4) + scalars * 9 + 40)
 
     @property
     def columns(self) -> int:
@@ -191,9 +198,10 @@ class TableBuilder:
             gauge_values=frame.gauge_values,
         )
         hist_map = maps[MetricType.HISTOGRAM]
+        width = _HIST.buckets
         for hist in frame.histograms:
-            keep = hist.indices < _HIST.buckets
-            if not keep.all():
+            if hist.indices.size and int(hist.indices.max()) >= width:
+                keep = hist.indices < width
                 self.dropped_buckets += int((~keep).sum())
                 hist = type(hist)(hist.id, hist.indices[keep], hist.counts[keep])  # noqa: PLW2901
             row.hist_cols.append(int(hist_map[hist.id]))
@@ -212,20 +220,22 @@ class TableBuilder:
         self, kind: MetricType, dtype: type[np.uint64 | np.int64]
     ) -> list[pa.Array]:
         columns = self._by_type[kind]
-        n = len(self._rows)
-        values = np.zeros((len(columns), n), dtype=dtype)
-        present = np.zeros((len(columns), n), dtype=bool)
-        for r, row in enumerate(self._rows):
-            cols, vals = (
-                (row.counter_cols, row.counter_values)
-                if kind is MetricType.COUNTER
-                else (row.gauge_cols, row.gauge_values)
-            )
-            values[cols, r] = vals
-            present[cols, r] = True
+        rows = self._rows
+        values = np.zeros((len(columns), len(rows)), dtype=dtype)
+        present = np.zeros((len(columns), len(rows)), dtype=bool)
+        counters = kind is MetricType.COUNTER
+        cols = [r.counter_cols if counters else r.gauge_cols for r in rows]
+        if cols:
+            sizes = np.fromiter((c.size for c in cols), np.intp, len(cols))
+            where = (np.concatenate(cols), np.repeat(np.arange(len(rows)), sizes))
+            values[where] = np.concatenate([r.counter_values if counters else r.gauge_values for r in rows])
+            present[where] = True
         arrow_type = layout.arrow_type(kind)
+        counts = present.sum(axis=1).tolist()
+        validity = np.packbits(present, axis=1, bitorder="little")
         return [
-            pa.array(values[i], type=arrow_type, mask=~present[i]) for i in range(len(columns))
+            _array(arrow_type, values[i], validity[i], len(rows) - counts[i])
+            for i in range(len(columns))
         ]
 
     def _histogram_columns(self) -> list[pa.Array]:
@@ -237,25 +247,7 @@ class TableBuilder:
         for r, row in enumerate(self._rows):
             for col, buckets in zip(row.hist_cols, row.hist_buckets, strict=True):
                 cells[col][r] = buckets
-        arrays = []
-        for per_row in cells:
-            rows_present = sorted(per_row)
-            flat = np.zeros((len(rows_present), width), dtype=np.uint64)
-            for k, r in enumerate(rows_present):
-                indices, counts = per_row[r]
-                flat[k, indices] = counts
-            present = np.zeros(n, dtype=bool)
-            present[rows_present] = True
-            offsets = np.zeros(n + 1, dtype=np.int32)
-            offsets[1:] = np.cumsum(present.astype(np.int32) * width)
-            arrays.append(
-                pa.ListArray.from_arrays(
-                    pa.array(offsets, type=pa.int32()),
-                    pa.array(flat.reshape(-1), type=pa.uint64()),
-                    mask=pa.array(~present),
-                )
-            )
-        return arrays
+        return [_list_array(per_row, n, width) for per_row in cells]
 
     def file_metadata(self) -> dict[str, str]:
         """Return the file's key-value metadata for all rows added so far."""
@@ -295,7 +287,7 @@ class TableBuilder:
         arrays: list[pa.Array] = [
             pa.array([r.timestamp_ns for r in rows], type=pa.uint64()),
             pa.array([r.duration_ns for r in rows], type=pa.uint64()),
-            pa.array([r.instance for r in rows], type=pa.string()).dictionary_encode(),
+            _dictionary([r.instance for r in rows]),
             pa.array([r.restart for r in rows], type=pa.bool_()),
             pa.array([r.missed for r in rows], type=pa.uint64()),
         ]
@@ -329,3 +321,54 @@ class TableBuilder:
         self._taken += len(self._rows)
         self._rows = []
         return table
+
+
+def _dictionary(values: list[str]) -> pa.DictionaryArray:
+    """Dictionary-encode strings in order of first appearance (as ``dictionary_encode`` does).
+
+    Built by hand: pyarrow's compute module, which its own encoder loads, adds
+    about 12 MB to a process.
+    """
+    codes: dict[str, int] = {}
+    indices = [codes.setdefault(v, len(codes)) for v in values]
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices, type=pa.int32()), pa.array(list(codes), type=pa.string())
+    )
+
+
+def _array(
+    arrow_type: pa.DataType, values: NDArray[Any], validity: NDArray[np.uint8] | None, nulls: int
+) -> pa.Array:
+    """A primitive column over ``values`` (no copy), null where the ``validity`` bit is 0.
+
+    Built from buffers: ``pa.array`` on a numpy array loads ``numpy.ma`` (about 7 MB).
+    """
+    bitmap = pa.py_buffer(validity) if nulls else None
+    return pa.Array.from_buffers(arrow_type, len(values), [bitmap, pa.py_buffer(values)], null_count=nulls)
+
+
+def _list_array(
+    cells: dict[int, tuple[NDArray[np.uint16], NDArray[np.uint64]]], n: int, width: int
+) -> pa.Array:
+    """A ``List<UInt64>`` column of ``n`` rows: ``width`` counts in the rows of ``cells``, else null.
+
+    Built from buffers (not ``ListArray.from_arrays(mask=...)``, which loads
+    pyarrow's compute module); the counts are scattered in one numpy step.
+    """
+    rows = np.fromiter(cells, np.intp, len(cells))
+    flat = np.zeros(rows.size * width, dtype=np.uint64)
+    if rows.size:
+        indices = [cells[r][0] for r in cells]
+        sizes = np.fromiter((i.size for i in indices), np.intp, rows.size)
+        starts = np.repeat(np.arange(rows.size, dtype=np.intp) * width, sizes)
+        flat[starts + np.concatenate(indices)] = np.concatenate([cells[r][1] for r in cells])
+    present = np.zeros(n, dtype=bool)
+    present[rows] = True
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(present * np.int32(width), out=offsets[1:])
+    nulls = n - rows.size
+    validity = pa.py_buffer(np.packbits(present, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(
+        pa.list_(pa.uint64()), n, [validity, pa.py_buffer(offsets)], null_count=nulls,
+        children=[_array(pa.uint64(), flat, None, 0)],
+    )

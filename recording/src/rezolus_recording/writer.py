@@ -1,6 +1,9 @@
 """Writing recordings: parquet encodings and whole-or-nothing files.
 
 Invariants:
+- A streamed recording holds at most about ``ROW_GROUP_BYTES`` of arrow data
+  in memory: a row group ends when that much (dense histogram buckets
+  dominate) or ``ROW_GROUP_ROWS`` rows have been added, whichever is first.
 - ``write_table`` and ``RecordingWriter`` never leave a partial file at the
   path: they write ``durable.temp_path``, fsync it, rename it over the path
   and fsync the directory (``durable.sync_dir``); on failure the temp file
@@ -13,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from typing import TYPE_CHECKING, Any
@@ -25,8 +29,11 @@ from rezolus_recording.layout import KV_ONLY, TIMESTAMP
 
 if TYPE_CHECKING:
     import pathlib
+    from collections.abc import Mapping
 
 ROW_GROUP_ROWS = 4096
+ROW_GROUP_BYTES = 32 << 20  # arrow data of one row group in memory (see TableBuilder.pending_bytes)
+ARROW_SCHEMA = "ARROW:schema"  # where pyarrow keeps the arrow schema in a parquet footer
 
 
 def write_options(schema: pa.Schema | None = None) -> dict[str, Any]:
@@ -57,38 +64,48 @@ def write_options(schema: pa.Schema | None = None) -> dict[str, Any]:
 
 
 class RecordingWriter:
-    """Writes one recording chunk by chunk into a temp file and renames it into place.
+    """Writes one recording row group by row group into a temp file and renames it into place.
 
-    The ``KV_ONLY`` metadata keys (the large ``catalog``) go only into the
-    parquet footer's key-value metadata, not into the embedded arrow schema,
-    so the footer does not carry them twice.
+    Every ``write`` must have the schema of the first (declare the catalogs
+    first).  The file metadata is given to ``commit``, when every row is
+    known: the parquet footer is written last, so nothing has to be counted
+    in a pass of its own.  pyarrow is told not to embed the arrow schema when
+    the file opens; ``commit`` embeds it (``ARROW:schema``, what pyarrow
+    would have written) with the final metadata.  The ``KV_ONLY`` keys (the
+    large ``catalog``) go only into the parquet footer's key-value metadata,
+    not into the embedded arrow schema, so the footer does not carry them twice.
     """
 
     def __init__(self, path: pathlib.Path) -> None:
         self.path = path
         self._tmp = temp_path(path)
         self._writer: pq.ParquetWriter | None = None
-        self._kv: dict[str, str] = {}
+        self._schema: pa.Schema | None = None
 
-    def write(self, table: pa.Table, metadata: dict[str, str] | None = None) -> None:
-        """Append ``table`` as row groups; ``metadata`` replaces the file metadata."""
-        meta = {
-            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in (metadata if metadata is not None else table.schema.metadata or {}).items()
-        }
-        self._kv = {k: meta.pop(k) for k in KV_ONLY if k in meta}
-        table = table.replace_schema_metadata(meta)
+    def write(self, table: pa.Table) -> None:
+        """Append ``table`` as one row group (its schema metadata is ignored: see ``commit``)."""
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, table.schema, **write_options(table.schema))
-        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            self._schema = table.schema
+            bare = table.schema.remove_metadata()
+            self._writer = pq.ParquetWriter(self._tmp, bare, store_schema=False, **write_options(bare))
+        self._writer.write_table(table.replace_schema_metadata(None), row_group_size=max(1, table.num_rows))
 
-    def commit(self) -> int:
-        """Finish the file, make it durable and rename it over the path; return its size."""
-        if self._writer is None:
+    def commit(self, metadata: Mapping[str | bytes, str | bytes] | None = None) -> int:
+        """Finish the file with ``metadata`` (default: the first table's); return its size.
+
+        The file is made durable and renamed over the path.
+        """
+        if self._writer is None or self._schema is None:
             raise ValueError("nothing was written")
+        meta = {
+            _text(k): _text(v)
+            for k, v in (metadata if metadata is not None else self._schema.metadata or {}).items()
+        }
+        embedded = self._schema.with_metadata({k: v for k, v in meta.items() if k not in KV_ONLY})
         try:
-            if self._kv:
-                self._writer.add_key_value_metadata(self._kv)
+            self._writer.add_key_value_metadata(
+                {ARROW_SCHEMA: base64.b64encode(embedded.serialize()).decode(), **meta}
+            )
             self._writer.close()
             with self._tmp.open("rb") as handle:
                 os.fsync(handle.fileno())
@@ -108,11 +125,16 @@ class RecordingWriter:
             self._tmp.unlink()
 
 
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def write_table(table: pa.Table, path: pathlib.Path) -> int:
     """Write ``table`` as zstd parquet at ``path`` atomically; return the bytes written."""
     writer = RecordingWriter(path)
     try:
-        writer.write(table)
+        for start in range(0, max(1, table.num_rows), ROW_GROUP_ROWS):
+            writer.write(table.slice(start, ROW_GROUP_ROWS))
     except BaseException:
         writer.abort()
         raise

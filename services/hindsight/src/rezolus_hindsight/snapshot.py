@@ -4,15 +4,15 @@ Invariants:
 - Rows are built by ``rezolus_recording.builder.TableBuilder`` and written by
   ``rezolus_recording.writer`` (the recorder's writer), so a snapshot is a
   recording (same columns, metadata and encodings).
-- Up to ``CHUNK_ROWS`` rows are built in memory in one pass and written with
-  the layout's ``write_table``.  Larger ranges take two passes, as the
-  recorder converts its journal: the first replays the
-  range into a counting builder (rows discarded every ``CHUNK_ROWS``) to learn
-  the catalogs used and the final file metadata; the second declares those
-  catalogs, so the schema is fixed before the first row is written, and
-  writes rows in chunks with that metadata.  Memory stays bounded whatever the
-  range, and every reader (pyarrow's embedded schema included) sees the same
-  complete metadata.
+- A snapshot streams, as the recorder converts its journal: a first pass
+  over the selection's records decodes only catalogs, to learn the ones the
+  range's frames were stored with, which are declared so the schema is fixed
+  before the first row is written; then one pass decodes the frames and
+  writes row groups of at most ``CHUNK_ROWS`` rows and about
+  ``writer.ROW_GROUP_BYTES`` of arrow data.  The file metadata goes into the
+  footer at the end (``RecordingWriter.commit``), so memory stays bounded
+  whatever the range, and every reader (pyarrow's embedded schema included)
+  sees the same complete metadata.
 - Stored payloads are replayed through a fresh ``Tracker``, exactly as the
   bus delivered them; only frames inside the selection's range become rows.
 - A row's ``missed`` counts the empty grid slots between it and the previous
@@ -33,12 +33,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.frame import Catalog, DecodeError, Frame, HistogramValue, MetricType, SeriesSpec, decode
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight.segment import SegmentError
 from rezolus_recording.builder import TableBuilder
 from rezolus_recording.records import KIND_CATALOG
-from rezolus_recording.writer import RecordingWriter, write_options, write_table
+from rezolus_recording.writer import ROW_GROUP_BYTES, RecordingWriter, write_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -64,10 +64,23 @@ class SnapshotResult:
     bytes: int
 
 
-def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], None]) -> list[Catalog]:
-    """Add the range's rows to ``builder``, calling ``flush`` every chunk; return the catalogs used."""
+def _catalogs(selection: Selection) -> list[Catalog]:
+    """The catalogs the range's frames were stored with (the newest catalog record before each)."""
+    used: dict[bytes, Catalog] = {}
+    current = b""
+    for record in selection.records():
+        if record.kind == KIND_CATALOG:
+            current = record.payload
+        elif selection.start_ns <= record.timestamp_ns <= selection.end_ns and current not in used:
+            catalog = decode(current)
+            if isinstance(catalog, Catalog):
+                used[current] = catalog
+    return list(used.values())
+
+
+def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], None]) -> None:
+    """Add the range's rows to ``builder``, calling ``flush`` for every row group."""
     tracker = Tracker(pending_limit=1 << 20, clock=None)  # stored frames passed the live checks
-    used: dict[tuple[str, int], Catalog] = {}
     last_slot: int | None = None
     last_catalog = b""
     pending = 0
@@ -81,12 +94,11 @@ def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], Non
         if not selection.start_ns <= record.timestamp_ns <= selection.end_ns:
             continue
         for delivery in tracker.feed(record.frame):
-            used.setdefault((delivery.catalog.instance, delivery.catalog.version), delivery.catalog)
             missed = 0 if last_slot is None else max(0, record.slot - last_slot - 1)
             builder.add(delivery, missed=missed)
             last_slot = record.slot
             pending += 1
-            if pending >= CHUNK_ROWS:
+            if pending >= CHUNK_ROWS or builder.pending_bytes >= ROW_GROUP_BYTES:
                 flush()
                 pending = 0
     if pending:
@@ -94,13 +106,23 @@ def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], Non
     if builder.rows != selection.rows:
         detail = tracker.last_error or "frames were not readable"
         raise SnapshotError(f"read {builder.rows} of {selection.rows} frames: {detail}")
-    return list(used.values())
+
+
+def _declared(selection: Selection, source: str, interval_ns: int) -> TableBuilder:
+    builder = TableBuilder(source=source, interval_ns=interval_ns)
+    try:
+        catalogs = _catalogs(selection)
+    except DecodeError as exc:
+        raise SnapshotError(f"cannot read a catalog in the buffer: {exc}") from exc
+    for catalog in catalogs:
+        builder.declare(catalog)
+    return builder
 
 
 def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Table:
     """Build the whole recording table of the selection's range in memory (for tests and tools)."""
-    builder = TableBuilder(source=source, interval_ns=interval_ns)
     try:
+        builder = _declared(selection, source, interval_ns)
         _replay(selection, builder, lambda: None)
     except (SegmentError, OSError) as exc:
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
@@ -108,12 +130,7 @@ def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Ta
 
 
 def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> int:
-    counting = TableBuilder(source=source, interval_ns=interval_ns)
-    catalogs = _replay(selection, counting, counting.discard)
-    metadata = counting.file_metadata()
-    builder = TableBuilder(source=source, interval_ns=interval_ns)
-    for catalog in catalogs:
-        builder.declare(catalog)
+    builder = _declared(selection, source, interval_ns)
     columns = builder.columns
     writer = RecordingWriter(path)
 
@@ -121,13 +138,13 @@ def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> 
         table = builder.take()
         if builder.columns != columns:
             raise SnapshotError("a frame used a catalog that was not declared")
-        writer.write(table, metadata)
+        writer.write(table)
 
     try:
         _replay(selection, builder, flush)
         if builder.rows == 0:
             flush()
-        return writer.commit()
+        return writer.commit(builder.file_metadata())
     except BaseException:
         writer.abort()
         raise
@@ -136,10 +153,7 @@ def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> 
 def write(selection: Selection, path: Path, *, source: str, interval_ns: int) -> SnapshotResult:
     """Build and write the snapshot at ``path`` (atomically); always closes the selection."""
     try:
-        if selection.rows <= CHUNK_ROWS:
-            size = write_table(build_table(selection, source=source, interval_ns=interval_ns), path)
-        else:
-            size = _stream(selection, path, source, interval_ns)
+        size = _stream(selection, path, source, interval_ns)
     except (SegmentError, pa.ArrowInvalid) as exc:
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     finally:

@@ -6,10 +6,12 @@ Invariants:
   against its catalog, a change of agent instance marking a restart) into a
   ``TableBuilder``, so a recovered file is exactly what a clean stop would
   have written for the same records (minus a torn tail).
-- The conversion streams: a first pass computes the columns and the file
-  metadata (rows, gaps, restarts, time range), a second pass writes row
-  groups of ``chunk_rows`` rows with that fixed schema, so memory does not
-  grow with the length of the recording.
+- The conversion streams: a first pass over the catalog records only (no
+  frame is decoded) fixes the columns, then one pass over the rows writes
+  row groups of at most ``chunk_rows`` rows and about
+  ``writer.ROW_GROUP_BYTES`` of arrow data, so memory does not grow with the
+  length (or the width) of the recording; the file metadata (rows, gaps,
+  restarts, time range) is written with the footer, at the end.
 - The parquet file appears atomically (temp file, fsync, rename); the
   journal is removed only after the file is in place, so at every moment at
   least one of the two holds the data.
@@ -17,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +30,7 @@ from rezolus_recorder.catalogs import CatalogReplay
 from rezolus_recording import layout
 from rezolus_recording.builder import TableBuilder
 from rezolus_recording.durable import sync_dir
-from rezolus_recording.writer import RecordingWriter
+from rezolus_recording.writer import ROW_GROUP_BYTES, ROW_GROUP_ROWS, RecordingWriter
 
 if TYPE_CHECKING:
     import pathlib
@@ -80,13 +83,23 @@ def _frame(payload: bytes, replay: CatalogReplay) -> tuple[Frame, Catalog] | Non
     return frame, catalog
 
 
+def _catalogs(path: pathlib.Path) -> list[Catalog]:
+    """The newest catalog of every instance in the journal, from its catalog records alone."""
+    replay = CatalogReplay()
+    for record in journal.read_records(path):
+        if record.kind in (journal.KIND_CATALOG, journal.KIND_SERIES):
+            with contextlib.suppress(DecodeError):
+                replay.apply(record.kind, record.payload)
+    return list(replay.catalogs.values())
+
+
 def _replay(
     path: pathlib.Path,
     builder: TableBuilder,
     on_rows: Callable[[], None],
     chunk_rows: int,
     result: ConvertResult,
-) -> list[Catalog]:
+) -> None:
     replay = CatalogReplay()
     last_slot: int | None = None
     last_instance: str | None = None
@@ -110,19 +123,18 @@ def _replay(
             builder.add(Delivery(frame, catalog, 0, restarted), missed=missed)
             last_slot, last_instance = slot, frame.instance
             pending += 1
-            if pending >= chunk_rows:
+            if pending >= chunk_rows or builder.pending_bytes >= ROW_GROUP_BYTES:
                 on_rows()
                 pending = 0
     if pending:
         on_rows()
-    return list(replay.catalogs.values())
 
 
 def convert(
     path: pathlib.Path,
     output: pathlib.Path,
     *,
-    chunk_rows: int = 1024,
+    chunk_rows: int = ROW_GROUP_ROWS,
     remove: bool = True,
     extra_metadata: dict[str, str] | None = None,
 ) -> ConvertResult:
@@ -136,39 +148,36 @@ def convert(
     host = {str(k): str(v) for k, v in dict(header.get("host", {})).items()}
     result = ConvertResult(output=output, header=header)
 
-    counting = TableBuilder(source=source, interval_ns=interval_ns, host=host)
-    catalogs = _replay(path, counting, counting.discard, chunk_rows, result)
-    metadata = counting.file_metadata()
-    metadata[layout.RECORDER_STARTED] = str(header.get("started_ns", ""))
-    if result.read.problem:
-        metadata[layout.RECOVERED_TORN_BYTES] = str(result.read.discarded_bytes)
-    metadata.update(extra_metadata or {})
-
     builder = TableBuilder(source=source, interval_ns=interval_ns, host=host)
-    for catalog in catalogs:
+    for catalog in _catalogs(path):
         builder.declare(catalog)
     writer = RecordingWriter(output)
 
     def write_chunk() -> None:
-        writer.write(builder.take(), metadata)
+        writer.write(builder.take())
 
     try:
-        _replay(path, builder, write_chunk, chunk_rows, ConvertResult(output=output))
+        _replay(path, builder, write_chunk, chunk_rows, result)
         if builder.rows == 0:
             write_chunk()
-        result.bytes = writer.commit()
+        metadata = builder.file_metadata()
+        metadata[layout.RECORDER_STARTED] = str(header.get("started_ns", ""))
+        if result.read.problem:
+            metadata[layout.RECOVERED_TORN_BYTES] = str(result.read.discarded_bytes)
+        metadata.update(extra_metadata or {})
+        result.bytes = writer.commit(metadata)
     except BaseException:
         writer.abort()
         raise
     if remove:
         path.unlink()
         sync_dir(path.parent)
-    result.rows = counting.rows
+    result.rows = builder.rows
     result.gaps = int(metadata[layout.GAPS])
     result.missed_rows = int(metadata[layout.MISSED_ROWS])
     result.restarts = int(metadata[layout.RESTARTS])
-    result.first_timestamp_ns = int(metadata[layout.FIRST_TIMESTAMP]) if counting.rows else None
-    result.last_timestamp_ns = int(metadata[layout.LAST_TIMESTAMP]) if counting.rows else None
+    result.first_timestamp_ns = int(metadata[layout.FIRST_TIMESTAMP]) if builder.rows else None
+    result.last_timestamp_ns = int(metadata[layout.LAST_TIMESTAMP]) if builder.rows else None
     return result
 
 
