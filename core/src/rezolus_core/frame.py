@@ -288,8 +288,10 @@ def _check_unique(ids: NDArray[Any], version: int, what: str) -> None:
         return
     if int(ids.max()) >= version:
         raise DecodeError(f"{what} id {int(ids.max())} is beyond the catalog version {version}")
-    if not bool(np.all(ids[1:] > ids[:-1])) and np.unique(ids).size != ids.size:  # agents send them sorted
-        raise DecodeError(f"{what} ids repeat")
+    if not bool(np.all(ids[1:] > ids[:-1])):  # sorted ids cannot repeat
+        ordered = np.sort(ids)
+        if bool(np.any(ordered[1:] == ordered[:-1])):
+            raise DecodeError(f"{what} ids repeat")
 
 
 def _check_buckets(hist_ids: NDArray[Any], sizes: NDArray[Any], indices: NDArray[Any]) -> None:

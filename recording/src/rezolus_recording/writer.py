@@ -90,17 +90,17 @@ class RecordingWriter:
             self._writer = pq.ParquetWriter(self._tmp, bare, store_schema=False, **write_options(bare))
         self._writer.write_table(table.replace_schema_metadata(None), row_group_size=max(1, table.num_rows))
 
-    def commit(self, metadata: Mapping[str | bytes, str | bytes] | None = None) -> int:
+    def commit(self, metadata: Mapping[str, str] | None = None) -> int:
         """Finish the file with ``metadata`` (default: the first table's); return its size.
 
         The file is made durable and renamed over the path.
         """
         if self._writer is None or self._schema is None:
             raise ValueError("nothing was written")
-        meta = {
-            _text(k): _text(v)
-            for k, v in (metadata if metadata is not None else self._schema.metadata or {}).items()
-        }
+        if metadata is None:
+            meta = {_text(k): _text(v) for k, v in (self._schema.metadata or {}).items()}
+        else:
+            meta = dict(metadata)
         embedded = self._schema.with_metadata({k: v for k, v in meta.items() if k not in KV_ONLY})
         try:
             self._writer.add_key_value_metadata(
@@ -125,8 +125,8 @@ class RecordingWriter:
             self._tmp.unlink()
 
 
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: bytes) -> str:
+    return value.decode()
 
 
 def write_table(table: pa.Table, path: pathlib.Path) -> int:

@@ -24,13 +24,16 @@ Invariants:
   in place by ``legacy`` when the buffer opens, so a buffer survives the
   upgrade; everything else reads only the current format.
 - Only the event-loop thread mutates the buffer; ``select`` hands readers
-  open descriptors of immutable segments and a copy of the tail's records,
-  so snapshots read in other threads without locks.
+  open descriptors of immutable segments and a copy of the tail's bytes
+  (read back from the tail file), so snapshots read in other threads without
+  locks.  The tail's records are not kept in memory: the file holds them, and
+  sealing and snapshots read it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -86,13 +89,16 @@ class Selection:
     end_ns: int
     rows: int
     segments: list[tuple[segment.SegmentInfo, int]]
-    tail: list[Record]
+    tail: bytes  # the tail's records as stored, after its magic
 
     def records(self) -> Iterator[Record]:
         """Every record of the selected sources, oldest first (raises SegmentError)."""
         for info, fd in self.segments:
             yield from segment.read_records(fd, info)
-        yield from self.tail
+        scanned = records.scan(self.tail, 0, segment.KINDS)
+        if scanned.problem is not None:
+            raise segment.SegmentError(f"{TAIL_NAME}: {scanned.problem}")
+        yield from scanned.records
 
     def close(self) -> None:
         """Release the segment descriptors."""
@@ -127,7 +133,7 @@ class Buffer:
         self._on_error = on_error
         self._segments: list[segment.SegmentInfo] = []
         self._next_number = 0
-        self._tail: list[Record] = []
+        self._tail_slot: int | None = None  # slot of the newest frame in the tail
         self._tail_frames: list[int] = []
         self._tail_size = len(TAIL_MAGIC)
         self._tail_catalog: tuple[str, int] | None = None
@@ -180,7 +186,7 @@ class Buffer:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         if self.stats.recovered_torn_bytes and kept == found:
             records.truncate_at(self._fd, len(TAIL_MAGIC) + sum(len(r.raw) for r in kept))
-        self._tail = []
+        self._tail_slot = None
         self._tail_size = len(TAIL_MAGIC)
         self._tail_frames = []
         for record in kept:
@@ -188,8 +194,11 @@ class Buffer:
 
     def _restore_grid(self) -> None:
         """Continue the grid after the newest stored frame (its slot is taken)."""
-        newest: Record | None = next((r for r in reversed(self._tail) if r.kind == KIND_ROW), None)
-        if newest is None and self._segments:
+        if self._tail_slot is not None:
+            self._grid.first_slot = self._grid.last_taken = self._tail_slot
+            return
+        newest: Record | None = None
+        if self._segments:
             info = self._segments[-1]
             fd = os.open(info.path, os.O_RDONLY)
             try:
@@ -204,10 +213,10 @@ class Buffer:
             self._grid.first_slot = self._grid.last_taken = newest.slot
 
     def _remember(self, record: Record) -> None:
-        self._tail.append(record)
         self._tail_size += len(record.raw)
         if record.kind == KIND_ROW:
             self._tail_frames.append(record.timestamp_ns)
+            self._tail_slot = record.slot
             return
         try:
             catalog = decode(record.payload)
@@ -274,11 +283,27 @@ class Buffer:
             self._remember(record)
         return True
 
+    def _read_tail(self) -> bytes:
+        """The tail's records as stored (read back from the file)."""
+        want = self._tail_size - len(TAIL_MAGIC)
+        fd = os.open(self.directory / TAIL_NAME, os.O_RDONLY)
+        try:
+            data = os.pread(fd, want, len(TAIL_MAGIC))
+        finally:
+            os.close(fd)
+        if len(data) != want:
+            raise OSError(errno.EIO, f"{TAIL_NAME} holds {len(data)} bytes of records, expected {want}")
+        return data
+
     def _seal(self) -> None:
         if not self._tail_frames:
             return
-        data = segment.build(b"".join(r.raw for r in self._tail), self._tail_frames)
         path = self.directory / segment.file_name(self._next_number)
+        try:
+            data = segment.build(self._read_tail(), self._tail_frames)
+        except OSError as exc:
+            self._error(f"cannot read {TAIL_NAME} to seal {path.name}: {exc.strerror}; keeping the tail")
+            return
         if not self._cap(0, extra=len(data)):
             self._error(f"no room to seal {path.name} within max_bytes")
             return
@@ -296,7 +321,8 @@ class Buffer:
             os.ftruncate(self._fd, len(TAIL_MAGIC))
         except OSError as exc:  # the copies in the tail are dropped on the next open
             self._error(f"cannot empty {TAIL_NAME} after sealing {path.name}: {exc.strerror}")
-        self._tail, self._tail_frames = [], []
+        self._tail_frames = []
+        self._tail_slot = None
         self._tail_size = len(TAIL_MAGIC)
         self._tail_catalog = None
 
@@ -381,7 +407,7 @@ class Buffer:
                     first = int(inside[0]) if first is None else first
                     last = int(inside[-1])
         except OSError:
-            Selection(start_ns, end_ns, 0, chosen, []).close()
+            Selection(start_ns, end_ns, 0, chosen, b"").close()
             raise
         tail = [t for t in self._tail_frames if start_ns <= t <= end_ns]
         if tail:
@@ -389,5 +415,11 @@ class Buffer:
             first = tail[0] if first is None else first
             last = tail[-1]
         if first is None or last is None:
-            return Selection(start_ns, end_ns, 0, [], [])
-        return Selection(first, last, rows, chosen, list(self._tail) if tail else [])
+            Selection(start_ns, end_ns, 0, chosen, b"").close()
+            return Selection(start_ns, end_ns, 0, [], b"")
+        try:
+            stored = self._read_tail() if tail else b""
+        except OSError:
+            Selection(start_ns, end_ns, 0, chosen, b"").close()
+            raise
+        return Selection(first, last, rows, chosen, stored)
