@@ -60,6 +60,9 @@ class MetricType(enum.StrEnum):
     HISTOGRAM = "histogram"
 
 
+_TYPES = {t.value: t for t in MetricType}
+
+
 @dataclass(frozen=True)
 class SeriesSpec:
     """One series: a metric name plus labels, described once in the catalog."""
@@ -210,10 +213,9 @@ def _decode_catalog(body: dict[str, Any]) -> Catalog:
             raise DecodeError(f"catalog row {position} has id {sid!r}")
         if not all(isinstance(x, str) for x in (name, type_name, unit, description)):
             raise DecodeError(f"catalog row {position} has a non-string field")
-        try:
-            metric_type = MetricType(type_name)
-        except ValueError as exc:
-            raise DecodeError(f"catalog row {position} has unknown type {type_name!r}") from exc
+        metric_type = _TYPES.get(type_name)
+        if metric_type is None:
+            raise DecodeError(f"catalog row {position} has unknown type {type_name!r}")
         series.append(
             SeriesSpec(sid, name, metric_type, _str_map(labels, f"labels of row {position}"), unit, description)
         )
@@ -275,10 +277,13 @@ def check_catalog(catalog: Catalog) -> None:
     if len(catalog.series) > MAX_SERIES:
         raise DecodeError(f"catalog has {len(catalog.series)} series, more than {MAX_SERIES}")
     for spec in catalog.series:
-        if len(spec.labels) > MAX_LABELS:
-            raise DecodeError(f"series {spec.id} has {len(spec.labels)} labels, more than {MAX_LABELS}")
-        for text in (spec.name, spec.unit, spec.description, *spec.labels, *spec.labels.values()):
-            _check_text(text, f"a field of series {spec.id}")
+        labels = spec.labels
+        if len(labels) > MAX_LABELS:
+            raise DecodeError(f"series {spec.id} has {len(labels)} labels, more than {MAX_LABELS}")
+        longest = max(len(spec.name), len(spec.unit), len(spec.description),
+                      max(map(len, labels), default=0), max(map(len, labels.values()), default=0))
+        if longest > MAX_TEXT:
+            raise DecodeError(f"a field of series {spec.id} is longer than {MAX_TEXT} characters")
         if not spec.name:
             raise DecodeError(f"series {spec.id} has an empty name")
 

@@ -42,6 +42,7 @@ import numpy as np
 
 from rezolus_core.frame import Catalog, DecodeError, decode
 from rezolus_hindsight import legacy, segment
+from rezolus_hindsight.selection import Selection
 from rezolus_recording import durable, records
 from rezolus_recording.grid import Grid
 from rezolus_recording.records import KIND_CATALOG, KIND_ROW, Record
@@ -79,33 +80,6 @@ class BufferStats:
     corrupt_segments: int = 0
     last_error: str | None = None
     errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Selection:
-    """What a snapshot reads: open segments and a copy of the tail, plus the range."""
-
-    start_ns: int
-    end_ns: int
-    rows: int
-    segments: list[tuple[segment.SegmentInfo, int]]
-    tail: bytes  # the tail's records as stored, after its magic
-
-    def records(self) -> Iterator[Record]:
-        """Every record of the selected sources, oldest first (raises SegmentError)."""
-        for info, fd in self.segments:
-            yield from segment.read_records(fd, info)
-        scanned = records.scan(self.tail, 0, segment.KINDS)
-        if scanned.problem is not None:
-            raise segment.SegmentError(f"{TAIL_NAME}: {scanned.problem}")
-        yield from scanned.records
-
-    def close(self) -> None:
-        """Release the segment descriptors."""
-        for _, fd in self.segments:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self.segments = []
 
 
 class Buffer:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from rezolus_hindsight.buffer import Selection
+    from rezolus_hindsight.selection import Selection
 
 CHUNK_ROWS = 1024
 
