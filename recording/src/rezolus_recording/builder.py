@@ -102,10 +102,8 @@ class TableBuilder:
 
     @property
     def pending_bytes(self) -> int:
-        """Arrow bytes the rows not yet taken will need as a table (histograms are dense)."""
-        hists = len(self._by_type[MetricType.HISTOGRAM])
-        scalars = len(self._columns) - hists
-        return len(self._rows) * (hists * (_HIST.buckets * 8 + 4) + scalars * 9 + 40)
+        """Arrow bytes the histogram columns of the rows not yet taken will need (stored dense)."""
+        return len(self._rows) * len(self._by_type[MetricType.HISTOGRAM]) * (_HIST.buckets * 8 + 4)
 
     @property
     def columns(self) -> int:

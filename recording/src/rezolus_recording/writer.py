@@ -1,9 +1,11 @@
 """Writing recordings: parquet encodings and whole-or-nothing files.
 
 Invariants:
-- A streamed recording holds at most about ``ROW_GROUP_BYTES`` of arrow data
-  in memory: a row group ends when that much (dense histogram buckets
-  dominate) or ``ROW_GROUP_ROWS`` rows have been added, whichever is first.
+- A streamed recording (recorder conversion, hindsight snapshot) holds one
+  row group in memory: it ends after ``STREAM_ROWS`` rows or once its dense
+  histogram buckets (496 * 8 bytes per histogram per row) reach
+  ``ROW_GROUP_BYTES``, whichever comes first.  Every row group adds about
+  120 bytes per column to the footer, so smaller groups cost file size.
 - ``write_table`` and ``RecordingWriter`` never leave a partial file at the
   path: they write ``durable.temp_path``, fsync it, rename it over the path
   and fsync the directory (``durable.sync_dir``); on failure the temp file
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 ROW_GROUP_ROWS = 4096
-ROW_GROUP_BYTES = 32 << 20  # arrow data of one row group in memory (see TableBuilder.pending_bytes)
+STREAM_ROWS = 1024  # rows of a streamed row group at most
+ROW_GROUP_BYTES = 32 << 20  # dense histogram data of a streamed row group (TableBuilder.pending_bytes)
 ARROW_SCHEMA = "ARROW:schema"  # where pyarrow keeps the arrow schema in a parquet footer
 
 

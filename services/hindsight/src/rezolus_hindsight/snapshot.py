@@ -9,7 +9,7 @@ Invariants:
   range's frames were stored with, which are declared so the schema is fixed
   before the first row is written; then one pass decodes the frames and
   writes row groups of at most ``CHUNK_ROWS`` rows and about
-  ``writer.ROW_GROUP_BYTES`` of arrow data.  The file metadata goes into the
+  ``writer.ROW_GROUP_BYTES`` of histogram data.  The file metadata goes into the
   footer at the end (``RecordingWriter.commit``), so memory stays bounded
   whatever the range, and every reader (pyarrow's embedded schema included)
   sees the same complete metadata.
@@ -38,7 +38,7 @@ from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight.segment import SegmentError
 from rezolus_recording.builder import TableBuilder
 from rezolus_recording.records import KIND_CATALOG
-from rezolus_recording.writer import ROW_GROUP_BYTES, RecordingWriter, write_options
+from rezolus_recording.writer import ROW_GROUP_BYTES, STREAM_ROWS, RecordingWriter, write_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from rezolus_hindsight.selection import Selection
 
-CHUNK_ROWS = 1024
+CHUNK_ROWS = STREAM_ROWS
 
 
 class SnapshotError(RuntimeError):

@@ -9,8 +9,8 @@ Invariants:
 - The conversion streams: a first pass over the catalog records only (no
   frame is decoded) fixes the columns, then one pass over the rows writes
   row groups of at most ``chunk_rows`` rows and about
-  ``writer.ROW_GROUP_BYTES`` of arrow data, so memory does not grow with the
-  length (or the width) of the recording; the file metadata (rows, gaps,
+  ``writer.ROW_GROUP_BYTES`` of histogram data, so memory does not grow with
+  the length of the recording; the file metadata (rows, gaps,
   restarts, time range) is written with the footer, at the end.
 - The parquet file appears atomically (temp file, fsync, rename); the
   journal is removed only after the file is in place, so at every moment at
@@ -30,7 +30,7 @@ from rezolus_recorder.catalogs import CatalogReplay
 from rezolus_recording import layout
 from rezolus_recording.builder import TableBuilder
 from rezolus_recording.durable import sync_dir
-from rezolus_recording.writer import ROW_GROUP_BYTES, ROW_GROUP_ROWS, RecordingWriter
+from rezolus_recording.writer import ROW_GROUP_BYTES, STREAM_ROWS, RecordingWriter
 
 if TYPE_CHECKING:
     import pathlib
@@ -134,7 +134,7 @@ def convert(
     path: pathlib.Path,
     output: pathlib.Path,
     *,
-    chunk_rows: int = ROW_GROUP_ROWS,
+    chunk_rows: int = STREAM_ROWS,
     remove: bool = True,
     extra_metadata: dict[str, str] | None = None,
 ) -> ConvertResult:
