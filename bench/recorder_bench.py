@@ -75,7 +75,7 @@ def record(
         started = time.monotonic()
         recorder = subprocess.Popen(
             [str(BIN / "rezolus-recorder"), "--source", endpoint, "--interval", interval,
-             "--duration", duration, "--progress-every", "1m", str(out)],
+             "--duration", duration, "--progress-every", "1m", "--timeout", "90s", str(out)],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         seconds = parse_duration(duration) / 1e9
