@@ -183,7 +183,7 @@ def _files(files: list[str], settings: Loaded) -> tuple[Callable[[], aioweb.Appl
 
 
 def _build(argv: list[str] | None) -> int:
-    args = _parser().parse_args(SPEC.normalize(sys.argv[1:] if argv is None else argv))
+    args = _parser().parse_intermixed_args(SPEC.normalize(sys.argv[1:] if argv is None else argv))
     settings = SPEC.load(args.config, SPEC.flags(args))
     settings.finish()
     log.configure(PROG, settings["log_level"])
