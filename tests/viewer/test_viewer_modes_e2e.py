@@ -85,7 +85,7 @@ def test_compare_mode_ranks_and_a_row_opens_its_chart_with_both_recordings(pair,
 def test_live_mode_follows_a_real_agent(root_bpf, agent_factory, viewer_factory, browser, artifacts):
     """Against a live agent the page draws the same sections and the charts' last point keeps advancing."""
     agent = agent_factory(interval="500ms")
-    viewer = viewer_factory("--source", agent.endpoint, "--window", "2m")
+    viewer = viewer_factory(f"--source={agent.endpoint}", "--window", "2m")
     problems: list[str] = []
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     watch(page, problems)
