@@ -155,13 +155,16 @@ def _steps(base: Recording, target: Recording) -> tuple[int, int, str | None]:
 
 
 def check_pair(base: Recording, target: Recording) -> None:
-    """ConfigError (one line) unless the two recordings can be compared: same layout version, a series in common."""
+    """ConfigError (one line) unless the two can be compared: same layout version, a series in common, 3 intervals."""
     versions = tuple(r.metadata.get(layout.LAYOUT, layout.LAYOUT_VERSION) for r in (base, target))
     if versions[0] != versions[1]:
         raise ConfigError("command line", "TARGET",
                           f"layout versions differ (base {versions[0]}, target {versions[1]}); cannot compare")
     if not set(base.columns) & set(target.columns):
         raise ConfigError("command line", "TARGET", "the two recordings have no series in common")
+    for rec, what in ((base, "BASE"), (target, "TARGET")):
+        if rec.rows <= stats.MIN_SAMPLES:
+            raise ConfigError("command line", what, f"{rec.path}: fewer than 3 intervals in the recording")
 
 
 @dataclass(frozen=True)
