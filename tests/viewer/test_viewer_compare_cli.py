@@ -1,5 +1,7 @@
-"""``rezolus view BASE TARGET`` refuses what cannot be compared with one line and exit 2 (never a traceback), and
-serves the ranking of ``rezolus compare`` for what can."""
+"""``rezolus view BASE TARGET``: what cannot be compared is one line and exit 2, the rest gets compare's ranking.
+
+Never a traceback; the ranking served is the one ``rezolus compare --json`` prints.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""The live viewer's buffer: rows picked as the recorder picks them, bounded by the window, and charts equal to a
-recording's of the same frames; the command line's live options."""
+"""The live viewer's buffer and command line.
+
+Rows are picked as the recorder picks them, bounded by the window, and the
+charts equal a recording's of the same frames.
+"""
 
 from __future__ import annotations
 

@@ -1,13 +1,19 @@
-"""End to end in headless chromium: ``rezolus view BASE TARGET`` (ranking table, rows open charts with both
-recordings drawn) and ``rezolus view --source`` against a real agent (the charts follow it)."""
+"""End to end in headless chromium: comparing two files, and following a real agent live.
+
+``rezolus view BASE TARGET``: the ranking table, rows open charts with both
+recordings drawn; ``rezolus view --source``: the charts follow the agent.
+"""
 
 from __future__ import annotations
 
-import pathlib
+from typing import TYPE_CHECKING
 
 import pytest
 import viewer_synth as synth
 from viewer_synth import CHROMIUM_ARGS
+
+if TYPE_CHECKING:
+    import pathlib
 
 pytestmark = pytest.mark.slow
 
@@ -76,13 +82,14 @@ def test_compare_mode_ranks_and_a_row_opens_its_chart_with_both_recordings(pair,
     drawn = dict(page.evaluate(SERIES_OF, chart_id))
     assert drawn[f"{label} · base"] > 100
     assert drawn[f"{label} · target"] > 100
-    assert page.evaluate(f"document.querySelector(\"{card}\").getBoundingClientRect().top") < 1000
+    assert page.evaluate(f'document.querySelector("{card}").getBoundingClientRect().top') < 1000
     page.screenshot(path=str(artifacts / "viewer-compare.png"))
     assert problems == []
 
 
 @pytest.mark.root
-def test_live_mode_follows_a_real_agent(root_bpf, agent_factory, viewer_factory, browser, artifacts):
+@pytest.mark.usefixtures("root_bpf")
+def test_live_mode_follows_a_real_agent(agent_factory, viewer_factory, browser, artifacts):
     """Against a live agent the page draws the same sections and the charts' last point keeps advancing."""
     agent = agent_factory(interval="500ms")
     viewer = viewer_factory(f"--source={agent.endpoint}", "--window", "2m")

@@ -37,7 +37,7 @@ from rezolus_core.bus import CLIENT_OPTIONS, client_keys
 from rezolus_core.config import ConfigError
 from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config, run_service
 from rezolus_core.shell import COMMAND_LINE, Option, Spec
-from rezolus_viewer import compare_api, compare_cli, dashboard
+from rezolus_viewer import dashboard
 from rezolus_viewer.api import make_app
 from rezolus_viewer.fetch import TOKEN_ENV, DownloadError, download, is_url, snapshot_url, token
 from rezolus_viewer.recording import Recording, RecordingError
@@ -162,6 +162,8 @@ def _files(files: list[str], settings: Loaded) -> tuple[Callable[[], aioweb.Appl
         if len(files) == 1:
             rec = _open(files[0], settings, "FILE", cleanups)
             return (lambda: make_app(rec, dashboard.plan(rec.columns.values()))), _cleanup(cleanups)
+        from rezolus_viewer import compare_api, compare_cli  # noqa: PLC0415 - only a comparison needs them
+
         base = _open(files[0], settings, "BASE", cleanups)
         target = _open(files[1], settings, "TARGET", cleanups)
         compare_cli.check_pair(base, target)

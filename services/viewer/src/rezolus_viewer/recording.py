@@ -16,7 +16,8 @@ Invariants:
   ``INDEX_ROWS`` of them) plus a per-row presence mask and bucket total;
   other rows are read from their row groups on demand.  An index is built
   by reading its row groups in parallel (``READ_THREADS``), each thread with
-  its own file handle.
+  its own file handle (sharing the footer parsed at open).
+- A column named twice in one request is read and converted once.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ class Recording:
         """This thread's own handle on the file (handles are not shared between threads)."""
         handle: pq.ParquetFile | None = getattr(self._local, "file", None)
         if handle is None:
-            handle = self._local.file = reader.open_file(self.path)
+            handle = self._local.file = reader.open_file(self.path, self._file.metadata)
         return handle
 
     def close(self) -> None:
@@ -221,7 +222,7 @@ class Recording:
     def _scalars(self, names: list[str]) -> dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]]:
         out: dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]] = {}
         missing = []
-        for name in names:
+        for name in dict.fromkeys(names):
             hit = self._cache.get((name, -1))
             if hit is None:
                 missing.append(name)

@@ -291,7 +291,11 @@ async function loadChart(c, gen) {
 }
 async function loadAll(only = null) {
   const gen = state.generation;
-  const queue = only ? state.charts.filter(only) : state.charts.slice();
+  // within a section, line charts first: they are cheap, heatmaps build histogram indexes
+  const order = c => [c.card.closest("section").dataset.section, c.meta.kind === "line" ? 0 : 1];
+  const sections = state.info.sections.map(s => s.id);
+  const rank = c => { const [s, k] = order(c); return sections.indexOf(s) * 2 + k; };
+  const queue = (only ? state.charts.filter(only) : state.charts.slice()).sort((a, b) => rank(a) - rank(b));
   const worker = async () => {
     while (queue.length && gen === state.generation) await loadChart(queue.shift(), gen);
   };
