@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -148,7 +149,6 @@ class Recording:
         self._locks_guard = threading.Lock()
         self._index: dict[str, HistIndex] = {}
         self._local = threading.local()
-        self._scalar_lock = threading.Lock()
         self._readers = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="viewer-read")
 
     def _reader(self) -> pq.ParquetFile:
@@ -215,8 +215,15 @@ class Recording:
             return self._locks.setdefault(name, threading.Lock())
 
     def scalars(self, names: list[str]) -> dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]]:
-        """Whole scalar columns as (values, present), read together and cached."""
-        with self._scalar_lock:
+        """Whole scalar columns as (values, present), read together and cached.
+
+        Each column has its own lock (taken in name order), so requests for
+        different columns read in parallel and none is read twice.
+        """
+        wanted = sorted(set(names))
+        with contextlib.ExitStack() as held:
+            for name in wanted:
+                held.enter_context(self._lock("scalar:" + name))
             return self._scalars(names)
 
     def _scalars(self, names: list[str]) -> dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]]:
