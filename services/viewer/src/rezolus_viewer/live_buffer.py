@@ -9,7 +9,8 @@ Invariants (sans-IO: deliveries in, immutable snapshots out):
 - Memory is bounded: rows older than ``window_ns`` before the newest are
   dropped, and slots are strictly increasing, so at most
   ``window / interval + 1`` rows are held; histograms are kept sparse, as
-  the frames carry them.
+  the frames carry them; a snapshot's matrices hold only the columns its
+  rows have; id maps of past agent instances are dropped on restart.
 - Column names, types, units and labels are the recording layout's
   (``layout.column_name`` / ``series_field``), so a live page plans the same
   charts as a recording of the same agent.
@@ -143,6 +144,8 @@ class LiveBuffer:
             self.host.setdefault(layout.HOSTNAME, frame.host)
         restart = delivery.restarted or (self._instance is not None and self._instance != frame.instance)
         self._instance = frame.instance
+        if restart:  # rows hold column numbers, not ids: other instances' id maps are no longer needed
+            self._registry.maps = {frame.instance: self._registry.maps[frame.instance]}
         hist_map = maps[MetricType.HISTOGRAM]
         hists = []
         for h in frame.histograms:
@@ -176,20 +179,22 @@ class LiveBuffer:
         return MemorySource(tuple(self.rows), columns, self.interval_ns, meta)
 
 
-def _dense(rows: tuple[Row, ...], kind: MetricType, width: int) -> tuple[NDArray[np.uint64] | NDArray[np.int64],
-                                                                         NDArray[np.bool_]]:
-    """A (column x row) matrix of one scalar type and its presence."""
+def _dense(rows: tuple[Row, ...], kind: MetricType) -> tuple[NDArray[np.intp], NDArray[np.uint64] | NDArray[np.int64],
+                                                               NDArray[np.bool_]]:
+    """The column numbers present in ``rows`` and their (column x row) matrix of one scalar type, with presence."""
+    counter = kind is MetricType.COUNTER
+    parts = [(row.counter_cols, row.counter_values) if counter else (row.gauge_cols, row.gauge_values) for row in rows]
+    used = np.unique(np.concatenate([cols[cols >= 0] for cols, _ in parts] or [np.zeros(0, dtype=np.intp)]))
+    shape = (len(used), len(rows))
     values: NDArray[np.uint64] | NDArray[np.int64] = (
-        np.zeros((width, len(rows)), dtype=np.uint64) if kind is MetricType.COUNTER
-        else np.zeros((width, len(rows)), dtype=np.int64))
-    present = np.zeros((width, len(rows)), dtype=bool)
-    for r, row in enumerate(rows):
-        cols, vals = ((row.counter_cols, row.counter_values) if kind is MetricType.COUNTER
-                      else (row.gauge_cols, row.gauge_values))
+        np.zeros(shape, dtype=np.uint64) if counter else np.zeros(shape, dtype=np.int64))
+    present = np.zeros(shape, dtype=bool)
+    for r, (cols, vals) in enumerate(parts):
         ok = cols >= 0
-        values[cols[ok], r] = vals[ok]
-        present[cols[ok], r] = True
-    return values, present
+        where = np.searchsorted(used, cols[ok])
+        values[where, r] = vals[ok]
+        present[where, r] = True
+    return used, values, present
 
 
 class MemorySource:
@@ -208,11 +213,11 @@ class MemorySource:
         self._scalars: Scalars = {}
         self.columns: dict[str, Column] = {}
         for kind in (MetricType.COUNTER, MetricType.GAUGE):
-            values, present = _dense(rows, kind, len(columns[kind]))
-            for i, col in enumerate(columns[kind]):
-                if present[i].any():
-                    self.columns[col.name] = col
-                    self._scalars[col.name] = (values[i], present[i])
+            used, values, present = _dense(rows, kind)
+            for i, number in enumerate(used):
+                col = columns[kind][number]
+                self.columns[col.name] = col
+                self._scalars[col.name] = (values[i], present[i])
         self._hists: dict[str, list[tuple[int, NDArray[np.uint16], NDArray[np.uint64]]]] = {}
         hist_cols = columns[MetricType.HISTOGRAM]
         for r, row in enumerate(rows):
