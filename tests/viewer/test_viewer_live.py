@@ -114,3 +114,15 @@ def test_bad_live_options_are_one_line_usage_errors(args, words):
     assert words in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_curve_keys_come_from_the_config_file_too(tmp_path):
+    """``bus.curve_server_key`` in TOML is read and checked like the flag (here: a missing file, exit 2)."""
+    config = tmp_path / "viewer.toml"
+    config.write_text('source = "tcp://127.0.0.1:4241"\n[bus]\ncurve_server_key = "/nonexistent/agent.key"\n'
+                      'curve_key = "/nonexistent/viewer.key_secret"\n')
+    result = subprocess.run([str(VENV_BIN / "rezolus-viewer"), "--config", str(config)], capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "bus.curve_server_key" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

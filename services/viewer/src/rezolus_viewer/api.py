@@ -13,7 +13,7 @@ Invariants:
   range, range outside the recording, points out of bounds) is a 400 with
   ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
 - Computation runs in worker threads, so the event loop keeps answering;
-  answers are cached per (chart, start, end, points).
+  answers of files are cached per (side, chart, start, end, points, focus).
 - After start-up, the overview's scalar columns are read chart by chart
   (while the browser is still loading the page), then histogram indexes are built in
   the background in page order, only while no chart request is being computed, so later heatmaps
@@ -162,9 +162,10 @@ async def chart(request: web.Request) -> web.Response:
                 state.pool, functools.partial(query.evaluate, rec, spec, start, end, points, focus=focus))
         finally:
             state.end()
-        state.cache[key] = data
-        while len(state.cache) > CACHE_ENTRIES:
-            state.cache.popitem(last=False)
+        if view.key == 0:  # a live snapshot's answers are asked for once: not worth keeping
+            state.cache[key] = data
+            while len(state.cache) > CACHE_ENTRIES:
+                state.cache.popitem(last=False)
     return web.json_response(data)
 
 
