@@ -6,17 +6,24 @@ charts equal a recording's of the same frames.
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
+import time
+import urllib.request
 
 import numpy as np
 import pytest
 import viewer_synth as synth
+import zmq.auth
 
+from rezolus_core.bus import ZmqPublisher
+from rezolus_core.curve import ServerKeys
 from rezolus_core.tracker import Delivery
 from rezolus_viewer import dashboard, query
 from rezolus_viewer.live_buffer import LiveBuffer
 from rezolus_viewer.recording import Recording
-from support.env import VENV_BIN
+from support.env import VENV_BIN, free_port
 
 SECOND = 1_000_000_000
 
@@ -126,3 +133,42 @@ def test_curve_keys_come_from_the_config_file_too(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "bus.curve_server_key" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _info(url: str) -> dict:
+    with urllib.request.urlopen(url + "api/info", timeout=10) as resp:  # noqa: S310 - loopback URL
+        return json.load(resp)
+
+
+@pytest.mark.parametrize("who", ["good", "stranger"])
+def test_a_curve_bus_is_viewed_only_with_an_authorised_key(tmp_path, viewer_factory, who):
+    """The viewer subscribes as a CURVE client: an authorised key sees rows, a stranger's key sees none."""
+    root = tmp_path / "keys"
+    (root / "authorized").mkdir(parents=True)
+    for name in ("agent", "good", "stranger"):
+        zmq.auth.create_certificates(root, name)
+    shutil.copy(root / "good.key", root / "authorized" / "good.key")
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    publisher = ZmqPublisher(endpoint, keys=ServerKeys(root / "agent.key_secret", root / "authorized"))
+    plan = synth.Plan(rows=1, cgroups=1, interval_ns=SECOND // 5)
+    source = synth.agent(synth.plan_catalog("inst-curve", plan), plan.interval_ns)
+    viewer = viewer_factory(f"--source={endpoint}", "--curve-server-key", str(root / "agent.key"),
+                            "--curve-key", str(root / f"{who}.key_secret"))
+    try:
+        publisher.publish_catalog(source.cat)
+        seen: list[dict] = []
+        deadline = time.monotonic() + 8
+        seq = 0
+        while time.monotonic() < deadline and not (seen and seen[-1].get("rows", 0) >= 5):
+            seq += 1
+            publisher.publish_frame(source.frame(seq, time.time_ns() // plan.interval_ns * plan.interval_ns))
+            seen.append(_info(viewer.url))
+            time.sleep(plan.interval_ns / 1e9)  # the publisher's cadence, not a synchronisation
+    finally:
+        publisher.close()
+    if who == "good":
+        assert seen[-1]["rows"] >= 5
+        assert seen[-1]["mode"] == "live"
+    else:
+        assert all(s["waiting"] for s in seen)
+        assert seq >= 10  # frames kept coming for the whole 8 s
