@@ -167,7 +167,11 @@ class CgroupRows:
         """Every planned slot's counters as one block, then its histograms (unchanged ones reused)."""
         if not self._slots.size:
             return
-        out.counters(self._ids, self.rows[:, self._slots].sum(axis=0, dtype=np.uint64))
+        if len(self.rows) == 1 or self._slots.size * 8 < self.capacity:
+            summed = self.rows[:, self._slots].sum(axis=0, dtype=np.uint64)
+        else:  # most slots owned: summing the whole table in place beats gathering a copy first
+            summed = self.rows.sum(axis=0, dtype=np.uint64)[self._slots]
+        out.counters(self._ids, summed)
         if self.hists is not None and self._hist_block is not None:
             dense = self.hists[self._slots].reshape(len(self._hist_block.ids), -1)
             out.histogram_values(self._hist_block.values(dense))

@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -96,8 +97,8 @@ def sparse_rows(
     rows, cols = np.nonzero(dense)
     counts = dense[rows, cols].astype(np.uint64)
     indices = (cols if columns is None else columns[cols]).astype(np.uint16)
-    bounds = np.searchsorted(rows, np.arange(1, dense.shape[0]))
-    return list(zip(np.split(indices, bounds), np.split(counts, bounds), strict=True))
+    bounds = np.searchsorted(rows, np.arange(dense.shape[0] + 1)).tolist()
+    return [(indices[a:b], counts[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 class HistogramBlock:
