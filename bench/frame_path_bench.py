@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/frame_path_bench.py synthetic [-q] [--frames 30] [--stride 100]
     .venv/bin/python bench/frame_path_bench.py live [-q] [--seconds 20] [--intervals 10ms,100ms,1s]
+    .venv/bin/python bench/frame_path_bench.py start [-q] [--runs 5] [--seconds 20]
 
 Run it once with this tree's code and once with another tree's (``--tree
 DIR``: a checkout, e.g. ``git archive main | tar -x -C /tmp/before``; its
@@ -21,6 +22,9 @@ rounds), frame size, and a least-squares fit cost = a + b·cpus + c·cgroups.
 
 live: ``rezolus-agent`` with every sampler (``config/agent.toml``) at each
 interval; CPU from ``/proc/PID/stat`` over the window after a warm-up.
+
+start: ``rezolus-agent`` with every sampler at 1 s, time from spawning it to
+the first frame, and its RSS ``--seconds`` after that frame.
 """
 
 from __future__ import annotations
@@ -97,7 +101,9 @@ def _cgroup_rows(wired, sampler, rng: np.random.Generator, paths: dict[int, str]
     return emitter, [a for name, a in arrays.items() if not name.endswith("_owner")]
 
 
-def synthetic(frames: int, rounds: int, stride: int, sizes: tuple[list[int], list[int]], *, profile: bool = False) -> list[tuple[int, int, float, int]]:  # noqa: C901, PLR0915 - one setup
+def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
+    frames: int, rounds: int, stride: int, sizes: tuple[list[int], list[int]], *, profile: bool = False
+) -> list[tuple[int, int, float, int]]:
     from rezolus_agent import registry as sampler_registry  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent import wiring  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent.bpfload import BpfMaps  # noqa: PLC0415 - after --tree chose the code
@@ -246,9 +252,44 @@ def live(intervals: list[str], seconds: float, env: dict[str, str], tree: Path) 
         print(f"| {interval} | {100 * cpu / (t1 - t0):.2f} | {len(seqs)} / {ticks} | {per} |")
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start(runs: int, settle: float, env: dict[str, str], tree: Path) -> None:
+    """Start to first frame (every sampler, 1 s interval) and RSS ``settle`` seconds after it."""
+    from rezolus_core.bus import ZmqSubscriber  # noqa: PLC0415 - after --tree chose the code
+
+    print("| run | start to first frame (s) | steady RSS (MB) | load average |")
+    print("|---|---|---|---|")
+    for run in range(runs):
+        endpoint = free_endpoint()
+        cmd = [sys.executable, "-m", "rezolus_agent.main", "--config", str(tree / "config/agent.toml"),
+               "--listen", endpoint, "--interval", "1s"]
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sub = ZmqSubscriber(endpoint)
+        while not sub.poll(0.02):
+            if time.monotonic() - started > 120:
+                raise RuntimeError("no frame in 120 s")
+        first = time.monotonic() - started
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            sub.poll(0.5)
+        rss = rss_mb(proc.pid)
+        sub.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+        print(f"| {run + 1} | {first:.2f} | {rss:.1f} | {os.getloadavg()[0]:.1f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("synthetic", "live"))
+    parser.add_argument("mode", choices=("synthetic", "live", "start"))
+    parser.add_argument("--runs", type=int, default=5, help="start: agent starts")
     parser.add_argument("--tree", type=Path, help="run another checkout's agent code")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--stride", type=int, default=100,
@@ -263,13 +304,16 @@ def main() -> int:
     parser.add_argument("--intervals", default="10ms,100ms,1s")
     args = parser.parse_args()
     if args.quick:
-        args.frames, args.rounds, args.seconds = 10, 3, 10.0
+        args.frames, args.rounds, args.seconds, args.runs = 10, 3, 10.0, 3
     env = use_tree(args.tree)
     print(f"code: {args.tree or ROOT}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
     if args.mode == "synthetic":
-        report_synthetic(synthetic(args.frames, args.rounds, args.stride, (args.cpus, args.cgroups), profile=args.profile))
-    else:
+        sizes = (args.cpus, args.cgroups)
+        report_synthetic(synthetic(args.frames, args.rounds, args.stride, sizes, profile=args.profile))
+    elif args.mode == "live":
         live(args.intervals.split(","), args.seconds, env, args.tree or ROOT)
+    else:
+        start(args.runs, args.seconds, env, args.tree or ROOT)
     return 0
 
 
