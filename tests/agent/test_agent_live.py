@@ -13,14 +13,14 @@ import pytest
 from rezolus_agent.samplers.cpu_usage import STATES, read_stat
 from rezolus_core.bus import ZmqSubscriber
 from support.env import VENV_BIN, free_port, require
-from support.live import next_frame, series_values, wait_for_series
+from support.live import attached, next_frame, series_values, wait_for_series
 
 
 def test_cpu_usage_lies_between_proc_stat_reads(subscribe, agent_factory) -> None:
     """Every cpu_usage value of a frame lies between /proc/stat read just before and just after it."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
-    next_frame(sub)
+    attached(sub)
     tick = 10**9 // os.sysconf("SC_CLK_TCK")
     for _ in range(5):
         started = time.time_ns()
@@ -56,7 +56,7 @@ def test_frames_stay_on_the_wall_clock_grid(subscribe, agent_factory) -> None:
     interval = 10_000_000
     agent = agent_factory(interval="10ms")
     sub = subscribe(agent.endpoint)
-    first = next_frame(sub).frame
+    first = attached(sub).frame
     run0, wait0 = schedstat(agent.proc.pid)
     deadline = time.monotonic() + 3
     frames = []
@@ -119,7 +119,7 @@ def test_busy_listen_address_is_a_clear_error(subscribe, agent_factory) -> None:
     """A second agent on the same endpoint exits 1 with a one-line message."""
     first = agent_factory(interval="100ms")
     sub = subscribe(first.endpoint)
-    next_frame(sub)
+    attached(sub)
     out = subprocess.run(
         [VENV_BIN / "rezolus-agent", "--listen", first.endpoint],
         capture_output=True,
