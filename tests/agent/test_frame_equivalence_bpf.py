@@ -23,7 +23,7 @@ from rezolus_agent.bpfload import BpfMaps
 from rezolus_agent.cgroups import CgroupLabeler
 from rezolus_agent.sampler import BpfSampler, BpfSpec, SamplerContext
 from rezolus_agent.samplers.scheduler_runqueue import SchedulerRunqueue
-from rezolus_agent.series import FrameBuilder, SeriesRegistry
+from rezolus_agent.series import FrameBuilder, HistogramBlock, SeriesRegistry
 from rezolus_core import histogram
 from rezolus_core.config import Section
 
@@ -185,3 +185,18 @@ def test_cgroup_rows_equal_plain_per_slot_emission(monkeypatch: pytest.MonkeyPat
         removed = np.flatnonzero(snapshot[0][:CAPACITY, 1]).tolist()
         assert freed == removed, number
         freed.clear()
+
+
+def test_histogram_block_reuse_holds_a_bounded_number_of_blocks() -> None:
+    """Rows going idle one by one keep at most REFRESH_BLOCKS computed blocks alive, and values stay exact."""
+    rows, buckets = 40, histogram.layout().buckets
+    block = HistogramBlock(list(range(rows)))
+    dense = np.zeros((rows, buckets), dtype=np.uint64)
+    for frame in range(rows):
+        dense = dense.copy()
+        dense[frame:, frame % buckets] += np.uint64(1)  # row r changes until frame r, then stays idle
+        values = block.values(dense)
+        assert [(v.indices.tolist(), v.counts.tolist()) for v in values] == [
+            tuple(a.tolist() for a in histogram.to_sparse(row)) for row in dense]
+        held = {id(v.indices.base) for v in values}
+        assert len(held) <= 8, "REFRESH_BLOCKS (8) bounds the blocks reused rows keep alive"

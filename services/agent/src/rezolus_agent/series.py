@@ -13,7 +13,8 @@ Invariants:
 - ``HistogramBlock`` turns a block of dense histograms into the same sparse
   values ``histogram.to_sparse`` gives row by row, with one ``nonzero`` for
   the block, and hands back the previous frame's values for rows whose
-  counts did not change (values are immutable, so sharing them is safe).
+  counts did not change (values are immutable, so sharing them is safe);
+  the memory reused rows keep alive is bounded (``REFRESH_BLOCKS``).
 """
 
 from __future__ import annotations
@@ -102,20 +103,31 @@ def sparse_rows(
 
 
 class HistogramBlock:
-    """Sparse values of a fixed list of histogram series, recomputed only for rows that changed."""
+    """Sparse values of a fixed list of histogram series, recomputed only for rows that changed.
+
+    A row's arrays are views into the block computed in the frame the row
+    last changed, so a reused row keeps that block alive; after
+    ``REFRESH_BLOCKS`` partial updates every row is recomputed into one new
+    block, so at most that many blocks (each no bigger than the whole) are
+    held.
+    """
+
+    REFRESH_BLOCKS = 8
 
     def __init__(self, ids: list[int], columns: NDArray[np.intp] | None = None) -> None:
         self.ids = ids
         self.columns = columns
         self._last: NDArray[np.uint64] | None = None
         self._values: list[HistogramValue] = []
+        self._blocks = 0
 
     def values(self, dense: NDArray[np.uint64]) -> list[HistogramValue]:
         """The values of ``dense`` (one row per id); ``dense`` must not change afterwards (pass a copy)."""
         last, self._last = self._last, dense
-        if last is None:
+        if last is None or self._blocks >= self.REFRESH_BLOCKS:
             sparse = sparse_rows(dense, self.columns)
             self._values = [HistogramValue(sid, i, c) for sid, (i, c) in zip(self.ids, sparse, strict=True)]
+            self._blocks = 1
             return self._values
         changed = np.flatnonzero((dense != last).any(axis=1))
         if changed.size:
@@ -123,6 +135,7 @@ class HistogramBlock:
             for row, (i, c) in zip(changed.tolist(), sparse_rows(dense[changed], self.columns), strict=True):
                 values[row] = HistogramValue(self.ids[row], i, c)
             self._values = values
+            self._blocks += 1
         return self._values
 
 
