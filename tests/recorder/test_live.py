@@ -161,9 +161,9 @@ def _check_rows_against_frames(table, schema, collector):
             seen.add(name)
             cell = np.asarray(table.column(name)[row].as_py(), dtype=np.uint64)
             assert np.array_equal(cell, histogram.to_dense(hist.indices, hist.counts))
-            if row:
-                before = collector.deliveries[stamps[row - 1]].frame.histograms
-                older = next(h for h in before if h.id == hist.id)
+            before = collector.deliveries[stamps[row - 1]].frame.histograms if row else ()
+            older = next((h for h in before if h.id == hist.id), None)
+            if older is not None:  # a histogram new in this row (a new cgroup's) has no window yet
                 window, _ = histogram.delta(
                     cell, np.asarray(table.column(name)[row - 1].as_py(), dtype=np.uint64)
                 )
