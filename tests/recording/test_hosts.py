@@ -76,7 +76,7 @@ def test_duckdb_and_pandas_group_by_host(tmp_path):
     ).fetchall()
     assert rows == [("web1", 4, 0, 0), ("web1@10.0.0.3:4241", 3, 0, 1), ("web2", 4, 1, 0)]
     rates = duckdb.sql(
-        f"SELECT host, (\"cpu_usage/user/0\"::DOUBLE - lag(\"cpu_usage/user/0\") OVER w) / duration AS r "  # noqa: S608
+        f'SELECT host, ("cpu_usage/user/0"::DOUBLE - lag("cpu_usage/user/0") OVER w) / duration AS r '  # noqa: S608
         f"FROM '{path}' WINDOW w AS (PARTITION BY host ORDER BY timestamp) ORDER BY host, timestamp"
     ).fetchall()
     per_second = synth.counter_value(1, 0) / 1e9  # counter 0 grows by this per second at 1 s
