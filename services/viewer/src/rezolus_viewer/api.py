@@ -9,6 +9,10 @@ Invariants:
   the whole recording).  Bad input (unknown chart, non-integer or empty
   range, range outside the recording, points out of bounds) is a 400 with
   ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
+- A recording of several hosts (``hosts.HostFiles``) is viewed one host at a
+  time: ``instance=HOST`` on ``/api/info`` and ``/api/chart`` picks it
+  (default: the first host; an unknown one is a 400), and ``/api/info``
+  lists every host in ``hosts``.
 - Computation runs in worker threads, so the event loop keeps answering;
   answers are cached per (chart, start, end, points).
 - After start-up, the overview's scalar columns are read chart by chart
@@ -35,6 +39,7 @@ from rezolus_viewer import query
 
 if TYPE_CHECKING:
     from rezolus_viewer.dashboard import Dashboard
+    from rezolus_viewer.hosts import HostFiles
     from rezolus_viewer.recording import Recording
 
 MAX_POINTS = 4000
@@ -43,6 +48,7 @@ WARM_POLL_S = 0.2
 RECORDING: web.AppKey[Recording] = web.AppKey("recording")
 DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard")
 STATE: web.AppKey[State] = web.AppKey("state")
+VIEWS: web.AppKey[Views] = web.AppKey("views")
 
 
 class BadRequestError(ValueError):
@@ -54,7 +60,7 @@ class State:
 
     def __init__(self) -> None:
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_name_prefix="viewer")
-        self.cache: OrderedDict[tuple[str, int, int, int], dict[str, Any]] = OrderedDict()
+        self.cache: OrderedDict[tuple[str, str, int, int, int], dict[str, Any]] = OrderedDict()
         self.stop = threading.Event()
         self.warmer: threading.Thread | None = None
         self.inflight = 0
@@ -71,6 +77,48 @@ class State:
         self.inflight -= 1
         if self.inflight == 0:
             self.idle.set()
+
+
+class Views:
+    """The recording and dashboard of each host, opened on first use (the default host's at start)."""
+
+    def __init__(self, rec: Recording, dash: Dashboard, hosts: HostFiles | None) -> None:
+        self.hosts = hosts
+        self.names = hosts.names if hosts is not None and hosts.many else []
+        self.default = self.names[0] if self.names else ""
+        self._open: dict[str, tuple[Recording, Dashboard]] = {self.default: (rec, dash)}
+        self._lock = threading.Lock()
+
+    def pick(self, host: str | None) -> tuple[str, Recording, Dashboard]:
+        """The host asked for (default: the first) with its recording and dashboard (may read the file)."""
+        from rezolus_viewer import dashboard  # noqa: PLC0415 - only for files of several hosts
+        from rezolus_viewer.recording import Recording  # noqa: PLC0415
+
+        name = host or self.default
+        with self._lock:
+            opened = self._open.get(name)
+            if opened is None:
+                if self.hosts is None or name not in self.names:
+                    raise BadRequestError(f"no host {name!r} in this recording")
+                rec = Recording(self.hosts.file(name))
+                opened = self._open[name] = (rec, dashboard.plan(rec.columns.values()))
+            return name, *opened
+
+    def close(self) -> None:
+        """Close every recording opened here and remove the per-host files."""
+        for rec, _ in self._open.values():
+            rec.close()
+        if self.hosts is not None:
+            self.hosts.close()
+
+
+async def _view(request: web.Request) -> tuple[str, Recording, Dashboard]:
+    views = request.app[VIEWS]
+    host = request.query.get("instance")
+    if not host or host == views.default:
+        return views.pick(None)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(request.app[STATE].pool, views.pick, host)
 
 
 def static_dir() -> pathlib.Path:
@@ -113,12 +161,15 @@ async def index(_: web.Request) -> web.FileResponse:
 
 async def info(request: web.Request) -> web.Response:
     """The recording's description and the planned sections and charts."""
-    rec, dash = request.app[RECORDING], request.app[DASHBOARD]
+    host, rec, dash = await _view(request)
     meta = rec.metadata
+    views = request.app[VIEWS]
     return web.json_response({
-        "file": rec.path.name,
+        "file": views.hosts.path.name if views.hosts is not None and views.names else rec.path.name,
         "source": meta.get(layout.SOURCE, ""),
-        "hostname": meta.get(layout.HOSTNAME, "") or rec.host().get(layout.HOSTNAME, ""),
+        "hostname": host or meta.get(layout.HOSTNAME, "") or rec.host().get(layout.HOSTNAME, ""),
+        "hosts": views.names,
+        "instance": host,
         "kernel": meta.get(layout.KERNEL, ""),
         "version": meta.get(layout.VERSION, ""),
         "interval_ns": rec.interval_ns,
@@ -133,13 +184,14 @@ async def info(request: web.Request) -> web.Response:
 
 async def chart(request: web.Request) -> web.Response:
     """One chart's data over the requested range."""
-    rec, dash, state = request.app[RECORDING], request.app[DASHBOARD], request.app[STATE]
+    host, rec, dash = await _view(request)
+    state = request.app[STATE]
     chart_id = request.query.get("id", "")
     spec = dash.charts.get(chart_id)
     if spec is None:
         raise BadRequestError(f"unknown chart {chart_id!r}" if chart_id else "missing chart id")
     start, end, points = parse_range(request, rec)
-    key = (chart_id, start, end, points)
+    key = (host, chart_id, start, end, points)
     data = state.cache.get(key)
     if data is None:
         loop = asyncio.get_running_loop()
@@ -213,14 +265,15 @@ async def _close(app: web.Application) -> None:
     if state.warmer is not None:
         await loop.run_in_executor(None, state.warmer.join, CLOSE_TIMEOUT_S)
     await loop.run_in_executor(None, functools.partial(state.pool.shutdown, wait=True))
-    await loop.run_in_executor(None, app[RECORDING].close)
+    await loop.run_in_executor(None, app[VIEWS].close)
 
 
-def make_app(rec: Recording, dash: Dashboard, warm: bool = True) -> web.Application:
-    """Build the application serving ``rec`` laid out as ``dash``."""
+def make_app(rec: Recording, dash: Dashboard, warm: bool = True, hosts: HostFiles | None = None) -> web.Application:
+    """Build the application serving ``rec`` laid out as ``dash`` (the first of ``hosts``, if several)."""
     app = web.Application(middlewares=[errors])
     app[RECORDING] = rec
     app[DASHBOARD] = dash
+    app[VIEWS] = Views(rec, dash, hosts)
     app[STATE] = State()
     app.router.add_get("/", index)
     app.router.add_get("/api/info", info)

@@ -25,6 +25,8 @@ import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from rezolus_core import log, web
 from rezolus_core.address import ListenAddress, parse_listen
 from rezolus_core.config import ConfigError
@@ -33,6 +35,7 @@ from rezolus_core.shell import Option, Spec
 from rezolus_viewer import dashboard
 from rezolus_viewer.api import make_app
 from rezolus_viewer.fetch import TOKEN_ENV, DownloadError, download, is_url, snapshot_url, token
+from rezolus_viewer.hosts import HostFiles
 from rezolus_viewer.recording import Recording, RecordingError
 
 if TYPE_CHECKING:
@@ -73,8 +76,9 @@ class Viewer:
     name = PROG
 
     def __init__(self, recording: Recording, listen: ListenAddress, open_browser: bool,
-                 cleanup: Callable[[], None] | None = None) -> None:
+                 cleanup: Callable[[], None] | None = None, hosts: HostFiles | None = None) -> None:
         self.recording = recording
+        self.hosts = hosts
         self.listen = listen
         self.open_browser = open_browser
         self.url = ""
@@ -83,7 +87,7 @@ class Viewer:
 
     async def startup(self) -> None:
         """Plan the page and bind the listening socket."""
-        app = make_app(self.recording, dashboard.plan(self.recording.columns.values()))
+        app = make_app(self.recording, dashboard.plan(self.recording.columns.values()), hosts=self.hosts)
         self._served = await web.start(app, self.listen)
         self.url = self._served.url
         print(f"serving {self.url}", flush=True)  # noqa: T201 - the one line operators and tests read
@@ -126,13 +130,14 @@ def _build(argv: list[str] | None) -> int:
         if not path.is_file():
             raise ConfigError("command line", "FILE", f"{path} is not a file")
     try:
-        recording = Recording(path)
-    except RecordingError as exc:
+        hosts = HostFiles(path)
+        recording = Recording(hosts.file(hosts.names[0]) if hosts.many else path)
+    except (RecordingError, OSError, pa.ArrowException) as exc:
         if cleanup is not None:
             with contextlib.suppress(OSError):
                 cleanup()
         raise ConfigError("command line", "FILE", str(exc)) from None
-    return run_service(Viewer(recording, settings["listen"], settings["open"], cleanup))
+    return run_service(Viewer(recording, settings["listen"], settings["open"], cleanup, hosts))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,23 @@ const PALETTE = ["#3557d4", "#e8743b", "#19a979", "#c94dab", "#945ecf", "#13a4b4
 const HEAT_STOPS = [[252, 253, 191], [254, 176, 120], [241, 96, 93], [183, 55, 121], [114, 31, 129], [44, 17, 95]];
 const PCT_COLORS = { p50: "#1d7a46", "p99": "#1c4fd8", "p99.9": "#111827" };
 const state = { info: null, range: null, charts: [], generation: 0 };
+// A recording of several hosts is viewed one host at a time: ?instance=HOST, passed on to the API.
+const INSTANCE = new URLSearchParams(location.search).get("instance") || "";
+function withInstance(q) { if (INSTANCE) q.set("instance", INSTANCE); return q; }
+function hostSelector(info) {
+  if (!info.hosts || info.hosts.length < 2) return;
+  const select = document.createElement("select");
+  select.id = "host";
+  select.title = "Host shown (this recording holds several)";
+  for (const h of info.hosts) select.append(new Option(h, h, false, h === info.instance));
+  select.onchange = () => {
+    const url = new URL(location.href);
+    url.searchParams.set("instance", select.value);
+    url.searchParams.delete("start"); url.searchParams.delete("end");
+    location.href = url.href;
+  };
+  document.getElementById("file").after(select);
+}
 
 // ---------- formatting ----------
 function si(v, digits = 3) {
@@ -247,7 +264,7 @@ async function loadChart(c, gen) {
     start: BigInt(Math.floor(state.range[0])) * 1000000n, end: BigInt(Math.ceil(state.range[1])) * 1000000n });
   let data;
   try {
-    const resp = await fetch("/api/chart?" + q);
+    const resp = await fetch("/api/chart?" + withInstance(q));
     data = await resp.json();
     if (!resp.ok) throw new Error(data.error || resp.statusText);
   } catch (err) {
@@ -327,9 +344,14 @@ function layout(info) {
   }
 }
 async function start() {
-  const resp = await fetch("/api/info");
+  const resp = await fetch("/api/info?" + withInstance(new URLSearchParams()));
   const info = await resp.json();
+  if (!resp.ok) {
+    document.getElementById("status").textContent = info.error || resp.statusText;
+    return;
+  }
   state.info = info;
+  hostSelector(info);
   const interval = info.interval_ns >= 1e9 ? info.interval_ns / 1e9 + " s" : info.interval_ns / 1e6 + " ms";
   document.getElementById("file").textContent =
     `${info.file} · ${info.hostname || "unknown host"} · ${info.rows} rows every ${interval}` +
