@@ -19,13 +19,16 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rezolus_recording import layout
+from rezolus_recording import layout, reader
 from rezolus_recording.writer import write_table
 
 
 def host_names(path: Path) -> list[str]:
-    """The ``host`` values of the file, in order of first appearance ([] without the column)."""
-    handle = pq.ParquetFile(path)
+    """The ``host`` values of the file, in order of first appearance ([] without the column).
+
+    Raises ``RecordingError`` when ``path`` is not a readable recording.
+    """
+    handle = reader.open_recording(path)
     if layout.HOST_COLUMN not in handle.schema_arrow.names:
         return []
     column = handle.read(columns=[layout.HOST_COLUMN]).column(0)

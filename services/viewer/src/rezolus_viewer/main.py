@@ -132,7 +132,7 @@ def _build(argv: list[str] | None) -> int:
     try:
         hosts = HostFiles(path)
         recording = Recording(hosts.file(hosts.names[0]) if hosts.many else path)
-    except (RecordingError, OSError, pa.ArrowException) as exc:
+    except (RecordingError, OSError, pa.ArrowException) as exc:  # the per-host copy may fail too
         if cleanup is not None:
             with contextlib.suppress(OSError):
                 cleanup()
