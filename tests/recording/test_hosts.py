@@ -1,6 +1,8 @@
 """Recordings of several agents: the ``host`` column, per-host restarts and gaps, DuckDB and pandas."""
 
 import json
+import re
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -100,3 +102,18 @@ def test_a_file_without_the_host_column_still_reads(tmp_path):
     write_table(old, path)
     assert duckdb.sql(f"SELECT count(*) FROM '{path}'").fetchall() == [(3,)]  # noqa: S608
     assert "host" not in pd.read_parquet(path).columns
+
+
+def test_the_doc_queries_for_several_hosts_run(tmp_path, monkeypatch):
+    """docs/parquet.md's queries of "Several hosts in one file" give per-host answers."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "parquet.md").read_text()
+    section = doc.split("### Several hosts in one file", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```\n(.*?)```", section, flags=re.DOTALL)
+    path = _three_hosts(tmp_path)
+    path.rename(tmp_path / "rezolus.parquet")
+    monkeypatch.chdir(tmp_path)
+    counts, rates = (duckdb.connect().execute(q).fetchall() for q in block.split(";") if q.strip())
+    assert counts == [("web1", 4, 0, 0), ("web1@10.0.0.3:4241", 3, 1, 0), ("web2", 4, 0, 1)]
+    per_second = synth.counter_value(1, 0) / 1e9
+    web2 = [r for h, _, r in sorted(rates, key=lambda row: (row[0], row[1])) if h == "web2"]
+    assert web2 == [None, per_second, None, per_second]  # nulls on the first row and on the restart row
