@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import TYPE_CHECKING
 
+import pyarrow.parquet as pq
 import pytest
+from hindsight_synth import T0, Feeder, S, SyntheticAgent
 
 from rezolus_core.config import ConfigError
 from rezolus_hindsight import config
@@ -59,3 +63,40 @@ def test_each_source_gets_its_own_buffer_and_a_share_of_max_bytes(tmp_path: Path
     assert [f.buffer.directory for f in many.follows] == [buffers / "a_1", buffers / "ipc_run_r.sock"]
     assert [f.buffer.max_bytes for f in many.follows] == [15 * 1024 * 1024] * 2
     assert buffer_directory(tmp_path, "tcp://[::1]:4241", many=True) == tmp_path / "buffer" / "1_4241"
+
+
+@pytest.mark.parametrize("rows", [20, 600])  # 2 x 600 > CHUNK_ROWS: the streamed two-pass path
+def test_a_snapshot_holds_every_source_under_its_host(tmp_path: Path, rows: int) -> None:
+    """Rows of each source, in time order, under its agent's hostname; the second source has a gap."""
+    cfg = _load(tmp_path, f'directory = "{tmp_path / "data"}"\noutput = "{tmp_path / "out"}"\n'
+                'duration = "1h"\nmax_bytes = "64MiB"\nsource = ["a:1", "b:1"]\n')
+    svc = HindsightService(cfg)
+    for follow in svc.follows:
+        follow.buffer.open()
+    try:
+        feeders = []
+        for name, follow in zip(("host-a", "host-b"), svc.follows, strict=True):
+            agent = SyntheticAgent()
+            agent.cat = dataclasses.replace(agent.cat, host={"hostname": name})
+            agent.hostname = name
+            feeders.append(Feeder(follow.buffer, agent))
+        for i in range(rows):
+            feeders[0].feed(T0 + i * S)
+            if i == rows // 2:
+                feeders[1].agent.seq += 1  # a frame the bus lost: its tick is used up
+            else:
+                feeders[1].feed(T0 + i * S)
+        result = asyncio.run(svc.snapshot({}))
+    finally:
+        for follow in svc.follows:
+            follow.buffer.close()
+    table = pq.read_table(result.path).to_pydict()
+    assert result.rows == 2 * rows - 1
+    assert table["host"] == ["host-a"] * rows + ["host-b"] * (rows - 1)
+    assert table["timestamp"][:rows] == [f.timestamp_ns for f in feeders[0].stored]
+    assert table["timestamp"][rows:] == [f.timestamp_ns for f in feeders[1].stored]
+    assert table["missed"][:rows] == [0] * rows
+    assert table["missed"][rows:] == [0] * (rows // 2) + [1] + [0] * (rows - rows // 2 - 2)
+    assert table["duration"][0] is None
+    assert table["duration"][rows] is None  # the second host starts afresh
+    assert not any(table["restart"])
