@@ -11,7 +11,9 @@ follows all of them (``--source`` once per host, interval 1 s).  After a
 settling period, the window measures hindsight's CPU (% of one core, from
 /proc), its RSS at the end, the bytes per frame of the sealed (compressed)
 buffer segments (a frame per second per host makes that x3600 the disk per
-host-hour) and the frames the bus lost.  Prints a markdown table for docs/performance.md.
+host-hour) and the frames the bus lost; then it times one whole-buffer
+snapshot (``POST /snapshot``), whose cost grows with rows, i.e. with hosts.
+Prints a markdown table for docs/performance.md.
 """
 
 from __future__ import annotations
@@ -166,6 +168,11 @@ def measure(hosts: int, seconds: float, work: Path, catalog: Path, frame: Path) 
         time.sleep(seconds)  # the measurement window
         after_cpu, after = cpu_seconds(hindsight.pid), status(listen)
         wall = time.monotonic() - started
+        snap_started = time.monotonic()
+        request = urllib.request.Request(f"http://{listen}/snapshot", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=600) as reply:  # noqa: S310 - loopback
+            snap = json.loads(reply.read())
+        snap_s = time.monotonic() - snap_started
         return {
             "hosts": hosts,
             "cpu": 100 * (after_cpu - before_cpu) / wall,
@@ -175,6 +182,8 @@ def measure(hosts: int, seconds: float, work: Path, catalog: Path, frame: Path) 
             "expected": hosts * wall,
             "missed": int(after["frames_missed"]) - int(before["frames_missed"]),  # type: ignore[call-overload]
             "wall": wall,
+            "snap_rows": int(snap["rows"]),
+            "snap_s": snap_s,
         }
     finally:
         for proc in (hindsight, publisher):
@@ -199,12 +208,13 @@ def main() -> int:
         series = len(template.counter_ids) + len(template.gauge_ids) + len(template.histograms)
         print(f"frame: {series} series, {frame.stat().st_size} bytes on the bus; load {os.getloadavg()}")
         print("| hosts | CPU % of one core | CPU % per host | RSS MiB | disk MiB per host-hour "
-              "| frames stored / due | lost |")
-        print("|---|---|---|---|---|---|---|")
+              "| frames stored / due | lost | snapshot rows | snapshot s | ms per row |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for hosts in (int(h) for h in args.hosts.split(",")):
             r = measure(hosts, args.seconds, work, catalog, frame)
             print(f"| {hosts} | {r['cpu']:.1f} | {r['cpu'] / hosts:.2f} | {r['rss']:.0f} | "
-                  f"{r['bytes_per_frame'] * 3600 / 2**20:.1f} | {r['stored']} / {r['expected']:.0f} | {r['missed']} |",
+                  f"{r['bytes_per_frame'] * 3600 / 2**20:.1f} | {r['stored']} / {r['expected']:.0f} | {r['missed']} "
+                  f"| {r['snap_rows']} | {r['snap_s']:.2f} | {1000 * r['snap_s'] / max(1, r['snap_rows']):.2f} |",
                   flush=True)
         print(f"load after: {os.getloadavg()}")
     finally:

@@ -51,3 +51,22 @@ def test_two_sources_record_into_one_file(tmp_path, recorder):
     )
     step = synth.counter_value(1, 0) - synth.counter_value(0, 0)
     assert rates.rows() == [("host-one", step, step), ("host-two", step, step)]
+
+
+def test_a_silent_source_is_reported_and_the_others_recorded(tmp_path, recorder):
+    """One agent down: the recording of the other completes (exit 0) and the log names the silent one."""
+    one = _agent("host-one")
+    silent = free_endpoint()
+    out = tmp_path / "partial.parquet"
+    try:
+        wait_until(lambda: one.published, 20, "the agent publishing")
+        proc = recorder("--source", one.endpoint, "--source", silent, "--interval", "100ms",
+                        "--duration", "3s", "--timeout", "1s", out)
+        assert proc.wait(60) == 0, proc.stderr
+    finally:
+        one.stop()
+    assert duckdb.execute("SELECT host, count(*) FROM read_parquet(?) GROUP BY host", [str(out)]).fetchall() == [
+        ("host-one", 30)
+    ]
+    assert "no frames from this source yet" in proc.stderr
+    assert silent in proc.stderr
