@@ -130,6 +130,6 @@ def test_a_recording_of_two_hosts_shows_a_host_selector(tmp_path, viewer_factory
     page.select_option("select#host", "web2")
     page.wait_for_url("**instance=web2**")
     page.wait_for_function(ALL_DRAWN, timeout=60_000)
-    assert page.evaluate("[window.rezolusViewer.info.instance, window.rezolusViewer.info.rows]") == ["web2", 30]
+    assert page.evaluate("[window.rezolusViewer.info.hostname, window.rezolusViewer.info.rows]") == ["web2", 30]
     assert page.eval_on_selector("select#host", "s => s.value") == "web2"
     assert problems == []

@@ -11,7 +11,7 @@ from rezolus_recording.builder import TableBuilder
 from rezolus_recording.writer import write_table
 from rezolus_viewer import compare_cli, dashboard, query_cli
 from rezolus_viewer.api import make_app
-from rezolus_viewer.hosts import HostFiles
+from rezolus_viewer.hosts import HostFiles, HostViews
 from rezolus_viewer.recording import Recording
 from support import synth
 
@@ -50,7 +50,9 @@ def _write(path, hosts, *, drop_host=False):
 def _get(hosts, *urls):
     async def run():
         rec = Recording(hosts.file(hosts.names[0]) if hosts.many else hosts.path)
-        app = make_app(rec, dashboard.plan(rec.columns.values()), warm=False, hosts=hosts)
+        plan = dashboard.plan(rec.columns.values())
+        views = HostViews(hosts, rec, plan) if hosts.many else None
+        app = make_app(rec, plan, warm=False, views=views)
         async with TestClient(TestServer(app)) as client:
             out = []
             for url in urls:
@@ -75,9 +77,9 @@ def test_the_api_shows_one_host_at_a_time(tmp_path):
     finally:
         hosts.close()
     assert (s1, s2, s3) == (200, 200, 400)
-    assert first["hosts"] == ["web1", "web2"]
-    assert (first["instance"], first["rows"], first["breaks"]) == ("web1", 5, 0)
-    assert (second["instance"], second["rows"], second["hostname"]) == ("web2", 8, "web2")
+    assert (first["mode"], first["hosts"], first["file"]) == ("hosts", ["web1", "web2"], "two.parquet")
+    assert (first["hostname"], first["rows"], first["breaks"]) == ("web1", 5, 0)
+    assert (second["hostname"], second["rows"], second["kernel"]) == ("web2", 8, synth.HOST["kernel"])
     assert "no host 'nope'" in bad["error"]
     assert (c1, c2) == (200, 200)
     assert len(one["x"]) == 4
@@ -104,7 +106,8 @@ def test_files_without_a_host_column_open_everywhere(tmp_path, capsys):
     assert hosts.names == []
     [(status, info)] = _get(hosts, "/api/info")
     assert status == 200
-    assert (info["rows"], info["hosts"], info["hostname"]) == (6, [], "web1")
+    assert (info["rows"], info["hostname"]) == (6, "web1")
+    assert "hosts" not in info
     _, rows = query_cli.run([str(old)], "SELECT host, count(*) FROM recording GROUP BY host")
     assert rows == [("web1", 6)]
     assert compare_cli.main([str(old), str(old)]) == 0

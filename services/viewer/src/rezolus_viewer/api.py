@@ -5,16 +5,19 @@ Invariants:
   static directory (vendored libraries included), so the page works offline.
 - ``GET /api/info`` describes the recording and the planned sections;
   ``GET /api/chart?id=&start=&end=&points=`` returns one chart's data.
+  Which recording answers is ``views``' choice (``views.py``): with
+  ``side=`` one of a comparison's two files, live the newest snapshot;
+  ``focus=`` keeps one series label in a top-N chart.
   ``start``/``end`` are integer nanoseconds since the Unix epoch (default:
   the whole recording).  Bad input (unknown chart, non-integer or empty
   range, range outside the recording, points out of bounds) is a 400 with
   ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
-- A recording of several hosts (``hosts.HostFiles``) is viewed one host at a
-  time: ``instance=HOST`` on ``/api/info`` and ``/api/chart`` picks it
-  (default: the first host; an unknown one is a 400), and ``/api/info``
-  lists every host in ``hosts``.
+- A recording of several hosts (``hosts.HostViews``, mode ``hosts``) is
+  viewed one host at a time: ``instance=HOST`` on ``/api/info`` and
+  ``/api/chart`` picks it (default: the first host; an unknown one is a
+  400), and ``/api/info`` lists every host in ``hosts``.
 - Computation runs in worker threads, so the event loop keeps answering;
-  answers are cached per (chart, start, end, points).
+  answers of files are cached per (side, chart, start, end, points, focus).
 - After start-up, the overview's scalar columns are read chart by chart
   (while the browser is still loading the page), then histogram indexes are built in
   the background in page order, only while no chart request is being computed, so later heatmaps
@@ -34,21 +37,21 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from rezolus_recording import layout
 from rezolus_viewer import query
+from rezolus_viewer.views import Fixed, View, Views, describe
 
 if TYPE_CHECKING:
     from rezolus_viewer.dashboard import Dashboard
-    from rezolus_viewer.hosts import HostFiles
     from rezolus_viewer.recording import Recording
+    from rezolus_viewer.source import Source
 
 MAX_POINTS = 4000
 CACHE_ENTRIES = 512
 WARM_POLL_S = 0.2
 RECORDING: web.AppKey[Recording] = web.AppKey("recording")
 DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard")
-STATE: web.AppKey[State] = web.AppKey("state")
 VIEWS: web.AppKey[Views] = web.AppKey("views")
+STATE: web.AppKey[State] = web.AppKey("state")
 
 
 class BadRequestError(ValueError):
@@ -60,7 +63,7 @@ class State:
 
     def __init__(self) -> None:
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_name_prefix="viewer")
-        self.cache: OrderedDict[tuple[str, str, int, int, int], dict[str, Any]] = OrderedDict()
+        self.cache: OrderedDict[tuple[object, ...], dict[str, Any]] = OrderedDict()
         self.stop = threading.Event()
         self.warmer: threading.Thread | None = None
         self.inflight = 0
@@ -77,48 +80,6 @@ class State:
         self.inflight -= 1
         if self.inflight == 0:
             self.idle.set()
-
-
-class Views:
-    """The recording and dashboard of each host, opened on first use (the default host's at start)."""
-
-    def __init__(self, rec: Recording, dash: Dashboard, hosts: HostFiles | None) -> None:
-        self.hosts = hosts
-        self.names = hosts.names if hosts is not None and hosts.many else []
-        self.default = self.names[0] if self.names else ""
-        self._open: dict[str, tuple[Recording, Dashboard]] = {self.default: (rec, dash)}
-        self._lock = threading.Lock()
-
-    def pick(self, host: str | None) -> tuple[str, Recording, Dashboard]:
-        """The host asked for (default: the first) with its recording and dashboard (may read the file)."""
-        from rezolus_viewer import dashboard  # noqa: PLC0415 - only for files of several hosts
-        from rezolus_viewer.recording import Recording  # noqa: PLC0415
-
-        name = host or self.default
-        with self._lock:
-            opened = self._open.get(name)
-            if opened is None:
-                if self.hosts is None or name not in self.names:
-                    raise BadRequestError(f"no host {name!r} in this recording")
-                rec = Recording(self.hosts.file(name))
-                opened = self._open[name] = (rec, dashboard.plan(rec.columns.values()))
-            return name, *opened
-
-    def close(self) -> None:
-        """Close every recording opened here and remove the per-host files."""
-        for rec, _ in self._open.values():
-            rec.close()
-        if self.hosts is not None:
-            self.hosts.close()
-
-
-async def _view(request: web.Request) -> tuple[str, Recording, Dashboard]:
-    views = request.app[VIEWS]
-    host = request.query.get("instance")
-    if not host or host == views.default:
-        return views.pick(None)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(request.app[STATE].pool, views.pick, host)
 
 
 def static_dir() -> pathlib.Path:
@@ -140,7 +101,7 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
         raise BadRequestError(f"{name} must be an integer, got {text!r}") from None
 
 
-def parse_range(request: web.Request, rec: Recording) -> tuple[int, int, int]:
+def parse_range(request: web.Request, rec: Source) -> tuple[int, int, int]:
     """Validated (start_ns, end_ns, points) of a chart request."""
     start = _int_param(request, "start", rec.start_ns)
     end = _int_param(request, "end", rec.end_ns)
@@ -159,50 +120,56 @@ async def index(_: web.Request) -> web.FileResponse:
     return web.FileResponse(static_dir() / "index.html")
 
 
+def view_of(request: web.Request) -> tuple[str, View]:
+    """The side a request names (``side=``, or a host's ``instance=``; default the first) and its view."""
+    side = request.query.get("side", "") or request.query.get("instance", "")
+    try:
+        return side, request.app[VIEWS].get(side)
+    except LookupError as exc:
+        raise BadRequestError(str(exc.args[0])) from None
+
+
 async def info(request: web.Request) -> web.Response:
-    """The recording's description and the planned sections and charts."""
-    host, rec, dash = await _view(request)
-    meta = rec.metadata
+    """The recording's description and the planned sections and charts (and the mode's extras)."""
     views = request.app[VIEWS]
-    return web.json_response({
-        "file": views.hosts.path.name if views.hosts is not None and views.names else rec.path.name,
-        "source": meta.get(layout.SOURCE, ""),
-        "hostname": host or meta.get(layout.HOSTNAME, "") or rec.host().get(layout.HOSTNAME, ""),
-        "hosts": views.names,
-        "instance": host,
-        "kernel": meta.get(layout.KERNEL, ""),
-        "version": meta.get(layout.VERSION, ""),
-        "interval_ns": rec.interval_ns,
-        "rows": rec.rows,
-        "breaks": int(rec.breaks[1:].sum()),
-        "start_ns": rec.start_ns,
-        "end_ns": rec.end_ns,
-        "series": len(rec.columns),
-        "sections": dash.describe(),
-    })
+    extra = views.info()
+    if extra.get("waiting"):
+        return web.json_response({"mode": views.mode, **extra, "sections": []})
+    _, view = view_of(request)
+    name = getattr(view.rec, "path", None)
+    body = describe(view.rec, name.name if name is not None else "")
+    body["sections"] = view.dash.describe()
+    if views.mode != "single":
+        body["mode"] = views.mode
+        body.update(extra)
+    return web.json_response(body)
 
 
 async def chart(request: web.Request) -> web.Response:
     """One chart's data over the requested range."""
-    host, rec, dash = await _view(request)
     state = request.app[STATE]
+    side, view = view_of(request)
+    rec = view.rec
     chart_id = request.query.get("id", "")
-    spec = dash.charts.get(chart_id)
+    spec = view.dash.charts.get(chart_id)
     if spec is None:
         raise BadRequestError(f"unknown chart {chart_id!r}" if chart_id else "missing chart id")
     start, end, points = parse_range(request, rec)
-    key = (host, chart_id, start, end, points)
+    focus = request.query.get("focus", "")
+    key = (side, view.key, chart_id, start, end, points, focus)
     data = state.cache.get(key)
     if data is None:
         loop = asyncio.get_running_loop()
         state.begin()
         try:
-            data = await loop.run_in_executor(state.pool, query.evaluate, rec, spec, start, end, points)
+            data = await loop.run_in_executor(
+                state.pool, functools.partial(query.evaluate, rec, spec, start, end, points, focus=focus))
         finally:
             state.end()
-        state.cache[key] = data
-        while len(state.cache) > CACHE_ENTRIES:
-            state.cache.popitem(last=False)
+        if view.key == 0:  # a live snapshot's answers are asked for once: not worth keeping
+            state.cache[key] = data
+            while len(state.cache) > CACHE_ENTRIES:
+                state.cache.popitem(last=False)
     return web.json_response(data)
 
 
@@ -220,7 +187,12 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-def _warm(rec: Recording, dash: Dashboard, state: State) -> None:
+def _warm(recs: list[Source], dash: Dashboard, state: State) -> None:
+    for rec in recs:
+        _warm_one(rec, dash, state)
+
+
+def _warm_one(rec: Source, dash: Dashboard, state: State) -> None:
     """Read the overview's scalar columns, then build histogram indexes in page order, yielding to requests."""
     ordered = [c for _, _, charts in dash.sections for c in charts]
     overview = [c for sid, _, charts in dash.sections if sid == "overview" for c in charts]
@@ -247,7 +219,7 @@ CLOSE_TIMEOUT_S = 30.0
 async def _start_warmer(app: web.Application) -> None:
     state = app[STATE]
     state.warmer = threading.Thread(
-        target=_warm, args=(app[RECORDING], app[DASHBOARD], state), name="viewer-warm", daemon=True
+        target=_warm, args=(app[VIEWS].recordings(), app[DASHBOARD], state), name="viewer-warm", daemon=True
     )
     state.warmer.start()
 
@@ -265,15 +237,23 @@ async def _close(app: web.Application) -> None:
     if state.warmer is not None:
         await loop.run_in_executor(None, state.warmer.join, CLOSE_TIMEOUT_S)
     await loop.run_in_executor(None, functools.partial(state.pool.shutdown, wait=True))
-    await loop.run_in_executor(None, app[VIEWS].close)
+    for rec in app[VIEWS].recordings():
+        await loop.run_in_executor(None, rec.close)
 
 
-def make_app(rec: Recording, dash: Dashboard, warm: bool = True, hosts: HostFiles | None = None) -> web.Application:
-    """Build the application serving ``rec`` laid out as ``dash`` (the first of ``hosts``, if several)."""
+def make_app(
+    rec: Recording | None, dash: Dashboard, warm: bool = True, *, views: Views | None = None
+) -> web.Application:
+    """Build the application serving ``rec`` laid out as ``dash`` (or, when given, the sources of ``views``)."""
     app = web.Application(middlewares=[errors])
-    app[RECORDING] = rec
+    if rec is not None:
+        app[RECORDING] = rec
     app[DASHBOARD] = dash
-    app[VIEWS] = Views(rec, dash, hosts)
+    if views is None:
+        if rec is None:
+            raise ValueError("make_app needs a recording or views")
+        views = Fixed({"": rec}, dash)
+    app[VIEWS] = views
     app[STATE] = State()
     app.router.add_get("/", index)
     app.router.add_get("/api/info", info)
