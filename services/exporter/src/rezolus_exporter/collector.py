@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from rezolus_core.tracker import TrackerStats
     from rezolus_exporter.state import AgentState
 
+WindowKey = tuple[str, int, int | None]
+"""What a window's families depend on: agent instance, newest and baseline sequence numbers."""
+
 SCRAPE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -68,7 +71,7 @@ class AgentCollector:
         self.summaries = summaries
         self.histograms = histograms or native_histograms
         self.plan: plan_mod.Plan | None = None
-        self._cache_key: tuple[str, int, int | None] | None = None
+        self._cache_key: WindowKey | None = None
         self._cache: list[Metric] = []
         self._label_sets: LabelSets = {}
         self._shapes: dict[tuple[Any, ...], Shape] = {}
@@ -81,9 +84,13 @@ class AgentCollector:
 
     def families(self) -> list[Metric]:
         """Every agent family, native-only histograms included (for protobuf answers)."""
+        return self.current()[1]
+
+    def current(self) -> tuple[WindowKey | None, list[Metric]]:
+        """The window's key (None when the agent is down or stale) and its families, rendered once per window."""
         window = self.state.window()
         if window is None:
-            return []
+            return None, []
         catalog = window.catalog
         if self.plan is None or (self.plan.instance, self.plan.version) != (
             catalog.instance,
@@ -103,7 +110,7 @@ class AgentCollector:
         if key != self._cache_key:
             self._cache = render(self.plan, window, self.settings, self._label_sets, self._shapes)
             self._cache_key = key
-        return self._cache
+        return key, self._cache
 
 
 class SelfCollector:

@@ -39,7 +39,7 @@ from prometheus_client.utils import floatToGoString
 from rezolus_exporter.histfamily import HistogramFamily
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from prometheus_client.registry import Collector
 
@@ -59,7 +59,7 @@ class _Template:
 Templates = dict[Any, "_Template | None"]
 
 
-class _Families:
+class Families:
     """A collector over a fixed list of families (what the library encoders take)."""
 
     def __init__(self, families: list[Metric]) -> None:
@@ -70,7 +70,8 @@ class _Families:
         return self.families
 
 
-def _format_key(encoder: Callable[[Collector], bytes]) -> Any:
+def format_key(encoder: Callable[[Collector], bytes]) -> Any:
+    """What tells two encoders apart (equal partials of one function are one format)."""
     if isinstance(encoder, partial):
         return (encoder.func, tuple(sorted(encoder.keywords.items())), encoder.args)
     return encoder
@@ -80,7 +81,7 @@ def _build(metric: Metric, samples: list[Sample], encoder: Callable[[Collector],
     """Encode the family with zero values and turn the text into a pattern, or None if it is unusual."""
     blank = Metric(metric.name, metric.documentation, metric.type, metric.unit)
     blank.samples = [Sample(s.name, s.labels, 0.0) for s in samples]
-    text = encoder(_Families([blank])).decode("utf-8").removesuffix(eof)
+    text = encoder(Families([blank])).decode("utf-8").removesuffix(eof)
     lines = text.split("\n")[:-1]
     header = [line for line in lines if line.startswith("# ")]
     body = lines[len(header) :]
@@ -131,17 +132,17 @@ def _fill(template: _Template, values: list[float]) -> str:
 
 
 def _fast(
-    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, format_key: Any, templates: Templates
+    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
 ) -> str | None:
     if isinstance(metric, HistogramFamily):
         present = tuple((s.index, s.cumulative is None) for s in metric.series)
-        key: Any = (format_key, metric.shape.key, present)
+        key: Any = (fmt, metric.shape.key, present)
         values = _histogram_values(metric)
     else:
         plain = _plain_key(metric)
         if plain is None:
             return None
-        key = (format_key, plain)
+        key = (fmt, plain)
         values = [s.value for s in metric.samples]
     if key not in templates:
         if len(templates) >= MAX_TEMPLATES:
@@ -151,46 +152,22 @@ def _fast(
     return None if template is None else _fill(template, values)
 
 
-class Answers:
-    """Templates shared by every scrape, and the text formats scrapers asked for recently.
+def end_of(encoder: Callable[[Collector], bytes]) -> str:
+    """What the encoder writes after the last family (``# EOF`` for OpenMetrics, nothing for 0.0.4)."""
+    return encoder(Families([])).decode("utf-8")
 
-    ``prerender`` fills the templates with a new frame's values as the frame
-    arrives, for each format asked for within ``RECENT_S``; a scrape of that
-    frame then finds every agent family's text ready (``_fill`` sees the same
-    values again).  It changes no answer, only when the work is done, and it
-    runs only while scrapes come at least about as often as frames (so a fast
-    agent with slow scrapers costs no extra rendering).
-    """
 
-    RECENT_S = 60.0
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.templates: Templates = {}
-        self.clock = clock
-        self.scrape_gap_s: float | None = None
-        self._last_scrape: float | None = None
-        self._recent: dict[Any, tuple[Callable[[Collector], bytes], float]] = {}
-
-    def generate(self, families: Iterable[Metric], encoder: Callable[[Collector], bytes]) -> bytes:
-        """One answer (see ``generate``), remembering its format and the time between scrapes."""
-        now = self.clock()
-        if self._last_scrape is not None:
-            gap = now - self._last_scrape
-            self.scrape_gap_s = gap if self.scrape_gap_s is None else 0.8 * self.scrape_gap_s + 0.2 * gap
-        self._last_scrape = now
-        self._recent[_format_key(encoder)] = (encoder, now)
-        return generate(families, encoder, self.templates)
-
-    def prerender(self, families: Callable[[], Iterable[Metric]], interval_s: float) -> None:
-        """Fill the templates of the recently asked formats with the current values (frames every ``interval_s``)."""
-        if self.scrape_gap_s is None or interval_s < 0.9 * self.scrape_gap_s:
-            return
-        now = self.clock()
-        for key, (encoder, used) in list(self._recent.items()):
-            if now - used > self.RECENT_S:
-                del self._recent[key]
-            else:
-                generate(families(), encoder, self.templates)
+def parts(families: Iterable[Metric], encoder: Callable[[Collector], bytes], templates: Templates) -> Iterator[str]:
+    """Each family's text, exactly as the library encoder writes it, without the end (see ``end_of``)."""
+    eof = end_of(encoder)
+    key = format_key(encoder)
+    for family in families:
+        if isinstance(family, HistogramFamily) and not family.classic:
+            continue
+        text = _fast(family, encoder, eof, key, templates)
+        if text is None:
+            text = encoder(Families([family])).decode("utf-8").removesuffix(eof)
+        yield text
 
 
 def generate(
@@ -198,15 +175,4 @@ def generate(
 ) -> bytes:
     """Encode the families exactly as the library encoder would (``templates`` carries the cache between calls)."""
     templates = {} if templates is None else templates
-    eof = encoder(_Families([])).decode("utf-8")
-    format_key = _format_key(encoder)
-    parts: list[str] = []
-    for family in families:
-        if isinstance(family, HistogramFamily) and not family.classic:
-            continue
-        text = _fast(family, encoder, eof, format_key, templates)
-        if text is None:
-            text = encoder(_Families([family])).decode("utf-8").removesuffix(eof)
-        parts.append(text)
-    parts.append(eof)
-    return "".join(parts).encode("utf-8")
+    return ("".join(parts(families, encoder, templates)) + end_of(encoder)).encode("utf-8")
