@@ -119,7 +119,7 @@ class Answers:
         return (None, []) if self.agent is None else self.agent.current()
 
     def _part(self, fmt: _Format) -> _Part:
-        key, families = self._current()
+        key = None if self.agent is None else self.agent.key()
         part = fmt.part
         if part is not None and part.key == key:
             return part
@@ -131,6 +131,7 @@ class Answers:
             and part.key[0] == key[0]
         ):
             return part  # the newest window's part is being built: the previous one, whole
+        key, families = self._current()
         part = _Part(key, b"".join(self._encode(fmt, families)))
         fmt.part = part
         return part
@@ -157,11 +158,14 @@ class Answers:
         for key, fmt in list(self._formats.items()):
             if now - fmt.used > self.RECENT_S:
                 del self._formats[key]
-        window, families = self._current()
-        if window is None:
+        window = None if self.agent is None else self.agent.key()
+        if window is None or self.agent is None:
             return
         self._building = window
         try:
+            async for _ in _sliced(self.agent.prepare()):
+                pass
+            window, families = self._current()
             for fmt in list(self._formats.values()):
                 if fmt.part is not None and fmt.part.key == window:
                     continue  # a scrape built it meanwhile
