@@ -1,13 +1,18 @@
 """Scrape latency and CPU: rezolus-exporter (fed by a live agent) vs prometheus-node-exporter.
 
 Everything runs in one go on this host, on loopback: one rezolus-agent at a
-1 s interval; two exporters following it (summaries only, the default; and
-summaries plus full g=3 histograms); Debian's prometheus-node-exporter.
+1 s interval; four exporters following it (summaries only, the default;
+plus full histograms at g=3 and g=1; plus native histograms, scraped in
+protobuf); Debian's prometheus-node-exporter.
 
 For D seconds every target is scraped once per second, as one Prometheus
-with a 1 s scrape interval would (targets staggered within the second so
-scrapes never overlap), with Prometheus 2.42's Accept and Accept-Encoding
-headers over a kept-alive connection.  Latency is client-side, from request
+with a 1 s scrape interval would, with Prometheus 2.42's Accept and
+Accept-Encoding headers over a kept-alive connection.  Each second the
+targets are scraped one after the other in a shuffled order, each at a
+random moment of its own slot of the second (scrapes never overlap), so
+every target meets the agent's frames at every phase of the interval: one
+fixed phase for a whole run would make an exporter's tail depend on whether
+its scrapes happen to coincide with its frame processing.  Latency is client-side, from request
 to the last body byte; CPU is each process's utime+stime over the same wall
 time, from /proc/PID/stat.
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -162,9 +168,12 @@ def measure(targets: list[Target], seconds: int) -> tuple[dict[str, float], floa
     before = {t.name: cpu_seconds(t.process.pid) for t in targets}
     started = time.monotonic()
     slot = 1.0 / len(targets)
+    rng = random.Random(16)
     for second in range(seconds):
-        for i, target in enumerate(targets):
-            time.sleep(max(0.0, started + second + i * slot - time.monotonic()))
+        order = rng.sample(targets, len(targets))
+        for i, target in enumerate(order):
+            at = started + second + (i + rng.uniform(0.0, 0.5)) * slot
+            time.sleep(max(0.0, at - time.monotonic()))
             target.latencies.append(target.scrape())
     time.sleep(max(0.0, started + seconds - time.monotonic()))
     wall = time.monotonic() - started

@@ -18,9 +18,10 @@ Invariants:
   ordinary gzip stream whose content is the uncompressed answer.
 - ``prerender`` builds the parts of the formats asked for in the last
   ``RECENT_S`` as a frame arrives, yielding to the event loop between
-  chunks; a scrape that comes while the newest window's parts are being
-  built gets the last complete part of the same agent instance (the previous
-  frame's, whole, never a mix).  It runs only while scrapes come at least
+  chunks (and letting whatever else is ready, i.e. scrapes, go first); a
+  scrape that comes while the newest window's parts are being built gets the
+  last complete part of the same agent instance (the previous frame's,
+  whole, never a mix).  It runs only while scrapes come at least
   about as often as frames, so a fast agent with slow scrapers costs no
   extra work: then the first scrape of a frame builds its part.
 """
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 PROTOBUF = "protobuf"
 SLICE_S = 0.002
+IDLE_S = 0.0002
+MAX_YIELDS = 50
 GZIP_CHUNK = 1 << 18
 _GZIP_WBITS = 31  # zlib's deflate with a gzip header and trailer
 
@@ -185,5 +188,19 @@ async def _sliced(items: Iterator[T]) -> AsyncIterator[T]:
     for item in items:
         yield item
         if time.perf_counter() - started > SLICE_S:
-            await asyncio.sleep(0)
+            await _pause()
             started = time.perf_counter()
+
+
+async def _pause() -> None:
+    """Let everything else the event loop has ready run first (a scrape takes a few loop turns).
+
+    One turn of the loop that ran nothing but this task comes back within
+    ``IDLE_S``; a slower one ran something else, so yield again (at most
+    ``MAX_YIELDS`` times, so a busy loop still lets the frame's work go on).
+    """
+    for _ in range(MAX_YIELDS):
+        started = time.perf_counter()
+        await asyncio.sleep(0)
+        if time.perf_counter() - started < IDLE_S:
+            return
