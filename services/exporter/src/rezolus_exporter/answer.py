@@ -49,7 +49,7 @@ PROTOBUF = "protobuf"
 SLICE_S = 0.002
 IDLE_S = 0.0002
 MAX_YIELDS = 50
-GZIP_CHUNK = 1 << 18
+GZIP_CHUNK = 1 << 16
 _GZIP_WBITS = 31  # zlib's deflate with a gzip header and trailer
 
 

@@ -12,8 +12,9 @@ Invariants:
   the library's own ``floatToGoString``, so the answer is byte-identical to
   the library's encoding of the same families (tested: golden files and a
   property test).
-- A family whose values equal those of the previous answer gets that
-  answer's text again.
+- A histogram family's pattern is cut per series (other families are one
+  piece), so a frame's text is built in small steps; a piece whose values
+  equal those of the previous answer gets that answer's text again.
 - A template is used only if the library's output for it has exactly one
   line per sample, each starting with the sample's name and ending in
   `` 0.0``; families with timestamps, exemplars, native samples or the text
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
@@ -56,7 +58,7 @@ class _Template:
     last_text: str = ""
 
 
-Templates = dict[Any, "_Template | None"]
+Templates = dict[Any, "list[_Template] | None"]
 
 
 class Families:
@@ -77,8 +79,11 @@ def format_key(encoder: Callable[[Collector], bytes]) -> Any:
     return encoder
 
 
-def _build(metric: Metric, samples: list[Sample], encoder: Callable[[Collector], bytes], eof: str) -> _Template | None:
-    """Encode the family with zero values and turn the text into a pattern, or None if it is unusual."""
+def _build(
+    metric: Metric, sizes: list[int], encoder: Callable[[Collector], bytes], eof: str
+) -> list[_Template] | None:
+    """Encode the family with zero values and cut the text into patterns of ``sizes`` lines each, or None if unusual."""
+    samples = metric.samples
     blank = Metric(metric.name, metric.documentation, metric.type, metric.unit)
     blank.samples = [Sample(s.name, s.labels, 0.0) for s in samples]
     text = encoder(Families([blank])).decode("utf-8").removesuffix(eof)
@@ -90,9 +95,13 @@ def _build(metric: Metric, samples: list[Sample], encoder: Callable[[Collector],
     for line, sample in zip(body, samples, strict=True):
         if not (line.startswith(sample.name) and line.endswith(_ZERO)):
             return None
-    escaped = [line.replace("%", "%%") for line in header]
-    escaped += [line[: -len(_ZERO) + 1].replace("%", "%%") + "%s" for line in body]
-    return _Template("".join(line + "\n" for line in escaped))
+    escaped = [line[: -len(_ZERO) + 1].replace("%", "%%") + "%s\n" for line in body]
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(_Template("".join(escaped[start : start + size])))
+        start += size
+    chunks[0].pattern = "".join(line.replace("%", "%%") + "\n" for line in header) + chunks[0].pattern
+    return chunks
 
 
 def _plain_key(metric: Metric) -> tuple[Any, ...] | None:
@@ -107,14 +116,18 @@ def _plain_key(metric: Metric) -> tuple[Any, ...] | None:
     return (metric.name, metric.documentation, metric.type, metric.unit, tuple(parts))
 
 
-def _histogram_values(family: HistogramFamily) -> list[float]:
+def _histogram_values(family: HistogramFamily) -> tuple[list[float], list[int]]:
+    """The values of every sample in order, and how many belong to each series."""
     out: list[float] = []
+    sizes: list[int] = []
     for series in family.series:
+        start = len(out)
         if series.cumulative is not None:
             out.extend(series.cumulative)
         out.append(series.sum)
         out.append(series.count)
-    return out
+        sizes.append(len(out) - start)
+    return out, sizes or [0]
 
 
 def _fill(template: _Template, values: list[float]) -> str:
@@ -133,23 +146,28 @@ def _fill(template: _Template, values: list[float]) -> str:
 
 def _fast(
     metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
-) -> str | None:
+) -> Iterator[str] | None:
+    """The family's text, one piece per series of a histogram (one for other families), or None."""
     if isinstance(metric, HistogramFamily):
         present = tuple((s.index, s.cumulative is None) for s in metric.series)
         key: Any = (fmt, metric.shape.key, present)
-        values = _histogram_values(metric)
+        values, sizes = _histogram_values(metric)
     else:
         plain = _plain_key(metric)
         if plain is None:
             return None
         key = (fmt, plain)
         values = [s.value for s in metric.samples]
+        sizes = [len(values)]
     if key not in templates:
         if len(templates) >= MAX_TEMPLATES:
             templates.clear()
-        templates[key] = _build(metric, metric.samples, encoder, eof)
-    template = templates[key]
-    return None if template is None else _fill(template, values)
+        templates[key] = _build(metric, sizes, encoder, eof)
+    chunks = templates[key]
+    if chunks is None:
+        return None
+    starts = accumulate(sizes[:-1], initial=0)
+    return (_fill(chunk, values[a : a + n]) for chunk, a, n in zip(chunks, starts, sizes, strict=True))
 
 
 def end_of(encoder: Callable[[Collector], bytes]) -> str:
@@ -158,16 +176,20 @@ def end_of(encoder: Callable[[Collector], bytes]) -> str:
 
 
 def parts(families: Iterable[Metric], encoder: Callable[[Collector], bytes], templates: Templates) -> Iterator[str]:
-    """Each family's text, exactly as the library encoder writes it, without the end (see ``end_of``)."""
+    """The families' text in pieces (a histogram's per series), exactly as the library encoder writes it.
+
+    Without the end (see ``end_of``).
+    """
     eof = end_of(encoder)
     key = format_key(encoder)
     for family in families:
         if isinstance(family, HistogramFamily) and not family.classic:
             continue
-        text = _fast(family, encoder, eof, key, templates)
-        if text is None:
-            text = encoder(Families([family])).decode("utf-8").removesuffix(eof)
-        yield text
+        pieces = _fast(family, encoder, eof, key, templates)
+        if pieces is None:
+            yield encoder(Families([family])).decode("utf-8").removesuffix(eof)
+        else:
+            yield from pieces
 
 
 def generate(
