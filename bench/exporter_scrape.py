@@ -51,6 +51,7 @@ PROTOBUF_ACCEPT = (
 )
 BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
+TIMEOUT_S = 10.0
 
 
 def free_port() -> int:
@@ -80,16 +81,23 @@ class Target:
     def __init__(self, name: str, port: int, process: subprocess.Popen[bytes], accept: str = ACCEPT) -> None:
         self.name, self.port, self.process = name, port, process
         self.headers = {**HEADERS, "Accept": accept}
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT_S)
+        self.timeouts = 0
         self.latencies: list[float] = []
         self.sizes: list[int] = []
 
     def scrape(self) -> float:
-        """One GET /metrics; return its duration in seconds."""
+        """One GET /metrics; return its duration in seconds (the timeout for one that timed out)."""
         started = time.perf_counter()
-        self.connection.request("GET", "/metrics", headers=self.headers)
-        response = self.connection.getresponse()
-        body = response.read()
+        try:
+            self.connection.request("GET", "/metrics", headers=self.headers)
+            response = self.connection.getresponse()
+            body = response.read()
+        except TimeoutError:
+            self.timeouts += 1
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT_S)
+            return TIMEOUT_S
         elapsed = time.perf_counter() - started
         if response.status != 200:
             raise RuntimeError(f"{self.name}: HTTP {response.status}")
@@ -223,7 +231,7 @@ def main() -> int:
         report(targets, usage, wall, load_before)
         for target in targets:
             top = " ".join(f"{t * 1000:.1f}" for t in sorted(target.latencies)[-5:])
-            print(f"{target.name}: five slowest scrapes (ms) {top}")
+            print(f"{target.name}: five slowest scrapes (ms) {top}; timed out ({TIMEOUT_S:.0f} s): {target.timeouts}")
     finally:
         for process in reversed(processes):
             process.terminate()
