@@ -16,6 +16,7 @@ Prints a markdown report for docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -77,6 +78,26 @@ def start_syscount() -> subprocess.Popen[bytes]:
         if proc.poll() is not None:
             raise RuntimeError("syscount failed to start")
     return proc
+
+
+def host_bpf_state() -> str:
+    """Other BPF programs loaded on the host and whether someone holds the kernel's run statistics on.
+
+    Both raise every condition's cost (the statistics add two clock reads to
+    every program run on the host), so a report says what was there.
+    """
+    def snapshot() -> dict[int, tuple[str, int]]:
+        out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True, check=True).stdout
+        return {p["id"]: (p.get("type", "?"), int(p.get("run_time_ns", 0))) for p in json.loads(out)}
+
+    first = snapshot()
+    time.sleep(0.5)  # benchmark probe: let programs run so their statistics can move
+    second = snapshot()
+    tracing = sum(1 for kind, _ in second.values() if kind in ("raw_tracepoint", "tracepoint", "tracing", "kprobe"))
+    moved = any(ns > first.get(pid, ("", ns))[1] for pid, (_, ns) in second.items())
+    held = int(Path("/proc/sys/kernel/bpf_stats_enabled").read_text())
+    return (f"{tracing} tracing BPF programs loaded by other processes; kernel BPF run statistics "
+            f"{'ON (held by another process or the sysctl)' if moved or held else 'off'}")
 
 
 def ns_per_call(binary: Path, calls: int) -> float:
@@ -183,13 +204,15 @@ def main() -> int:
     rounds, calls, window = (3, 1_000_000, 10.0) if args.quick else (5, 3_000_000, 30.0)
     binary = build_getppid()
     load0 = Path("/proc/loadavg").read_text().split()[0]
+    state0 = host_bpf_state()
     ov, ratios, rows = overhead(binary, rounds, calls)
     base = ov["nothing"]
     print("## Agent\n")
     print(
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on this machine ({os.cpu_count()} CPUs, kernel "
         f"{os.uname().release}); load average {load0} at start, {Path('/proc/loadavg').read_text().split()[0]} "
-        f"at the end of part 1; {rounds} interleaved rounds of {calls} getppid, CPU time of the loop.\n"
+        f"at the end of part 1; {rounds} interleaved rounds of {calls} getppid, CPU time of the loop. "
+        f"Before the run: {state0}; after part 1: {host_bpf_state()}.\n"
     )
     print("| getppid | CPU ns per call | added ns | vs syscount -L (medians) | median of per-round ratios |")
     print("|---|---|---|---|---|")

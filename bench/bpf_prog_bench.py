@@ -57,7 +57,8 @@ def held_progs(pid: int) -> dict[int, tuple[int, int]]:
             continue
         cnt = re.search(r"^run_cnt:\s+(\d+)", text, re.MULTILINE)
         ns = re.search(r"^run_time_ns:\s+(\d+)", text, re.MULTILINE)
-        found[int(prog.group(1))] = (int(cnt.group(1)) if cnt else 0, int(ns.group(1)) if ns else 0)
+        if cnt and ns:  # a program fd (a link fd names its program but has no statistics)
+            found[int(prog.group(1))] = (int(cnt.group(1)), int(ns.group(1)))
     return found
 
 
