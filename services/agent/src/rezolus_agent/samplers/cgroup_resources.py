@@ -211,13 +211,18 @@ class CgroupResources(ProcSampler):
         cvals: list[int] = []
         gids: list[int] = []
         gvals: list[int] = []
+        entries = self._entries
         for path, values in found.items():
-            fast = self._entries(path, values)
+            fast = entries(path, values)
             kept = cached[path]
-            cids += fast[0] + kept[0]
-            cvals += fast[1] + kept[1]
-            gids += fast[2] + kept[2]
-            gvals += fast[3] + kept[3]
+            cids += fast[0]
+            cids += kept[0]
+            cvals += fast[1]
+            cvals += kept[1]
+            gids += fast[2]
+            gids += kept[2]
+            gvals += fast[3]
+            gvals += kept[3]
         known = self._ids
         if len(known) > len(found):
             for gone in [p for p in known if p not in found and not self._reader.tracks(p)]:
