@@ -1,7 +1,8 @@
 """The agent's frame path on big hosts, with synthetic map contents, and the live agent's CPU per interval.
 
-    .venv/bin/python bench/frame_path_bench.py synthetic [--frames 50]
-    .venv/bin/python bench/frame_path_bench.py live [--seconds 20] [--intervals 10ms,100ms,1s]
+    .venv/bin/python bench/frame_path_bench.py synthetic [-q] [--frames 30] [--stride 100]
+    .venv/bin/python bench/frame_path_bench.py live [-q] [--seconds 20] [--intervals 10ms,100ms,1s]
+    .venv/bin/python bench/frame_path_bench.py start [-q] [--runs 5] [--seconds 20]
 
 Run it once with this tree's code and once with another tree's (``--tree
 DIR``: a checkout, e.g. ``git archive main | tar -x -C /tmp/before``; its
@@ -10,16 +11,22 @@ agent's ``PYTHONPATH``), in the same session, to put before and after side by
 side.
 
 synthetic: every BPF sampler's declared wiring over map arrays of 2, 64 and
-192 CPUs (counters and histograms filled with seeded random counts that grow
-every frame), the per-cgroup rows of every ``CgroupCounters`` wiring for 0,
-500 and 2,000 cgroups (the index does not rescan between frames, as between
-the agent's 1 s rescans), ``cpu_usage`` on a /proc/stat of that many CPUs and
-the other per-frame procfs samplers on this host's /proc; then the frame is
-built and encoded.  Prints per-frame CPU time (process time, median of
+192 CPUs (counters and histograms filled with seeded random counts; every
+``--stride``-th cell of every map grows each frame, by default enough that
+every histogram changes every frame), the kernel-filled slot tables of every
+``CgroupTable`` wiring (``cgroup_table.CgroupRows``) with 0, 500 and 2,000
+owned slots (names known, no rescan between frames), ``cpu_usage`` on a
+/proc/stat of that many CPUs and the other procfs samplers on this host's
+/proc; then the frame is built and encoded.  Prints per-frame CPU time (process time, median of
 rounds), frame size, and a least-squares fit cost = a + b·cpus + c·cgroups.
 
 live: ``rezolus-agent`` with every sampler (``config/agent.toml``) at each
 interval; CPU from ``/proc/PID/stat`` over the window after a warm-up.
+
+start: ``rezolus-agent`` with every sampler at 1 s, time from spawning it to
+the first frame, the CPU time it and its (reaped) compiler process used until
+then (less sensitive to a loaded host than the wall time), and its RSS
+``--seconds`` after that frame.
 """
 
 from __future__ import annotations
@@ -56,35 +63,63 @@ def fake_stat(root: Path, cpus: int) -> None:
     (root / "stat").write_text("\n".join(lines) + "\n")
 
 
-def synthetic(frames: int, rounds: int) -> list[tuple[int, int, float, int]]:  # noqa: C901, PLR0912, PLR0915 - one setup
-    from rezolus_agent import cgroups, wiring  # noqa: PLC0415 - after --tree chose the code
+class _Index:
+    """A cgroup index that does not rescan (as between the agent's rescans)."""
+
+    def __init__(self, paths: dict[int, str]) -> None:
+        self.paths = paths
+        self.min_refresh_s = 1.0
+
+    def refresh(self) -> dict[int, str]:
+        return self.paths
+
+
+def _cgroup_rows(wired, sampler, rng: np.random.Generator, paths: dict[int, str], extra: dict) -> tuple:  # noqa: ANN001
+    """A ``CgroupRows`` over synthetic slot tables with ``len(paths)`` owned slots; its arrays."""
+    from rezolus_agent import cgroup_table  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_agent.bpfload import BpfMaps  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_agent.cgroups import CgroupLabeler  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_core.histogram import layout  # noqa: PLC0415 - after --tree chose the code
+
+    capacity = sampler.sizes["max_cgroups"]
+    cpus = sampler.ctx.cpus if wired.per_cpu else 1
+    owners = np.zeros((capacity + 1, 2), dtype=np.uint64)
+    owners[: len(paths), 0] = list(paths)
+    rows = rng.integers(0, 1 << 20, cpus * (capacity + 1) * wired.width, dtype=np.uint64)
+    arrays = {f"{wired.prefix}_cgroup_owner": owners.ravel(), wired.map: rows}
+    if wired.hist_map:
+        coarse = layout(cgroup_table.CGROUP_HIST_GROUPING_POWER).buckets
+        hist = np.zeros((capacity + 1) * len(wired.hist_series) * coarse, dtype=np.uint64)
+        hot = rng.integers(0, hist.size, hist.size // 20)
+        hist[hot] = rng.integers(1, 1000, hot.size, dtype=np.uint64)
+        arrays[wired.hist_map] = hist
+    namer = extra.setdefault("bench_namer", cgroup_table.Namer(
+        _Index(paths), CgroupLabeler(docker_socket=Path("/nonexistent")), -1))  # type: ignore[arg-type]
+    maps = BpfMaps(arrays=arrays, fds={f"{wired.prefix}_cgroup_slot": -1, f"{wired.prefix}_cgroup_free": -1})
+    emitter = cgroup_table.CgroupRows(
+        sampler=sampler, maps=maps, prefix=wired.prefix, namer=namer,
+        counters=(wired.map, wired.width, wired.series),
+        histograms=(wired.hist_map, wired.hist_series) if wired.hist_map else None, per_cpu=wired.per_cpu)
+    return emitter, [a for name, a in arrays.items() if not name.endswith("_owner")]
+
+
+def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
+    frames: int, rounds: int, stride: int, sizes: tuple[list[int], list[int]], *, profile: bool = False
+) -> list[tuple[int, int, float, int]]:
     from rezolus_agent import registry as sampler_registry  # noqa: PLC0415 - after --tree chose the code
+    from rezolus_agent import wiring  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent.bpfload import BpfMaps  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent.sampler import BpfSampler, SamplerContext  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent.series import FrameBuilder, SeriesRegistry  # noqa: PLC0415 - after --tree chose the code
     from rezolus_core.config import Section  # noqa: PLC0415 - after --tree chose the code
     from rezolus_core.frame import encode_frame  # noqa: PLC0415 - after --tree chose the code
 
-    class Index:
-        def __init__(self, paths: dict[int, str]) -> None:
-            self.paths = paths
-
-        def refresh(self) -> dict[int, str]:
-            return self.paths
-
-    class Slots:
-        def __init__(self, paths: dict[int, str]) -> None:
-            self.slots = {cgid: i for i, cgid in enumerate(paths)}
-
-        def sync(self, _paths: dict[int, str]) -> dict[int, int]:
-            return self.slots
-
     proc_names = ("cpu_usage", "cpu_cores", "memory_meminfo", "memory_vmstat", "network_traffic",
                   "network_interfaces", "pressure", "rezolus_rusage")
     available = sampler_registry.available()
     results = []
-    for cpus in (2, 64, 192):
-        for ncg in (0, 500, 2000):
+    for cpus in sizes[0]:
+        for ncg in sizes[1]:
             rng = np.random.default_rng(cpus * 10_000 + ncg)
             reg = SeriesRegistry("bench", {})
             proc_root = Path(tempfile.mkdtemp())
@@ -106,27 +141,17 @@ def synthetic(frames: int, rounds: int) -> list[tuple[int, int, float, int]]:  #
                         width = -(-len(wired.series) // 8) * 8
                         arr = rng.integers(0, 1 << 20, cpus * width, dtype=np.uint64)
                         emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
+                        arrays.append(arr)
                     elif isinstance(wired, wiring.Histograms):
                         arr = np.zeros(cpus * len(wired.series) * 496, dtype=np.uint64)
                         hot = rng.integers(0, arr.size, arr.size // 20)
                         arr[hot] = rng.integers(1, 1000, hot.size, dtype=np.uint64)
                         emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
-                    elif (series_cls := getattr(cgroups, "CgroupSeries", None)) is not None and isinstance(
-                            wired, getattr(wiring, "CgroupCounters", ())):
-                        capacity = sampler.sizes["max_cgroups"]
-                        arr = rng.integers(0, 1 << 20, capacity * wired.width, dtype=np.uint64)
-
-                        def make(r: SeriesRegistry, labels: dict[str, str],
-                                 w: wiring.CgroupCounters = wired) -> list[int]:
-                            return [r.counter(s.name, {**labels, **dict(s.labels)}, s.unit, s.description)
-                                    for s in w.series]
-
-                        emitters.append(series_cls(
-                            index=Index(paths), labeler=cgroups.CgroupLabeler(docker_socket=Path("/nonexistent")),
-                            slots=Slots(paths), rows=arr.reshape(capacity, wired.width), registry=reg, make=make))
-                    else:
-                        continue
-                    arrays.append(arr)
+                        arrays.append(arr)
+                    elif isinstance(wired, wiring.CgroupTable):
+                        emitter, cg_arrays = _cgroup_rows(wired, sampler, rng, paths, extra)
+                        emitters.append(emitter)
+                        arrays += cg_arrays
             procs = []
             for name in proc_names:
                 root = proc_root if name == "cpu_usage" else Path("/proc")
@@ -143,7 +168,7 @@ def synthetic(frames: int, rounds: int) -> list[tuple[int, int, float, int]]:  #
                 nonlocal seq
                 seq += 1
                 for arr in arrays:
-                    arr[:: max(1, arr.size // 64)] += np.uint64(1)
+                    arr[::stride] += np.uint64(1)
                 out = FrameBuilder()
                 for sampler in procs:
                     out.mark()
@@ -156,6 +181,14 @@ def synthetic(frames: int, rounds: int) -> list[tuple[int, int, float, int]]:  #
                 return encode_frame(built)
 
             size = len(frame())
+            if profile:
+                import cProfile  # noqa: PLC0415 - only when asked
+                import pstats  # noqa: PLC0415 - only when asked
+
+                with cProfile.Profile() as prof:
+                    for _ in range(frames):
+                        frame()
+                pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
             per = []
             for _ in range(rounds):
                 t0 = time.process_time()
@@ -221,21 +254,70 @@ def live(intervals: list[str], seconds: float, env: dict[str, str], tree: Path) 
         print(f"| {interval} | {100 * cpu / (t1 - t0):.2f} | {len(seqs)} / {ticks} | {per} |")
 
 
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start(runs: int, settle: float, env: dict[str, str], tree: Path) -> None:
+    """Start to first frame (every sampler, 1 s interval) and RSS ``settle`` seconds after it."""
+    from rezolus_core.bus import ZmqSubscriber  # noqa: PLC0415 - after --tree chose the code
+
+    print("| run | start to first frame (s) | CPU until then, agent + compiler (s) | steady RSS (MB) | load average |")
+    print("|---|---|---|---|---|")
+    for run in range(runs):
+        endpoint = free_endpoint()
+        cmd = [sys.executable, "-m", "rezolus_agent.main", "--config", str(tree / "config/agent.toml"),
+               "--listen", endpoint, "--interval", "1s"]
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sub = ZmqSubscriber(endpoint)
+        while not sub.poll(0.02):
+            if time.monotonic() - started > 120:
+                raise RuntimeError("no frame in 120 s")
+        first = time.monotonic() - started
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            sub.poll(0.5)
+        rss = rss_mb(proc.pid)
+        sub.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+        print(f"| {run + 1} | {first:.2f} | {cpu:.2f} | {rss:.1f} | {os.getloadavg()[0]:.1f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=("synthetic", "live"))
+    parser.add_argument("mode", choices=("synthetic", "live", "start"))
+    parser.add_argument("--runs", type=int, default=5, help="start: agent starts")
     parser.add_argument("--tree", type=Path, help="run another checkout's agent code")
     parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--stride", type=int, default=100,
+                        help="synthetic: every STRIDE-th cell of every map grows each frame (100: every histogram "
+                             "row changes, the worst case for reusing unchanged rows)")
+    parser.add_argument("--cpus", type=lambda v: [int(x) for x in v.split(",")], default=[2, 64, 192])
+    parser.add_argument("--cgroups", type=lambda v: [int(x) for x in v.split(",")], default=[0, 500, 2000])
+    parser.add_argument("--profile", action="store_true", help="synthetic: cProfile the frames (top 25 by own time)")
+    parser.add_argument("-q", "--quick", action="store_true", help="fewer frames and rounds, shorter live windows")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--intervals", default="10ms,100ms,1s")
     args = parser.parse_args()
+    if args.quick:
+        args.frames, args.rounds, args.seconds, args.runs = 10, 3, 10.0, 3
     env = use_tree(args.tree)
     print(f"code: {args.tree or ROOT}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
     if args.mode == "synthetic":
-        report_synthetic(synthetic(args.frames, args.rounds))
-    else:
+        sizes = (args.cpus, args.cgroups)
+        report_synthetic(synthetic(args.frames, args.rounds, args.stride, sizes, profile=args.profile))
+    elif args.mode == "live":
         live(args.intervals.split(","), args.seconds, env, args.tree or ROOT)
+    else:
+        start(args.runs, args.seconds, env, args.tree or ROOT)
     return 0
 
 

@@ -17,7 +17,7 @@ process, so both include interpreter and pyarrow start-up).
 Each figure is the median of ``--runs`` cold runs (default 3), each with a
 fresh viewer process and a fresh browser page.
 
-Usage: .venv/bin/python bench/viewer_bench.py [--keep DIR] [--runs N]
+Usage: .venv/bin/python bench/viewer_bench.py [--keep DIR] [--runs N] [--hours 1 24]
 """
 
 from __future__ import annotations
@@ -94,13 +94,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=pathlib.Path, default=None, help="keep the recordings in this directory")
     parser.add_argument("--runs", type=int, default=3, help="cold runs per recording; medians are reported")
+    parser.add_argument("--hours", type=int, nargs="+", default=[1, 24], help="recording lengths to run")
     args = parser.parse_args()
     print(f"load average before: {' '.join(pathlib.Path('/proc/loadavg').read_text().split()[:3])}")
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or pathlib.Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)
         rows = []
-        for hours in (1, 24):
+        for hours in args.hours:
             path = make(hours, directory)
             naive = statistics.median(naive_read(path) for _ in range(args.runs))
             runs = [view(path) for _ in range(args.runs)]

@@ -6,24 +6,21 @@ import os
 import shutil
 import subprocess
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
 from rezolus_agent.samplers.cpu_usage import STATES, read_stat
 from rezolus_core.bus import ZmqSubscriber
 from support.env import VENV_BIN, free_port, require
-from support.live import next_frame, series_values, wait_for_series
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from support.live import attached, next_frame, series_values, wait_for_series
 
 
 def test_cpu_usage_lies_between_proc_stat_reads(subscribe, agent_factory) -> None:
     """Every cpu_usage value of a frame lies between /proc/stat read just before and just after it."""
     agent = agent_factory(interval="100ms")
     sub = subscribe(agent.endpoint)
-    next_frame(sub)
+    attached(sub)
     tick = 10**9 // os.sysconf("SC_CLK_TCK")
     for _ in range(5):
         started = time.time_ns()
@@ -39,22 +36,47 @@ def test_cpu_usage_lies_between_proc_stat_reads(subscribe, agent_factory) -> Non
                 assert ticks[position] * tick <= got <= after[cpu][position] * tick, (cpu, state)
 
 
+def schedstat(pid: int) -> tuple[int, int]:
+    """The agent's sampling thread: (ns run on a CPU, ns waited runnable on a runqueue), see sched-stats.rst."""
+    run, wait, _ = Path(f"/proc/{pid}/schedstat").read_text(encoding="ascii").split()
+    return int(run), int(wait)
+
+
 def test_frames_stay_on_the_wall_clock_grid(subscribe, agent_factory) -> None:
-    """At 10 ms the sequence advances one per grid tick, without drift, for 3 seconds."""
+    """At 10 ms the sequence advances one per grid tick, without drift, for 3 seconds.
+
+    Ticks the agent skips must be explained by starvation, not by slowness or
+    drift: a tick is skipped only when a frame ends after the next tick, so
+    its thread ran (``cpu`` per frame, measured) and waited on a runqueue
+    (``/proc/PID/schedstat``) for longer than the interval.  Each skip
+    therefore costs at least ``interval - cpu`` of runqueue wait; an agent
+    that skips ticks while it was not kept waiting fails, and so does one
+    whose frame needs the whole interval.
+    """
     interval = 10_000_000
     agent = agent_factory(interval="10ms")
     sub = subscribe(agent.endpoint)
-    first = next_frame(sub).frame
+    first = attached(sub).frame
+    run0, wait0 = schedstat(agent.proc.pid)
     deadline = time.monotonic() + 3
     frames = []
     while time.monotonic() < deadline:
         frames.extend(d.frame for d in sub.poll(0.1))
+    run1, wait1 = schedstat(agent.proc.pid)
+    frames = [f for f in frames if f.seq > first.seq]
     last = frames[-1]
     ticks_elapsed = round((last.timestamp_ns - first.timestamp_ns) / interval)
     assert abs((last.seq - first.seq) - ticks_elapsed) <= 1
     offsets = sorted(f.timestamp_ns % interval for f in frames)
     assert offsets[len(offsets) // 2] < interval * 0.4
-    assert len(frames) >= 0.8 * (last.seq - first.seq)
+    cpu_per_frame = (run1 - run0) / len(frames)
+    assert cpu_per_frame < interval / 2, f"a frame takes {cpu_per_frame / 1e6:.1f} ms of CPU: no room for the grid"
+    skipped = (last.seq - first.seq) - len(frames)
+    explained = (wait1 - wait0) // (interval - cpu_per_frame)
+    assert skipped <= explained, (
+        f"{skipped} of {last.seq - first.seq} ticks skipped, but the agent waited on a runqueue only "
+        f"{(wait1 - wait0) / 1e6:.0f} ms (enough for {explained}) and used {cpu_per_frame / 1e6:.2f} ms CPU per frame"
+    )
 
 
 def test_check_lists_every_sampler() -> None:
@@ -97,7 +119,7 @@ def test_busy_listen_address_is_a_clear_error(subscribe, agent_factory) -> None:
     """A second agent on the same endpoint exits 1 with a one-line message."""
     first = agent_factory(interval="100ms")
     sub = subscribe(first.endpoint)
-    next_frame(sub)
+    attached(sub)
     out = subprocess.run(
         [VENV_BIN / "rezolus-agent", "--listen", first.endpoint],
         capture_output=True,

@@ -128,8 +128,9 @@ class Bpftrace:
 
     running: ClassVar[list[Bpftrace]] = []
 
-    def __init__(self, binary: str, script: str, timeout: float = 30.0) -> None:
-        self.proc = subprocess.Popen([binary, "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def __init__(self, binary: str, script: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen([binary, "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=None if env is None else {**os.environ, **env})
         Bpftrace.running.append(self)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout

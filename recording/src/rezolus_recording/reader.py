@@ -74,9 +74,12 @@ def series_columns(schema: pa.Schema) -> dict[str, Column]:
     return {c.name: c for f in schema if (c := series_column(f)) is not None}
 
 
-def open_file(path: pathlib.Path) -> pq.ParquetFile:
-    """Open for many small column-chunk reads: memory-mapped, with coalesced pre-buffered reads."""
-    return pq.ParquetFile(path, memory_map=True, pre_buffer=True)
+def open_file(path: pathlib.Path, footer: pq.FileMetaData | None = None) -> pq.ParquetFile:
+    """Open for many small column-chunk reads: memory-mapped, with coalesced pre-buffered reads.
+
+    ``footer``: the file's metadata already parsed by another handle (not parsed again).
+    """
+    return pq.ParquetFile(path, memory_map=True, pre_buffer=True, metadata=footer)
 
 
 def open_recording(path: pathlib.Path) -> pq.ParquetFile:

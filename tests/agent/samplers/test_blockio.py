@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 
 import numpy as np
@@ -11,7 +9,7 @@ import pytest
 from ioinet_helpers import direct_io, loop_device, read_diskstats
 
 from rezolus_core import histogram
-from support.live import total
+from support.live import Bpftrace, total
 
 pytestmark = pytest.mark.root
 
@@ -75,43 +73,43 @@ def _op(rwbs: str) -> str | None:
     return {"R": "read", "W": "write", "F": "flush", "D": "discard"}.get(code)
 
 
-def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
-    """Read latency p50 and p90 land within one bucket of a bpftrace script on the same tracepoints."""
-    loaded = load_samplers("blockio_latency")
-    with loop_device(tmp_path) as dev:
-        proc = subprocess.Popen(
-            [bpftrace, "-e", BPFTRACE],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "BPFTRACE_MAP_KEYS_MAX": "131072"},
-        )
-        try:
-            assert proc.stdout is not None
-            banner = proc.stdout.readline()
-            assert banner.startswith("Attaching"), banner
-            before = total(loaded.read(), "blockio_latency", op="read")
-            direct_io(dev, reads=8000)
-            after = total(loaded.read(), "blockio_latency", op="read")
-            proc.send_signal(signal.SIGINT)
-            out, _ = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+def _read_latencies(loaded, bpftrace: str, dev: str) -> tuple[np.ndarray, np.ndarray]:
+    """8,000 O_DIRECT reads of ``dev``: our read-latency histogram delta and bpftrace's, side by side."""
+    trace = Bpftrace(bpftrace, BPFTRACE, env={"BPFTRACE_MAP_KEYS_MAX": "131072"})
+    try:
+        before = total(loaded.read(), "blockio_latency", op="read")
+        direct_io(dev, reads=8000)
+        after = total(loaded.read(), "blockio_latency", op="read")
+    finally:
+        out = trace.stop()
     samples = [
         int(value)
         for key, value in (line[3:].rsplit(":", 1) for line in out.splitlines() if line.startswith("@v["))
         if _op(key.rstrip("]").rsplit(",", 1)[1].strip()) == "read"
     ]
-    reference = histogram.from_values(samples)
-    ours = np.asarray(after - before, dtype=np.uint64)
-    assert histogram.total(ours) >= 8000, "every read is timed"
-    # The reference runs on perf tracepoints, whose programs the kernel skips while another
-    # perf-tracepoint program is running on the same CPU: it saw 92-100 % of the
-    # completions in our runs while our raw tracepoints saw every read. So the tail
-    # rests on different samples: compare p50 and p90, and require most of the events.
-    assert histogram.total(reference) >= 0.8 * histogram.total(ours)
+    return np.asarray(after - before, dtype=np.uint64), histogram.from_values(samples)
+
+
+def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
+    """Read latency p50 and p90 land within one bucket of a bpftrace script on the same tracepoints.
+
+    The reference runs on perf tracepoints, whose programs the kernel skips while another
+    perf-tracepoint program runs on the same CPU (any other BPF user on a busy machine):
+    it saw 59-100 % of the completions in our runs while our raw tracepoints saw every
+    read. Ours must see every read on every attempt; the distributions are compared on
+    the first attempt where the reference saw at least 80 % of them (three attempts).
+    """
+    loaded = load_samplers("blockio_latency")
+    seen = []
+    with loop_device(tmp_path) as dev:
+        for _ in range(3):
+            ours, reference = _read_latencies(loaded, bpftrace, dev)
+            assert histogram.total(ours) >= 8000, "every read is timed"
+            seen.append(histogram.total(reference))
+            if histogram.total(reference) >= 0.8 * histogram.total(ours):
+                break
+        else:
+            pytest.fail(f"bpftrace saw only {seen} of 8000 reads in three runs: too busy for the reference")
     got = histogram.percentile_indices(ours, [50, 90])
     want = histogram.percentile_indices(reference, [50, 90])
     print("ours", got, "bpftrace", want, histogram.total(ours), histogram.total(reference))

@@ -1,7 +1,7 @@
 """Short-lived BPF compiler process: compile with bcc, attach, hand the fds back.
 
 Run as ``python -m rezolus_agent.bpfchild FD`` where FD is one end of a Unix
-socket pair.  It reads one JSON request from stdin (source, cflags, hooks,
+socket pair.  It loads bcc, then reads one JSON request from stdin (source, cflags, hooks,
 maps), compiles and attaches everything, then sends one JSON reply followed by
 the map and attachment fds over the socket (SCM_RIGHTS) and exits.  The agent
 keeps the fds: the programs stay attached as long as it holds them, and bcc's
@@ -42,10 +42,8 @@ def _attached(table: dict[Any, int], target: str) -> int:
     return fd
 
 
-def _compile(request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
-    from bcc import BPF  # noqa: PLC0415 - only this short-lived process may load LLVM
-
-    bpf = BPF(text=request["source"], cflags=request["cflags"])
+def _compile(bpf_class: Any, request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+    bpf = bpf_class(text=request["source"], cflags=request["cflags"])
     fds: list[int] = []
     names: list[str] = []
     maps: dict[str, Any] = {}
@@ -84,8 +82,11 @@ def main() -> int:
     """Entry point of the compiler process."""
     sock = socket.socket(fileno=int(sys.argv[1]))
     try:
+        from bcc import BPF  # noqa: PLC0415 - only this short-lived process may load LLVM
+
+        # bcc is loaded before the request arrives: the agent computes the flags meanwhile.
         request = json.loads(sys.stdin.read())
-        reply, fds = _compile(request)
+        reply, fds = _compile(BPF, request)
     except Exception as exc:  # noqa: BLE001 - every failure must reach the agent as a reply
         _send(sock, {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, [])
         return 1

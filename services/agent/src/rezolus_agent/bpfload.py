@@ -3,7 +3,8 @@
 Invariants:
 - All enabled BPF samplers compile as ONE source in ONE short-lived child
   process (``rezolus_agent.bpfchild``), so clang runs once and LLVM never stays
-  resident in the agent.  Each sampler's source is the ``.bpf.c`` in its own
+  resident in the agent.  The child starts (and loads bcc) while the agent
+  reads the kernel's BTF for the samplers' flags.  Each sampler's source is the ``.bpf.c`` in its own
   package folder; ``samplers/rezolus.h`` is the shared header.
 - Hooks of several samplers on the same tracepoint are fused into one
   generated program that calls each handler in turn (one dispatch per event);
@@ -143,40 +144,60 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def _run_child(request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    with ours:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rezolus_agent.bpfchild", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        theirs.close()
-        try:
-            _, stderr = proc.communicate(json.dumps(request).encode(), timeout=COMPILE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise BpfError(f"BPF compile took longer than {COMPILE_TIMEOUT_S:g}s") from None
-        ours.settimeout(5.0)
-        try:
-            size = int.from_bytes(_recv_exact(ours, 4), "little")
-            reply = json.loads(_recv_exact(ours, size))
-        except (OSError, BpfError) as exc:
-            tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
-            raise BpfError(f"BPF compiler failed (exit {proc.returncode}): {' | '.join(tail)}") from exc
-        if not reply.get("ok"):
-            tail = [line for line in stderr.decode(errors="replace").splitlines() if "error" in line.lower()][:3]
-            raise BpfError("; ".join([reply.get("error", "unknown error"), *tail]))
-        fds: list[int] = []
-        while len(fds) < len(reply["fds"]):
-            _, got, _, _ = socket.recv_fds(ours, 1, len(reply["fds"]) - len(fds))
-            if not got:
-                raise BpfError("the BPF compiler process sent fewer fds than it announced")
-            fds.extend(got)
-    return reply, fds
+@dataclass
+class Child:
+    """A compiler process started ahead of its request, so its start-up (Python, bcc, LLVM) overlaps ours."""
+
+    proc: subprocess.Popen[bytes]
+    sock: socket.socket
+
+    @classmethod
+    def spawn(cls) -> Child:
+        """Start ``rezolus_agent.bpfchild``; it loads bcc, then waits for the request on stdin."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with theirs:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "rezolus_agent.bpfchild", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        return cls(proc, ours)
+
+    def cancel(self) -> None:
+        """Stop the process without a request (nothing was attached)."""
+        with self.sock:
+            self.proc.kill()
+            self.proc.communicate()
+
+    def run(self, request: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
+        """Send the request; the reply and the fds it hands back."""
+        with self.sock as ours:
+            proc = self.proc
+            try:
+                _, stderr = proc.communicate(json.dumps(request).encode(), timeout=COMPILE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise BpfError(f"BPF compile took longer than {COMPILE_TIMEOUT_S:g}s") from None
+            ours.settimeout(5.0)
+            try:
+                size = int.from_bytes(_recv_exact(ours, 4), "little")
+                reply = json.loads(_recv_exact(ours, size))
+            except (OSError, BpfError) as exc:
+                tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
+                raise BpfError(f"BPF compiler failed (exit {proc.returncode}): {' | '.join(tail)}") from exc
+            if not reply.get("ok"):
+                tail = [line for line in stderr.decode(errors="replace").splitlines() if "error" in line.lower()][:3]
+                raise BpfError("; ".join([reply.get("error", "unknown error"), *tail]))
+            fds: list[int] = []
+            while len(fds) < len(reply["fds"]):
+                _, got, _, _ = socket.recv_fds(ours, 1, len(reply["fds"]) - len(fds))
+                if not got:
+                    raise BpfError("the BPF compiler process sent fewer fds than it announced")
+                fds.extend(got)
+        return reply, fds
 
 
 def _map_array(fd: int, info: dict[str, int]) -> NDArray[np.uint64] | None:
@@ -200,6 +221,18 @@ class Program:
     fd: int
 
 
+def _flags(group: list[BpfSampler]) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Each sampler's compiler flags, or why it cannot run."""
+    failures: dict[str, str] = {}
+    flags: dict[str, tuple[str, ...]] = {}
+    for sampler in group:
+        try:
+            flags[sampler.name] = sampler.cflags()
+        except SamplerUnavailable as exc:
+            failures[sampler.name] = str(exc)
+    return flags, failures
+
+
 class BpfLoader:
     """Owns every fd of the loaded programs; ``close`` detaches them all."""
 
@@ -209,7 +242,9 @@ class BpfLoader:
         self.source = ""
         self.programs: list[Program] = []
 
-    def _load(self, group: list[BpfSampler], flags: dict[str, tuple[str, ...]]) -> dict[str, BpfMaps]:
+    def _load(
+        self, group: list[BpfSampler], flags: dict[str, tuple[str, ...]], child: Child | None = None
+    ) -> dict[str, BpfMaps]:
         source, raw_names, tp_names = generate_source(group)
         cflags = [f"-I{include_dir()}", f"-DRZ_NR_CPUS={self.cpus}", "-Wno-unused-function"]
         for sampler in group:
@@ -223,7 +258,7 @@ class BpfLoader:
             "raw_tracepoints": raw_names,
             "tracepoints": tp_names,
         }
-        reply, fds = _run_child(request)
+        reply, fds = (child or Child.spawn()).run(request)
         self.fds.extend(fds)
         self.source = source
         users: dict[str, list[str]] = {}
@@ -253,18 +288,15 @@ class BpfLoader:
 
     def load(self, group: list[BpfSampler]) -> tuple[dict[str, BpfMaps], dict[str, str]]:
         """Compile and attach; return maps per sampler and failure reasons per sampler."""
-        failures: dict[str, str] = {}
-        flags: dict[str, tuple[str, ...]] = {}
-        for sampler in group:
-            try:
-                flags[sampler.name] = sampler.cflags()
-            except SamplerUnavailable as exc:
-                failures[sampler.name] = str(exc)
+        child = Child.spawn() if group else None
+        flags, failures = _flags(group)
         ready = [s for s in group if s.name in flags]
         if not ready:
+            if child is not None:
+                child.cancel()
             return {}, failures
         try:
-            return self._load(ready, flags), failures
+            return self._load(ready, flags, child), failures
         except BpfError as exc:
             if len(ready) == 1:
                 return {}, {**failures, ready[0].name: str(exc)}

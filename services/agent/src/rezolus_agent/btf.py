@@ -8,8 +8,9 @@ direct load through a trusted BTF pointer).
 
 Invariants:
 - This is the only BTF reader.  ``kernel()`` parses ``/sys/kernel/btf/vmlinux``
-  once per process; ``release()`` drops the parsed copy (the agent calls it
-  after start-up, so steady memory does not hold it).
+  once per process (``kernel()`` and ``kernel(VMLINUX)`` share that parse);
+  ``release()`` drops the parsed copy (the agent calls it after start-up, so
+  steady memory does not hold it).
 - A missing file, struct, member, enumerator or tracepoint raises
   ``BtfError`` naming what was asked for, never a guess.  ``BtfError`` is a
   ``SamplerUnavailable``: raised while a sampler prepares, it makes that
@@ -151,9 +152,13 @@ class Btf:
         return total
 
 
-@cache
 def kernel(path: Path = VMLINUX) -> Btf:
     """The running kernel's BTF, parsed once per process (until ``release``)."""
+    return _parse(path)
+
+
+@cache
+def _parse(path: Path) -> Btf:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -164,9 +169,14 @@ def kernel(path: Path = VMLINUX) -> Btf:
         raise BtfError(f"{path}: {exc}") from None
 
 
+def parsed() -> bool:
+    """Whether a parsed BTF is held (``kernel`` was called since the last ``release``)."""
+    return _parse.cache_info().currsize > 0
+
+
 def release() -> None:
     """Forget the parsed BTF (start-up is over; its memory can go back to the OS)."""
-    kernel.cache_clear()
+    _parse.cache_clear()
 
 
 def offsets(fields: dict[str, str], path: Path = VMLINUX) -> tuple[str, ...]:

@@ -10,10 +10,16 @@ Invariants:
   whole rows at once; ``build`` concatenates them once per frame.
 - ``rollback(mark())`` removes everything added since the mark, so a sampler
   that fails half-way leaves nothing in the frame.
+- ``HistogramBlock`` turns a block of dense histograms into the same sparse
+  values ``histogram.to_sparse`` gives row by row, with one ``nonzero`` for
+  the block, and hands back the previous frame's values for rows whose
+  counts did not change (values are immutable, so sharing them is safe);
+  the memory reused rows keep alive is bounded (``REFRESH_BLOCKS``).
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,6 +82,61 @@ class SeriesRegistry:
         if self._catalog is None:
             self._catalog = Catalog(self.instance, tuple(self._series), self.host)
         return self._catalog
+
+
+def sparse_rows(
+    dense: NDArray[np.uint64], columns: NDArray[np.intp] | None = None
+) -> list[tuple[NDArray[np.uint16], NDArray[np.uint64]]]:
+    """``histogram.to_sparse`` of every row of a 2-D block, with one ``nonzero`` call.
+
+    ``columns`` maps a column to the bucket index it stands for (strictly
+    increasing, so indices stay sorted), e.g. coarse buckets carried in the
+    fine layout.
+    """
+    if not dense.shape[0]:
+        return []
+    rows, cols = np.nonzero(dense)
+    counts = dense[rows, cols].astype(np.uint64)
+    indices = (cols if columns is None else columns[cols]).astype(np.uint16)
+    bounds = np.searchsorted(rows, np.arange(dense.shape[0] + 1)).tolist()
+    return [(indices[a:b], counts[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+class HistogramBlock:
+    """Sparse values of a fixed list of histogram series, recomputed only for rows that changed.
+
+    A row's arrays are views into the block computed in the frame the row
+    last changed, so a reused row keeps that block alive; after
+    ``REFRESH_BLOCKS`` partial updates every row is recomputed into one new
+    block, so at most that many blocks (each no bigger than the whole) are
+    held.
+    """
+
+    REFRESH_BLOCKS = 8
+
+    def __init__(self, ids: list[int], columns: NDArray[np.intp] | None = None) -> None:
+        self.ids = ids
+        self.columns = columns
+        self._last: NDArray[np.uint64] | None = None
+        self._values: list[HistogramValue] = []
+        self._blocks = 0
+
+    def values(self, dense: NDArray[np.uint64]) -> list[HistogramValue]:
+        """The values of ``dense`` (one row per id); ``dense`` must not change afterwards (pass a copy)."""
+        last, self._last = self._last, dense
+        if last is None or self._blocks >= self.REFRESH_BLOCKS:
+            sparse = sparse_rows(dense, self.columns)
+            self._values = [HistogramValue(sid, i, c) for sid, (i, c) in zip(self.ids, sparse, strict=True)]
+            self._blocks = 1
+            return self._values
+        changed = np.flatnonzero((dense != last).any(axis=1))
+        if changed.size:
+            values = list(self._values)
+            for row, (i, c) in zip(changed.tolist(), sparse_rows(dense[changed], self.columns), strict=True):
+                values[row] = HistogramValue(self.ids[row], i, c)
+            self._values = values
+            self._blocks += 1
+        return self._values
 
 
 class FrameBuilder:
@@ -147,6 +208,10 @@ class FrameBuilder:
         """Add one histogram from its dense cumulative buckets."""
         indices, counts = histogram.to_sparse(dense)
         self._histograms.append(HistogramValue(sid, indices, counts))
+
+    def histogram_values(self, values: list[HistogramValue]) -> None:
+        """Add finished histogram values (e.g. from a ``HistogramBlock``)."""
+        self._histograms.extend(values)
 
     def build(
         self,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from rezolus_agent import cgroup_table
+from rezolus_agent.series import HistogramBlock
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
@@ -105,12 +106,11 @@ class Counters:
 
 @dataclass
 class _Hists:
-    ids: list[int]
+    block: HistogramBlock
     rows: NDArray[np.uint64]
 
     def emit(self, out: FrameBuilder) -> None:
-        for sid, row in zip(self.ids, self.rows.sum(axis=0, dtype=np.uint64), strict=True):
-            out.histogram(sid, row)
+        out.histogram_values(self.block.values(self.rows.sum(axis=0, dtype=np.uint64)))
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class Histograms:
         cpus, reg = sampler.ctx.cpus, sampler.ctx.registry
         rows = maps.array(self.map).reshape(cpus, len(self.series), layout().buckets)
         ids = [reg.histogram(s.name, dict(s.labels), s.unit, s.description) for s in self.series]
-        return _Hists(ids, rows)
+        return _Hists(HistogramBlock(ids), rows)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,15 @@ Invariants:
   static directory (vendored libraries included), so the page works offline.
 - ``GET /api/info`` describes the recording and the planned sections;
   ``GET /api/chart?id=&start=&end=&points=`` returns one chart's data.
+  Which recording answers is ``views``' choice (``views.py``): with
+  ``side=`` one of a comparison's two files, live the newest snapshot;
+  ``focus=`` keeps one series label in a top-N chart.
   ``start``/``end`` are integer nanoseconds since the Unix epoch (default:
   the whole recording).  Bad input (unknown chart, non-integer or empty
   range, range outside the recording, points out of bounds) is a 400 with
   ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
 - Computation runs in worker threads, so the event loop keeps answering;
-  answers are cached per (chart, start, end, points).
+  answers of files are cached per (side, chart, start, end, points, focus).
 - After start-up, the overview's scalar columns are read chart by chart
   (while the browser is still loading the page), then histogram indexes are built in
   the background in page order, only while no chart request is being computed, so later heatmaps
@@ -30,18 +33,20 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from rezolus_recording import layout
 from rezolus_viewer import query
+from rezolus_viewer.views import Fixed, View, Views, describe
 
 if TYPE_CHECKING:
     from rezolus_viewer.dashboard import Dashboard
     from rezolus_viewer.recording import Recording
+    from rezolus_viewer.source import Source
 
 MAX_POINTS = 4000
 CACHE_ENTRIES = 512
 WARM_POLL_S = 0.2
 RECORDING: web.AppKey[Recording] = web.AppKey("recording")
 DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard")
+VIEWS: web.AppKey[Views] = web.AppKey("views")
 STATE: web.AppKey[State] = web.AppKey("state")
 
 
@@ -54,7 +59,7 @@ class State:
 
     def __init__(self) -> None:
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_name_prefix="viewer")
-        self.cache: OrderedDict[tuple[str, int, int, int], dict[str, Any]] = OrderedDict()
+        self.cache: OrderedDict[tuple[object, ...], dict[str, Any]] = OrderedDict()
         self.stop = threading.Event()
         self.warmer: threading.Thread | None = None
         self.inflight = 0
@@ -92,7 +97,7 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
         raise BadRequestError(f"{name} must be an integer, got {text!r}") from None
 
 
-def parse_range(request: web.Request, rec: Recording) -> tuple[int, int, int]:
+def parse_range(request: web.Request, rec: Source) -> tuple[int, int, int]:
     """Validated (start_ns, end_ns, points) of a chart request."""
     start = _int_param(request, "start", rec.start_ns)
     end = _int_param(request, "end", rec.end_ns)
@@ -111,46 +116,56 @@ async def index(_: web.Request) -> web.FileResponse:
     return web.FileResponse(static_dir() / "index.html")
 
 
+def view_of(request: web.Request) -> tuple[str, View]:
+    """The side a request names (``side=``, default the first) and its view."""
+    side = request.query.get("side", "")
+    try:
+        return side, request.app[VIEWS].get(side)
+    except LookupError as exc:
+        raise BadRequestError(str(exc.args[0])) from None
+
+
 async def info(request: web.Request) -> web.Response:
-    """The recording's description and the planned sections and charts."""
-    rec, dash = request.app[RECORDING], request.app[DASHBOARD]
-    meta = rec.metadata
-    return web.json_response({
-        "file": rec.path.name,
-        "source": meta.get(layout.SOURCE, ""),
-        "hostname": meta.get(layout.HOSTNAME, "") or rec.host().get(layout.HOSTNAME, ""),
-        "kernel": meta.get(layout.KERNEL, ""),
-        "version": meta.get(layout.VERSION, ""),
-        "interval_ns": rec.interval_ns,
-        "rows": rec.rows,
-        "breaks": int(rec.breaks[1:].sum()),
-        "start_ns": rec.start_ns,
-        "end_ns": rec.end_ns,
-        "series": len(rec.columns),
-        "sections": dash.describe(),
-    })
+    """The recording's description and the planned sections and charts (and the mode's extras)."""
+    views = request.app[VIEWS]
+    extra = views.info()
+    if extra.get("waiting"):
+        return web.json_response({"mode": views.mode, **extra, "sections": []})
+    _, view = view_of(request)
+    name = getattr(view.rec, "path", None)
+    body = describe(view.rec, name.name if name is not None else "")
+    body["sections"] = view.dash.describe()
+    if views.mode != "single":
+        body["mode"] = views.mode
+        body.update(extra)
+    return web.json_response(body)
 
 
 async def chart(request: web.Request) -> web.Response:
     """One chart's data over the requested range."""
-    rec, dash, state = request.app[RECORDING], request.app[DASHBOARD], request.app[STATE]
+    state = request.app[STATE]
+    side, view = view_of(request)
+    rec = view.rec
     chart_id = request.query.get("id", "")
-    spec = dash.charts.get(chart_id)
+    spec = view.dash.charts.get(chart_id)
     if spec is None:
         raise BadRequestError(f"unknown chart {chart_id!r}" if chart_id else "missing chart id")
     start, end, points = parse_range(request, rec)
-    key = (chart_id, start, end, points)
+    focus = request.query.get("focus", "")
+    key = (side, view.key, chart_id, start, end, points, focus)
     data = state.cache.get(key)
     if data is None:
         loop = asyncio.get_running_loop()
         state.begin()
         try:
-            data = await loop.run_in_executor(state.pool, query.evaluate, rec, spec, start, end, points)
+            data = await loop.run_in_executor(
+                state.pool, functools.partial(query.evaluate, rec, spec, start, end, points, focus=focus))
         finally:
             state.end()
-        state.cache[key] = data
-        while len(state.cache) > CACHE_ENTRIES:
-            state.cache.popitem(last=False)
+        if view.key == 0:  # a live snapshot's answers are asked for once: not worth keeping
+            state.cache[key] = data
+            while len(state.cache) > CACHE_ENTRIES:
+                state.cache.popitem(last=False)
     return web.json_response(data)
 
 
@@ -168,7 +183,12 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-def _warm(rec: Recording, dash: Dashboard, state: State) -> None:
+def _warm(recs: list[Source], dash: Dashboard, state: State) -> None:
+    for rec in recs:
+        _warm_one(rec, dash, state)
+
+
+def _warm_one(rec: Source, dash: Dashboard, state: State) -> None:
     """Read the overview's scalar columns, then build histogram indexes in page order, yielding to requests."""
     ordered = [c for _, _, charts in dash.sections for c in charts]
     overview = [c for sid, _, charts in dash.sections if sid == "overview" for c in charts]
@@ -195,7 +215,7 @@ CLOSE_TIMEOUT_S = 30.0
 async def _start_warmer(app: web.Application) -> None:
     state = app[STATE]
     state.warmer = threading.Thread(
-        target=_warm, args=(app[RECORDING], app[DASHBOARD], state), name="viewer-warm", daemon=True
+        target=_warm, args=(app[VIEWS].recordings(), app[DASHBOARD], state), name="viewer-warm", daemon=True
     )
     state.warmer.start()
 
@@ -213,14 +233,23 @@ async def _close(app: web.Application) -> None:
     if state.warmer is not None:
         await loop.run_in_executor(None, state.warmer.join, CLOSE_TIMEOUT_S)
     await loop.run_in_executor(None, functools.partial(state.pool.shutdown, wait=True))
-    await loop.run_in_executor(None, app[RECORDING].close)
+    for rec in app[VIEWS].recordings():
+        await loop.run_in_executor(None, rec.close)
 
 
-def make_app(rec: Recording, dash: Dashboard, warm: bool = True) -> web.Application:
-    """Build the application serving ``rec`` laid out as ``dash``."""
+def make_app(
+    rec: Recording | None, dash: Dashboard, warm: bool = True, *, views: Views | None = None
+) -> web.Application:
+    """Build the application serving ``rec`` laid out as ``dash`` (or, when given, the sources of ``views``)."""
     app = web.Application(middlewares=[errors])
-    app[RECORDING] = rec
+    if rec is not None:
+        app[RECORDING] = rec
     app[DASHBOARD] = dash
+    if views is None:
+        if rec is None:
+            raise ValueError("make_app needs a recording or views")
+        views = Fixed({"": rec}, dash)
+    app[VIEWS] = views
     app[STATE] = State()
     app.router.add_get("/", index)
     app.router.add_get("/api/info", info)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +154,49 @@ def _steps(base: Recording, target: Recording) -> tuple[int, int, str | None]:
                     f"{target.interval_ns / 1e9:g}s); compared at {coarse / 1e9:g}s")
 
 
+def check_pair(base: Recording, target: Recording) -> None:
+    """ConfigError (one line) unless the two can be compared: same layout version, a series in common, 3 intervals."""
+    versions = tuple(r.metadata.get(layout.LAYOUT, layout.LAYOUT_VERSION) for r in (base, target))
+    if versions[0] != versions[1]:
+        raise ConfigError("command line", "TARGET",
+                          f"layout versions differ (base {versions[0]}, target {versions[1]}); cannot compare")
+    if not set(base.columns) & set(target.columns):
+        raise ConfigError("command line", "TARGET", "the two recordings have no series in common")
+    for rec, what in ((base, "BASE"), (target, "TARGET")):
+        if rec.rows <= stats.MIN_SAMPLES:
+            raise ConfigError("command line", what, f"{rec.path}: fewer than 3 intervals in the recording")
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A comparison's result with what its JSON needs and the note on intervals (if any)."""
+
+    result: compare.Result
+    note: str | None
+    described: dict[str, compare.Describe]
+    kinds: dict[str, str]
+
+    def json(self, top: int | None = None) -> list[dict[str, Any]]:
+        """The ranked rows (the first ``top``), then one object per series present on one side only."""
+        return _json(self.result, top, self.described, self.kinds)
+
+
+def rank(base: Recording, target: Recording, base_span: tuple[int, int | None] = (0, None),
+         target_span: tuple[int, int | None] = (0, None), *, q: float = stats.FDR_Q,
+         min_effect: float = stats.MIN_EFFECT, min_relative: float = stats.MIN_RELATIVE) -> Ranking:
+    """Compare two open recordings (ConfigError for bad input, as the command line reports it)."""
+    check_pair(base, target)
+    step_base, step_target, note = _steps(base, target)
+    ours = _collect(base, base_span, step_base, "BASE")
+    theirs = _collect(target, target_span, step_target, "TARGET")
+    if not {s.column for s in ours} & {s.column for s in theirs}:
+        raise ConfigError("command line", "TARGET", "the two recordings have no series in common")
+    described = _describe(base, target)
+    kinds = {c.name: c.type for rec in (target, base) for c in rec.columns.values()}
+    result = compare.compare(ours, theirs, described, q=q, min_effect=min_effect, min_relative=min_relative)
+    return Ranking(result, note, described, kinds)
+
+
 def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     """Compare the two sources named in ``args`` and print the result."""
     settings = SPEC.load(None, SPEC.flags(args))
@@ -162,27 +206,16 @@ def run(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     top: int = settings["top"]
     token_file: str | None = settings["token_file"]
     with _opened(args.base, token_file, "BASE") as base, _opened(args.target, token_file, "TARGET") as target:
-        versions = tuple(r.metadata.get(layout.LAYOUT, layout.LAYOUT_VERSION) for r in (base, target))
-        if versions[0] != versions[1]:
-            raise ConfigError("command line", "TARGET",
-                              f"layout versions differ (base {versions[0]}, target {versions[1]}); cannot compare")
-        step_base, step_target, note = _steps(base, target)
-        ours = _collect(base, base_span, step_base, "BASE")
-        theirs = _collect(target, target_span, step_target, "TARGET")
-        if not {s.column for s in ours} & {s.column for s in theirs}:
-            raise ConfigError("command line", "TARGET", "the two recordings have no series in common")
-        described = _describe(base, target)
-        kinds = {c.name: c.type for rec in (target, base) for c in rec.columns.values()}
-        result = compare.compare(ours, theirs, described, q=settings["fdr"],
-                                 min_effect=settings["min_effect"], min_relative=settings["min_change"])
-    if note:
-        print(note, file=sys.stderr)  # noqa: T201 - a note for the operator, apart from the output
+        ranking = rank(base, target, base_span, target_span, q=settings["fdr"],
+                       min_effect=settings["min_effect"], min_relative=settings["min_change"])
+    if ranking.note:
+        print(ranking.note, file=sys.stderr)  # noqa: T201 - a note for the operator, apart from the output
     if settings["json"]:
-        out(json.dumps(_json(result, top, described, kinds), allow_nan=False))
+        out(json.dumps(ranking.json(top), allow_nan=False))
     else:
         from rezolus_viewer import compare_table  # noqa: PLC0415 - rich is only needed for the table
 
-        compare_table.show(result, top or DEFAULT_TOP)
+        compare_table.show(ranking.result, top or DEFAULT_TOP)
     return 0
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from rezolus_viewer.recording import Recording
+    from rezolus_viewer.source import Source as Recording
 
 HEATMAP_ROWS = 64
 

@@ -6,7 +6,7 @@ Invariants:
 - Null bins come out as ``None`` (JSON null), never as zero; the page draws
   them as gaps.
 - ``top`` keeps the N series with the largest mean over the requested range,
-  in descending order.
+  in descending order; a ``focus`` series outside them replaces the last one.
 - x values are seconds since the Unix epoch (float), as the page's time axis wants.
 """
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from rezolus_viewer.dashboard import Chart, Series
-    from rezolus_viewer.recording import Recording
+    from rezolus_viewer.source import Source as Recording
 
 
 def _clean(values: NDArray[np.float64] | list[int | None]) -> list[float | None]:
@@ -67,16 +67,23 @@ def series_values(rec: Recording, bins: compute.Bins, series: Series) -> list[fl
     raise ValueError(f"series kind {series.kind!r} is not a line")
 
 
-def _top(series: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+def _top(series: list[dict[str, Any]], n: int, focus: str = "") -> list[dict[str, Any]]:
     def mean(s: dict[str, Any]) -> float:
         vals = [v for v in s["values"] if v is not None]
         return sum(vals) / len(vals) if vals else -math.inf
 
-    return sorted(series, key=mean, reverse=True)[:n] if n else series
+    if not n:
+        return series
+    ranked = sorted(series, key=mean, reverse=True)
+    kept = ranked[:n]
+    focused = [s for s in ranked[n:] if s["label"] == focus]
+    return kept[: n - len(focused)] + focused
 
 
-def evaluate(rec: Recording, chart: Chart, start_ns: int, end_ns: int, points: int) -> dict[str, Any]:
-    """The chart's data over ``[start_ns, end_ns]`` in about ``points`` bins."""
+def evaluate(
+    rec: Recording, chart: Chart, start_ns: int, end_ns: int, points: int, *, focus: str = ""
+) -> dict[str, Any]:
+    """The chart's data over ``[start_ns, end_ns]`` in about ``points`` bins (``focus``: a series kept in the top)."""
     bins = compute.make_bins(rec.timestamps, rec.breaks, start_ns, end_ns, points=points, stride=rec.stride)
     out: dict[str, Any] = {
         "id": chart.id, "kind": chart.kind, "unit": chart.unit,
@@ -106,6 +113,6 @@ def evaluate(rec: Recording, chart: Chart, start_ns: int, end_ns: int, points: i
         ] if series else []
         out["series"] = [{"label": "mean", "values": [None if b is None else b / len(series) for b in busy]}]
         return out
-    out["series"] = _top(series, chart.top)
+    out["series"] = _top(series, chart.top, focus)
     out["total_series"] = len(series)
     return out

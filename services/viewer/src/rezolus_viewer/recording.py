@@ -16,12 +16,14 @@ Invariants:
   ``INDEX_ROWS`` of them) plus a per-row presence mask and bucket total;
   other rows are read from their row groups on demand.  An index is built
   by reading its row groups in parallel (``READ_THREADS``), each thread with
-  its own file handle.
+  its own file handle (sharing the footer parsed at open).
+- A column named twice in one request is read and converted once.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -147,14 +149,13 @@ class Recording:
         self._locks_guard = threading.Lock()
         self._index: dict[str, HistIndex] = {}
         self._local = threading.local()
-        self._scalar_lock = threading.Lock()
         self._readers = concurrent.futures.ThreadPoolExecutor(READ_THREADS, thread_name_prefix="viewer-read")
 
     def _reader(self) -> pq.ParquetFile:
         """This thread's own handle on the file (handles are not shared between threads)."""
         handle: pq.ParquetFile | None = getattr(self._local, "file", None)
         if handle is None:
-            handle = self._local.file = reader.open_file(self.path)
+            handle = self._local.file = reader.open_file(self.path, self._file.metadata)
         return handle
 
     def close(self) -> None:
@@ -214,14 +215,21 @@ class Recording:
             return self._locks.setdefault(name, threading.Lock())
 
     def scalars(self, names: list[str]) -> dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]]:
-        """Whole scalar columns as (values, present), read together and cached."""
-        with self._scalar_lock:
+        """Whole scalar columns as (values, present), read together and cached.
+
+        Each column has its own lock (taken in name order), so requests for
+        different columns read in parallel and none is read twice.
+        """
+        wanted = sorted(set(names))
+        with contextlib.ExitStack() as held:
+            for name in wanted:
+                held.enter_context(self._lock("scalar:" + name))
             return self._scalars(names)
 
     def _scalars(self, names: list[str]) -> dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]]:
         out: dict[str, tuple[NDArray[np.uint64] | NDArray[np.int64], NDArray[np.bool_]]] = {}
         missing = []
-        for name in names:
+        for name in dict.fromkeys(names):
             hit = self._cache.get((name, -1))
             if hit is None:
                 missing.append(name)

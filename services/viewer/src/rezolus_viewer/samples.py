@@ -27,7 +27,7 @@ from rezolus_viewer import compute
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from rezolus_viewer.recording import Recording
+    from rezolus_viewer.source import Source as Recording
 
 QUANTILES = (50.0, 90.0, 99.0, 99.9)
 

@@ -1,15 +1,18 @@
 // Rezolus viewer page: lays out the sections the server planned, fetches each
 // chart's downsampled data for the current range and draws it with uPlot.
-// Invariants: the range lives in the URL (?start=&end=, ms since the epoch),
-// so a view can be shared; zooming one chart re-fetches every chart for the
-// new range; nulls from the server are drawn as gaps, never as zero.
+// Invariants: the range lives in the URL (?start=&end=, ms since the epoch;
+// ms since each start when comparing), so a view can be shared; zooming one
+// chart re-fetches every chart for the new range; nulls from the server are
+// drawn as gaps, never as zero.  Comparing (two files) and live (an agent)
+// are in modes.js; this file calls its hooks (window.rezolusModes).
 "use strict";
 
 const PALETTE = ["#3557d4", "#e8743b", "#19a979", "#c94dab", "#945ecf", "#13a4b4",
   "#d6a000", "#ed4a7b", "#6f8a2e", "#525df4", "#bf399e", "#8e6c3c"];
 const HEAT_STOPS = [[252, 253, 191], [254, 176, 120], [241, 96, 93], [183, 55, 121], [114, 31, 129], [44, 17, 95]];
 const PCT_COLORS = { p50: "#1d7a46", "p99": "#1c4fd8", "p99.9": "#111827" };
-const state = { info: null, range: null, charts: [], generation: 0 };
+const state = { info: null, range: null, charts: [], generation: 0, mode: "single", focus: null };
+const modes = window.rezolusModes;
 
 // ---------- formatting ----------
 function si(v, digits = 3) {
@@ -43,6 +46,7 @@ function formatter(unit) {
 }
 function fmtOrDash(f) { return (u, v) => (v == null ? "–" : f(v)); }
 function timeValues(u, splits, ax, space, incr) {
+  if (state.mode === "compare") return splits.map(s => modes.relative(s));
   return splits.map((s, i) => {
     const d = new Date(s * 1e3).toISOString();
     const day = d.slice(5, 10), prev = i > 0 ? new Date(splits[i - 1] * 1e3).toISOString().slice(5, 10) : null;
@@ -69,26 +73,30 @@ function decades(u, ax, min, max) {
 function utc(ms) { return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC"); }
 
 // ---------- range and URL ----------
+function fullRange() { return modes.fullRange(state); }
 function readRange() {
   const q = new URLSearchParams(location.search);
   const s = Number(q.get("start")), e = Number(q.get("end"));
-  const full = [state.info.start_ns / 1e6, state.info.end_ns / 1e6];
+  const full = fullRange();
   if (Number.isFinite(s) && Number.isFinite(e) && q.has("start") && q.has("end") && s < e) {
     return [Math.max(s, full[0]), Math.min(e, full[1])];
   }
   return full;
 }
 function isFull(r) {
-  return r[0] <= state.info.start_ns / 1e6 && r[1] >= state.info.end_ns / 1e6;
+  const full = fullRange();
+  return r[0] <= full[0] && r[1] >= full[1];
 }
-function setRange(range, push = true) {
+function setRange(range, push = true, only = null) {
   state.range = range;
+  if (state.mode === "live") { modes.liveRange(state, range, only); return; }
   const url = new URL(location.href);
   if (isFull(range)) { url.searchParams.delete("start"); url.searchParams.delete("end"); }
   else { url.searchParams.set("start", Math.round(range[0])); url.searchParams.set("end", Math.round(range[1])); }
   if (push && url.href !== location.href) history.pushState(null, "", url);
-  document.getElementById("range-text").textContent =
-    `${utc(range[0])} → ${utc(range[1])}` + (isFull(range) ? "" : " (zoomed)");
+  document.getElementById("range-text").textContent = (state.mode === "compare"
+    ? `${modes.relative(range[0] / 1e3)} → ${modes.relative(range[1] / 1e3)} since each start`
+    : `${utc(range[0])} → ${utc(range[1])}`) + (isFull(range) ? "" : " (zoomed)");
   state.generation++;
   for (const c of state.charts) c.card.dataset.state = "loading";
   loadAll();
@@ -150,26 +158,27 @@ function baseOpts(c, width, extra) {
     width, height: 230,
     tzDate: ts => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
     cursor: { sync: { key: "rezolus" }, drag: { x: true, y: false, setScale: false }, bind: {
-      dblclick: () => () => { setRange([state.info.start_ns / 1e6, state.info.end_ns / 1e6]); return null; },
+      dblclick: () => () => { modes.resetZoom(state); return null; },
     } },
     legend: { live: true },
     hooks: { setSelect: [u => onSelect(u)] },
-    scales: { x: { time: true, range: () => [state.range[0] / 1e3, state.range[1] / 1e3] } },
+    scales: { x: { time: state.mode !== "compare", range: () => [state.range[0] / 1e3, state.range[1] / 1e3] } },
   }, extra);
 }
 function onSelect(u) {
   if (u.select.width < 3) return;
   const a = u.posToVal(u.select.left, "x"), b = u.posToVal(u.select.left + u.select.width, "x");
   u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
+  if (state.mode === "live") state.paused = true;
   setRange([a * 1e3, b * 1e3]);
 }
 function lineChart(c, data, width) {
   const f = formatter(data.unit);
-  const series = [{ label: "time", value: (u, v) => (v == null ? "–" : utc(v * 1e3)) }];
-  data.series.forEach((s, i) => series.push({
-    label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: false,
+  const series = [{ label: "time", value: (u, v) => (v == null ? "–" : modes.timeLabel(state, v)) }];
+  data.series.forEach((s, i) => series.push(Object.assign({
+    label: s.label, stroke: PALETTE[(s.color ?? i) % PALETTE.length], width: 1.5, spanGaps: false,
     points: { show: false }, value: fmtOrDash(f),
-  }));
+  }, modes.seriesStyle(state, c, s))));
   const opts = baseOpts(c, width, {
     series,
     axes: [X_AXIS, yAxis(f, data.unit === "ns" ? { splits: decades } : {})],
@@ -177,7 +186,7 @@ function lineChart(c, data, width) {
   let values = data.series.map(s => s.values);
   if (data.unit === "ns") {
     // latencies span decades: a log axis, with 0 ns drawn at 1 ns
-    values = values.map(vs => vs.map(v => (v == null ? null : Math.max(v, 1))));
+    values = values.map(vs => vs.map(v => (v == null ? v : Math.max(v, 1))));
     opts.scales.y = { distr: 3, range: (u, lo, hi) => [10 ** Math.floor(Math.log10(Math.max(lo ?? 1, 1))),
       10 ** Math.ceil(Math.log10(Math.max(hi ?? 10, 10)))] };
   } else {
@@ -185,6 +194,7 @@ function lineChart(c, data, width) {
   }
   return new uPlot(opts, [data.x, ...values], c.plot);
 }
+window.rezolusDraw = { lineChart };
 function histogramChart(c, data, width) {
   const f = formatter(data.unit);
   const h = data.heatmap;
@@ -240,16 +250,21 @@ function countPoints(data) {
   for (const s of data.series) for (const v of s.values) if (v != null) n++;
   return n;
 }
+async function fetchChart(c, points, range, extra = {}) {
+  const q = new URLSearchParams(Object.assign({ id: c.meta.id, points,
+    start: BigInt(Math.floor(range[0])) * 1000000n, end: BigInt(Math.ceil(range[1])) * 1000000n }, extra));
+  const resp = await fetch("/api/chart?" + q);
+  const data = await resp.json();
+  if (!resp.ok) throw new Error(data.error || resp.statusText);
+  return data;
+}
 async function loadChart(c, gen) {
   const width = Math.max(c.card.clientWidth - 26, 300);
   const points = Math.min(Math.max(Math.round(width / (c.meta.kind === "line" ? 1 : 3)), 60), 2000);
-  const q = new URLSearchParams({ id: c.meta.id, points,
-    start: BigInt(Math.floor(state.range[0])) * 1000000n, end: BigInt(Math.ceil(state.range[1])) * 1000000n });
   let data;
   try {
-    const resp = await fetch("/api/chart?" + q);
-    data = await resp.json();
-    if (!resp.ok) throw new Error(data.error || resp.statusText);
+    data = state.mode === "compare" ? await modes.fetchPair(state, c, points, fetchChart)
+      : await fetchChart(c, points, state.range);
   } catch (err) {
     if (gen !== state.generation) return;
     c.card.classList.add("error");
@@ -272,10 +287,15 @@ async function loadChart(c, gen) {
   c.card.dataset.points = points_;
   c.card.dataset.state = "ready";
   c.card.dataset.generation = gen;
+  c.card.dataset.lastX = data.x.length ? data.x[data.x.length - 1] : "";
 }
-async function loadAll() {
+async function loadAll(only = null) {
   const gen = state.generation;
-  const queue = state.charts.slice();
+  // within a section, line charts first: they are cheap, heatmaps build histogram indexes
+  const order = c => [c.card.closest("section").dataset.section, c.meta.kind === "line" ? 0 : 1];
+  const sections = state.info.sections.map(s => s.id);
+  const rank = c => { const [s, k] = order(c); return sections.indexOf(s) * 2 + k; };
+  const queue = (only ? state.charts.filter(only) : state.charts.slice()).sort((a, b) => rank(a) - rank(b));
   const worker = async () => {
     while (queue.length && gen === state.generation) await loadChart(queue.shift(), gen);
   };
@@ -288,6 +308,9 @@ function layout(info) {
   const main = document.getElementById("sections");
   const nav = document.getElementById("nav");
   main.textContent = "";
+  nav.textContent = "";
+  for (const c of state.charts) if (c.uplot) c.uplot.destroy();
+  state.charts = [];
   for (const s of info.sections) {
     const sec = document.createElement("section");
     sec.id = "section-" + s.id;
@@ -330,13 +353,14 @@ async function start() {
   const resp = await fetch("/api/info");
   const info = await resp.json();
   state.info = info;
-  const interval = info.interval_ns >= 1e9 ? info.interval_ns / 1e9 + " s" : info.interval_ns / 1e6 + " ms";
-  document.getElementById("file").textContent =
-    `${info.file} · ${info.hostname || "unknown host"} · ${info.rows} rows every ${interval}` +
-    (info.breaks ? ` · ${info.breaks} gaps/restarts` : "");
-  document.title = `Rezolus · ${info.file}`;
+  state.mode = info.mode || "single";
+  document.body.dataset.mode = state.mode;
+  if (state.mode === "live") { modes.startLive(state); return; }
+  document.getElementById("file").textContent = modes.describe(info);
+  document.title = `Rezolus · ${state.mode === "compare" ? info.sides.base.file + " vs " + info.sides.target.file : info.file}`;
   layout(info);
-  document.getElementById("reset").onclick = () => setRange([info.start_ns / 1e6, info.end_ns / 1e6]);
+  if (state.mode === "compare") modes.startCompare(state);
+  document.getElementById("reset").onclick = () => modes.resetZoom(state);
   window.addEventListener("popstate", () => setRange(readRange(), false));
   let resizeTimer = null;
   window.addEventListener("resize", () => {
@@ -346,4 +370,5 @@ async function start() {
   setRange(readRange(), false);
 }
 window.rezolusViewer = state;  // for tests and for poking around in the console
+window.rezolusApp = { setRange, loadAll, layout, loadChart, fullRange, utc, formatter };
 start();
