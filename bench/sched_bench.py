@@ -1,6 +1,6 @@
 """Scheduler sampler cost, measured side by side in one run.
 
-    .venv/bin/python bench/sched_bench.py [--quick]
+    .venv/bin/python bench/sched_bench.py [--quick]   (about 12 minutes; --quick about 3)
 
 Workload: `perf bench sched pipe` (two processes passing a token through a
 pipe) pinned to one CPU, so every message is one context switch and one
@@ -63,9 +63,9 @@ def start_syscount() -> subprocess.Popen[bytes]:
     return proc
 
 
-def stats_off_config() -> str:
+def stats_on_config() -> str:
     path = Path(tempfile.mkdtemp()) / "agent.toml"
-    path.write_text("[general]\nbpf_stats = false\n")
+    path.write_text("[general]\nbpf_stats = true\n")
     return str(path)
 
 
@@ -155,8 +155,8 @@ def main() -> int:
     configs: dict[str, str | None] = {
         "agent (scheduler_runqueue only)": only_config(("scheduler_runqueue",)),
         "agent (scheduler samplers)": only_config(SCHED),
-        "agent (all samplers, BPF stats off)": stats_off_config(),
-        "agent (all samplers)": None,
+        "agent (all samplers, BPF stats off: the default)": None,
+        "agent (all samplers, BPF stats on)": stats_on_config(),
     }
     both = "runqlat + syscount -L (bcc)"
     results: dict[str, list[float]] = {
@@ -164,6 +164,10 @@ def main() -> int:
         **{k: [] for k in configs}, "runqlat (bcc)": [], both: [],
     }
     memory: list[tuple[str, str, int, int]] = []
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import agent_bench  # noqa: PLC0415 - sibling bench module
+
+    state0, load0 = agent_bench.host_bpf_state(), Path("/proc/loadavg").read_text().split()[0]
     for _ in range(rounds):
         results["nothing"].append(ns_per_switch(messages))
         for label, samplers in (("empty programs (scheduler hooks)", SCHED), ("empty programs (all agent hooks)", ())):
@@ -193,13 +197,22 @@ def main() -> int:
           f"{os.uname().release}), shared with other jobs; medians of {rounds} interleaved rounds of "
           f"`perf bench sched pipe -l {messages}` pinned to CPU 0: one context switch and one wake-up "
           "per message; CPU time (user + system) of the two workload processes per switch, which "
-          "includes the BPF programs run on their switches, wake-ups and syscalls (read/write).\n")
-    print("| condition | CPU ns per switch (median) | added ns | vs runqlat | vs runqlat + syscount -L |")
-    print("|---|---|---|---|---|")
+          "includes the BPF programs run on their switches, wake-ups and syscalls (read/write). "
+          f"Load average {load0} at start, {Path('/proc/loadavg').read_text().split()[0]} at the end; before the "
+          f"run: {state0}; after: {agent_bench.host_bpf_state()}.\n")
+    def per_round(name: str, reference: str) -> str:
+        got = [(v - b) / (r - b) for v, b, r in zip(results[name], results["nothing"], results[reference],
+                                                    strict=True) if r > b]
+        return f"{statistics.median(got):.2f}×" if got else "n/a"
+
+    print("| condition | CPU ns per switch (median) | added ns | vs runqlat | vs runqlat + syscount -L |"
+          " per-round ratios (median): vs runqlat, vs both |")
+    print("|---|---|---|---|---|---|")
     for name, value in med.items():
         added = value - base
         ratios = ("", "") if name == "nothing" else (f"{added / ref:.2f}×", f"{added / ref_both:.2f}×")
-        print(f"| {name} | {value:.0f} | {added:.0f} | {ratios[0]} | {ratios[1]} |")
+        rounds_col = "" if name == "nothing" else f"{per_round(name, 'runqlat (bcc)')}, {per_round(name, both)}"
+        print(f"| {name} | {value:.0f} | {added:.0f} | {ratios[0]} | {ratios[1]} | {rounds_col} |")
     print("\nAll rounds (ns per switch): " + "; ".join(
         f"{k}: {', '.join(f'{v:.0f}' for v in vs)}" for k, vs in results.items()))
     print("\n| map (bpftool name) | type | entries | kernel memory (bytes) |")

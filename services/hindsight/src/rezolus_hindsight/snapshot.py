@@ -5,16 +5,19 @@ Invariants:
   ``rezolus_recording.writer`` (the recorder's writer), so a snapshot is a
   recording (same columns, metadata and encodings).
 - A snapshot streams, as the recorder converts its journal: a first pass
-  over the selection's records decodes only catalogs, to learn the ones the
+  over the selections' records decodes only catalogs, to learn the ones the
   range's frames were stored with, which are declared so the schema is fixed
   before the first row is written; then one pass decodes the frames and
   writes row groups of at most ``CHUNK_ROWS`` rows and about
-  ``writer.ROW_GROUP_BYTES`` of histogram data.  The file metadata goes into the
-  footer at the end (``RecordingWriter.commit``), so memory stays bounded
+  ``writer.ROW_GROUP_BYTES`` of histogram data.  The file metadata goes into
+  the footer at the end (``RecordingWriter.commit``), so memory stays bounded
   whatever the range, and every reader (pyarrow's embedded schema included)
   sees the same complete metadata.
-- Stored payloads are replayed through a fresh ``Tracker``, exactly as the
-  bus delivered them; only frames inside the selection's range become rows.
+- Stored payloads are replayed through a fresh ``Tracker`` per source,
+  exactly as the bus delivered them; only frames inside the selection's
+  range become rows.  Sources follow one another in the file (in the order
+  they were configured), each in time order and tagged with its ``source``
+  so the builder keeps restarts, durations and gaps per agent.
 - A row's ``missed`` counts the empty grid slots between it and the previous
   row (an outage or lost frames), not the agent frames that the grid
   deliberately skipped; it comes from the slots the buffer stored, exactly as
@@ -26,7 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,6 +54,40 @@ CHUNK_ROWS = STREAM_ROWS
 
 class SnapshotError(RuntimeError):
     """The snapshot could not be built from the buffer (damaged data)."""
+
+
+@dataclass
+class Selections:
+    """The selections of every source's buffer for one snapshot."""
+
+    parts: list[tuple[str, Selection]] = field(default_factory=list)
+
+    def add(self, source: str, selection: Selection) -> None:
+        """Add one source's selection (kept only when it holds rows; else closed)."""
+        if selection.rows:
+            self.parts.append((source, selection))
+        else:
+            selection.close()
+
+    @property
+    def rows(self) -> int:
+        """Rows over every source."""
+        return sum(s.rows for _, s in self.parts)
+
+    @property
+    def start_ns(self) -> int:
+        """The oldest selected timestamp."""
+        return min(s.start_ns for _, s in self.parts)
+
+    @property
+    def end_ns(self) -> int:
+        """The newest selected timestamp."""
+        return max(s.end_ns for _, s in self.parts)
+
+    def close(self) -> None:
+        """Release every source's segment descriptors."""
+        for _, selection in self.parts:
+            selection.close()
 
 
 @dataclass(frozen=True)
@@ -78,12 +115,30 @@ def _catalogs(selection: Selection) -> list[Catalog]:
     return list(used.values())
 
 
-def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], None]) -> None:
-    """Add the range's rows to ``builder``, calling ``flush`` for every row group."""
+def _replay(selections: Selections, builder: TableBuilder, flush: Callable[[], None]) -> None:
+    """Add every source's rows to ``builder``, calling ``flush`` for every row group."""
+    pending = 0
+
+    def counted() -> None:
+        nonlocal pending
+        pending += 1
+        if pending >= CHUNK_ROWS or builder.pending_bytes >= ROW_GROUP_BYTES:
+            flush()
+            pending = 0
+
+    for source, selection in selections.parts:
+        _replay_one(source, selection, builder, counted)
+    if pending:
+        flush()
+
+
+def _replay_one(
+    source: str, selection: Selection, builder: TableBuilder, counted: Callable[[], None]
+) -> None:
+    first = builder.rows
     tracker = Tracker(pending_limit=1 << 20, clock=None)  # stored frames passed the live checks
     last_slot: int | None = None
     last_catalog = b""
-    pending = 0
     for record in selection.records():
         if record.kind == KIND_CATALOG:
             payload = record.payload
@@ -95,42 +150,47 @@ def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], Non
             continue
         for delivery in tracker.feed(record.frame):
             missed = 0 if last_slot is None else max(0, record.slot - last_slot - 1)
-            builder.add(delivery, missed=missed)
+            builder.add(delivery, missed=missed, source=source)
             last_slot = record.slot
-            pending += 1
-            if pending >= CHUNK_ROWS or builder.pending_bytes >= ROW_GROUP_BYTES:
-                flush()
-                pending = 0
-    if pending:
-        flush()
-    if builder.rows != selection.rows:
+            counted()
+    if builder.rows - first != selection.rows:
         detail = tracker.last_error or "frames were not readable"
-        raise SnapshotError(f"read {builder.rows} of {selection.rows} frames: {detail}")
+        raise SnapshotError(f"read {builder.rows - first} of {selection.rows} frames of {source}: {detail}")
 
 
-def _declared(selection: Selection, source: str, interval_ns: int) -> TableBuilder:
-    builder = TableBuilder(source=source, interval_ns=interval_ns)
+def _many(selection: Selection | Selections, source: str) -> Selections:
+    return selection if isinstance(selection, Selections) else Selections([(source, selection)])
+
+
+def _builder(selections: Selections, interval_ns: int) -> TableBuilder:
+    """A builder with the columns of every catalog the selections' frames use."""
+    first = selections.parts[0][0] if selections.parts else ""
+    builder = TableBuilder(source=first, interval_ns=interval_ns)
     try:
-        catalogs = _catalogs(selection)
+        for source, selection in selections.parts:
+            for catalog in _catalogs(selection):
+                builder.declare(catalog, source=source)
     except DecodeError as exc:
         raise SnapshotError(f"cannot read a catalog in the buffer: {exc}") from exc
-    for catalog in catalogs:
-        builder.declare(catalog)
     return builder
 
 
-def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Table:
-    """Build the whole recording table of the selection's range in memory (for tests and tools)."""
+def build_table(selection: Selection | Selections, *, interval_ns: int, source: str = "") -> pa.Table:
+    """Build the whole recording table of the range in memory (for tests and tools).
+
+    ``source`` names the agent of a single ``Selection``.
+    """
+    selection = _many(selection, source)
     try:
-        builder = _declared(selection, source, interval_ns)
+        builder = _builder(selection, interval_ns)
         _replay(selection, builder, lambda: None)
     except (SegmentError, OSError) as exc:
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     return builder.table()
 
 
-def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> int:
-    builder = _declared(selection, source, interval_ns)
+def _stream(selection: Selections, path: Path, interval_ns: int) -> int:
+    builder = _builder(selection, interval_ns)
     columns = builder.columns
     writer = RecordingWriter(path)
 
@@ -150,10 +210,16 @@ def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> 
         raise
 
 
-def write(selection: Selection, path: Path, *, source: str, interval_ns: int) -> SnapshotResult:
-    """Build and write the snapshot at ``path`` (atomically); always closes the selection."""
+def write(
+    selection: Selection | Selections, path: Path, *, interval_ns: int, source: str = ""
+) -> SnapshotResult:
+    """Build and write the snapshot at ``path`` (atomically); always closes the selections.
+
+    ``source`` names the agent of a single ``Selection``.
+    """
+    selection = _many(selection, source)
     try:
-        size = _stream(selection, path, source, interval_ns)
+        size = _stream(selection, path, interval_ns)
     except (SegmentError, pa.ArrowInvalid) as exc:
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     finally:

@@ -31,6 +31,8 @@ import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from rezolus_core import log, web
 from rezolus_core.address import ListenAddress, parse_listen
 from rezolus_core.bus import CLIENT_OPTIONS, client_keys
@@ -40,6 +42,7 @@ from rezolus_core.shell import COMMAND_LINE, Option, Spec
 from rezolus_viewer import dashboard
 from rezolus_viewer.api import make_app
 from rezolus_viewer.fetch import TOKEN_ENV, DownloadError, download, is_url, snapshot_url, token
+from rezolus_viewer.hosts import HostFiles, HostViews
 from rezolus_viewer.recording import Recording, RecordingError
 from rezolus_viewer.views import Fixed
 
@@ -119,8 +122,15 @@ class Viewer:
             self._cleanup()
 
 
-def _open(source: str, settings: Loaded, what: str, cleanups: list[Callable[[], None]]) -> Recording:
-    """Open a file or download a snapshot URL (its removal is added to ``cleanups``)."""
+def _open(
+    source: str, settings: Loaded, what: str, cleanups: list[Callable[[], None]],
+    hosts: list[HostFiles] | None = None,
+) -> Recording:
+    """Open a file or download a snapshot URL (its removal is added to ``cleanups``).
+
+    A file of several hosts opens on its first host, its ``HostFiles`` appended
+    to ``hosts``; without ``hosts`` (a comparison) it is a usage error.
+    """
     if is_url(source):
         try:
             bearer = token(settings["token_file"])
@@ -137,8 +147,15 @@ def _open(source: str, settings: Loaded, what: str, cleanups: list[Callable[[], 
         if not path.is_file():
             raise ConfigError(COMMAND_LINE, what, f"{path} is not a file")
     try:
-        return Recording(path)
-    except RecordingError as exc:
+        files = HostFiles(path)
+        if not files.many:
+            return Recording(path)
+        if hosts is None:
+            raise ConfigError(COMMAND_LINE, what, f"{path} holds {len(files.names)} hosts; compare files of one host")
+        cleanups.append(files.close)
+        hosts.append(files)
+        return Recording(files.file(files.names[0]))
+    except (RecordingError, OSError, pa.ArrowException) as exc:  # the per-host copy may fail too
         raise ConfigError(COMMAND_LINE, what, str(exc)) from None
 
 
@@ -160,8 +177,13 @@ def _files(files: list[str], settings: Loaded) -> tuple[Callable[[], aioweb.Appl
     cleanups: list[Callable[[], None]] = []
     try:
         if len(files) == 1:
-            rec = _open(files[0], settings, "FILE", cleanups)
-            return (lambda: make_app(rec, dashboard.plan(rec.columns.values()))), _cleanup(cleanups)
+            hosts: list[HostFiles] = []
+            rec = _open(files[0], settings, "FILE", cleanups, hosts)
+            plan = dashboard.plan(rec.columns.values())
+            if hosts:
+                several = HostViews(hosts[0], rec, plan)
+                return (lambda: make_app(rec, plan, views=several)), _cleanup(cleanups)
+            return (lambda: make_app(rec, plan)), _cleanup(cleanups)
         from rezolus_viewer import compare_api, compare_cli  # noqa: PLC0415 - only a comparison needs them
 
         base = _open(files[0], settings, "BASE", cleanups)
