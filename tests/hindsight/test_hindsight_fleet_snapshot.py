@@ -32,7 +32,7 @@ def test_one_window_from_three_hindsights_one_down(
     """Two files with the same window, one error row, exit 1; without the dead host, exit 0."""
     hindsights.extend(Hindsight(tmp_path / name, publisher.endpoint, interval="100ms", token=TOKEN) for name in "ab")
     for process in hindsights:
-        process.wait_rows(10)
+        process.wait_rows(30)  # 3 s at 100 ms: both buffers hold the whole 2 s window asked for below
     dead = f"127.0.0.1:{free_port()}"
     hosts = tmp_path / "hosts.txt"
     hosts.write_text("# the fleet\n" + "".join(f"{h.url}\n" for h in hindsights) + f"\n{dead}  # down\n")
