@@ -1,6 +1,6 @@
 """Scheduler sampler cost, measured side by side in one run.
 
-    .venv/bin/python bench/sched_bench.py [--quick]
+    .venv/bin/python bench/sched_bench.py [--quick]   (about 12 minutes; --quick about 3)
 
 Workload: `perf bench sched pipe` (two processes passing a token through a
 pipe) pinned to one CPU, so every message is one context switch and one
@@ -22,10 +22,11 @@ import resource
 import signal
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-from _common import agent_config, start_agent, start_empty, start_syscount, start_tool
+from _common import agent_config, load_line, start_agent, start_empty, start_syscount, start_tool
 
 SCHED = ("scheduler_runqueue", "cpu_migrations", "cpu_tlb_flush")
 MAP_PREFIXES = ("scheduler_", "cgroup_schedule", "cpu_migration", "cgroup_cpu_mig", "cpu_tlb_flush", "migrations_",
@@ -85,8 +86,8 @@ def main() -> int:
     configs: dict[str, str | None] = {
         "agent (scheduler_runqueue only)": agent_config(("scheduler_runqueue",)),
         "agent (scheduler samplers)": agent_config(SCHED),
-        "agent (all samplers, BPF stats off)": agent_config(bpf_stats=False),
-        "agent (all samplers)": None,
+        "agent (all samplers, BPF stats off: the default)": None,
+        "agent (all samplers, BPF stats on)": agent_config(bpf_stats=True),
     }
     both = "runqlat + syscount -L (bcc)"
     results: dict[str, list[float]] = {
@@ -94,6 +95,10 @@ def main() -> int:
         **{k: [] for k in configs}, "runqlat (bcc)": [], both: [],
     }
     memory: list[tuple[str, str, int, int]] = []
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import agent_bench  # noqa: PLC0415 - sibling bench module
+
+    state0, load0 = agent_bench.host_bpf_state(), load_line()
     for _ in range(rounds):
         results["nothing"].append(ns_per_switch(messages))
         for label, samplers in (("empty programs (scheduler hooks)", SCHED), ("empty programs (all agent hooks)", ())):
@@ -123,13 +128,22 @@ def main() -> int:
           f"{os.uname().release}), shared with other jobs; medians of {rounds} interleaved rounds of "
           f"`perf bench sched pipe -l {messages}` pinned to CPU 0: one context switch and one wake-up "
           "per message; CPU time (user + system) of the two workload processes per switch, which "
-          "includes the BPF programs run on their switches, wake-ups and syscalls (read/write).\n")
-    print("| condition | CPU ns per switch (median) | added ns | vs runqlat | vs runqlat + syscount -L |")
-    print("|---|---|---|---|---|")
+          "includes the BPF programs run on their switches, wake-ups and syscalls (read/write). "
+          f"{load0.capitalize()} at start, {load_line()} at the end; before the "
+          f"run: {state0}; after: {agent_bench.host_bpf_state()}.\n")
+    def per_round(name: str, reference: str) -> str:
+        got = [(v - b) / (r - b) for v, b, r in zip(results[name], results["nothing"], results[reference],
+                                                    strict=True) if r > b]
+        return f"{statistics.median(got):.2f}×" if got else "n/a"
+
+    print("| condition | CPU ns per switch (median) | added ns | vs runqlat | vs runqlat + syscount -L |"
+          " per-round ratios (median): vs runqlat, vs both |")
+    print("|---|---|---|---|---|---|")
     for name, value in med.items():
         added = value - base
         ratios = ("", "") if name == "nothing" else (f"{added / ref:.2f}×", f"{added / ref_both:.2f}×")
-        print(f"| {name} | {value:.0f} | {added:.0f} | {ratios[0]} | {ratios[1]} |")
+        rounds_col = "" if name == "nothing" else f"{per_round(name, 'runqlat (bcc)')}, {per_round(name, both)}"
+        print(f"| {name} | {value:.0f} | {added:.0f} | {ratios[0]} | {ratios[1]} | {rounds_col} |")
     print("\nAll rounds (ns per switch): " + "; ".join(
         f"{k}: {', '.join(f'{v:.0f}' for v in vs)}" for k, vs in results.items()))
     print("\n| map (bpftool name) | type | entries | kernel memory (bytes) |")

@@ -35,11 +35,23 @@ def wait_stats(value: int, timeout: float = 10.0) -> None:
         assert time.monotonic() < deadline, f"kernel.bpf_stats_enabled stayed {stats_enabled()}, expected {value}"
 
 
-def config(tmp_path: Path) -> Path:
-    """Only syscall_counts: its sys_enter program runs exactly once per syscall."""
+def config(tmp_path: Path, *, stats: bool | None = True) -> Path:
+    """Only syscall_counts (its sys_enter program runs exactly once per syscall); statistics on unless told."""
     path = tmp_path / "agent.toml"
-    path.write_text("[defaults]\nenabled = false\n[samplers.syscall_counts]\nenabled = true\n", encoding="utf-8")
+    general = "" if stats is None else f"[general]\nbpf_stats = {str(stats).lower()}\n"
+    path.write_text(f"{general}[defaults]\nenabled = false\n[samplers.syscall_counts]\nenabled = true\n",
+                    encoding="utf-8")
     return path
+
+
+def test_statistics_are_off_by_default(subscribe, agent_factory, tmp_path) -> None:
+    """Without bpf_stats in the config no rezolus_bpf_* series exist (statistics slow every BPF program)."""
+    agent = agent_factory(interval="100ms", config=config(tmp_path, stats=None))
+    sub = subscribe(agent.endpoint)
+    attached(sub)
+    values = series_values(settle(sub, 2))
+    assert family_total(values, "syscall") > 0
+    assert not [key for key in values if key[0].startswith("rezolus_bpf_")]
 
 
 def test_run_count_equals_the_syscalls_counted_and_sysctl_is_restored(subscribe, agent_factory, tmp_path) -> None:

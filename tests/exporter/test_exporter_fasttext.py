@@ -149,27 +149,3 @@ def test_a_long_lived_collector_answers_like_a_fresh_one():
         fresh = CollectorRegistry(auto_describe=False)
         fresh.register(AgentCollector(collector.state, collector.settings, summaries=True, histograms=True))
         assert fasttext.generate(registry.collect(), encoder, templates) == encoder(fresh)
-
-
-def test_prerendering_changes_no_answer_and_waits_for_scrapes_to_keep_up():
-    """Answers filled at frame arrival equal the library's; with scrapes slower than frames nothing is prerendered."""
-    registry, collector, push = live()
-    now = [0.0]
-    answers = fasttext.Answers(lambda: now[0])
-    encoder, _ = encoder_for(ACCEPTS[0])
-    for step in range(6):
-        push(h.frame(step))
-        answers.prerender(collector.collect, 1.0)
-        if step >= 2:  # by now scrapes come once a second, as often as frames
-            assert any(t is not None and t.last_values for t in answers.templates.values())
-        now[0] += 1.0
-        assert answers.generate(registry.collect(), encoder) == encoder(registry)
-    assert answers.scrape_gap_s == pytest.approx(1.0)
-    slow = fasttext.Answers(lambda: now[0])
-    slow.generate(registry.collect(), encoder)
-    now[0] += 15.0
-    slow.generate(registry.collect(), encoder)
-    before = {k: (t.last_text if t else None) for k, t in slow.templates.items()}
-    push(h.frame(6))
-    slow.prerender(collector.collect, 1.0)  # frames every 1 s, scrapes every 15 s: skipped
-    assert {k: (t.last_text if t else None) for k, t in slow.templates.items()} == before

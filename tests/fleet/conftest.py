@@ -1,4 +1,4 @@
-"""The ``pair`` fixture: two fresh network namespaces joined by a veth pair (``fleet_netns``)."""
+"""Fixtures ``pair`` (two namespaces joined by a veth pair) and ``star`` (a client and three agents)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
-from fleet_netns import AGENT_ADDRESS, CLIENT_ADDRESS, Pair, ip
+from fleet_netns import AGENT_ADDRESS, CLIENT_ADDRESS, Pair, Star, ip, make_star
 
 from support.env import require
 
@@ -34,6 +34,18 @@ def pair() -> Iterator[Pair]:
             ip("-n", ns, "link", "set", dev, "up")
             ip("-n", ns, "link", "set", "lo", "up")
         yield made
+    finally:
+        for ns in created:
+            subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+@pytest.fixture
+def star() -> Iterator[Star]:
+    """A client namespace and three agent namespaces, one /30 to each."""
+    require(os.geteuid() == 0 and shutil.which("ip") is not None, "network namespaces need root and iproute2")
+    created: list[str] = []
+    try:
+        yield make_star(uuid.uuid4().hex[:6], 3, created)
     finally:
         for ns in created:
             subprocess.run(["ip", "netns", "delete", ns], check=False)

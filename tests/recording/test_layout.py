@@ -73,8 +73,9 @@ def test_table_has_the_original_types_and_metadata():
     assert file_meta["last_timestamp"] == str(T0 + 2 * SEC)
     catalog = json.loads(file_meta["catalog"])
     assert {c["column"] for c in catalog} == set(schema.names) - {
-        "timestamp", "duration", "instance", "restart", "missed"
+        "timestamp", "duration", "instance", "restart", "missed", "host"
     }
+    assert table.column("host").to_pylist() == ["h1"] * 3  # the given hostname names the host
     assert all(c["unit"] and c["description"] for c in catalog)
     assert table.column("duration").to_pylist() == [None, SEC, SEC]
     sid = next(s.id for s in cat.series if column_name(s) == "cpu_usage/user/1")

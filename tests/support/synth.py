@@ -197,9 +197,10 @@ class SyntheticAgent:
 
     def __init__(
         self, endpoint: str, *, interval_ns: int = 100_000_000, instance: str = "inst-a",
-        cpus: int = 2,
+        cpus: int = 2, host: Mapping[str, str] = HOST,
     ) -> None:
         self.endpoint = endpoint
+        self.host = dict(host)
         self.cpus = cpus
         self.interval_ns = interval_ns
         self.instance = instance
@@ -244,7 +245,7 @@ class SyntheticAgent:
                     return
                 self._stop.wait(0.05)
         self._bound.set()
-        cat = catalog(self.instance, cpus=self.cpus)
+        cat = catalog(self.instance, cpus=self.cpus, host=self.host)
         publisher.publish_catalog(cat)
         first_tick = time.time_ns() // self.interval_ns + 1
         try:
@@ -255,7 +256,7 @@ class SyntheticAgent:
                     break
                 seq = next_tick // self.interval_ns - first_tick  # one per tick, like the agent
                 if self._grow.is_set() and not any(s.name.startswith("cgroup") for s in cat.series):
-                    cat = catalog(self.instance, cpus=self.cpus, extra_cgroups=2)
+                    cat = catalog(self.instance, cpus=self.cpus, extra_cgroups=2, host=self.host)
                     publisher.publish_catalog(cat)
                 out = Agent(cat, self.interval_ns).frame(seq, time.time_ns())
                 publisher.publish_frame(out)

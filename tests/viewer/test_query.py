@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import viewer_synth as synth
@@ -27,6 +28,9 @@ def blocks(language):
 
 def _rename_host(path, host):
     table = pq.read_table(path)
+    if "host" in table.column_names:  # the rows name their host too
+        where = table.column_names.index("host")
+        table = table.set_column(where, "host", pa.array([host] * table.num_rows).dictionary_encode())
     meta = dict(table.schema.metadata)
     meta[b"hostname"] = host.encode()
     meta[b"host"] = json.dumps({"hostname": host}).encode()
@@ -66,12 +70,12 @@ def doc_commands():
 def test_rewrite_adds_the_implicit_columns_only_where_needed():
     """Rewrite adds the implicit columns only where needed."""
     assert sql.rewrite('SELECT rate("a/b") FROM recording') == (
-        'SELECT rate("a/b", file, timestamp, duration) FROM recording')
+        'SELECT rate("a/b", [file, host], timestamp, duration) FROM recording')
     assert sql.rewrite("SELECT RATE(x), rate(x, f, t, d), 'rate(y)', \"rate(z)\" -- rate(w)\n") == (
-        "SELECT RATE(x, file, timestamp, duration), rate(x, f, t, d), 'rate(y)', \"rate(z)\" -- rate(w)\n")
+        "SELECT RATE(x, [file, host], timestamp, duration), rate(x, f, t, d), 'rate(y)', \"rate(z)\" -- rate(w)\n")
     assert sql.rewrite("SELECT hist_quantile(hist_delta(c), 0.5), my_rate(c), x.rate(c)") == (
-        "SELECT hist_quantile(hist_delta(c, file, timestamp, duration), 0.5), my_rate(c), x.rate(c)")
-    assert sql.rewrite("SELECT rate(f(a, b))") == "SELECT rate(f(a, b), file, timestamp, duration)"
+        "SELECT hist_quantile(hist_delta(c, [file, host], timestamp, duration), 0.5), my_rate(c), x.rate(c)")
+    assert sql.rewrite("SELECT rate(f(a, b))") == "SELECT rate(f(a, b), [file, host], timestamp, duration)"
     with pytest.raises(ValueError, match="unbalanced"):
         sql.rewrite("SELECT rate(a")
 

@@ -96,3 +96,28 @@ def test_page_draws_every_section_zooms_together_and_keeps_the_range_in_the_url(
     shared.wait_for_function("!location.search.includes('start=')", timeout=10_000)
     shared.wait_for_function(ALL_DRAWN, timeout=60_000)
     assert problems == []
+
+
+def test_a_recording_of_two_hosts_shows_a_host_selector(tmp_path, viewer_factory, browser):
+    """Two hosts: a <select> lists both; choosing one reloads the page on that host's rows, without errors."""
+    from rezolus_recording.builder import TableBuilder  # noqa: PLC0415 - only this test builds a file
+    from rezolus_recording.writer import write_table  # noqa: PLC0415
+    from support import synth  # noqa: PLC0415
+
+    builder = TableBuilder(source="tcp://a:1", interval_ns=synth.SEC)
+    for k, (name, rows) in enumerate((("web1", 20), ("web2", 30))):
+        agent = synth.Agent(synth.catalog(f"i{k}", host={**synth.HOST, "hostname": name}))
+        for seq in range(1, rows + 1):
+            builder.add(agent.delivery(seq, 1_800_000_000 * synth.SEC + seq * synth.SEC), source=f"tcp://{name}:1")
+    write_table(builder.table(), tmp_path / "two.parquet")
+    viewer = viewer_factory(str(tmp_path / "two.parquet"))
+    problems: list[str] = []
+    page = open_page(browser, viewer.url, problems)
+    assert page.eval_on_selector_all("select#host option", "os => os.map(o => o.value)") == ["web1", "web2"]
+    assert page.evaluate("window.rezolusViewer.info.rows") == 20
+    page.select_option("select#host", "web2")
+    page.wait_for_url("**instance=web2**")
+    page.wait_for_function(ALL_DRAWN, timeout=60_000)
+    assert page.evaluate("[window.rezolusViewer.info.hostname, window.rezolusViewer.info.rows]") == ["web2", 30]
+    assert page.eval_on_selector("select#host", "s => s.value") == "web2"
+    assert problems == []

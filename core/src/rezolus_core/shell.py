@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 Kind = Literal[
     "string", "boolean", "integer", "number", "duration", "size",
-    "listen", "source", "bind", "level", "floats", "strings",
+    "listen", "source", "sources", "bind", "level", "floats", "strings",
 ]
 COMMAND_LINE = "command line"
 _SHORT = 24
@@ -111,6 +111,8 @@ def _typed(kind: Kind, raw: Any, from_flag: bool) -> Any:  # noqa: C901, PLR0911
         return number
     if kind == "size" and isinstance(raw, int) and not isinstance(raw, bool):
         return check_size(raw)
+    if kind == "sources":
+        return _sources(raw)
     if not isinstance(raw, str):
         raise ValueError(f"expected a string, got {raw!r}")  # noqa: TRY004 - an operator's mistake: a ConfigError
     if kind == "duration":
@@ -126,6 +128,18 @@ def _typed(kind: Kind, raw: Any, from_flag: bool) -> Any:  # noqa: C901, PLR0911
     if kind == "level" and raw not in LEVELS:
         raise ValueError(f"{raw!r} is not one of {', '.join(LEVELS)}")
     return raw
+
+
+def _sources(raw: Any) -> tuple[str, ...]:
+    """One agent endpoint or a list of them (a repeated flag), each checked, none twice."""
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+        raise ValueError(f"expected an endpoint or a list of endpoints, got {abbreviate(repr(raw))}")
+    endpoints = tuple(address.parse_source(v) for v in items)
+    twice = sorted({e for e in endpoints if endpoints.count(e) > 1})
+    if twice:
+        raise ValueError(f"{twice[0]} is given twice")
+    return endpoints
 
 
 def _range(low: float | None, high: float | None, value: float, raw: Any) -> None:
@@ -210,6 +224,10 @@ class Spec:
             if option.kind == "boolean":
                 parser.add_argument(option.flag, dest=option.name, action="store_const", const=True,
                                     default=None, help=option.help + shown)
+            elif option.kind == "sources":
+                parser.add_argument(option.flag, dest=option.name, action="append", default=None,
+                                    help=option.help + shown + "; repeat it for several",
+                                    metavar=option.metavar or option.name.upper())
             else:
                 parser.add_argument(option.flag, dest=option.name, default=None, help=option.help + shown,
                                     metavar=option.metavar or option.name.upper().replace("_", "-"))
@@ -219,6 +237,8 @@ class Spec:
     def _shown(option: Option) -> str:
         if option.kind == "duration" and isinstance(option.default, int):
             return format_duration(option.default)
+        if option.kind == "sources" and isinstance(option.default, tuple):
+            return " ".join(option.default)
         return str(option.default).replace("%", "%%")
 
     def value_flags(self) -> set[str]:

@@ -1,9 +1,15 @@
 """Building a recording's arrow table from delivered frames, row by row.
 
 Invariants (the layout itself is ``layout``'s):
-- Rows keep the order they were added; a row's ``restart`` is true when its
-  delivery says ``restarted``, its agent instance differs from the previous
-  row's, or ``mark_restart`` was called; its ``duration`` is then null.
+- Rows keep the order they were added.  Each row belongs to a source (the
+  agent endpoint it came from, ``add(source=...)``, default the builder's
+  ``source``); restarts, durations and pending gaps are per source: a row's
+  ``restart`` is true when its delivery says ``restarted``, its agent
+  instance differs from the previous row of the same source, or
+  ``mark_restart`` was called for that source; its ``duration`` is then null.
+- A row's ``host`` is ``layout.host_label`` of its agent's hostname (the
+  frame's, else the host facts'), made unique per source: two sources never
+  share a ``host`` value, one source keeps its value while its hostname stays.
 - Each series (type, name, labels) gets exactly one column for the builder's
   life; a name clash falls back to ``layout.unique_name``.
 - ``take``/``discard`` forget rows but never columns or totals, so streamed
@@ -43,12 +49,27 @@ class _Column:
 
 
 @dataclass
+class _Stream:
+    """What the builder knows about one source."""
+
+    source: str
+    facts: dict[str, str] = field(default_factory=dict)
+    given: frozenset[str] = frozenset()
+    label: str | None = None
+    hostname: str | None = None
+    last: tuple[int, str] | None = None  # (timestamp, instance) of its newest row
+    pending_missed: int = 0
+    pending_restart: bool = False
+
+
+@dataclass
 class _Row:
     timestamp_ns: int
     duration_ns: int | None
     instance: str
     restart: bool
     missed: int
+    host: str
     counter_cols: NDArray[np.intp]
     counter_values: NDArray[np.uint64]
     gauge_cols: NDArray[np.intp]
@@ -79,19 +100,21 @@ class TableBuilder:
             raise ValueError(f"interval must be positive, got {interval_ns} ns")
         self.source = source
         self.interval_ns = interval_ns
-        self._host: dict[str, str] = dict(host or {})
-        self._host_given = set(self._host)
+        given = dict(host or {})
+        self._streams: dict[str, _Stream] = {}
+        self._default = self._stream(source)
+        self._default.facts.update(given)
+        self._default.given = frozenset(given)
+        self._labels: dict[str, str] = {}  # host label -> source
         self._columns: dict[_Identity, _Column] = {}
         self._names: set[str] = set()
         self._by_type: dict[MetricType, list[_Column]] = {t: [] for t in MetricType}
         self._id_maps: dict[str, tuple[int, dict[MetricType, NDArray[np.intp]]]] = {}
         self._rows: list[_Row] = []
         self._instances: list[str] = []
-        self._pending_missed = 0
-        self._pending_restart = False
-        self._last: tuple[int, str] | None = None  # (timestamp, instance) of the newest row
         self._taken = 0
         self._first_ts: int | None = None
+        self._last_ts: int | None = None
         self._gaps = self._missed_rows = self._restarts = 0
         self.dropped_buckets = 0
 
@@ -105,15 +128,32 @@ class TableBuilder:
         """Number of series columns known so far."""
         return len(self._columns)
 
-    def mark_gap(self, missed: int = 1) -> None:
-        """Record that ``missed`` rows are missing before the next row."""
+    def _stream(self, source: str | None) -> _Stream:
+        key = self.source if source is None else source
+        stream = self._streams.get(key)
+        if stream is None:
+            stream = self._streams[key] = _Stream(key)
+        return stream
+
+    def mark_gap(self, missed: int = 1, *, source: str | None = None) -> None:
+        """Record that ``missed`` rows are missing before the next row of ``source``."""
         if missed < 0:
             raise ValueError(f"missed rows cannot be negative, got {missed}")
-        self._pending_missed += missed
+        self._stream(source).pending_missed += missed
 
-    def mark_restart(self) -> None:
-        """Force the next row to be a restart row (no deltas across it)."""
-        self._pending_restart = True
+    def mark_restart(self, *, source: str | None = None) -> None:
+        """Force the next row of ``source`` to be a restart row (no deltas across it)."""
+        self._stream(source).pending_restart = True
+
+    def _label(self, stream: _Stream, hostname: str) -> str:
+        if stream.label is None or hostname != stream.hostname:
+            if stream.label is not None:
+                self._labels.pop(stream.label, None)
+            taken = {k for k, v in self._labels.items() if v != stream.source}
+            stream.label = layout.host_label(hostname, stream.source, taken)
+            stream.hostname = hostname
+            self._labels[stream.label] = stream.source
+        return stream.label
 
     def _column(self, spec: SeriesSpec) -> _Column:
         identity: _Identity = (spec.type, spec.name, tuple(sorted(spec.labels.items())))
@@ -129,11 +169,11 @@ class TableBuilder:
             self._names.add(name)
         return column
 
-    def declare(self, catalog: Catalog) -> None:
+    def declare(self, catalog: Catalog, *, source: str | None = None) -> None:
         """Create the columns of every series of ``catalog`` now (to fix the schema early)."""
-        self._catalog_map(catalog)
+        self._catalog_map(catalog, self._stream(source))
 
-    def _catalog_map(self, catalog: Catalog) -> dict[MetricType, NDArray[np.intp]]:
+    def _catalog_map(self, catalog: Catalog, stream: _Stream) -> dict[MetricType, NDArray[np.intp]]:
         # Catalogs of one instance are append-only, so the map of its newest
         # version serves every older one and a newer one only adds its tail.
         known = self._id_maps.get(catalog.instance)
@@ -148,8 +188,8 @@ class TableBuilder:
             maps[spec.type][spec.id] = self._column(spec).index
         self._id_maps[catalog.instance] = (catalog.version, maps)
         for k, v in catalog.host.items():
-            if k not in self._host_given:
-                self._host[k] = v
+            if k not in stream.given:
+                stream.facts[k] = v
         if catalog.instance not in self._instances:
             self._instances.append(catalog.instance)
         return maps
@@ -161,16 +201,20 @@ class TableBuilder:
         duration_ns: int | None = None,
         missed: int = 0,
         timestamp_ns: int | None = None,
+        source: str | None = None,
     ) -> None:
-        """Append one row from a delivered frame (``timestamp_ns`` overrides the frame's)."""
+        """Append one row of ``source`` from a delivered frame (``timestamp_ns`` overrides the frame's)."""
         frame = delivery.frame
-        maps = self._catalog_map(delivery.catalog)
-        if frame.host and layout.HOSTNAME not in self._host:
-            self._host[layout.HOSTNAME] = frame.host
+        stream = self._stream(source)
+        maps = self._catalog_map(delivery.catalog, stream)
+        if frame.host and layout.HOSTNAME not in stream.facts:
+            stream.facts[layout.HOSTNAME] = frame.host
+        hostname = stream.facts.get(layout.HOSTNAME, "") if layout.HOSTNAME in stream.given else frame.host
+        label = self._label(stream, hostname or stream.facts.get(layout.HOSTNAME, ""))
         ts = frame.timestamp_ns if timestamp_ns is None else timestamp_ns
-        previous = self._last
+        previous = stream.last
         restart = (
-            self._pending_restart
+            stream.pending_restart
             or delivery.restarted
             or (previous is not None and previous[1] != frame.instance)
         )
@@ -178,13 +222,14 @@ class TableBuilder:
             duration_ns = max(0, ts - previous[0])
         if restart:
             duration_ns = None
-        missed += self._pending_missed
+        missed += stream.pending_missed
         row = _Row(
             timestamp_ns=ts,
             duration_ns=duration_ns,
             instance=frame.instance,
             restart=restart,
             missed=missed,
+            host=label,
             counter_cols=maps[MetricType.COUNTER][frame.counter_ids],
             counter_values=frame.counter_values,
             gauge_cols=maps[MetricType.GAUGE][frame.gauge_ids],
@@ -199,11 +244,11 @@ class TableBuilder:
             row.hist_cols.append(int(hist_map[hist.id]))
             row.hist_buckets.append((hist.indices, hist.counts))
         self._rows.append(row)
-        self._pending_missed = 0
-        self._pending_restart = False
-        self._last = (ts, frame.instance)
-        if self._first_ts is None:
-            self._first_ts = ts
+        stream.pending_missed = 0
+        stream.pending_restart = False
+        stream.last = (ts, frame.instance)
+        self._first_ts = ts if self._first_ts is None else min(self._first_ts, ts)
+        self._last_ts = ts if self._last_ts is None else max(self._last_ts, ts)
         self._gaps += 1 if missed else 0
         self._missed_rows += missed
         self._restarts += 1 if restart else 0
@@ -267,9 +312,15 @@ class TableBuilder:
             }
             for c in sorted(self._columns.values(), key=lambda c: c.name)
         ]
-        host = self._host
+        streams = [s for s in self._streams.values() if s.label is not None] or [self._default]
+        host = streams[0].facts
+        hosts = {
+            s.label: {**s.facts, layout.SOURCE: s.source} for s in streams if s.label is not None
+        }
         return {
-            layout.SOURCE: self.source,
+            layout.SOURCE: " ".join(s.source for s in streams),
+            layout.SOURCES: json.dumps([s.source for s in streams]),
+            layout.HOSTS: json.dumps(hosts, sort_keys=True),
             layout.VERSION: layout.package_version(),
             layout.LAYOUT: layout.LAYOUT_VERSION,
             layout.SAMPLING_INTERVAL_MS: str(self.interval_ns // 1_000_000),
@@ -285,7 +336,7 @@ class TableBuilder:
             layout.MISSED_ROWS: str(self._missed_rows),
             layout.RESTARTS: str(self._restarts),
             layout.FIRST_TIMESTAMP: "" if self._first_ts is None else str(self._first_ts),
-            layout.LAST_TIMESTAMP: "" if self._last is None else str(self._last[0]),
+            layout.LAST_TIMESTAMP: "" if self._last_ts is None else str(self._last_ts),
             layout.DROPPED_BUCKETS: str(self.dropped_buckets),
         }
 
@@ -298,8 +349,9 @@ class TableBuilder:
             pa.array([r.instance for r in rows], type=pa.string()).dictionary_encode(),
             pa.array([r.restart for r in rows], type=pa.bool_()),
             pa.array([r.missed for r in rows], type=pa.uint64()),
+            pa.array([r.host for r in rows], type=pa.string()).dictionary_encode(),
         ]
-        fields = layout.bookkeeping_fields(arrays[2].type)
+        fields = layout.bookkeeping_fields(arrays[2].type, arrays[5].type)
         series: list[tuple[str, pa.Field, pa.Array]] = []
         for kind, dtype, built in (
             (MetricType.COUNTER, np.uint64, None),

@@ -11,7 +11,12 @@ Invariants (the file format; ``docs/parquet.md`` is the user-facing version):
   (the agent instance id, dictionary-encoded string), ``restart`` (bool: the
   agent instance changed, so cumulative values start again and must never be
   diffed against the previous row) and ``missed`` (UInt64: rows that should
-  have been recorded just before this one but were not, i.e. a gap).
+  have been recorded just before this one but were not, i.e. a gap), then
+  ``host`` (dictionary-encoded string, ``host_label``: which agent the row
+  came from, stable across that agent's restarts).  Restarts, durations and
+  gaps are per ``host``: rows of one host are in time order, and a file may
+  hold several hosts one after the other.  Files written before ``host``
+  existed have no such column and hold one agent.
 - Then one column per series, sorted by column name: counters UInt64, gauges
   Int64, histograms ``List<UInt64>`` of all 496 cumulative bucket counts named
   ``<column>:buckets``.  A column name is the metric name, then ``/`` + the
@@ -27,7 +32,8 @@ Invariants (the file format; ``docs/parquet.md`` is the user-facing version):
   ``version``, ``sampling_interval_ms`` (the original's keys) plus
   ``interval_ns``, ``host`` (JSON), ``hostname``, ``kernel``, ``agent_version``,
   ``instances``
-  (JSON list), ``catalog`` (JSON list: column, metric, type, labels, unit,
+  (JSON list), ``sources`` (JSON list of endpoints), ``hosts`` (JSON object:
+  ``host`` value -> that agent's facts and ``source``), ``catalog`` (JSON list: column, metric, type, labels, unit,
   description), ``rows``, ``gaps``, ``missed_rows``, ``restarts``,
   ``first_timestamp``, ``last_timestamp`` and ``layout`` (this layout's
   version).
@@ -44,6 +50,8 @@ from rezolus_core import histogram
 from rezolus_core.frame import MetricType
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from rezolus_core.frame import SeriesSpec
 
 LAYOUT_VERSION = "1"
@@ -55,7 +63,8 @@ DURATION = "duration"
 INSTANCE = "instance"
 RESTART = "restart"
 MISSED = "missed"
-BOOKKEEPING = (TIMESTAMP, DURATION, INSTANCE, RESTART, MISSED)
+HOST_COLUMN = "host"
+BOOKKEEPING = (TIMESTAMP, DURATION, INSTANCE, RESTART, MISSED, HOST_COLUMN)
 
 # Field metadata keys of a series column (every other key is a label).
 METRIC = "metric"
@@ -78,6 +87,8 @@ HOSTNAME = "hostname"
 KERNEL = "kernel"
 AGENT_VERSION = "agent_version"
 INSTANCES = "instances"
+SOURCES = "sources"
+HOSTS = "hosts"
 CATALOG = "catalog"
 ROWS = "rows"
 GAPS = "gaps"
@@ -100,6 +111,18 @@ def package_version() -> str:
         return version("rezolus-recording")
     except PackageNotFoundError:
         return "0+unknown"
+
+
+def host_label(hostname: str, source: str, taken: Collection[str] = ()) -> str:
+    """The ``host`` value of an agent: its hostname, made unique with ``@HOST:PORT`` if ``taken``.
+
+    An agent that announces no hostname is named by its endpoint (``HOST:PORT``
+    of ``tcp://HOST:PORT``, the endpoint itself otherwise).
+    """
+    where = source.removeprefix("tcp://")
+    if not hostname:
+        return where
+    return hostname if hostname not in taken else f"{hostname}@{where}"
 
 
 def column_name(spec: SeriesSpec) -> str:
@@ -141,12 +164,13 @@ def series_field(name: str, spec: SeriesSpec) -> pa.Field:
     return pa.field(name, arrow_type(spec.type), nullable=True, metadata=meta)
 
 
-def bookkeeping_fields(instance_type: pa.DataType) -> list[pa.Field]:
-    """Return the bookkeeping fields (``instance_type``: the dictionary type of ``instance``)."""
+def bookkeeping_fields(instance_type: pa.DataType, host_type: pa.DataType) -> list[pa.Field]:
+    """Return the bookkeeping fields (the dictionary types of ``instance`` and ``host``)."""
     return [
         pa.field(TIMESTAMP, pa.uint64(), nullable=False, metadata={UNIT: "nanoseconds"}),
         pa.field(DURATION, pa.uint64(), metadata={UNIT: "nanoseconds"}),
         pa.field(INSTANCE, instance_type),
         pa.field(RESTART, pa.bool_(), nullable=False),
         pa.field(MISSED, pa.uint64(), nullable=False, metadata={UNIT: "rows"}),
+        pa.field(HOST_COLUMN, host_type),
     ]

@@ -145,7 +145,9 @@ def test_cgroup_made_and_used_within_50ms_is_counted_in_full(start_agent, tmp_pa
     switched = family_total(values, "cgroup_scheduler_context_switch", name=name)
     print(f"joined after {joined * 1e3:.1f} ms; agent syscalls={calls} (query {query}) switches={switched}; "
           f"workload {CALLS} getppid, /proc status switches={status}")
-    assert joined < 0.05
+    # The premise, not a tolerance: the workload joined well inside the agent's 1 s interval
+    # (about 10 ms on a quiet machine), so nothing but the first event can have named the cgroup.
+    assert joined < 0.5, "the workload joined too late for this test's premise"
     assert query >= CALLS
     assert abs(calls - CALLS) <= 0.01 * CALLS
     # The agent counts from the join (in preexec, after fork): the status also
@@ -170,7 +172,8 @@ def test_cgroup_living_200ms_appears_once_with_its_counts(start_agent) -> None:
     frames = frames_until(sub, 3)
     seen = [v for v in frames if present(v, name)]
     print(f"lived {lived * 1e3:.0f} ms; in {len(seen)} of {len(frames)} frames")
-    assert lived < 0.4
+    # The premise: the cgroup lived less than one 1 s interval (about 150 ms on a quiet machine).
+    assert lived < 1.0, "the cgroup lived too long for this test's premise"
     assert seen, "the short-lived cgroup never appeared"
     assert family_total(seen[-1], "cgroup_syscall", name=name, op="query") >= calls
     assert family_total(seen[-1], "cgroup_scheduler_context_switch", name=name) >= 1

@@ -226,6 +226,24 @@ def test_files_are_read_on_their_own_cadence(tmp_path: Path) -> None:
     sampler.close()
 
 
+def test_slow_files_are_read_on_the_slow_cadence(tmp_path: Path) -> None:
+    """At 1 s reads with slow_interval 3s: memory.current every read, io.stat and memory.max every third."""
+    write_v2(tmp_path)
+    sampler, registry = start("cgroup_resources", tmp_path, {"interval": "1s", "slow_interval": "3s"})
+    sampler.clock = itertools.count(0, 1_000_000_000).__next__  # type: ignore[attr-defined]  # 1 s frames
+    cgroup = tmp_path / "sys/fs/cgroup/kubepods.slice"
+    seen = []
+    for i in range(7):
+        (cgroup / "memory.current").write_text(f"{i}\n")
+        (cgroup / "memory.max").write_text(f"{100 + i}\n")
+        (cgroup / "io.stat").write_text(f"8:0 rbytes={i} wbytes=0 rios=0 wios=0 dbytes=0 dios=0\n")
+        values = frame(sampler, registry)["/kubepods.slice"]
+        seen.append((values[k("cgroup_memory_current")], values[k("cgroup_memory_limit")],
+                     values[k("cgroup_blockio_bytes", op="read")]))
+    assert seen == [(0, 100, 0), (1, 100, 0), (2, 100, 0), (3, 103, 3), (4, 103, 3), (5, 103, 3), (6, 106, 6)]
+    sampler.close()
+
+
 def test_check_prints_why_pressure_is_missing(tmp_path: Path) -> None:
     """``rezolus-agent --check`` names the missing PSI for both samplers."""
     write_v2(tmp_path)

@@ -103,9 +103,20 @@ def test_removed_cgroup_series_stop(subscribe, agent_factory) -> None:
     wait_for_series(sub, lambda values: not cgroup_tracked(name)(values))
 
 
-def test_syscall_latency_matches_bpftrace_within_one_bucket(subscribe, agent_factory, bpftrace) -> None:
-    """p50/p90/p99 of ipc-family latency agree with bpftrace timing the same syscalls host-wide, within one bucket."""
-    agent = agent_factory(interval="100ms")
+@pytest.mark.parametrize("alone", [False, True], ids=["with-syscall_counts", "alone"])
+def test_syscall_latency_matches_bpftrace_within_one_bucket(subscribe, agent_factory, bpftrace, tmp_path,
+                                                            alone) -> None:
+    """p50/p90/p99 of ipc-family latency agree with bpftrace timing the same syscalls host-wide, within one bucket.
+
+    With syscall_counts loaded too, its sys_enter handler writes the entry stamp
+    (one task-storage get per syscall); alone, syscall_latency writes its own.
+    """
+    config = None
+    if alone:
+        config = tmp_path / "agent.toml"
+        config.write_text("[defaults]\nenabled = false\n[samplers.syscall_latency]\nenabled = true\n",
+                          encoding="utf-8")
+    agent = agent_factory(interval="100ms", config=config)
     sub = subscribe(agent.endpoint)
     attached(sub)
     lay = histogram.layout()

@@ -9,7 +9,10 @@ Invariants:
 - Hooks of several samplers on the same tracepoint are fused into one
   generated program that calls each handler in turn (one dispatch per event);
   a handler several samplers share (``rz_cgroup__mkdir``) is called once, and
-  a map several samplers list (``rz_cgroup_names``) is one map.
+  a map several samplers list (``rz_cgroup_names``) is one map.  The source
+  defines ``RZ_WITH_<sampler>`` for every sampler compiled with it, so
+  handlers on a shared hook can split work (``syscall_counts`` writes the
+  entry stamp of ``syscall_latency``: one task-storage get per syscall).
 - Maps created with ``BPF_F_MMAPABLE`` are read through mmap as numpy views:
   no syscall per key.  Other maps are reachable by fd (see ``bpfsys``).
 - A sampler whose ``cflags`` raises ``SamplerUnavailable`` (e.g. ``BtfError``)
@@ -105,7 +108,8 @@ def generate_source(group: list[BpfSampler]) -> tuple[str, dict[str, str], dict[
             handlers = table.setdefault(hook.target, [])
             if hook.handler not in handlers:
                 handlers.append(hook.handler)
-    parts = ['#include "rezolus.h"']
+    # RZ_WITH_<sampler> tells a source which other samplers share its hooks (e.g. one task-storage get per syscall).
+    parts = ['#include "rezolus.h"', *(f"#define RZ_WITH_{s.name} 1" for s in group)]
     tp_names: dict[str, str] = {}
     for target, handlers in tracepoints.items():
         category, event = target.split(":", 1)

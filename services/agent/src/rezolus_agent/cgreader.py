@@ -22,6 +22,12 @@ Invariants:
 - A cgroup whose read fails (removed, unreadable, unparseable) is left out of
   that read whole, never half-reported; each cause (file and error) is logged
   once per reader, not once per frame.
+- Two cadences: ``read(slow=False)`` skips the files of ``SLOW`` (settings,
+  rare-event counters, block IO, swap, pressure) of cgroups already read
+  once; the caller repeats their last values.  Per-second and slow values are
+  returned apart, so a caller can keep the slow ones without re-handling
+  them every second.  v1 swap (``memsw`` minus usage) is derived from the
+  usage read in the same pass.
 """
 
 from __future__ import annotations
@@ -83,11 +89,27 @@ def discover(root: Path) -> Layout:
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One interface file: its name, which hierarchy it lives in (``v2`` or a v1 controller), its parser."""
+    """One interface file: its name, which hierarchy it lives in (``v2`` or a v1 controller), its parser.
+
+    ``slow``: read only on slow reads (see ``SLOW`` and the module head).
+    """
 
     name: str
     hierarchy: str
     parse: Callable[[bytes], dict[str, int]]
+    slow: bool = False
+
+
+# Files read on the slow cadence: settings an operator writes (quota, period,
+# memory limit), counters of rare events (memory limit hits, OOM kills), block
+# IO, swap and pressure.  CPU time, throttling and memory in use are read at
+# every read.
+SLOW = frozenset({
+    "cpu.max", "cpu.cfs_quota_us", "cpu.cfs_period_us", "memory.max", "memory.limit_in_bytes",
+    "memory.swap.current", "memory.memsw.usage_in_bytes", "memory.events", "memory.failcnt", "memory.oom_control",
+    "io.stat", "blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced",
+    "cpu.pressure", "memory.pressure", "io.pressure",
+})
 
 
 def plan(layout: Layout, *, pressure: bool) -> list[FileSpec]:
@@ -126,16 +148,17 @@ def plan(layout: Layout, *, pressure: bool) -> list[FileSpec]:
                   FileSpec("blkio.throttle.io_serviced", "blkio", cgfiles.v1_blkio("ops"))]
     if pressure and layout.v2 is not None:
         specs += [FileSpec(f"{r}.pressure", "v2", cgfiles.pressure(r)) for r in ("cpu", "memory", "io")]
-    return specs
+    return [FileSpec(s.name, s.hierarchy, s.parse, slow=s.name in SLOW) for s in specs]
 
 
 class _Cgroup:
-    __slots__ = ("blocked", "files", "path")
+    __slots__ = ("blocked", "files", "path", "slow_read")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.files: list[tuple[int, FileSpec, Path]] = []
         self.blocked: list[tuple[Path, FileSpec]] = []
+        self.slow_read = False  # its slow files were read at least once
 
     def close(self) -> int:
         """Close the held files; returns how many were held."""
@@ -251,11 +274,18 @@ class CgroupReader:
             if held < 0:
                 os.close(fd)
 
-    def _read_one(self, cgroup: _Cgroup) -> dict[str, int] | None:
+    def _read_one(self, cgroup: _Cgroup, *, slow: bool) -> tuple[dict[str, int], dict[str, int] | None] | None:
+        slow = slow or not cgroup.slow_read
         values: dict[str, int] = {}
+        slow_values: dict[str, int] = {}
         for i, (held, spec, file) in enumerate(cgroup.files):
+            if spec.slow and not slow:
+                continue
             try:
-                values.update(spec.parse(self._pread(held, file)))
+                data = os.pread(held, _CHUNK, 0) if held >= 0 else self._pread(held, file)
+                if len(data) == _CHUNK:
+                    data = self._pread(held, file)
+                (slow_values if spec.slow else values).update(spec.parse(data))
             except OSError as exc:
                 if exc.errno in _GONE:
                     self._forget(cgroup)
@@ -267,10 +297,13 @@ class CgroupReader:
             except ValueError as exc:
                 self._warn(spec, f"unparseable: {exc}", cgroup.path)
                 return None
-        memsw = values.pop("memsw_current", None)
+        if not slow:
+            return values, None
+        memsw = slow_values.pop("memsw_current", None)
         if memsw is not None and "memory_current" in values:
-            values["swap_current"] = max(0, memsw - values["memory_current"])
-        return values
+            slow_values["swap_current"] = max(0, memsw - values["memory_current"])
+        cgroup.slow_read = True
+        return values, slow_values
 
     def _block(self, cgroup: _Cgroup, i: int) -> None:
         """Close a file that failed to read; it is reopened at the next read."""
@@ -280,17 +313,25 @@ class CgroupReader:
             self.open_fds -= 1
         cgroup.blocked.append((file, spec))
 
-    def read(self) -> dict[str, dict[str, int]]:
-        """Path → canonical values for every tracked cgroup that read cleanly now."""
+    def read(self, *, slow: bool = True) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+        """(path → values of the per-second files, path → values of the slow files) of the cgroups that read cleanly.
+
+        Every cgroup that read cleanly is in the first; it is in the second
+        when its slow files were read now: always with ``slow``, else only
+        when it is new (a cgroup reads its slow files at once when first seen).
+        """
         self._refresh()
         found: dict[str, dict[str, int]] = {}
+        found_slow: dict[str, dict[str, int]] = {}
         for path, cgroup in list(self._cgroups.items()):
             if cgroup.blocked and not self._retry_blocked(cgroup):
                 continue
-            values = self._read_one(cgroup)
-            if values is not None:
-                found[path] = values
-        return found
+            got = self._read_one(cgroup, slow=slow)
+            if got is not None:
+                found[path] = got[0]
+                if got[1] is not None:
+                    found_slow[path] = got[1]
+        return found, found_slow
 
     def tracks(self, path: str) -> bool:
         """Whether ``path`` is among the cgroups read."""

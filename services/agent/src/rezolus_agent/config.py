@@ -33,7 +33,7 @@ SPEC = Spec(
                key="general.interval", flag="--interval", minimum=MIN_INTERVAL_NS, metavar="INTERVAL"),
         Option("proc_root", "string", "/proc", "where procfs is mounted", key="general.proc_root"),
         Option("sys_root", "string", "/sys", "where sysfs is mounted", key="general.sys_root"),
-        Option("bpf_stats", "boolean", default=True, key="general.bpf_stats",
+        Option("bpf_stats", "boolean", default=False, key="general.bpf_stats",
                help="publish the kernel's run statistics of the agent's BPF programs"),
         Option("log_level", "level", "info", "debug, info, warning or error", key="log.level",
                flag="--log-level", metavar="LEVEL"),
@@ -51,7 +51,7 @@ class AgentConfig:
     log_level: str = "info"
     proc_root: Path = Path("/proc")
     sys_root: Path = Path("/sys")
-    bpf_stats: bool = True
+    bpf_stats: bool = False
     enabled: dict[str, bool] = field(default_factory=dict)
     options: dict[str, config.Section] = field(default_factory=dict)
     curve: ServerKeys | None = None

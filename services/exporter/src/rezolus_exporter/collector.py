@@ -21,7 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from rezolus_core import log
 from rezolus_exporter import plan as plan_mod
 from rezolus_exporter.histfamily import HistogramFamily, Shape
-from rezolus_exporter.render import LabelSets, Settings, render
+from rezolus_exporter.render import LabelSets, Settings, render_each
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
     from rezolus_core.tracker import TrackerStats
-    from rezolus_exporter.state import AgentState
+    from rezolus_exporter.state import AgentState, Window
+
+WindowKey = tuple[str, int, int | None]
+"""What a window's families depend on: agent instance, newest and baseline sequence numbers."""
 
 SCRAPE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -68,7 +71,7 @@ class AgentCollector:
         self.summaries = summaries
         self.histograms = histograms or native_histograms
         self.plan: plan_mod.Plan | None = None
-        self._cache_key: tuple[str, int, int | None] | None = None
+        self._cache_key: WindowKey | None = None
         self._cache: list[Metric] = []
         self._label_sets: LabelSets = {}
         self._shapes: dict[tuple[Any, ...], Shape] = {}
@@ -81,9 +84,25 @@ class AgentCollector:
 
     def families(self) -> list[Metric]:
         """Every agent family, native-only histograms included (for protobuf answers)."""
+        return self.current()[1]
+
+    def key(self) -> WindowKey | None:
+        """The current window's key, None when the agent is down or stale (nothing rendered)."""
+        window = self.state.window()
+        return None if window is None else _key(window)
+
+    def current(self) -> tuple[WindowKey | None, list[Metric]]:
+        """The window's key (None when the agent is down or stale) and its families, rendered once per window."""
+        for _ in self.prepare():
+            pass
+        return self._cache_key, self._cache
+
+    def prepare(self) -> Iterator[None]:
+        """Render the current window's families unless done, pausing after each family."""
         window = self.state.window()
         if window is None:
-            return []
+            self._cache_key, self._cache = None, []
+            return
         catalog = window.catalog
         if self.plan is None or (self.plan.instance, self.plan.version) != (
             catalog.instance,
@@ -95,15 +114,18 @@ class AgentCollector:
             self._label_sets = {}
             for series, reason in self.plan.dropped:
                 log.get().warning("series not exported", series=series, reason=reason)
-        key = (
-            window.latest.instance,
-            window.latest.seq,
-            None if window.baseline is None else window.baseline.seq,
-        )
-        if key != self._cache_key:
-            self._cache = render(self.plan, window, self.settings, self._label_sets, self._shapes)
-            self._cache_key = key
-        return self._cache
+        key = _key(window)
+        if key == self._cache_key:
+            return
+        families = []
+        for family in render_each(self.plan, window, self.settings, self._label_sets, self._shapes):
+            families.append(family)
+            yield
+        self._cache, self._cache_key = families, key
+
+
+def _key(window: Window) -> WindowKey:
+    return (window.latest.instance, window.latest.seq, None if window.baseline is None else window.baseline.seq)
 
 
 class SelfCollector:

@@ -12,8 +12,9 @@ Invariants:
   the library's own ``floatToGoString``, so the answer is byte-identical to
   the library's encoding of the same families (tested: golden files and a
   property test).
-- A family whose values equal those of the previous answer gets that
-  answer's text again.
+- A histogram family's pattern is cut per series (other families are one
+  piece), so a frame's text is built in small steps; a piece whose values
+  equal those of the previous answer gets that answer's text again.
 - A template is used only if the library's output for it has exactly one
   line per sample, each starting with the sample's name and ending in
   `` 0.0``; families with timestamps, exemplars, native samples or the text
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
@@ -39,7 +41,7 @@ from prometheus_client.utils import floatToGoString
 from rezolus_exporter.histfamily import HistogramFamily
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from prometheus_client.registry import Collector
 
@@ -56,10 +58,10 @@ class _Template:
     last_text: str = ""
 
 
-Templates = dict[Any, "_Template | None"]
+Templates = dict[Any, "list[_Template] | None"]
 
 
-class _Families:
+class Families:
     """A collector over a fixed list of families (what the library encoders take)."""
 
     def __init__(self, families: list[Metric]) -> None:
@@ -70,17 +72,21 @@ class _Families:
         return self.families
 
 
-def _format_key(encoder: Callable[[Collector], bytes]) -> Any:
+def format_key(encoder: Callable[[Collector], bytes]) -> Any:
+    """What tells two encoders apart (equal partials of one function are one format)."""
     if isinstance(encoder, partial):
         return (encoder.func, tuple(sorted(encoder.keywords.items())), encoder.args)
     return encoder
 
 
-def _build(metric: Metric, samples: list[Sample], encoder: Callable[[Collector], bytes], eof: str) -> _Template | None:
-    """Encode the family with zero values and turn the text into a pattern, or None if it is unusual."""
+def _build(
+    metric: Metric, sizes: list[int], encoder: Callable[[Collector], bytes], eof: str
+) -> list[_Template] | None:
+    """Encode the family with zero values and cut the text into patterns of ``sizes`` lines each, or None if unusual."""
+    samples = metric.samples
     blank = Metric(metric.name, metric.documentation, metric.type, metric.unit)
     blank.samples = [Sample(s.name, s.labels, 0.0) for s in samples]
-    text = encoder(_Families([blank])).decode("utf-8").removesuffix(eof)
+    text = encoder(Families([blank])).decode("utf-8").removesuffix(eof)
     lines = text.split("\n")[:-1]
     header = [line for line in lines if line.startswith("# ")]
     body = lines[len(header) :]
@@ -89,9 +95,13 @@ def _build(metric: Metric, samples: list[Sample], encoder: Callable[[Collector],
     for line, sample in zip(body, samples, strict=True):
         if not (line.startswith(sample.name) and line.endswith(_ZERO)):
             return None
-    escaped = [line.replace("%", "%%") for line in header]
-    escaped += [line[: -len(_ZERO) + 1].replace("%", "%%") + "%s" for line in body]
-    return _Template("".join(line + "\n" for line in escaped))
+    escaped = [line[: -len(_ZERO) + 1].replace("%", "%%") + "%s\n" for line in body]
+    chunks, start = [], 0
+    for size in sizes:
+        chunks.append(_Template("".join(escaped[start : start + size])))
+        start += size
+    chunks[0].pattern = "".join(line.replace("%", "%%") + "\n" for line in header) + chunks[0].pattern
+    return chunks
 
 
 def _plain_key(metric: Metric) -> tuple[Any, ...] | None:
@@ -106,14 +116,18 @@ def _plain_key(metric: Metric) -> tuple[Any, ...] | None:
     return (metric.name, metric.documentation, metric.type, metric.unit, tuple(parts))
 
 
-def _histogram_values(family: HistogramFamily) -> list[float]:
+def _histogram_values(family: HistogramFamily) -> tuple[list[float], list[int]]:
+    """The values of every sample in order, and how many belong to each series."""
     out: list[float] = []
+    sizes: list[int] = []
     for series in family.series:
+        start = len(out)
         if series.cumulative is not None:
             out.extend(series.cumulative)
         out.append(series.sum)
         out.append(series.count)
-    return out
+        sizes.append(len(out) - start)
+    return out, sizes or [0]
 
 
 def _fill(template: _Template, values: list[float]) -> str:
@@ -131,66 +145,51 @@ def _fill(template: _Template, values: list[float]) -> str:
 
 
 def _fast(
-    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, format_key: Any, templates: Templates
-) -> str | None:
+    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
+) -> Iterator[str] | None:
+    """The family's text, one piece per series of a histogram (one for other families), or None."""
     if isinstance(metric, HistogramFamily):
         present = tuple((s.index, s.cumulative is None) for s in metric.series)
-        key: Any = (format_key, metric.shape.key, present)
-        values = _histogram_values(metric)
+        key: Any = (fmt, metric.shape.key, present)
+        values, sizes = _histogram_values(metric)
     else:
         plain = _plain_key(metric)
         if plain is None:
             return None
-        key = (format_key, plain)
+        key = (fmt, plain)
         values = [s.value for s in metric.samples]
+        sizes = [len(values)]
     if key not in templates:
         if len(templates) >= MAX_TEMPLATES:
             templates.clear()
-        templates[key] = _build(metric, metric.samples, encoder, eof)
-    template = templates[key]
-    return None if template is None else _fill(template, values)
+        templates[key] = _build(metric, sizes, encoder, eof)
+    chunks = templates[key]
+    if chunks is None:
+        return None
+    starts = accumulate(sizes[:-1], initial=0)
+    return (_fill(chunk, values[a : a + n]) for chunk, a, n in zip(chunks, starts, sizes, strict=True))
 
 
-class Answers:
-    """Templates shared by every scrape, and the text formats scrapers asked for recently.
+def end_of(encoder: Callable[[Collector], bytes]) -> str:
+    """What the encoder writes after the last family (``# EOF`` for OpenMetrics, nothing for 0.0.4)."""
+    return encoder(Families([])).decode("utf-8")
 
-    ``prerender`` fills the templates with a new frame's values as the frame
-    arrives, for each format asked for within ``RECENT_S``; a scrape of that
-    frame then finds every agent family's text ready (``_fill`` sees the same
-    values again).  It changes no answer, only when the work is done, and it
-    runs only while scrapes come at least about as often as frames (so a fast
-    agent with slow scrapers costs no extra rendering).
+
+def parts(families: Iterable[Metric], encoder: Callable[[Collector], bytes], templates: Templates) -> Iterator[str]:
+    """The families' text in pieces (a histogram's per series), exactly as the library encoder writes it.
+
+    Without the end (see ``end_of``).
     """
-
-    RECENT_S = 60.0
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self.templates: Templates = {}
-        self.clock = clock
-        self.scrape_gap_s: float | None = None
-        self._last_scrape: float | None = None
-        self._recent: dict[Any, tuple[Callable[[Collector], bytes], float]] = {}
-
-    def generate(self, families: Iterable[Metric], encoder: Callable[[Collector], bytes]) -> bytes:
-        """One answer (see ``generate``), remembering its format and the time between scrapes."""
-        now = self.clock()
-        if self._last_scrape is not None:
-            gap = now - self._last_scrape
-            self.scrape_gap_s = gap if self.scrape_gap_s is None else 0.8 * self.scrape_gap_s + 0.2 * gap
-        self._last_scrape = now
-        self._recent[_format_key(encoder)] = (encoder, now)
-        return generate(families, encoder, self.templates)
-
-    def prerender(self, families: Callable[[], Iterable[Metric]], interval_s: float) -> None:
-        """Fill the templates of the recently asked formats with the current values (frames every ``interval_s``)."""
-        if self.scrape_gap_s is None or interval_s < 0.9 * self.scrape_gap_s:
-            return
-        now = self.clock()
-        for key, (encoder, used) in list(self._recent.items()):
-            if now - used > self.RECENT_S:
-                del self._recent[key]
-            else:
-                generate(families(), encoder, self.templates)
+    eof = end_of(encoder)
+    key = format_key(encoder)
+    for family in families:
+        if isinstance(family, HistogramFamily) and not family.classic:
+            continue
+        pieces = _fast(family, encoder, eof, key, templates)
+        if pieces is None:
+            yield encoder(Families([family])).decode("utf-8").removesuffix(eof)
+        else:
+            yield from pieces
 
 
 def generate(
@@ -198,15 +197,4 @@ def generate(
 ) -> bytes:
     """Encode the families exactly as the library encoder would (``templates`` carries the cache between calls)."""
     templates = {} if templates is None else templates
-    eof = encoder(_Families([])).decode("utf-8")
-    format_key = _format_key(encoder)
-    parts: list[str] = []
-    for family in families:
-        if isinstance(family, HistogramFamily) and not family.classic:
-            continue
-        text = _fast(family, encoder, eof, format_key, templates)
-        if text is None:
-            text = encoder(_Families([family])).decode("utf-8").removesuffix(eof)
-        parts.append(text)
-    parts.append(eof)
-    return "".join(parts).encode("utf-8")
+    return ("".join(parts(families, encoder, templates)) + end_of(encoder)).encode("utf-8")

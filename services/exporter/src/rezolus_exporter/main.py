@@ -6,8 +6,9 @@ Invariants:
 - The exporter starts whether or not the agent is there: the subscriber
   reconnects on its own, ``agent_up`` is 0 until frames arrive.
 - One event loop runs both the subscription and the HTTP server, so a scrape
-  never sees a half-ingested frame.  Each frame's text is rendered as it
-  arrives (for the formats scraped in the last minute), not during a scrape.
+  never sees a half-ingested frame.  Each frame's answer (agent part, gzip
+  included) is built as it arrives for the formats scraped in the last
+  minute (``answer``), in slices between which scrapes are served.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -25,7 +25,7 @@ from rezolus_core.bus import AsyncSubscriber
 from rezolus_core.lifecycle import guard_config, run_service
 from rezolus_core.shell import config_path
 from rezolus_exporter import config as exporter_config
-from rezolus_exporter import fasttext
+from rezolus_exporter.answer import Answers
 from rezolus_exporter.collector import AgentCollector, ScrapeStats, SelfCollector
 from rezolus_exporter.render import Settings
 from rezolus_exporter.server import make_app
@@ -33,9 +33,6 @@ from rezolus_exporter.state import AgentState
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator
-
-    from prometheus_client.core import Metric
 
     from rezolus_exporter.config import ExporterConfig
 
@@ -62,7 +59,7 @@ class Exporter:
             native_histograms=cfg.native_histograms,
         )
         self._served: web.Served | None = None
-        self.answers = fasttext.Answers(time.monotonic)
+        self.answers: Answers | None = None
 
     async def startup(self) -> None:
         """Subscribe to the agent and bind the HTTP server."""
@@ -71,19 +68,15 @@ class Exporter:
         self.registry.register(self.agent)
         own = SelfCollector(self.state, lambda: tracker.stats, self.scrapes, self.agent)
         self.registry.register(own)
-
-        def every_family() -> Iterator[Metric]:
-            yield from self.agent.families()
-            yield from own.collect()
-
+        self.answers = Answers(self.agent, own, self.cfg.gzip_level)
         app = make_app(
             self.registry,
             self.state,
             self.scrapes,
             self.cfg.source,
             self.cfg.gzip_level,
-            protobuf_families=every_family if self.cfg.native_histograms else None,
             answers=self.answers,
+            native_histograms=self.cfg.native_histograms,
         )
         self._served = await web.start(app, self.cfg.listen)
         log.get().info("listening", listen=str(self._served.listen), source=self.cfg.source)
@@ -94,8 +87,8 @@ class Exporter:
             if delivery.restarted:
                 log.get().info("agent restarted", instance=delivery.frame.instance)
             self.state.ingest(delivery)
-            # Render and fill the text now, so a scrape of this frame finds it ready.
-            self.answers.prerender(self.agent.collect, delivery.frame.interval_ns / 1e9)
+            if self.answers is not None:  # encode the agent's part now, so a scrape of this frame finds it ready
+                await self.answers.prerender(delivery.frame.interval_ns / 1e9)
 
     async def _watch(self, stopping: asyncio.Event) -> None:
         """Look at the agent's health regularly, so changes are logged without scrapes."""

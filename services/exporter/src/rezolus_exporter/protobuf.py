@@ -2,7 +2,9 @@
 
 Invariants:
 - Pure: families in, bytes out.  Each family is one ``MetricFamily`` message
-  prefixed by its length as a varint (the protobuf library's encoder).
+  prefixed by its length as a varint (the protobuf library's encoder); the
+  messages are independent, so the encoding of a list of families is the
+  concatenation of the encodings of its parts (``parts``).
 - Counters are named with ``_total`` (the protobuf format has no suffixes:
   the family name is the series name), summaries and histograms without.
 - A ``HistogramFamily`` carries its native histogram (schema, zero bucket,
@@ -24,7 +26,7 @@ from rezolus_exporter import native
 from rezolus_exporter.histfamily import HistogramFamily
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from prometheus_client.core import Metric
 
@@ -105,17 +107,19 @@ def _aggregate(metric: pb.Metric, kind: str, suffix: str, special: str | None, v
         metric.histogram.bucket.add(cumulative_count=int(value), upper_bound=float(special))
 
 
-def generate(families: Iterable[Metric]) -> bytes:
-    """Encode the families as delimited MetricFamily messages."""
-    parts: list[bytes] = []
+def parts(families: Iterable[Metric]) -> Iterator[bytes]:
+    """Each family as one length-prefixed MetricFamily message (none for a family without series)."""
     for family in families:
         message = _histogram_family(family) if isinstance(family, HistogramFamily) else _generic_family(family)
         if not message.metric:
             continue
         body = message.SerializeToString()
-        parts.append(_VarintBytes(len(body)))
-        parts.append(body)
-    return b"".join(parts)
+        yield _VarintBytes(len(body)) + body
+
+
+def generate(families: Iterable[Metric]) -> bytes:
+    """Encode the families as delimited MetricFamily messages."""
+    return b"".join(parts(families))
 
 
 def _quality(params: list[str]) -> float:

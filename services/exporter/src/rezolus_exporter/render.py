@@ -24,6 +24,8 @@ Invariants:
 - ``_sum`` is an estimate (the agent's histograms keep no exact sum): each
   bucket contributes its count times the midpoint of its full-resolution
   range, so the error per value is below half a bucket width (6.25 % at g=3).
+  It is in the exposed unit: base units, or the agent's own with
+  ``naming = "rezolus"`` (the same estimate, not scaled).
 """
 
 from __future__ import annotations
@@ -146,7 +148,18 @@ def render(
     label_sets: LabelSets | None = None,
     shapes: dict[tuple[Any, ...], Shape] | None = None,
 ) -> list[Metric]:
-    """Build every agent family for this window, in plan order.
+    """Build every agent family for this window, in plan order (see ``render_each``)."""
+    return list(render_each(plan, window, settings, label_sets, shapes))
+
+
+def render_each(
+    plan: Plan,
+    window: Window,
+    settings: Settings,
+    label_sets: LabelSets | None = None,
+    shapes: dict[tuple[Any, ...], Shape] | None = None,
+) -> Iterator[Metric]:
+    """Build every agent family for this window, in plan order, one at a time.
 
     ``label_sets`` caches the per-bucket and per-quantile label dicts of each
     series between calls; it must be emptied whenever the plan changes.
@@ -166,10 +179,9 @@ def render(
         label_sets={} if label_sets is None else label_sets,
         shapes={} if shapes is None else shapes,
     )
-    out: list[Metric] = []
     for family in plan.families:
         if family.kind not in {COUNTER, GAUGE, SUMMARY}:
-            out.append(_histogram_family(family, inputs))
+            yield _histogram_family(family, inputs)
             continue
         kind = family.kind
         if settings.raw and kind != GAUGE:
@@ -183,8 +195,7 @@ def render(
             _gauge(metric, family, inputs)
         else:
             _summaries(metric, family, inputs)
-        out.append(metric)
-    return out
+        yield metric
 
 
 def _counter(metric: Metric, family: Family, inputs: _Inputs) -> None:

@@ -1,21 +1,20 @@
 """The HTTP side: /metrics with content negotiation and gzip, / and /healthz.
 
 Invariants:
-- Text is produced by prometheus_client's encoders (histogram bucket lines
-  byte-identically on ``fasttext``'s path), chosen by ``choose_encoder``
-  from the Accept header; with native histograms on, a scraper that prefers
+- Text is produced by prometheus_client's encoders (byte-identically on
+  ``fasttext``'s path, the agent's part once per frame: ``answer``), chosen
+  by ``choose_encoder`` from the Accept header; with native histograms on, a scraper that prefers
   ``application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
   encoding=delimited`` gets protobuf (``protobuf``) instead; an Accept header it cannot make
   sense of (garbage, a bad version) gets the Prometheus text format 0.0.4.
 - The body is gzip-compressed exactly when Accept-Encoding allows gzip
-  (a ``q=0`` refusal counts as not allowed).
+  (a ``q=0`` refusal counts as not allowed); it is one gzip stream.
 - A scrape runs to completion on the event loop between frames, so it
   always sees one consistent window.
 """
 
 from __future__ import annotations
 
-import gzip
 import html
 import time
 from functools import partial
@@ -25,12 +24,12 @@ from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 from prometheus_client.openmetrics import exposition as openmetrics
 
-from rezolus_exporter import fasttext, protobuf
+from rezolus_exporter import protobuf
+from rezolus_exporter.answer import Answers
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
 
-    from prometheus_client.core import Metric
     from prometheus_client.registry import Collector, CollectorRegistry
 
     from rezolus_exporter.collector import ScrapeStats
@@ -86,28 +85,30 @@ def make_app(
     source: str,
     gzip_level: int = 1,
     *,
-    protobuf_families: Callable[[], Iterable[Metric]] | None = None,
-    answers: fasttext.Answers | None = None,
+    answers: Answers | None = None,
+    native_histograms: bool = False,
 ) -> web.Application:
     """Build the aiohttp application serving one registry.
 
-    With ``protobuf_families``, a scraper preferring Prometheus's protobuf
-    format gets those families (native histograms included) in it.
-    ``answers`` holds the text templates (shared with whoever prerenders).
+    ``answers`` holds the agent's parts of the answers (shared with whoever
+    prerenders them); without it every scrape encodes the whole registry.
+    With ``native_histograms``, a scraper preferring Prometheus's protobuf
+    format gets the answer (native histograms included) in it.
     """
-    answers = fasttext.Answers(time.monotonic) if answers is None else answers
+    answers = Answers(None, registry, gzip_level) if answers is None else answers
 
     async def metrics(request: web.Request) -> web.Response:
         started = time.perf_counter()
         accept = request.headers.get("Accept", "")
-        if protobuf_families is not None and protobuf.prefers_protobuf(accept):
-            body, content_type = protobuf.generate(protobuf_families()), protobuf.CONTENT_TYPE
+        gzipped = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        encoder: Callable[[Collector], bytes] | None
+        if native_histograms and protobuf.prefers_protobuf(accept):
+            encoder, content_type = None, protobuf.CONTENT_TYPE
         else:
             encoder, content_type = encoder_for(accept)
-            body = answers.generate(registry.collect(), encoder)
         headers = {"Content-Type": content_type}
-        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
-            body = gzip.compress(body, compresslevel=gzip_level)
+        body = answers.answer(encoder, gzipped=gzipped)
+        if gzipped:
             headers["Content-Encoding"] = "gzip"
         scrapes.observe(time.perf_counter() - started)
         return web.Response(body=body, headers=headers)

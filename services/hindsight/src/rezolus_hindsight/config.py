@@ -4,6 +4,8 @@ Invariants:
 - Every value is checked before anything starts; problems are ``ConfigError``
   (one line naming the key, exit 2).  Unknown keys are errors.
 - A flag given on the command line overrides the same key of the file.
+- ``source`` is one endpoint or a list (``--source`` repeated); each is
+  followed on its own and gets an equal share of ``max_bytes``.
 - Listening on anything but loopback requires a bearer token (``token`` or
   ``token_file``); a configured token is always enforced on the snapshot
   endpoints.
@@ -44,7 +46,7 @@ SPEC = Spec(
     "Run `rezolus-hindsight snapshot --help` for the client.",
     config_help="TOML configuration (see config/hindsight.toml)",
     options=(
-        Option("source", "source", DEFAULT_ENDPOINT, "the agent's endpoint", key="source", flag="--source",
+        Option("source", "sources", (DEFAULT_ENDPOINT,), "the agent's endpoint", key="source", flag="--source",
                metavar="ENDPOINT"),
         Option("interval", "duration", 1_000_000_000, "one frame per interval is kept, like 1s or 100ms",
                key="interval", flag="--interval", minimum=MIN_INTERVAL_NS),
@@ -72,7 +74,7 @@ SPEC = Spec(
 class HindsightConfig:
     """Everything hindsight needs to run."""
 
-    source: str
+    sources: tuple[str, ...]
     interval_ns: int
     duration_ns: int
     max_bytes: int
@@ -84,6 +86,11 @@ class HindsightConfig:
     token: str | None
     log_level: str
     curve: ClientKeys | None = None
+
+    @property
+    def source(self) -> str:
+        """The first (with one source: the) agent endpoint."""
+        return self.sources[0]
 
     @property
     def listen(self) -> str:
@@ -130,13 +137,16 @@ def load(path: str | None, overrides: dict[str, Any]) -> HindsightConfig:
         raise loaded.error("segment", "must not be shorter than interval")
     if segment is not None and segment > duration:
         raise loaded.error("segment", "must not be longer than duration")
+    sources = loaded["source"]
+    if loaded["max_bytes"] // len(sources) < MIN_MAX_BYTES:
+        raise loaded.error("max_bytes", f"must be at least {MIN_MAX_BYTES} bytes per source ({len(sources)} sources)")
     listen = loaded["listen"]
     token = _token(loaded)
     if token is None and not is_loopback(listen.host):
         raise loaded.error("listen", f"{listen.host} is not loopback; set token or token_file to protect snapshots")
     return HindsightConfig(
         curve=client_keys(loaded),
-        source=loaded["source"],
+        sources=sources,
         interval_ns=interval,
         duration_ns=duration,
         max_bytes=loaded["max_bytes"],

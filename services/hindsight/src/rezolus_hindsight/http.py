@@ -170,7 +170,7 @@ async def head_snapshot(req: web.Request) -> web.StreamResponse:
     params = await _params(req)
     name = params.pop("name", None)
     file_name = request.check_name(name) if name is not None else None
-    wanted = request.resolve(params, _service(req).buffer.retained())
+    wanted = request.resolve(params, _service(req).retained())
     download = file_name or request.default_name(wanted)
     return web.Response(
         headers={

@@ -1,13 +1,13 @@
 """The hindsight service: ingest frames into the buffer, serve snapshots.
 
 Invariants:
+- Each source is followed on its own (``follow.Follow``: subscription,
+  tracker, buffer); a snapshot covers every source, one row per stored
+  frame, each row naming its agent in ``host``.
 - Ingestion runs on the event loop and only ever waits for the bus; snapshot
   work (reading segments, decoding, building and writing parquet) runs in a
   thread pool, so a snapshot never pauses ingestion, and several snapshots
   may run at once (each reads its own selection).
-- The buffer stores the bus payloads exactly as received; a frame released by
-  a late catalog or held by the tracker as suspect (never the common case) is
-  re-encoded, which yields the same bytes.
 - Every failure to write (buffer or snapshot) is logged, counted, kept in
   ``/status`` and reported to the requester; ingestion carries on.
 - A buffer failure that repeats (a full disk loses every frame) is logged
@@ -31,19 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from rezolus_core import log
 from rezolus_core.address import ListenAddress
-from rezolus_core.bus import AsyncSubscriber
 from rezolus_core.config import format_duration
-from rezolus_core.frame import encode_catalog, encode_frame
 from rezolus_core.lifecycle import StartupError
 from rezolus_hindsight import leftovers, request, snapshot
 from rezolus_hindsight.buffer import Buffer
+from rezolus_hindsight.follow import Follow, buffer_directory
 from rezolus_hindsight.request import RequestError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from rezolus_core.frame import Catalog
-    from rezolus_core.tracker import Delivery
     from rezolus_core.web import Served
     from rezolus_hindsight.config import HindsightConfig
 
@@ -51,6 +48,11 @@ SNAPSHOT_WORKERS = 4
 _SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 REPEAT_LOG_S = 60.0
 _NUMBERS = re.compile(r"\d+")
+_SUMMED = (
+    "rows", "disk_bytes", "segments", "frames_received", "frames_missed", "frames_stored",
+    "frames_skipped", "frames_refused", "decode_errors", "suspect_frames", "agent_restarts",
+    "write_errors", "segments_dropped", "recovered_torn_bytes",
+)
 
 
 class HindsightService:
@@ -62,26 +64,31 @@ class HindsightService:
         self.config = config
         self.log = log.get()
         self.errors: deque[dict[str, Any]] = deque(maxlen=20)
-        self.buffer = Buffer(
-            config.directory / "buffer",
-            interval_ns=config.interval_ns,
-            duration_ns=config.duration_ns,
-            max_bytes=config.max_bytes,
-            segment_span_ns=config.segment_ns,
-            on_error=functools.partial(self.error, "buffer"),
-        )
-        self.subscriber: AsyncSubscriber | None = None
+        many = len(config.sources) > 1
+        self.follows = [
+            Follow(
+                source,
+                Buffer(
+                    buffer_directory(config.directory, source, many=many),
+                    interval_ns=config.interval_ns,
+                    duration_ns=config.duration_ns,
+                    max_bytes=config.max_bytes // len(config.sources),
+                    segment_span_ns=config.segment_ns,
+                    on_error=functools.partial(self._buffer_error, source if many else ""),
+                ),
+                interval_ns=config.interval_ns,
+                on_error=self.error,
+                on_stored=self._stored,
+            )
+            for source in config.sources
+        ]
+        self.buffer = self.follows[0].buffer
         self.snapshots = {"written": 0, "streamed": 0, "failed": 0, "in_flight": 0}
         self.last_snapshot: dict[str, Any] | None = None
         self._executor = ThreadPoolExecutor(SNAPSHOT_WORKERS, thread_name_prefix="snapshot")
         self._reserved: set[Path] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._served: Served | None = None
-        self._seen_catalog: Catalog | None = None
-        self._catalog_payload = b""
-        self._catalog_count = 0
-        self._last_frame_at: float | None = None
-        self._interval_warned: set[int] = set()
         self._repeating: dict[str, tuple[dict[str, Any], float]] = {}
         self.started_at = time.monotonic()
 
@@ -91,25 +98,28 @@ class HindsightService:
         """Open the buffer, subscribe to the agent and start HTTP."""
         from rezolus_hindsight import http  # noqa: PLC0415 - aiohttp loads only when serving
 
-        try:
-            self.buffer.open()
-        except OSError as exc:
-            where = self.config.directory
-            raise StartupError(f"cannot open the buffer in {where}: {exc}") from exc
+        for follow in self.follows:
+            try:
+                follow.buffer.open()
+            except OSError as exc:
+                where = follow.buffer.directory
+                raise StartupError(f"cannot open the buffer in {where}: {exc}") from exc
         self._prepare_output()
-        self.subscriber = AsyncSubscriber(self.config.source, keys=self.config.curve)
+        for follow in self.follows:
+            follow.subscribe(self.config.curve)
         self._served = await http.start(self, ListenAddress(self.config.host, self.config.port))
         loop = asyncio.get_running_loop()
         self._track(asyncio.ensure_future(loop.run_in_executor(self._executor, snapshot.warm_up)))
-        self.log.info(
-            "buffer ready",
-            directory=str(self.buffer.directory),
-            rows=self.buffer.rows(),
-            disk_bytes=self.buffer.disk_bytes(),
-            torn_bytes_dropped=self.buffer.stats.recovered_torn_bytes,
-            listen=str(self._served.listen),
-            source=self.config.source,
-        )
+        for follow in self.follows:
+            self.log.info(
+                "buffer ready",
+                directory=str(follow.buffer.directory),
+                rows=follow.buffer.rows(),
+                disk_bytes=follow.buffer.disk_bytes(),
+                torn_bytes_dropped=follow.buffer.stats.recovered_torn_bytes,
+                listen=str(self._served.listen),
+                source=follow.source,
+            )
 
     def _prepare_output(self) -> None:
         try:
@@ -122,14 +132,15 @@ class HindsightService:
             self.log.warning("removed a snapshot a crash left unfinished", path=str(path))
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Ingest until asked to stop."""
-        ingest = asyncio.create_task(self._ingest())
+        """Ingest from every source until asked to stop."""
+        ingests = {asyncio.create_task(follow.ingest()) for follow in self.follows}
         stop = asyncio.create_task(stopping.wait())
-        done, _ = await asyncio.wait({ingest, stop}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({*ingests, stop}, return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
-        if ingest in done:
+        for ingest in ingests:
+            ingest.cancel()
+        for ingest in ingests & done:
             ingest.result()
-        ingest.cancel()
 
     async def shutdown(self) -> None:
         """Stop HTTP, let running snapshots finish, close the bus and the buffer."""
@@ -138,9 +149,12 @@ class HindsightService:
         if self._tasks:
             await asyncio.wait(set(self._tasks))
         self._executor.shutdown(wait=True)
-        if self.subscriber is not None:
-            self.subscriber.close()
-        self.buffer.close()
+        for follow in self.follows:
+            follow.close()
+            follow.buffer.close()
+
+    def _buffer_error(self, source: str, message: str) -> None:
+        self.error("buffer", f"{source}: {message}" if source else message)
 
     def error(self, where: str, message: str) -> None:
         """Log a problem and keep it for /status (buffer problems once per cause, with a count)."""
@@ -172,39 +186,14 @@ class HindsightService:
 
     # ---- ingestion ------------------------------------------------------
 
-    async def _ingest(self) -> None:
-        assert self.subscriber is not None  # noqa: S101 - startup created it
-        tracker = self.subscriber.tracker
-        async for payload, deliveries in self.subscriber.messages():
-            is_catalog = tracker.stats.catalogs != self._catalog_count
-            self._catalog_count = tracker.stats.catalogs
-            current = tracker.catalog
-            if is_catalog and current is not None and current is not self._seen_catalog:
-                self._seen_catalog, self._catalog_payload = current, payload
-            for delivery in deliveries:
-                # Only the last delivery of a frame message is that message; earlier ones were held.
-                raw = payload if not is_catalog and delivery is deliveries[-1] else encode_frame(delivery.frame)
-                self._store(delivery, raw)
-
-    def _store(self, delivery: Delivery, payload: bytes) -> None:
-        self._last_frame_at = time.monotonic()
-        catalog_payload = (
-            self._catalog_payload
-            if delivery.catalog is self._seen_catalog
-            else encode_catalog(delivery.catalog)
-        )
-        agent_interval = delivery.frame.interval_ns
-        if agent_interval and agent_interval not in self._interval_warned and (
-            self.config.interval_ns < agent_interval or self.config.interval_ns % agent_interval
-        ):
-            self._interval_warned.add(agent_interval)
-            self.error(
-                "ingest",
-                f"interval {format_duration(self.config.interval_ns)} is not a multiple of the "
-                f"agent's {format_duration(agent_interval)}; rows will be uneven",
-            )
-        if self.buffer.ingest(delivery, payload, catalog_payload) and self._repeating:
+    def _stored(self) -> None:
+        if self._repeating:
             self._recovered()
+
+    def retained(self) -> tuple[int, int] | None:
+        """Oldest and newest retained timestamps over every source's buffer, if any."""
+        spans = [r for f in self.follows if (r := f.buffer.retained()) is not None]
+        return (min(r[0] for r in spans), max(r[1] for r in spans)) if spans else None
 
     # ---- snapshots ------------------------------------------------------
 
@@ -221,11 +210,13 @@ class HindsightService:
         self, params: dict[str, str], path: Path | None = None
     ) -> snapshot.SnapshotResult:
         """Write a snapshot of the requested range into the output directory (or ``path``)."""
-        wanted = request.resolve(params, self.buffer.retained())
+        wanted = request.resolve(params, self.retained())
         target = path or self.reserve(params.get("name"), wanted)
         selection = None
         try:
-            selection = self.buffer.select(wanted.start_ns, wanted.end_ns)
+            selection = snapshot.Selections([])
+            for follow in self.follows:
+                selection.add(follow.source, follow.buffer.select(wanted.start_ns, wanted.end_ns))
             if selection.rows == 0:
                 raise RequestError(
                     f"no frames between {request.format_ns(wanted.start_ns)} and "
@@ -239,7 +230,6 @@ class HindsightService:
                 snapshot.write,
                 selection,
                 target,
-                source=self.config.source,
                 interval_ns=self.config.interval_ns,
             )
             selection = None  # the worker closes it
@@ -298,13 +288,12 @@ class HindsightService:
     # ---- status ---------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Report what /status shows."""
-        tracker = self.subscriber.tracker if self.subscriber is not None else None
-        retained = self.buffer.retained()
-        stats = self.buffer.stats
-        age = None if self._last_frame_at is None else time.monotonic() - self._last_frame_at
+        """Report what /status shows: totals over every source, then each source's own."""
+        retained = self.retained()
+        sources = [follow.status() for follow in self.follows]
+        ages = [s["last_frame_age_s"] for s in sources if s["last_frame_age_s"] is not None]
         return {
-            "source": self.config.source,
+            "source": " ".join(self.config.sources),
             "interval": format_duration(self.config.interval_ns),
             "duration": format_duration(self.config.duration_ns),
             "max_bytes": self.config.max_bytes,
@@ -315,21 +304,9 @@ class HindsightService:
                 "end_ns": retained[1],
                 "seconds": (retained[1] - retained[0]) / 1e9,
             },
-            "rows": self.buffer.rows(),
-            "disk_bytes": self.buffer.disk_bytes(),
-            "segments": len(self.buffer.segments),
-            "frames_received": tracker.stats.delivered if tracker else 0,
-            "frames_missed": tracker.stats.missed if tracker else 0,
-            "frames_stored": stats.stored,
-            "frames_skipped": stats.skipped,
-            "frames_refused": stats.refused,
-            "decode_errors": tracker.stats.decode_errors if tracker else 0,
-            "suspect_frames": tracker.stats.suspect if tracker else 0,
-            "agent_restarts": tracker.stats.restarts if tracker else 0,
-            "last_frame_age_s": age,
-            "write_errors": stats.write_errors,
-            "segments_dropped": stats.segments_dropped,
-            "recovered_torn_bytes": stats.recovered_torn_bytes,
+            **{key: sum(s[key] for s in sources) for key in _SUMMED},
+            "last_frame_age_s": max(ages) if ages else None,
+            "sources": sources,
             "snapshots": {**self.snapshots, "last": self.last_snapshot},
             "errors": list(self.errors),
             "uptime_s": time.monotonic() - self.started_at,

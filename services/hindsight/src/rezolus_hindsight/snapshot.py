@@ -13,8 +13,11 @@ Invariants:
   writes rows in chunks with that metadata.  Memory stays bounded whatever the
   range, and every reader (pyarrow's embedded schema included) sees the same
   complete metadata.
-- Stored payloads are replayed through a fresh ``Tracker``, exactly as the
-  bus delivered them; only frames inside the selection's range become rows.
+- Stored payloads are replayed through a fresh ``Tracker`` per source,
+  exactly as the bus delivered them; only frames inside the selection's
+  range become rows.  Sources follow one another in the file (in the order
+  they were configured), each in time order and tagged with its ``source``
+  so the builder keeps restarts, durations and gaps per agent.
 - A row's ``missed`` counts the empty grid slots between it and the previous
   row (an outage or lost frames), not the agent frames that the grid
   deliberately skipped; it comes from the slots the buffer stored, exactly as
@@ -26,7 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,6 +56,40 @@ class SnapshotError(RuntimeError):
     """The snapshot could not be built from the buffer (damaged data)."""
 
 
+@dataclass
+class Selections:
+    """The selections of every source's buffer for one snapshot."""
+
+    parts: list[tuple[str, Selection]] = field(default_factory=list)
+
+    def add(self, source: str, selection: Selection) -> None:
+        """Add one source's selection (kept only when it holds rows; else closed)."""
+        if selection.rows:
+            self.parts.append((source, selection))
+        else:
+            selection.close()
+
+    @property
+    def rows(self) -> int:
+        """Rows over every source."""
+        return sum(s.rows for _, s in self.parts)
+
+    @property
+    def start_ns(self) -> int:
+        """The oldest selected timestamp."""
+        return min(s.start_ns for _, s in self.parts)
+
+    @property
+    def end_ns(self) -> int:
+        """The newest selected timestamp."""
+        return max(s.end_ns for _, s in self.parts)
+
+    def close(self) -> None:
+        """Release every source's segment descriptors."""
+        for _, selection in self.parts:
+            selection.close()
+
+
 @dataclass(frozen=True)
 class SnapshotResult:
     """What a written snapshot holds."""
@@ -64,13 +101,33 @@ class SnapshotResult:
     bytes: int
 
 
-def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], None]) -> list[Catalog]:
-    """Add the range's rows to ``builder``, calling ``flush`` every chunk; return the catalogs used."""
+def _replay(selections: Selections, builder: TableBuilder, flush: Callable[[], None]) -> list[tuple[str, Catalog]]:
+    """Add every source's rows to ``builder``, calling ``flush`` every chunk; return the catalogs used."""
+    used: list[tuple[str, Catalog]] = []
+    pending = 0
+
+    def counted() -> None:
+        nonlocal pending
+        pending += 1
+        if pending >= CHUNK_ROWS:
+            flush()
+            pending = 0
+
+    for source, selection in selections.parts:
+        used.extend((source, c) for c in _replay_one(source, selection, builder, counted))
+    if pending:
+        flush()
+    return used
+
+
+def _replay_one(
+    source: str, selection: Selection, builder: TableBuilder, counted: Callable[[], None]
+) -> list[Catalog]:
+    first = builder.rows
     tracker = Tracker(pending_limit=1 << 20, clock=None)  # stored frames passed the live checks
     used: dict[tuple[str, int], Catalog] = {}
     last_slot: int | None = None
     last_catalog = b""
-    pending = 0
     for record in selection.records():
         if record.kind == KIND_CATALOG:
             payload = record.payload
@@ -83,23 +140,31 @@ def _replay(selection: Selection, builder: TableBuilder, flush: Callable[[], Non
         for delivery in tracker.feed(record.frame):
             used.setdefault((delivery.catalog.instance, delivery.catalog.version), delivery.catalog)
             missed = 0 if last_slot is None else max(0, record.slot - last_slot - 1)
-            builder.add(delivery, missed=missed)
+            builder.add(delivery, missed=missed, source=source)
             last_slot = record.slot
-            pending += 1
-            if pending >= CHUNK_ROWS:
-                flush()
-                pending = 0
-    if pending:
-        flush()
-    if builder.rows != selection.rows:
+            counted()
+    if builder.rows - first != selection.rows:
         detail = tracker.last_error or "frames were not readable"
-        raise SnapshotError(f"read {builder.rows} of {selection.rows} frames: {detail}")
+        raise SnapshotError(f"read {builder.rows - first} of {selection.rows} frames of {source}: {detail}")
     return list(used.values())
 
 
-def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Table:
-    """Build the whole recording table of the selection's range in memory (for tests and tools)."""
-    builder = TableBuilder(source=source, interval_ns=interval_ns)
+def _many(selection: Selection | Selections, source: str) -> Selections:
+    return selection if isinstance(selection, Selections) else Selections([(source, selection)])
+
+
+def _builder(selections: Selections, interval_ns: int) -> TableBuilder:
+    first = selections.parts[0][0] if selections.parts else ""
+    return TableBuilder(source=first, interval_ns=interval_ns)
+
+
+def build_table(selection: Selection | Selections, *, interval_ns: int, source: str = "") -> pa.Table:
+    """Build the whole recording table of the range in memory (for tests and tools).
+
+    ``source`` names the agent of a single ``Selection``.
+    """
+    selection = _many(selection, source)
+    builder = _builder(selection, interval_ns)
     try:
         _replay(selection, builder, lambda: None)
     except (SegmentError, OSError) as exc:
@@ -107,13 +172,13 @@ def build_table(selection: Selection, *, source: str, interval_ns: int) -> pa.Ta
     return builder.table()
 
 
-def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> int:
-    counting = TableBuilder(source=source, interval_ns=interval_ns)
+def _stream(selection: Selections, path: Path, interval_ns: int) -> int:
+    counting = _builder(selection, interval_ns)
     catalogs = _replay(selection, counting, counting.discard)
     metadata = counting.file_metadata()
-    builder = TableBuilder(source=source, interval_ns=interval_ns)
-    for catalog in catalogs:
-        builder.declare(catalog)
+    builder = _builder(selection, interval_ns)
+    for source, catalog in catalogs:
+        builder.declare(catalog, source=source)
     columns = builder.columns
     writer = RecordingWriter(path)
 
@@ -133,13 +198,19 @@ def _stream(selection: Selection, path: Path, source: str, interval_ns: int) -> 
         raise
 
 
-def write(selection: Selection, path: Path, *, source: str, interval_ns: int) -> SnapshotResult:
-    """Build and write the snapshot at ``path`` (atomically); always closes the selection."""
+def write(
+    selection: Selection | Selections, path: Path, *, interval_ns: int, source: str = ""
+) -> SnapshotResult:
+    """Build and write the snapshot at ``path`` (atomically); always closes the selections.
+
+    ``source`` names the agent of a single ``Selection``.
+    """
+    selection = _many(selection, source)
     try:
         if selection.rows <= CHUNK_ROWS:
-            size = write_table(build_table(selection, source=source, interval_ns=interval_ns), path)
+            size = write_table(build_table(selection, interval_ns=interval_ns), path)
         else:
-            size = _stream(selection, path, source, interval_ns)
+            size = _stream(selection, path, interval_ns)
     except (SegmentError, pa.ArrowInvalid) as exc:
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     finally:

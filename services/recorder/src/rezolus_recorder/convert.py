@@ -3,7 +3,8 @@
 Invariants:
 - A clean stop and a recovery run the same code: replay the journal's
   intact records (catalogs rebuilt by ``CatalogReplay``, every frame checked
-  against its catalog, a change of agent instance marking a restart) into a
+  against its catalog, a change of agent instance marking a restart; per
+  source for a recording of several, each source's rows tagged with it) into a
   ``TableBuilder``, so a recovered file is exactly what a clean stop would
   have written for the same records (minus a torn tail).
 - The conversion streams: a first pass computes the columns and the file
@@ -80,42 +81,66 @@ def _frame(payload: bytes, replay: CatalogReplay) -> tuple[Frame, Catalog] | Non
     return frame, catalog
 
 
+@dataclass
+class _Source:
+    """Replay state of one source of the journal."""
+
+    endpoint: str
+    replay: CatalogReplay = field(default_factory=CatalogReplay)
+    last_slot: int | None = None
+    last_instance: str | None = None
+
+
+def sources(header: dict[str, Any]) -> list[str]:
+    """The endpoints a journal recorded (``sources``, else the single ``source``)."""
+    listed = header.get("sources")
+    if isinstance(listed, list) and listed and all(isinstance(s, str) for s in listed):
+        return list(listed)
+    return [str(header.get("source", ""))]
+
+
 def _replay(
     path: pathlib.Path,
     builder: TableBuilder,
     on_rows: Callable[[], None],
     chunk_rows: int,
     result: ConvertResult,
-) -> list[Catalog]:
-    replay = CatalogReplay()
-    last_slot: int | None = None
-    last_instance: str | None = None
+    *,
+    endpoints: list[str],
+) -> list[tuple[str, Catalog]]:
+    states = [_Source(e) for e in endpoints]
+    state = states[0]
     pending = 0
     result.read = journal.ReadResult()
     for record in journal.read_records(path, result.read):
-        if record.kind in (journal.KIND_CATALOG, journal.KIND_SERIES):
+        if record.kind == journal.KIND_SOURCE:
             try:
-                replay.apply(record.kind, record.payload)
+                state = states[int(record.payload)]
+            except (ValueError, IndexError):
+                result.bad_catalogs += 1
+        elif record.kind in (journal.KIND_CATALOG, journal.KIND_SERIES):
+            try:
+                state.replay.apply(record.kind, record.payload)
             except DecodeError:
                 result.bad_catalogs += 1
         elif record.kind == journal.KIND_ROW:
             slot, _, payload = record.row()
-            found = _frame(payload, replay)
+            found = _frame(payload, state.replay)
             if found is None:
                 result.undelivered += 1
                 continue
             frame, catalog = found
-            restarted = last_instance is not None and frame.instance != last_instance
-            missed = 0 if last_slot is None else max(0, slot - last_slot - 1)
-            builder.add(Delivery(frame, catalog, 0, restarted), missed=missed)
-            last_slot, last_instance = slot, frame.instance
+            restarted = state.last_instance is not None and frame.instance != state.last_instance
+            missed = 0 if state.last_slot is None else max(0, slot - state.last_slot - 1)
+            builder.add(Delivery(frame, catalog, 0, restarted), missed=missed, source=state.endpoint)
+            state.last_slot, state.last_instance = slot, frame.instance
             pending += 1
             if pending >= chunk_rows:
                 on_rows()
                 pending = 0
     if pending:
         on_rows()
-    return list(replay.catalogs.values())
+    return [(s.endpoint, c) for s in states for c in s.replay.catalogs.values()]
 
 
 def convert(
@@ -131,13 +156,14 @@ def convert(
     ``extra_metadata`` is added to the file metadata (the live recorder's bus counts).
     """
     header = read_header(path)
-    source = str(header.get("source", ""))
+    endpoints = sources(header)
+    source = endpoints[0]
     interval_ns = int(header.get("interval_ns", 0)) or 1_000_000_000
     host = {str(k): str(v) for k, v in dict(header.get("host", {})).items()}
     result = ConvertResult(output=output, header=header)
 
     counting = TableBuilder(source=source, interval_ns=interval_ns, host=host)
-    catalogs = _replay(path, counting, counting.discard, chunk_rows, result)
+    catalogs = _replay(path, counting, counting.discard, chunk_rows, result, endpoints=endpoints)
     metadata = counting.file_metadata()
     metadata[layout.RECORDER_STARTED] = str(header.get("started_ns", ""))
     if result.read.problem:
@@ -145,15 +171,15 @@ def convert(
     metadata.update(extra_metadata or {})
 
     builder = TableBuilder(source=source, interval_ns=interval_ns, host=host)
-    for catalog in catalogs:
-        builder.declare(catalog)
+    for endpoint, catalog in catalogs:
+        builder.declare(catalog, source=endpoint)
     writer = RecordingWriter(output)
 
     def write_chunk() -> None:
         writer.write(builder.take(), metadata)
 
     try:
-        _replay(path, builder, write_chunk, chunk_rows, ConvertResult(output=output))
+        _replay(path, builder, write_chunk, chunk_rows, ConvertResult(output=output), endpoints=endpoints)
         if builder.rows == 0:
             write_chunk()
         result.bytes = writer.commit()

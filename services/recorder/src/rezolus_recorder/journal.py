@@ -4,6 +4,9 @@ Invariants:
 - The file starts with ``MAGIC`` and then holds records in the shared
   format of ``rezolus_recording.records`` (kinds ``H`` header first, then
   ``C``/``S`` catalogs and ``R`` rows); large payloads are zstd-compressed.
+  A recording of several sources (the header's ``sources`` list) adds ``N``
+  records: the index of the source the following records belong to, written
+  whenever it changes; records before any ``N`` belong to source 0.
   The byte format is the one journals had before that module existed, so
   journals left by an older recorder recover unchanged.
 - Records are only ever appended, each with one ``write`` from a file opened
@@ -39,13 +42,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = [
-    "KIND_CATALOG", "KIND_HEADER", "KIND_ROW", "KIND_SERIES", "MAGIC", "SUFFIX", "JournalError",
+    "KIND_CATALOG", "KIND_HEADER", "KIND_ROW", "KIND_SERIES", "KIND_SOURCE", "MAGIC", "SUFFIX", "JournalError",
     "JournalWriter", "ReadResult", "Record", "header", "is_orphan", "journal_path", "read_records",
 ]
 
 MAGIC = b"RZJOURNAL1\n"
 SUFFIX = ".journal"
-_KINDS = frozenset({KIND_HEADER, KIND_CATALOG, KIND_SERIES, KIND_ROW})
+KIND_SOURCE = ord("N")
+_KINDS = frozenset({KIND_HEADER, KIND_CATALOG, KIND_SERIES, KIND_ROW, KIND_SOURCE})
 
 
 class JournalError(RuntimeError):
@@ -76,6 +80,7 @@ class JournalWriter:
         self._sync_every = sync_every_s
         self._dirty = False
         self._synced_at = time.monotonic()
+        self._source = 0
         if path.exists():
             raise JournalError(f"cannot create journal {path}: it exists")
         tmp = temp_path(path)
@@ -111,6 +116,12 @@ class JournalWriter:
         self._write(records.encode(kind, payload, compress=True).raw)
         self._dirty = True
         self.maybe_sync()
+
+    def switch(self, source: int) -> None:
+        """Make the following records belong to source number ``source`` (an ``N`` record if it changes)."""
+        if source != self._source:
+            self.append(KIND_SOURCE, str(source).encode())
+            self._source = source
 
     def append_row(self, slot: int, timestamp_ns: int, frame_payload: bytes) -> None:
         """Append a row record: the grid slot, the frame's timestamp and the encoded frame."""

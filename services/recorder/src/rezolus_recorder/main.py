@@ -44,7 +44,7 @@ SPEC = Spec(
     prog=PROG,
     description="Record the agent's frames into a crash-safe parquet file.",
     options=(
-        Option("source", "source", DEFAULT_ENDPOINT, "the agent's address (or give it as SOURCE)",
+        Option("source", "sources", (DEFAULT_ENDPOINT,), "the agent's address (or give it as SOURCE)",
                key="source", flag="--source", metavar="ENDPOINT"),
         Option("interval", "duration", SECOND, "one row per interval", key="interval", flag="--interval"),
         Option("duration", "duration", None, "stop after this long, e.g. 15m (default: until SIGINT/SIGTERM)",
@@ -81,7 +81,7 @@ def _settings(args: argparse.Namespace) -> tuple[Loaded, str | None]:
     if len(positionals) == 2:
         if flags["source"] is not None:
             raise ConfigError(COMMAND_LINE, "SOURCE", "give the agent's address as SOURCE or --source, not both")
-        flags["source"] = positionals[0]
+        flags["source"] = [positionals[0]]
     loaded = SPEC.load(args.config, flags)
     loaded.finish()
     duration = loaded["duration"]
@@ -158,7 +158,7 @@ def _build(argv: list[str] | None) -> int:
                else "it could not be recovered; move it away")
         return fail(PROG, f"{busy} is in the way: {why}", EXIT_FAILURE)
     options = Options(
-        source=settings["source"], interval_ns=interval, duration_ns=duration, output=output,
+        sources=settings["source"], interval_ns=interval, duration_ns=duration, output=output,
         connect_timeout_s=timeout, progress_every_s=every, tty=sys.stderr.isatty(),
         curve=client_keys(settings),
     )
@@ -167,7 +167,7 @@ def _build(argv: list[str] | None) -> int:
     started = time.monotonic()
     code = run_service(recorder)
     if recorder.result is not None:
-        print(summary(recorder.result, options.source, interval, recorder.bad_messages))  # noqa: T201
+        print(summary(recorder.result, " ".join(options.sources), interval, recorder.bad_messages))  # noqa: T201
     if recorder.failure is not None:
         return fail(PROG, str(recorder.failure), recorder.failure.code)
     if code == EXIT_OK and recorder.result is None:

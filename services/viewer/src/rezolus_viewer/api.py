@@ -12,6 +12,10 @@ Invariants:
   the whole recording).  Bad input (unknown chart, non-integer or empty
   range, range outside the recording, points out of bounds) is a 400 with
   ``{"error": "..."}``; unknown API paths are a 404 with the same shape.
+- A recording of several hosts (``hosts.HostViews``, mode ``hosts``) is
+  viewed one host at a time: ``instance=HOST`` on ``/api/info`` and
+  ``/api/chart`` picks it (default: the first host; an unknown one is a
+  400), and ``/api/info`` lists every host in ``hosts``.
 - Computation runs in worker threads, so the event loop keeps answering;
   answers of files are cached per (side, chart, start, end, points, focus).
 - After start-up, the overview's scalar columns are read chart by chart
@@ -117,8 +121,8 @@ async def index(_: web.Request) -> web.FileResponse:
 
 
 def view_of(request: web.Request) -> tuple[str, View]:
-    """The side a request names (``side=``, default the first) and its view."""
-    side = request.query.get("side", "")
+    """The side a request names (``side=``, or a host's ``instance=``; default the first) and its view."""
+    side = request.query.get("side", "") or request.query.get("instance", "")
     try:
         return side, request.app[VIEWS].get(side)
     except LookupError as exc:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from rezolus_core import web
     from rezolus_core.shell import Loaded
+    from rezolus_viewer.hosts import HostFiles
     from rezolus_viewer.recording import Recording
 
 PROG = "rezolus-viewer"
@@ -119,8 +120,15 @@ class Viewer:
             self._cleanup()
 
 
-def _open(source: str, settings: Loaded, what: str, cleanups: list[Callable[[], None]]) -> Recording:
-    """Open a file or download a snapshot URL (its removal is added to ``cleanups``)."""
+def _open(
+    source: str, settings: Loaded, what: str, cleanups: list[Callable[[], None]],
+    hosts: list[HostFiles] | None = None,
+) -> Recording:
+    """Open a file or download a snapshot URL (its removal is added to ``cleanups``).
+
+    A file of several hosts opens on its first host, its ``HostFiles`` appended
+    to ``hosts``; without ``hosts`` (a comparison) it is a usage error.
+    """
     if is_url(source):
         try:
             bearer = token(settings["token_file"])
@@ -136,11 +144,22 @@ def _open(source: str, settings: Loaded, what: str, cleanups: list[Callable[[], 
         path = Path(source)
         if not path.is_file():
             raise ConfigError(COMMAND_LINE, what, f"{path} is not a file")
-    from rezolus_viewer.recording import Recording, RecordingError  # noqa: PLC0415 - pyarrow only for a file
+    # pyarrow loads only once there is a file to open: bad arguments are answered without it.
+    import pyarrow as pa  # noqa: PLC0415
+
+    from rezolus_viewer.hosts import HostFiles  # noqa: PLC0415
+    from rezolus_viewer.recording import Recording, RecordingError  # noqa: PLC0415
 
     try:
-        return Recording(path)
-    except RecordingError as exc:
+        files = HostFiles(path)
+        if not files.many:
+            return Recording(path)
+        if hosts is None:
+            raise ConfigError(COMMAND_LINE, what, f"{path} holds {len(files.names)} hosts; compare files of one host")
+        cleanups.append(files.close)
+        hosts.append(files)
+        return Recording(files.file(files.names[0]))
+    except (RecordingError, OSError, pa.ArrowException) as exc:  # the per-host copy may fail too
         raise ConfigError(COMMAND_LINE, what, str(exc)) from None
 
 
@@ -160,9 +179,10 @@ def _cleanup(cleanups: list[Callable[[], None]]) -> Callable[[], None]:
 def _files(files: list[str], settings: Loaded) -> tuple[Callable[[], aioweb.Application], Callable[[], None]]:
     """The app factory for one or two files, and what removes downloaded snapshots."""
     cleanups: list[Callable[[], None]] = []
+    hosts: list[HostFiles] = []
     try:
         if len(files) == 1:
-            rec = _open(files[0], settings, "FILE", cleanups)
+            rec = _open(files[0], settings, "FILE", cleanups, hosts)
         else:
             from rezolus_viewer import compare_cli  # noqa: PLC0415 - only a comparison needs it
 
@@ -175,10 +195,15 @@ def _files(files: list[str], settings: Loaded) -> tuple[Callable[[], aioweb.Appl
     # The page and aiohttp load only once the files are known good: bad input is answered without them.
     from rezolus_viewer import compare_api, dashboard  # noqa: PLC0415
     from rezolus_viewer.api import make_app  # noqa: PLC0415
+    from rezolus_viewer.hosts import HostViews  # noqa: PLC0415
     from rezolus_viewer.views import Fixed  # noqa: PLC0415
 
     if len(files) == 1:
-        return (lambda: make_app(rec, dashboard.plan(rec.columns.values()))), _cleanup(cleanups)
+        plan = dashboard.plan(rec.columns.values())
+        if hosts:
+            several = HostViews(hosts[0], rec, plan)
+            return (lambda: make_app(rec, plan, views=several)), _cleanup(cleanups)
+        return (lambda: make_app(rec, plan)), _cleanup(cleanups)
     common = [c for name, c in base.columns.items() if target.columns.get(name, c).type == c.type
               and name in target.columns]
     dash = dashboard.plan(common)

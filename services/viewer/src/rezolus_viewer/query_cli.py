@@ -70,13 +70,18 @@ def expand(patterns: list[str]) -> list[str]:
     return found
 
 
+def view(con: duckdb.DuckDBPyConnection, files: list[str]) -> str:
+    """The ``recording`` view over ``files`` (knowing whether they have their own ``host`` column)."""
+    return sql.view(files, host_column=bool(con.execute(sql.host_column(files)).fetchall()))
+
+
 def connect(files: list[str]) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the macros and the ``recording`` view over ``files``."""
     con = duckdb.connect()
     for statement in sql.MACROS:
         con.execute(statement)
     if files:
-        con.execute(sql.view(files))
+        con.execute(view(con, files))
     return con
 
 
@@ -141,7 +146,7 @@ def _build(args: argparse.Namespace) -> int:
         raise ConfigError("command line", "--csv", "give --csv or --json, not both")
     if settings["macros"]:
         files = expand(args.args)
-        print(";\n".join([*sql.MACROS, *([sql.view(files)] if files else [])]) + ";")  # noqa: T201 - the output
+        print(";\n".join([*sql.MACROS, *([view(duckdb.connect(), files)] if files else [])]) + ";")  # noqa: T201 - the output
         return 0
     if len(args.args) < 2:
         raise ConfigError("command line", "FILE", "give at least one recording and then the SQL")

@@ -8,11 +8,11 @@ Invariants:
   ``file`` (the path as given) and ``host`` (the file's ``hostname``
   metadata, else its ``host`` JSON's hostname, else null).
 - ``rate(col)`` is the per-second rate of a counter column between a row and
-  the previous row of the same file, in time order: null on a file's first
+  the previous row of the same file and host, in time order: null on a file's first
   row, on restart rows (``duration`` is null there) and where the counter
   went down.  ``hist_delta(col)`` is the same for a bucket-list column (the
   per-interval distribution).  Both are window expressions: the rewrite
-  adds the ``file``, ``timestamp`` and ``duration`` columns as arguments, so
+  adds ``[file, host]``, ``timestamp`` and ``duration`` as arguments, so
   they work on ``recording`` (and on any relation with those columns).
 - ``hist_quantile(buckets, q)`` is the inclusive upper bound of the bucket
   holding quantile ``q`` (0..1) of a bucket list (grouping power 3 unless
@@ -47,7 +47,7 @@ MACROS = (
      "lambda y: y[2]))]), lambda c: c[2] >= greatest(1, ceil(round(q * list_sum(b), 9))))[1][1], g)"),
 )
 WINDOW_MACROS = ("rate", "hist_delta")
-_IMPLICIT = f", file, {layout.TIMESTAMP}, {layout.DURATION}"
+_IMPLICIT = f", [file, {layout.HOST_COLUMN}], {layout.TIMESTAMP}, {layout.DURATION}"
 _SKIP = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 _CALL = re.compile(r"\b(" + "|".join(WINDOW_MACROS) + r")\s*\(", re.IGNORECASE)
 
@@ -57,9 +57,20 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def view(files: list[str]) -> str:
-    """``CREATE VIEW recording`` over ``files`` with ``file`` and ``host`` columns."""
+def host_column(files: list[str]) -> str:
+    """A query returning a row when some file of ``files`` has its own ``host`` column."""
     listed = "[" + ", ".join(quote(f) for f in files) + "]"
+    return f"SELECT 1 FROM parquet_schema({listed}) WHERE name = {quote(layout.HOST_COLUMN)} LIMIT 1"  # noqa: S608
+
+
+def view(files: list[str], *, host_column: bool = False) -> str:
+    """``CREATE VIEW recording`` over ``files`` with ``file`` and ``host`` columns.
+
+    ``host_column``: some file has its own ``host`` column (it wins where not null).
+    """
+    listed = "[" + ", ".join(quote(f) for f in files) + "]"
+    own = f"r.{layout.HOST_COLUMN}, " if host_column else ""
+    excluded = f"filename, {layout.HOST_COLUMN}" if host_column else "filename"
     return (
         "CREATE OR REPLACE TEMP VIEW recording AS "  # noqa: S608 - file names are quoted as SQL string literals
         "WITH meta AS (SELECT file_name, "
@@ -67,7 +78,8 @@ def view(files: list[str]) -> str:
         f"max(CASE WHEN decode(key) = '{layout.HOST}' AND json_valid(decode(value)) "
         "THEN json_extract_string(decode(value), '$.hostname') END) AS announced "
         f"FROM parquet_kv_metadata({listed}) GROUP BY file_name) "
-        "SELECT r.* EXCLUDE (filename), r.filename AS file, coalesce(meta.hostname, meta.announced) AS host "
+        f"SELECT r.* EXCLUDE ({excluded}), r.filename AS file, "
+        f"coalesce({own}meta.hostname, meta.announced) AS {layout.HOST_COLUMN} "
         f"FROM read_parquet({listed}, filename = true, union_by_name = true) AS r "
         "LEFT JOIN meta ON meta.file_name = r.filename"
     )

@@ -16,6 +16,13 @@ Invariants:
 - The files are read at most once per ``interval`` (default 1s, its own
   cadence so a fast agent interval does not multiply their cost); frames in
   between repeat the last values read, so every frame carries every series.
+- CPU time, throttling and memory in use are read at every read; the files
+  of ``cgreader.SLOW`` (bandwidth and memory limits, memory event counters,
+  block IO, swap, pressure) at most once per ``slow_interval`` (default 10s,
+  never faster than ``interval``), and reads in between repeat their values.
+  Each value is what its file said when last read.  With 1,000 cgroups the
+  per-second reads are 2 files per cgroup on v2 and 4 on v1 instead of 10
+  and 12 (docs/performance.md).
 - New cgroups are found by walking the hierarchies at most every
   ``rescan_interval`` (default 10s; a walk of 1,000 cgroups costs about as
   much as reading them); the v2 walk is shared with the BPF samplers when they
@@ -113,9 +120,10 @@ class CgroupResources(ProcSampler):
     clock = staticmethod(time.monotonic_ns)
 
     def options(self) -> None:
-        """``max_cgroups`` (default 1024), ``interval`` (files read, default 1s), ``rescan_interval`` (default 10s)."""
+        """``max_cgroups`` (1024), ``interval`` (files read, 1s), ``slow_interval`` (10s), ``rescan_interval`` (10s)."""
         self.max_cgroups = self.ctx.options.integer("max_cgroups", 1024, minimum=1, maximum=65536)
         self.read_interval_ns = self.ctx.options.duration("interval", "1s", minimum_ns=10_000_000)
+        self.slow_interval_ns = self.ctx.options.duration("slow_interval", "10s", minimum_ns=10_000_000)
         self.rescan_ns = self.ctx.options.duration("rescan_interval", "10s", minimum_ns=100_000_000)
 
     def start(self) -> None:
@@ -147,6 +155,8 @@ class CgroupResources(ProcSampler):
         self._ids: dict[str, dict[str, tuple[int, bool]]] = {}
         self._owners: dict[int, str] = {}
         self._last_read = -(1 << 62)
+        self._last_slow = -(1 << 62)
+        self._slow: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._warned_untracked = False
         self._log = log.get()
@@ -169,32 +179,55 @@ class CgroupResources(ProcSampler):
         self._owners[sid] = path
         return sid, kind == GAUGE
 
-    def _read(self) -> None:
-        found = self._reader.read()
+    def _entries(self, path: str, values: dict[str, int]) -> tuple[list[int], list[int], list[int], list[int]]:
+        """(counter ids, counter values, gauge ids, gauge values) of one cgroup's values."""
         cids: list[int] = []
         cvals: list[int] = []
         gids: list[int] = []
         gvals: list[int] = []
-        known = self._ids
+        ids = self._ids.get(path)
+        if ids is None:
+            ids = self._ids[path] = {}
+        for key, value in values.items():
+            entry = ids.get(key)
+            if entry is None:
+                entry = ids[key] = self._series(path, key)
+            if entry[0] < 0:
+                continue
+            if entry[1]:
+                gids.append(entry[0])
+                gvals.append(value)
+            else:
+                cids.append(entry[0])
+                cvals.append(value)
+        return cids, cvals, gids, gvals
+
+    def _read(self, *, slow: bool) -> None:
+        found, found_slow = self._reader.read(slow=slow)
+        cached = self._slow
+        for path, values in found_slow.items():
+            cached[path] = self._entries(path, values)
+        cids: list[int] = []
+        cvals: list[int] = []
+        gids: list[int] = []
+        gvals: list[int] = []
+        entries = self._entries
         for path, values in found.items():
-            ids = known.get(path)
-            if ids is None:
-                ids = known[path] = {}
-            for key, value in values.items():
-                entry = ids.get(key)
-                if entry is None:
-                    entry = ids[key] = self._series(path, key)
-                if entry[0] < 0:
-                    continue
-                if entry[1]:
-                    gids.append(entry[0])
-                    gvals.append(value)
-                else:
-                    cids.append(entry[0])
-                    cvals.append(value)
+            fast = entries(path, values)
+            kept = cached[path]
+            cids += fast[0]
+            cids += kept[0]
+            cvals += fast[1]
+            cvals += kept[1]
+            gids += fast[2]
+            gids += kept[2]
+            gvals += fast[3]
+            gvals += kept[3]
+        known = self._ids
         if len(known) > len(found):
             for gone in [p for p in known if p not in found and not self._reader.tracks(p)]:
                 del known[gone]
+                cached.pop(gone, None)
         if self._reader.untracked and not self._warned_untracked:
             self._warned_untracked = True
             self._log.warning("more cgroups than max_cgroups; the deepest are not read",
@@ -208,7 +241,10 @@ class CgroupResources(ProcSampler):
         slack = min(self.read_interval_ns // 4, 50_000_000)
         if self._arrays is None or now - self._last_read >= self.read_interval_ns - slack:
             self._last_read = now
-            self._read()
+            slow = now - self._last_slow >= max(self.slow_interval_ns, self.read_interval_ns) - slack
+            if slow:
+                self._last_slow = now
+            self._read(slow=slow)
         assert self._arrays is not None  # noqa: S101 - set just above
         cids, cvals, gids, gvals = self._arrays
         out.counters(cids, cvals)

@@ -12,6 +12,24 @@ const PALETTE = ["#3557d4", "#e8743b", "#19a979", "#c94dab", "#945ecf", "#13a4b4
 const HEAT_STOPS = [[252, 253, 191], [254, 176, 120], [241, 96, 93], [183, 55, 121], [114, 31, 129], [44, 17, 95]];
 const PCT_COLORS = { p50: "#1d7a46", "p99": "#1c4fd8", "p99.9": "#111827" };
 const state = { info: null, range: null, charts: [], generation: 0, mode: "single", focus: null };
+// A recording of several hosts (mode "hosts") is viewed one host at a time: ?instance=HOST, passed to the API.
+const INSTANCE = new URLSearchParams(location.search).get("instance") || "";
+function withInstance(q) { if (INSTANCE) q.set("instance", INSTANCE); return q; }
+function hostSelector(info) {
+  if (!info.hosts || info.hosts.length < 2) return;
+  const select = document.createElement("select");
+  select.id = "host";
+  select.title = "Host shown (this recording holds several)";
+  const shown = INSTANCE || info.hosts[0];
+  for (const h of info.hosts) select.append(new Option(h, h, false, h === shown));
+  select.onchange = () => {
+    const url = new URL(location.href);
+    url.searchParams.set("instance", select.value);
+    url.searchParams.delete("start"); url.searchParams.delete("end");
+    location.href = url.href;
+  };
+  document.getElementById("file").after(select);
+}
 const modes = window.rezolusModes;
 
 // ---------- formatting ----------
@@ -253,7 +271,7 @@ function countPoints(data) {
 async function fetchChart(c, points, range, extra = {}) {
   const q = new URLSearchParams(Object.assign({ id: c.meta.id, points,
     start: BigInt(Math.floor(range[0])) * 1000000n, end: BigInt(Math.ceil(range[1])) * 1000000n }, extra));
-  const resp = await fetch("/api/chart?" + q);
+  const resp = await fetch("/api/chart?" + withInstance(q));
   const data = await resp.json();
   if (!resp.ok) throw new Error(data.error || resp.statusText);
   return data;
@@ -350,13 +368,18 @@ function layout(info) {
   }
 }
 async function start() {
-  const resp = await fetch("/api/info");
+  const resp = await fetch("/api/info?" + withInstance(new URLSearchParams()));
   const info = await resp.json();
+  if (!resp.ok) {
+    document.getElementById("status").textContent = info.error || resp.statusText;
+    return;
+  }
   state.info = info;
   state.mode = info.mode || "single";
   document.body.dataset.mode = state.mode;
   if (state.mode === "live") { modes.startLive(state); return; }
   document.getElementById("file").textContent = modes.describe(info);
+  hostSelector(info);
   document.title = `Rezolus · ${state.mode === "compare" ? info.sides.base.file + " vs " + info.sides.target.file : info.file}`;
   layout(info);
   if (state.mode === "compare") modes.startCompare(state);

@@ -11,11 +11,17 @@
  *   switch-out (kept in the task's storage);
  * - runqueue latency = switch-in - the time the task became runnable: its
  *   previous switch-out if it was preempted (still runnable), else its last
- *   wake-up.  Wake-ups stamp an LRU hash keyed by the task pointer (one
- *   update per wake-up; sched_switch only looks up, and only for tasks that
- *   slept).  A stamp counts only if it lies between the previous switch-out
- *   and the switch-in, so a wake-up of a running task, a stale entry or a
- *   reused pointer is never mistaken for this wait; entries need no delete.
+ *   wake-up.  Wake-ups stamp a 2-way set-associative table keyed by a hash
+ *   of the task pointer: one u64 per stamp (a 20-bit tag of the hash and the
+ *   low 44 bits of the time, 4.9 h of range), written with one plain store,
+ *   so a wake-up costs a clock read and two array reads, no hash-map update
+ *   (an LRU hash update cost about three times that here).  A new stamp
+ *   replaces the task's own, else an empty way, else the older one; a
+ *   consumed stamp is cleared.  A stamp counts only if its tag matches and
+ *   its time lies between the previous switch-out and the switch-in, so a
+ *   wake-up of a running task, a stale entry or a reused pointer is never
+ *   mistaken for this wait.  A stamp is lost only when a third task lands in
+ *   a bucket while two are waiting (that task's wait is then left out).
  * Task storage is freed with the task, so pid reuse cannot mix tasks, and
  * the only per-switch writes are that storage and the CPU's own rows.
  * The idle task (pid 0) is not a task for these metrics.
@@ -23,7 +29,7 @@
  * scheduler_cpu:        [cpu][RZ_ROW(2)]: switch-in ns, task pointer.
  * scheduler_counters:   [cpu][RZ_ROW(2)]: involuntary, voluntary.
  * scheduler_hist:       [cpu][3][496]: runqueue latency, running, off-CPU.
- * scheduler_wakeup:     LRU hash, task pointer -> wake-up ns.
+ * scheduler_wakeup:     [SCHEDULER_MAX_WAKING] u64 stamps, 2 ways per bucket.
  * scheduler_cgroup_*:   the slot table of rezolus_cgroup.h (slots assigned
  *                       in the kernel on a cgroup's first switch).  The slot
  *                       is cached in the task's storage with its cgroup id
@@ -60,7 +66,10 @@ RZ_ARRAY(scheduler_hist, RZ_NR_CPUS * SCHEDULER_HISTS * RZ_HIST_BUCKETS);
 RZ_CGROUP_TABLE(scheduler, SCHEDULER_MAX_CGROUPS)
 RZ_ARRAY(cgroup_scheduler, RZ_NR_CPUS * (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_ROW);
 RZ_ARRAY(cgroup_scheduler_hist, (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_HISTS * RZ_CG_HIST_BUCKETS);
-BPF_TABLE("lru_hash", u64, u64, scheduler_wakeup, SCHEDULER_MAX_WAKING);
+#define SCHEDULER_WAKE_BUCKETS (SCHEDULER_MAX_WAKING / 2)
+#define SCHEDULER_TS_BITS 44
+#define SCHEDULER_TS_MASK ((1ULL << SCHEDULER_TS_BITS) - 1)
+BPF_ARRAY(scheduler_wakeup, u64, 2 * SCHEDULER_WAKE_BUCKETS);
 BPF_TASK_STORAGE(scheduler_task, struct scheduler_task);
 
 static __always_inline void scheduler_runqueue__hist(u32 cpu, u32 which, u64 value)
@@ -78,6 +87,38 @@ static __always_inline void scheduler_runqueue__cgroup_hist(u32 slot, u32 which,
     u64 *count = cgroup_scheduler_hist.lookup(&idx);
     if (count)
         __sync_fetch_and_add(count, 1);
+}
+
+/* The two ways of a task's bucket, and its tag (never 0, so 0 is an empty way). */
+static __always_inline u32 scheduler_wake_bucket(u64 task, u64 *tag)
+{
+    u64 h = task * 0x9E3779B97F4A7C15ULL;
+    *tag = ((h >> 12) & 0xFFFFF) | 1;
+    return (u32)((h >> 32) % SCHEDULER_WAKE_BUCKETS) * 2;
+}
+
+/* The task's wake-up time if its stamp is in (after, before]; clears a consumed stamp. */
+static __always_inline u64 scheduler_woken(u64 task, u64 after, u64 before)
+{
+    u64 tag;
+    u32 i0 = scheduler_wake_bucket(task, &tag);
+    u32 i1 = i0 + 1;
+    u64 *e = scheduler_wakeup.lookup(&i0);
+    if (!e)
+        return 0;
+    if ((*e >> SCHEDULER_TS_BITS) != tag) {
+        e = scheduler_wakeup.lookup(&i1);
+        if (!e || (*e >> SCHEDULER_TS_BITS) != tag)
+            return 0;
+    }
+    u64 woken = (before & ~SCHEDULER_TS_MASK) | (*e & SCHEDULER_TS_MASK);
+    if (woken > before)
+        woken -= 1ULL << SCHEDULER_TS_BITS;
+    if (woken > after && woken <= before) {
+        *e = 0;
+        return woken;
+    }
+    return 0;
 }
 
 static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint_args *ctx)
@@ -122,10 +163,7 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
             if (s->runnable) {
                 queued = s->out_ts;
             } else {
-                u64 key = ctx->args[1];
-                u64 *woken = scheduler_wakeup.lookup(&key);
-                if (woken && *woken > s->out_ts && *woken <= switched_in)
-                    queued = *woken;
+                queued = scheduler_woken(ctx->args[1], s->out_ts, switched_in);
             }
             if (queued) {
                 waited = switched_in - queued;
@@ -187,7 +225,22 @@ static __always_inline int scheduler_runqueue__rmdir(void *raw)
 static __always_inline void scheduler_runqueue__wakeup(struct bpf_raw_tracepoint_args *ctx)
 {
     /* TP_PROTO(struct task_struct *p), for sched_wakeup and sched_wakeup_new */
-    u64 key = ctx->args[0];
+    u64 tag;
+    u32 i0 = scheduler_wake_bucket(ctx->args[0], &tag);
+    u32 i1 = i0 + 1;
+    u64 *e0 = scheduler_wakeup.lookup(&i0);
+    u64 *e1 = scheduler_wakeup.lookup(&i1);
+    if (!e0 || !e1)
+        return;
     u64 now = bpf_ktime_get_ns();
-    scheduler_wakeup.update(&key, &now);
+    u64 stamp = (tag << SCHEDULER_TS_BITS) | (now & SCHEDULER_TS_MASK);
+    u64 v0 = *e0, v1 = *e1;
+    if ((v0 >> SCHEDULER_TS_BITS) == tag || v0 == 0)
+        *e0 = stamp;
+    else if ((v1 >> SCHEDULER_TS_BITS) == tag || v1 == 0)
+        *e1 = stamp;
+    else if (((now - v0) & SCHEDULER_TS_MASK) >= ((now - v1) & SCHEDULER_TS_MASK))
+        *e0 = stamp; /* the older stamp goes */
+    else
+        *e1 = stamp;
 }
