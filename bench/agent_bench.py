@@ -18,66 +18,23 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import timeit
 from pathlib import Path
 
+from _common import BENCH, agent_config, cpu_seconds, load_line, start_agent, start_empty, start_syscount, stop
+
 from rezolus_core.bus import ZmqSubscriber
 from rezolus_core.frame import decode, encode_catalog, encode_frame
-
-BENCH = Path(__file__).resolve().parent
-AGENT = Path(sys.executable).parent / "rezolus-agent"
-
-
-def free_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def build_getppid() -> Path:
     out = Path(tempfile.mkdtemp()) / "getppid"
     subprocess.run(["gcc", "-O2", "-o", str(out), str(BENCH / "getppid.c")], check=True)
     return out
-
-
-def start_agent(interval: str, config: str | None = None) -> tuple[subprocess.Popen[bytes], str, float]:
-    endpoint = free_endpoint()
-    args = [str(AGENT), "--listen", endpoint, "--interval", interval]
-    if config:
-        args += ["--config", config]
-    started = time.monotonic()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sub = ZmqSubscriber(endpoint)
-    deadline = time.monotonic() + 60
-    while not sub.poll(0.05):
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("agent produced no frame in 60 s")
-    first = time.monotonic() - started
-    sub.close()
-    return proc, endpoint, first
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def start_syscount() -> subprocess.Popen[bytes]:
-    tool = shutil.which("syscount-bpfcc") or "/usr/sbin/syscount-bpfcc"
-    proc = subprocess.Popen([tool, "-L", "-i", "3600"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    while b"Tracing" not in proc.stdout.readline():
-        if proc.poll() is not None:
-            raise RuntimeError("syscount failed to start")
-    return proc
 
 
 def host_bpf_state() -> str:
@@ -105,29 +62,6 @@ def ns_per_call(binary: Path, calls: int) -> float:
     return float(out.stdout)
 
 
-def only_config(samplers: list[str], *, bpf_stats: bool = True) -> str:
-    path = Path(tempfile.mkdtemp()) / "agent.toml"
-    tables = "".join(f"[samplers.{name}]\nenabled = true\n" for name in samplers)
-    path.write_text(f"[general]\nbpf_stats = {str(bpf_stats).lower()}\n[defaults]\nenabled = false\n{tables}")
-    return str(path)
-
-
-def all_config(*, bpf_stats: bool) -> str:
-    path = Path(tempfile.mkdtemp()) / "agent.toml"
-    path.write_text(f"[general]\nbpf_stats = {str(bpf_stats).lower()}\n")
-    return str(path)
-
-
-def start_empty(samplers: list[str]) -> subprocess.Popen[bytes]:
-    """Empty programs on the hooks of these samplers (all BPF samplers if none)."""
-    proc = subprocess.Popen([sys.executable, str(BENCH / "empty_programs.py"), *samplers],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    if b"Tracing" not in proc.stdout.readline():
-        raise RuntimeError("empty programs failed to attach")
-    return proc
-
-
 SYSCALL_SAMPLERS = ["syscall_counts", "syscall_latency"]
 
 
@@ -136,13 +70,13 @@ Rows = dict[str, list[float]]
 
 def overhead(binary: Path, rounds: int, calls: int) -> tuple[dict[str, float], dict[str, float], Rows]:
     """Medians per condition, median of per-round ratios to syscount's added ns, and every round."""
-    syscall_only = only_config(SYSCALL_SAMPLERS, bpf_stats=False)
+    syscall_only = agent_config(SYSCALL_SAMPLERS, bpf_stats=False)
     conditions = {
         "empty programs (syscall hooks)": lambda: start_empty(SYSCALL_SAMPLERS),
         "empty programs (all agent hooks)": lambda: start_empty([]),
         "agent, syscall samplers only": lambda: start_agent("1s", syscall_only)[0],
-        "agent, all samplers (BPF stats off, the default)": lambda: start_agent("1s", all_config(bpf_stats=False))[0],
-        "agent, all samplers, BPF stats on": lambda: start_agent("1s", all_config(bpf_stats=True))[0],
+        "agent, all samplers (BPF stats off, the default)": lambda: start_agent("1s", agent_config(bpf_stats=False))[0],
+        "agent, all samplers, BPF stats on": lambda: start_agent("1s", agent_config(bpf_stats=True))[0],
         "syscount -L": start_syscount,
     }
     results: dict[str, list[float]] = {"nothing": [], **{k: [] for k in conditions}}
@@ -163,7 +97,7 @@ def overhead(binary: Path, rounds: int, calls: int) -> tuple[dict[str, float], d
 
 def proc_cpu_rss(pid: int) -> tuple[float, int]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    cpu = cpu_seconds(pid)
     rss = int(fields[21]) * os.sysconf("SC_PAGESIZE")
     return cpu, rss
 
@@ -203,14 +137,14 @@ def main() -> int:
     args = parser.parse_args()
     rounds, calls, window = (3, 1_000_000, 10.0) if args.quick else (5, 3_000_000, 30.0)
     binary = build_getppid()
-    load0 = Path("/proc/loadavg").read_text().split()[0]
+    load0 = load_line()
     state0 = host_bpf_state()
     ov, ratios, rows = overhead(binary, rounds, calls)
     base = ov["nothing"]
     print("## Agent\n")
     print(
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} UTC on this machine ({os.cpu_count()} CPUs, kernel "
-        f"{os.uname().release}); load average {load0} at start, {Path('/proc/loadavg').read_text().split()[0]} "
+        f"{os.uname().release}); {load0} at start, {load_line()} "
         f"at the end of part 1; {rounds} interleaved rounds of {calls} getppid, CPU time of the loop. "
         f"Before the run: {state0}; after part 1: {host_bpf_state()}.\n"
     )

@@ -32,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from _common import load_line
+
 from rezolus_agent import cgreader
 from rezolus_agent.cgroups import scan
 from rezolus_agent.registry import available
@@ -188,7 +190,7 @@ def main() -> None:
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     sys.stdout.write(f"open-file limit {soft}/{hard}; CPUs {os.cpu_count()}\n")
-    sys.stdout.write(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}\n")
+    sys.stdout.write(f"at start: {load_line()}\n")
     tmp = Path(tempfile.mkdtemp(prefix="rzcg-"))
     try:
         fixture_tree(tmp, args.cgroups)
@@ -203,7 +205,7 @@ def main() -> None:
             report("real v1 cgroups (kernel-generated files)", measure(Path("/"), args.rounds, args.cgroups))
         finally:
             remove_real(made)
-    sys.stdout.write(f"load average at end: {Path('/proc/loadavg').read_text().split()[:3]}\n")
+    sys.stdout.write(f"at end: {load_line()}\n")
 
 
 if __name__ == "__main__":

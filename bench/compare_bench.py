@@ -16,7 +16,6 @@ Usage: .venv/bin/python bench/compare_bench.py [--keep DIR] [--runs N] [--cpus N
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import resource
 import statistics
@@ -25,7 +24,10 @@ import sys
 import tempfile
 import time
 
+from _common import load_line
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # viewer_synth uses support.synth
 sys.path.insert(0, str(ROOT / "tests" / "viewer"))
 import viewer_synth as synth  # noqa: E402 - path set up just above
 
@@ -72,7 +74,7 @@ def main() -> None:
         compare_s, compare_cpu = median([timed(compare_argv) for _ in range(args.runs)])
         naive_s, naive_cpu = median([timed([sys.executable, "-c", naive]) for _ in range(args.runs)])
     print(f"two {ROWS}-row recordings ({args.cpus} CPUs, {args.cgroups} cgroups, {columns} compared series),")
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs:")
+    print(f"{load_line()}:")
     print(f"  rezolus compare --json   wall {compare_s:6.2f} s  cpu {compare_cpu:6.2f} s   (goal <= 2 s)")
     print(f"  read_table of both files wall {naive_s:6.2f} s  cpu {naive_cpu:6.2f} s")
     print(f"  compare / read: wall {compare_s / naive_s:.2f}×  cpu {compare_cpu / naive_cpu:.2f}×")

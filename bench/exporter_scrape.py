@@ -31,13 +31,14 @@ import http.client
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import BIN, cpu_seconds, free_port, load_line, rss_mib
 
 ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
@@ -49,30 +50,7 @@ PROTOBUF_ACCEPT = (
     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
     "text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
-BIN = Path(sys.executable).parent
-TICKS = os.sysconf("SC_CLK_TCK")
 TIMEOUT_S = 10.0
-
-
-def free_port() -> int:
-    """Return a loopback port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Target:
@@ -191,9 +169,8 @@ def measure(targets: list[Target], seconds: int) -> tuple[dict[str, float], floa
 def report(targets: list[Target], usage: dict[str, float], wall: float, load_before: str) -> None:
     """Print the Markdown table."""
     ref_p99 = percentile(targets[-1].latencies, 99)
-    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     print(
-        f"host: {os.cpu_count()} CPUs, load average {load_before} at the start, {load} at the end; "
+        f"host: {load_before} at the start, {load_line()} at the end; "
         f"{len(targets[0].latencies)} scrapes each at 1/s over {wall:.0f} s"
     )
     print("| target | body (gzip) | p50 ms | p99 ms | p99 ratio | CPU % of a core | RSS MiB |")
@@ -226,7 +203,7 @@ def main() -> int:
     try:
         targets = start_targets(tmp, node_exporter, processes, args.baseline_src)
         time.sleep(16)  # let the summary window fill once, so quantiles are real numbers
-        load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        load_before = load_line()
         usage, wall = measure(targets, seconds)
         report(targets, usage, wall, load_before)
         for target in targets:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import cpu_seconds, free_endpoint, load_line, rss_mib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -214,17 +214,6 @@ def report_synthetic(results: list[tuple[int, int, float, int]]) -> None:
     print(f"\nFit: {base * 1e6:.0f} µs + {per_cpu * 1e6:.2f} µs per CPU + {per_cg * 1e6:.3f} µs per cgroup")
 
 
-def proc_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def live(intervals: list[str], seconds: float, env: dict[str, str], tree: Path) -> None:
     """CPU per interval, and per frame published (a loaded host makes a fast agent skip ticks)."""
     from rezolus_core.bus import ZmqSubscriber  # noqa: PLC0415 - after --tree chose the code
@@ -241,10 +230,10 @@ def live(intervals: list[str], seconds: float, env: dict[str, str], tree: Path) 
         while not sub.poll(0.5) and time.monotonic() < deadline:
             pass
         seqs: list[int] = []
-        cpu0, t0 = proc_cpu(proc.pid), time.monotonic()
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         while time.monotonic() - t0 < seconds:
             seqs += [d.frame.seq for d in sub.poll(0.5)]
-        cpu1, t1 = proc_cpu(proc.pid), time.monotonic()
+        cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
         sub.close()
         proc.terminate()
         proc.wait(timeout=30)
@@ -252,13 +241,6 @@ def live(intervals: list[str], seconds: float, env: dict[str, str], tree: Path) 
         ticks = max(seqs) - min(seqs) + 1 if seqs else 0
         per = f"{1e3 * cpu / len(seqs):.2f}" if seqs else "-"
         print(f"| {interval} | {100 * cpu / (t1 - t0):.2f} | {len(seqs)} / {ticks} | {per} |")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def start(runs: int, settle: float, env: dict[str, str], tree: Path) -> None:
@@ -283,7 +265,7 @@ def start(runs: int, settle: float, env: dict[str, str], tree: Path) -> None:
         deadline = time.monotonic() + settle
         while time.monotonic() < deadline:
             sub.poll(0.5)
-        rss = rss_mb(proc.pid)
+        rss = rss_mib(proc.pid)
         sub.close()
         proc.terminate()
         proc.wait(timeout=30)
@@ -310,7 +292,7 @@ def main() -> int:
     if args.quick:
         args.frames, args.rounds, args.seconds, args.runs = 10, 3, 10.0, 3
     env = use_tree(args.tree)
-    print(f"code: {args.tree or ROOT}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n")
+    print(f"code: {args.tree or ROOT}; {load_line()}\n")
     if args.mode == "synthetic":
         sizes = (args.cpus, args.cgroups)
         report_synthetic(synthetic(args.frames, args.rounds, args.stride, sizes, profile=args.profile))

@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import BIN, cpu_seconds, free_endpoint, rss_mib, start_agent
 
 from rezolus_core.bus import ZmqSubscriber
 from rezolus_core.frame import Frame, HistogramValue, encode_catalog, encode_frame
@@ -44,29 +44,13 @@ from rezolus_hindsight.buffer import Buffer
 from rezolus_recording.builder import TableBuilder
 from rezolus_recording.writer import write_table
 
-BIN = Path(sys.executable).parent
 S = 1_000_000_000
 T0 = 1_795_000_000 * S
 
 
-def free_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def start_agent(interval: str) -> tuple[subprocess.Popen[bytes], str]:
-    endpoint = free_endpoint()
-    proc = subprocess.Popen(
-        [str(BIN / "rezolus-agent"), "--listen", endpoint, "--interval", interval],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    return proc, endpoint
-
-
 def capture(count: int) -> list[Delivery]:
     """Live frames of the real agent at 100 ms."""
-    proc, endpoint = start_agent("100ms")
+    proc, endpoint, _ = start_agent("100ms")
     sub = ZmqSubscriber(endpoint)
     try:
         deadline = time.monotonic() + 60 + count / 10
@@ -157,21 +141,9 @@ def time_reference(deliveries: list[Delivery], out: Path, interval_ns: int, repe
     return statistics.median(times[1:])
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def live_cpu(seconds: float, work: Path) -> tuple[float, float, float, float, float]:
     """CPU % of one core: hindsight at 1 s, recorder at 1 s, agent at 1 s, same agent."""
-    agent, endpoint = start_agent("1s")
+    agent, endpoint, _ = start_agent("1s")
     listen = free_endpoint().removeprefix("tcp://")
     hindsight = subprocess.Popen(
         [str(BIN / "rezolus-hindsight"), "--source", endpoint, "--interval", "1s",

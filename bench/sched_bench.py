@@ -19,87 +19,18 @@ import json
 import os
 import re
 import resource
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from rezolus_core.bus import ZmqSubscriber
+from _common import agent_config, load_line, start_agent, start_empty, start_syscount, start_tool
 
-AGENT = Path(sys.executable).parent / "rezolus-agent"
 SCHED = ("scheduler_runqueue", "cpu_migrations", "cpu_tlb_flush")
 MAP_PREFIXES = ("scheduler_", "cgroup_schedule", "cpu_migration", "cgroup_cpu_mig", "cpu_tlb_flush", "migrations_",
                 "rz_cgroup")
-
-
-def free_endpoint() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def start_empty(samplers: tuple[str, ...]) -> subprocess.Popen[bytes]:
-    """Empty programs on the hooks of these samplers (all BPF samplers if none): the floor."""
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "empty_programs.py"), *samplers],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    if b"Tracing" not in proc.stdout.readline():
-        raise RuntimeError("empty programs failed to attach")
-    return proc
-
-
-def start_syscount() -> subprocess.Popen[bytes]:
-    tool = shutil.which("syscount-bpfcc") or "/usr/sbin/syscount-bpfcc"
-    proc = subprocess.Popen([tool, "-L", "-i", "3600"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    while b"Tracing" not in proc.stdout.readline():
-        if proc.poll() is not None:
-            raise RuntimeError("syscount failed to start")
-    return proc
-
-
-def stats_on_config() -> str:
-    path = Path(tempfile.mkdtemp()) / "agent.toml"
-    path.write_text("[general]\nbpf_stats = true\n")
-    return str(path)
-
-
-def only_config(samplers: tuple[str, ...]) -> str:
-    lines = ["[defaults]", "enabled = false"] + [f"[samplers.{n}]\nenabled = true" for n in samplers]
-    path = Path(tempfile.mkdtemp()) / "agent.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
-
-
-def start_agent(config: str | None) -> subprocess.Popen[bytes]:
-    endpoint = free_endpoint()
-    args = [str(AGENT), "--listen", endpoint, "--interval", "1s"]
-    if config:
-        args += ["--config", config]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sub = ZmqSubscriber(endpoint)
-    deadline = time.monotonic() + 60
-    while not sub.poll(0.05):
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("agent produced no frame in 60 s")
-    sub.close()
-    return proc
-
-
-def start_runqlat() -> subprocess.Popen[bytes]:
-    tool = shutil.which("runqlat-bpfcc") or "/usr/sbin/runqlat-bpfcc"
-    proc = subprocess.Popen([tool, "3600", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
-    while b"Tracing" not in proc.stdout.readline():
-        if proc.poll() is not None:
-            raise RuntimeError("runqlat failed to start")
-    return proc
 
 
 def ns_per_switch(loops: int) -> float:
@@ -153,10 +84,10 @@ def main() -> int:
     args = parser.parse_args()
     rounds, messages = (3, 100_000) if args.quick else (15, 300_000)
     configs: dict[str, str | None] = {
-        "agent (scheduler_runqueue only)": only_config(("scheduler_runqueue",)),
-        "agent (scheduler samplers)": only_config(SCHED),
+        "agent (scheduler_runqueue only)": agent_config(("scheduler_runqueue",)),
+        "agent (scheduler samplers)": agent_config(SCHED),
         "agent (all samplers, BPF stats off: the default)": None,
-        "agent (all samplers, BPF stats on)": stats_on_config(),
+        "agent (all samplers, BPF stats on)": agent_config(bpf_stats=True),
     }
     both = "runqlat + syscount -L (bcc)"
     results: dict[str, list[float]] = {
@@ -167,7 +98,7 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import agent_bench  # noqa: PLC0415 - sibling bench module
 
-    state0, load0 = agent_bench.host_bpf_state(), Path("/proc/loadavg").read_text().split()[0]
+    state0, load0 = agent_bench.host_bpf_state(), load_line()
     for _ in range(rounds):
         results["nothing"].append(ns_per_switch(messages))
         for label, samplers in (("empty programs (scheduler hooks)", SCHED), ("empty programs (all agent hooks)", ())):
@@ -176,13 +107,13 @@ def main() -> int:
             empty.send_signal(signal.SIGINT)
             empty.wait(timeout=30)
         for label, config in configs.items():
-            agent = start_agent(config)
+            agent = start_agent("1s", config)[0]
             results[label].append(ns_per_switch(messages))
             if label == "agent (scheduler samplers)" and not memory:
                 memory = map_memory(agent.pid)
             agent.terminate()
             agent.wait(timeout=30)
-        tool = start_runqlat()
+        tool = start_tool(["runqlat-bpfcc", "3600", "1"])
         results["runqlat (bcc)"].append(ns_per_switch(messages))
         other = start_syscount()
         results[both].append(ns_per_switch(messages))
@@ -198,7 +129,7 @@ def main() -> int:
           f"`perf bench sched pipe -l {messages}` pinned to CPU 0: one context switch and one wake-up "
           "per message; CPU time (user + system) of the two workload processes per switch, which "
           "includes the BPF programs run on their switches, wake-ups and syscalls (read/write). "
-          f"Load average {load0} at start, {Path('/proc/loadavg').read_text().split()[0]} at the end; before the "
+          f"{load0.capitalize()} at start, {load_line()} at the end; before the "
           f"run: {state0}; after: {agent_bench.host_bpf_state()}.\n")
     def per_round(name: str, reference: str) -> str:
         got = [(v - b) / (r - b) for v, b, r in zip(results[name], results["nothing"], results[reference],

@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import cpu_seconds, free_port, load_line
+
 from rezolus_core.bus import ZmqSubscriber
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def env_for(tree: Path) -> dict[str, str]:
@@ -47,11 +42,6 @@ def status(pid: int) -> dict[str, int]:
         if key in {"VmRSS", "VmHWM"}:
             out[key] = int(rest.split()[0]) * 1024
     return out
-
-
-def cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -81,18 +71,18 @@ def main() -> int:
             log = (work / f"{name}{n}.log").open("wb")
             procs.append((name, tree, subprocess.Popen(cmd, env=env, cwd=work, stdout=log, stderr=log)))
     time.sleep(30)  # benchmark warm-up: agent start-up, first frames, hindsight's snapshot warm-up
-    before = {p.pid: cpu(p.pid) for _, _, p in procs}
+    before = {p.pid: cpu_seconds(p.pid) for _, _, p in procs}
     t0 = time.monotonic()
     time.sleep(args.seconds)  # benchmark window
     elapsed = time.monotonic() - t0
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; window {elapsed:.0f} s\n")
+    print(f"{load_line()}; window {elapsed:.0f} s\n")
     print("| service | code | CPU % of a core | RSS MB | peak RSS MB |")
     print("|---|---|---|---|---|")
     for name, tree, proc in procs:
         if proc.poll() is not None:
             print(f"| {name} | {tree} | exited {proc.returncode}: see {work}/{name}*.log | | |")
             continue
-        used = cpu(proc.pid) - before[proc.pid]
+        used = cpu_seconds(proc.pid) - before[proc.pid]
         mem = status(proc.pid)
         print(f"| {name} | {tree} | {100 * used / elapsed:.2f} | {mem['VmRSS'] / 1e6:.1f} | {mem['VmHWM'] / 1e6:.1f} |")
     for _, _, proc in procs:

@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from _common import load_line
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # viewer_synth uses support.synth
 sys.path.insert(0, str(ROOT / "tests" / "viewer"))
@@ -96,7 +98,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="cold runs per recording; medians are reported")
     parser.add_argument("--hours", type=int, nargs="+", default=[1, 24], help="recording lengths to run")
     args = parser.parse_args()
-    print(f"load average before: {' '.join(pathlib.Path('/proc/loadavg').read_text().split()[:3])}")
+    print(f"before: {load_line()}")
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or pathlib.Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING
 
 import pytest
 
 from rezolus_core.bus import ZmqSubscriber
-from support.env import AgentProcess, bpf_capable, require
+from support.env import AgentProcess, bpf_capable, need_tool, require
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -24,10 +23,7 @@ def root_bpf() -> None:
 @pytest.fixture(scope="session")
 def bpftrace() -> str:
     """Path of bpftrace, required in CI."""
-    path = shutil.which("bpftrace")
-    require(path is not None, "bpftrace is not installed")
-    assert path is not None
-    return path
+    return need_tool("bpftrace")
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from rezolus_agent.sampler import SamplerContext
 from rezolus_agent.samplers.blockio_requests import BlockioRequests
 from rezolus_agent.series import SeriesRegistry
 from rezolus_core.config import ConfigError, Section
-from support.env import require
-from support.live import need_tool
+from support.env import need_tool, require
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -19,7 +19,7 @@ import pytest
 from compose_stack import poll, require_service
 
 from support.docker import require_docker
-from support.env import IN_CI, require
+from support.env import IN_CI, need_tool, require
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "deploy" / "systemd"
@@ -51,10 +51,7 @@ def systemd_analyze() -> str:
         subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq",
                         "--no-install-recommends", "systemd"], capture_output=True, timeout=900,
                        check=False, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    path = shutil.which("systemd-analyze")
-    require(path is not None, "systemd-analyze is not installed (apt-get install systemd)")
-    assert path is not None
-    return path
+    return need_tool("systemd-analyze", "apt-get install systemd")
 
 
 def test_units_pass_systemd_analyze_verify(tmp_path, systemd_analyze):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import exporter_helpers as h
 import pytest
@@ -18,6 +19,11 @@ from rezolus_exporter import fasttext
 from rezolus_exporter.collector import AgentCollector
 from rezolus_exporter.histfamily import HistogramFamily, HistogramSeries, Shape
 from rezolus_exporter.server import encoder_for
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rezolus_core.frame import Frame
 
 GOLDEN = Path(__file__).parent / "golden"
 ACCEPTS = (
@@ -56,19 +62,29 @@ def test_fast_path_matches_the_library_for_every_format(accept, grouping_power):
 
 def test_templates_stay_right_as_frames_change_values():
     """One template cache over a growing frame sequence: every answer equals the library's."""
+    registry, _collector, push = live()
+    templates: fasttext.Templates = {}
+    encoder, _ = encoder_for(ACCEPTS[0])
+    for step in range(8):
+        push(h.frame(step))
+        assert fasttext.generate(registry.collect(), encoder, templates) == encoder(registry)
+    assert templates
+
+
+def live() -> tuple[CollectorRegistry, AgentCollector, Callable[[Frame], None]]:
+    """An empty fed registry and its collector, with a function that delivers one more frame to it."""
     registry, _clock, collector = feed([])
     bus = MemoryBus()
     subscription = bus.attach()
     bus.publish_catalog(h.catalog())
-    templates: fasttext.Templates = {}
-    encoder, _ = encoder_for(ACCEPTS[0])
-    for step in range(8):
-        bus.publish_frame(h.frame(step))
+
+    def push(frame: Frame) -> None:
+        bus.publish_frame(frame)
         for delivery in subscription.deliveries:
             collector.state.ingest(delivery)
         subscription.deliveries.clear()
-        assert fasttext.generate(registry.collect(), encoder, templates) == encoder(registry)
-    assert templates
+
+    return registry, collector, push
 
 
 label_values = st.text(alphabet=st.sampled_from('ab"\\\n\u00e9{}=, _0%s'), max_size=8)
@@ -125,17 +141,11 @@ def test_native_only_families_are_left_out_of_text():
 
 def test_a_long_lived_collector_answers_like_a_fresh_one():
     """Memoised series and text of idle families never go stale: same bytes as a collector built now."""
-    registry, _clock, collector = feed([])
-    bus = MemoryBus()
-    subscription = bus.attach()
-    bus.publish_catalog(h.catalog())
+    registry, collector, push = live()
     templates: fasttext.Templates = {}
     encoder, _ = encoder_for(ACCEPTS[0])
     for seq, step in enumerate((0, 1, 1, 2, 5, 5, 9)):  # repeated steps: idle histograms between frames
-        bus.publish_frame(h.frame(step, seq=seq))
-        for delivery in subscription.deliveries:
-            collector.state.ingest(delivery)
-        subscription.deliveries.clear()
+        push(h.frame(step, seq=seq))
         fresh = CollectorRegistry(auto_describe=False)
         fresh.register(AgentCollector(collector.state, collector.settings, summaries=True, histograms=True))
         assert fasttext.generate(registry.collect(), encoder, templates) == encoder(fresh)

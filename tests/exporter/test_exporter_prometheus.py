@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import pytest
 
 from rezolus_core import histogram
 from rezolus_exporter import native
-from support.env import require
+from support.env import need_tool
 
 pytestmark = pytest.mark.slow
 
@@ -27,10 +26,7 @@ QUANTILES = (0.5, 0.9, 0.99)
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
     """Debian's prometheus (skipped locally when missing, a failure in CI)."""
-    path = shutil.which("prometheus")
-    require(path is not None, "prometheus is not installed (apt-get install prometheus)")
-    assert path is not None
-    return path
+    return need_tool("prometheus", "apt-get install prometheus")
 
 
 def test_prometheus_quantiles_agree_with_the_histogram_library(prometheus_binary, tmp_path):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import exporter_helpers as h
 import pytest
 
-from support.env import require
+from support.env import need_tool
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +21,7 @@ MODES = {
 @pytest.fixture(scope="module")
 def promtool() -> str:
     """Debian's promtool (skipped locally when missing, a failure in CI)."""
-    path = shutil.which("promtool")
-    require(path is not None, "promtool is not installed (apt-get install prometheus)")
-    assert path is not None
-    return path
+    return need_tool("promtool", "apt-get install prometheus")
 
 
 def check(promtool: str, text: str) -> str:

@@ -6,34 +6,20 @@ from typing import TYPE_CHECKING
 
 from hindsight_synth import T0, Feeder, S
 
-from rezolus_hindsight import config as hs_config
 from rezolus_hindsight.http import make_app
-from rezolus_hindsight.service import HindsightService
+from support.hindsight_service import empty_service
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from aiohttp import web
 
+    from rezolus_hindsight.service import HindsightService
+
 
 def service(tmp_path: Path, rows: int = 20, token: str | None = None) -> HindsightService:
     """A service whose buffer holds ``rows`` one-second frames, as if ingested from the bus."""
-    cfg = hs_config.load(
-        None,
-        {
-            "directory": str(tmp_path / "data"),
-            "output": str(tmp_path / "out"),
-            "interval": "1s",
-            "duration": "60s",
-            "max_bytes": "64MiB",
-            "listen": "127.0.0.1:4243",
-        },
-    )
-    if token is not None:
-        cfg = type(cfg)(**{**cfg.__dict__, "token": token})
-    svc = HindsightService(cfg)
-    svc.buffer.open()
-    svc._prepare_output()
+    svc = empty_service(tmp_path, token)
     feeder = Feeder(svc.buffer)
     for i in range(rows):
         feeder.feed(T0 + i * S)

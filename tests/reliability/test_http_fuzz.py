@@ -29,15 +29,16 @@ from rezolus_exporter.collector import AgentCollector, ScrapeStats, SelfCollecto
 from rezolus_exporter.render import Settings
 from rezolus_exporter.server import make_app as exporter_app
 from rezolus_exporter.state import AgentState
-from rezolus_hindsight import config as hs_config
 from rezolus_hindsight.http import make_app as hindsight_app
-from rezolus_hindsight.service import HindsightService
 from rezolus_viewer import dashboard
 from rezolus_viewer.api import make_app as viewer_app
 from rezolus_viewer.recording import Recording
+from support.hindsight_service import empty_service
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from rezolus_hindsight.service import HindsightService
 
 BATCH = 10
 EXAMPLES = 15
@@ -90,20 +91,7 @@ async def serve(app: web.Application, batch: list[bytes], service: str) -> None:
 
 def hindsight_service(root: Path) -> HindsightService:
     """A hindsight service (no bus) whose buffer holds 30 one-second frames."""
-    cfg = hs_config.load(
-        None,
-        {
-            "directory": str(root / "data"),
-            "output": str(root / "out"),
-            "interval": "1s",
-            "duration": "60s",
-            "max_bytes": "64MiB",
-            "listen": "127.0.0.1:4243",
-        },
-    )
-    svc = HindsightService(cfg)
-    svc.buffer.open()
-    svc._prepare_output()
+    svc = empty_service(root)
     tracker = Tracker(clock=lambda: T0 + 10_000 * S)
     tracker.feed(encode_catalog(catalog()))
     catalog_payload = encode_catalog(catalog())

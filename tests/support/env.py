@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,14 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required capability missing in CI: {reason}")
     pytest.skip(reason)
+
+
+def need_tool(name: str, install: str = "") -> str:
+    """Path of a reference tool: skipped locally when missing, a failure in CI (``install``: how to get it)."""
+    path = shutil.which(name)
+    require(path is not None, f"{name} is not installed" + (f" ({install})" if install else ""))
+    assert path is not None
+    return path
 
 
 def bpf_capable() -> tuple[bool, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rezolus_agent.cgroups import cgroup2_mount
 from rezolus_core.frame import HistogramValue, iter_values
-from support.env import require
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,14 +21,6 @@ if TYPE_CHECKING:
     from rezolus_core.tracker import Delivery
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def need_tool(name: str) -> str:
-    """Path of a reference tool: skipped locally when missing, a failure in CI."""
-    path = shutil.which(name)
-    require(path is not None, f"{name} is not installed")
-    assert path is not None
-    return path
 
 
 def series_values(delivery: Delivery) -> dict[SeriesKey, int | HistogramValue]:

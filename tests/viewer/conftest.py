@@ -15,6 +15,8 @@ from support.env import VENV_BIN, require
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from playwright.sync_api import Browser
+
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 
 
@@ -83,3 +85,14 @@ def chromium() -> pathlib.Path:
     require(probe.returncode == 0, "the playwright package is not installed")
     return CHROMIUM
 
+
+
+@pytest.fixture
+def browser(chromium: pathlib.Path) -> Iterator[Browser]:
+    """A headless chromium (Debian's, never a downloaded one)."""
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional tool, checked by the chromium fixture
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(chromium), args=synth.CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -45,17 +45,7 @@ def files(tmp_path_factory):
             BOOST if spec.name == "syscall" and spec.labels.get("op") == "read" else 1))
         synth.write(plan, root / "target.parquet")
     synth.write(synth.Plan(rows=60, interval_ns=2_000_000_000, cpus=2, cgroups=2), root / "slow.parquet")
-    table = pq.read_table(root / "base.parquet")
-    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"layout": b"2"}), root / "v2.parquet")
-    seconds = pa.array([synth.START_NS + k * 1_000_000_000 for k in range(10)], pa.uint64())
-    other = pa.Table.from_arrays([seconds, pa.array(range(10), pa.uint64())], schema=pa.schema([
-        pa.field("timestamp", pa.uint64()),
-        pa.field("other", pa.uint64(), metadata={"metric": "other", "metric_type": "counter"}),
-    ]))
-    pq.write_table(other, root / "disjoint.parquet")
-    pq.write_table(table.slice(0, 0), root / "empty.parquet")
-    (root / "zero.parquet").write_bytes(b"")
-    (root / "corrupt.parquet").write_bytes((root / "base.parquet").read_bytes()[:5000])
+    synth.write_uncomparable(root)
     (root / "notes.txt").write_text("not parquet")
     return root
 

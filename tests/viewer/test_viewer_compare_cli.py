@@ -9,8 +9,6 @@ import json
 import subprocess
 import urllib.request
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import viewer_synth as synth
 
@@ -24,17 +22,7 @@ def files(tmp_path_factory):
     synth.write(synth.Plan(rows=120, cpus=2, cgroups=2), root / "base.parquet")
     synth.write(synth.Plan(rows=60, interval_ns=2_000_000_000, cpus=2, cgroups=3), root / "slow.parquet")
     synth.write(synth.Plan(rows=3, cpus=2, cgroups=2), root / "short.parquet")
-    table = pq.read_table(root / "base.parquet")
-    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"layout": b"2"}), root / "v2.parquet")
-    seconds = pa.array([synth.START_NS + k * 1_000_000_000 for k in range(10)], pa.uint64())
-    other = pa.Table.from_arrays([seconds, pa.array(range(10), pa.uint64())], schema=pa.schema([
-        pa.field("timestamp", pa.uint64()),
-        pa.field("other", pa.uint64(), metadata={"metric": "other", "metric_type": "counter"}),
-    ]))
-    pq.write_table(other, root / "disjoint.parquet")
-    pq.write_table(table.slice(0, 0), root / "empty.parquet")
-    (root / "zero.parquet").write_bytes(b"")
-    (root / "corrupt.parquet").write_bytes((root / "base.parquet").read_bytes()[:5000])
+    synth.write_uncomparable(root)
     return root
 
 

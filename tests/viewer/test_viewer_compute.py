@@ -100,8 +100,8 @@ def test_gauge_mean_is_the_mean_of_the_rows_in_each_bin(recording):
         assert mean == pytest.approx(sum(rows) / len(rows))
 
 
-def _expected_percentiles(path, column, e0, e1, wanted):
-    rows = raw(path, column)
+def _expected_percentiles(rows, e0, e1, wanted):
+    """rezolus_core.histogram's percentiles of rows[e1] - rows[e0] (rows: a buckets column from ``raw``)."""
     newer, older = np.array(rows[e1], dtype=np.uint64), np.array(rows[e0], dtype=np.uint64)
     diff, reset = histogram.delta(newer, older)
     assert not reset
@@ -119,13 +119,14 @@ def test_histogram_percentiles_match_the_histogram_library(recording, points):
     lines = {s["label"]: s["values"] for s in out["series"]}
     assert set(lines) == {"p50", "p99", "p99.9"}
     checked = 0
+    rows = raw(recording, col)
     for j in range(len(out["x"])):
         e0, e1 = j * step, min((j + 1) * step, rec.rows - 1)
         if e0 < GAP_ROW <= e1 or e0 < RESTART_ROW <= e1:
             assert lines["p50"][j] is None
             assert out["heatmap"]["rates"][j] is None
             continue
-        expected = _expected_percentiles(recording, col, e0, e1, dashboard.PERCENTILES)
+        expected = _expected_percentiles(rows, e0, e1, dashboard.PERCENTILES)
         assert [lines[k][j] for k in ("p50", "p99", "p99.9")] == expected
         checked += 1
     assert checked >= len(out["x"]) - 2
@@ -173,7 +174,7 @@ def test_histogram_index_with_stride_answers_like_reading_every_row(recording, m
         e1 = min(e0 + got["step_rows"], len(rows) - 1)
         if e0 < GAP_ROW <= e1 or e0 < RESTART_ROW <= e1:
             continue
-        assert got["series"][1]["values"][j] == _expected_percentiles(recording, col, e0, e1, [99.0])[0]
+        assert got["series"][1]["values"][j] == _expected_percentiles(rows, e0, e1, [99.0])[0]
 
 
 def test_top_n_keeps_the_largest_series_by_mean_in_the_range(recording):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import urllib.parse
 
 import pytest
-from viewer_synth import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
@@ -27,17 +26,6 @@ HEATMAP_PIXELS = """(id) => {
   }
   return coloured;
 }"""
-
-
-@pytest.fixture
-def browser(chromium):
-    """A headless chromium (Debian's, never a downloaded one)."""
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional tool, checked by the chromium fixture
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def open_page(browser, url, problems):

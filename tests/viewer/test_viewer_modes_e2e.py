@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 import viewer_synth as synth
-from viewer_synth import CHROMIUM_ARGS
 
 if TYPE_CHECKING:
     import pathlib
@@ -35,17 +34,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, pathli
     base = synth.write(synth.FIXTURE_PLAN, tmp / "base.parquet")
     target = synth.write(synth.Plan(rows=300, cgroups=8, interval_ns=2_000_000_000), tmp / "target.parquet")
     return base, target
-
-
-@pytest.fixture
-def browser(chromium):
-    """A headless chromium (Debian's, never a downloaded one)."""
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional tool, checked by the chromium fixture
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def watch(page, problems: list[str]) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rezolus_core import histogram
@@ -194,3 +195,22 @@ def write_streaming(plan: Plan, path: pathlib.Path, chunk: int = 1024) -> pathli
     _feed(plan, builder, flush, chunk)
     writer[0].close()
     return path
+
+
+def write_uncomparable(root: pathlib.Path) -> None:
+    """Beside ``root/base.parquet``, files that cannot be compared with it.
+
+    ``v2`` (another layout version), ``disjoint`` (no series in common),
+    ``empty`` (no rows), ``zero`` (no bytes), ``corrupt`` (truncated).
+    """
+    table = pq.read_table(root / "base.parquet")
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, b"layout": b"2"}), root / "v2.parquet")
+    seconds = pa.array([START_NS + k * 1_000_000_000 for k in range(10)], pa.uint64())
+    other = pa.Table.from_arrays([seconds, pa.array(range(10), pa.uint64())], schema=pa.schema([
+        pa.field("timestamp", pa.uint64()),
+        pa.field("other", pa.uint64(), metadata={"metric": "other", "metric_type": "counter"}),
+    ]))
+    pq.write_table(other, root / "disjoint.parquet")
+    pq.write_table(table.slice(0, 0), root / "empty.parquet")
+    (root / "zero.parquet").write_bytes(b"")
+    (root / "corrupt.parquet").write_bytes((root / "base.parquet").read_bytes()[:5000])

@@ -22,6 +22,8 @@ from rezolus_agent.cgroups import cgroup2_mount
 from support.live import attached, cgroup_dir, family_total, series_values, settle
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rezolus_core.bus import ZmqSubscriber
 
 pytestmark = pytest.mark.usefixtures("root_bpf")
@@ -51,6 +53,21 @@ def config(tmp_path: Path, **options: int) -> Path:
     path = tmp_path / "agent.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def start_agent(subscribe, agent_factory, tmp_path) -> Callable[..., tuple[ZmqSubscriber, Path]]:
+    """Start an agent at 1 s with only the per-cgroup samplers; its attached subscriber and the cgroup v2 mount."""
+
+    def start(**options: int) -> tuple[ZmqSubscriber, Path]:
+        agent = agent_factory(interval="1s", config=config(tmp_path, **options))
+        sub = subscribe(agent.endpoint)
+        attached(sub)
+        mount = cgroup2_mount()
+        assert mount is not None
+        return sub, mount
+
+    return start
 
 
 def joiner(path: Path, stamp: Path | None = None):
@@ -97,14 +114,10 @@ def present(values: dict, name: str) -> bool:
     return any(n == "cgroup_syscall" and ("name", name) in labels for n, labels in values)
 
 
-def test_cgroup_made_and_used_within_50ms_is_counted_in_full(subscribe, agent_factory, tmp_path) -> None:
+def test_cgroup_made_and_used_within_50ms_is_counted_in_full(start_agent, tmp_path) -> None:
     """Syscalls equal what the workload made (1 %); switches equal /proc/PID/status (voluntary + nonvoluntary)."""
-    agent = agent_factory(interval="1s", config=config(tmp_path))
-    sub = subscribe(agent.endpoint)
-    attached(sub)
+    sub, mount = start_agent()
     settle(sub, 1)
-    mount = cgroup2_mount()
-    assert mount is not None
     path = mount / f"rzfirst-{uuid.uuid4().hex[:8]}"
     start = time.monotonic()
     path.mkdir()
@@ -143,14 +156,10 @@ def test_cgroup_made_and_used_within_50ms_is_counted_in_full(subscribe, agent_fa
     assert abs(switched - status) <= max(2, 0.01 * status)
 
 
-def test_cgroup_living_200ms_appears_once_with_its_counts(subscribe, agent_factory, tmp_path) -> None:
+def test_cgroup_living_200ms_appears_once_with_its_counts(start_agent) -> None:
     """A cgroup made, used and removed within ~200 ms is in the next frame with its counts, then its series stop."""
-    agent = agent_factory(interval="1s", config=config(tmp_path))
-    sub = subscribe(agent.endpoint)
-    attached(sub)
+    sub, mount = start_agent()
     settle(sub, 1)
-    mount = cgroup2_mount()
-    assert mount is not None
     path = mount / f"rzshort-{uuid.uuid4().hex[:8]}"
     name = cgroup_dir(path)
     calls = 20_000
@@ -185,14 +194,10 @@ def window_sum(frames: list[dict], metric: str) -> int:
     return added
 
 
-def test_1100_short_cgroups_with_1024_slots_sum_to_the_host_count(subscribe, agent_factory, tmp_path) -> None:
+def test_1100_short_cgroups_with_1024_slots_sum_to_the_host_count(start_agent) -> None:
     """Sum over all cgroup series plus overflow equals the host-wide count (1 %); overflowed cgroups are counted."""
-    agent = agent_factory(interval="1s", config=config(tmp_path, max_cgroups=1024))
-    sub = subscribe(agent.endpoint)
-    attached(sub)
+    sub, mount = start_agent(max_cgroups=1024)
     first = series_values(settle(sub, 1))
-    mount = cgroup2_mount()
-    assert mount is not None
     tag = uuid.uuid4().hex[:8]
     base = mount / f"rzmany-{tag}"
     # One shell makes each cgroup, runs `true` in it and moves on (a fork of this

@@ -22,7 +22,7 @@ from rezolus_agent.sampler import SamplerContext, SamplerUnavailable
 from rezolus_agent.samplers import _perf
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
 from rezolus_core.config import Section
-from support.live import need_tool
+from support.env import need_tool
 
 
 class FakeGroup:

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from ioinet_helpers import read_softirqs, tcp_transfer
 
-from support.live import need_tool
+from support.env import need_tool
 
 pytestmark = pytest.mark.root
 

@@ -31,20 +31,13 @@ import webbrowser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from rezolus_core import log, web
+from rezolus_core import log
 from rezolus_core.address import ListenAddress, parse_listen
 from rezolus_core.bus import CLIENT_OPTIONS, client_keys
 from rezolus_core.config import ConfigError
 from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config, run_service
 from rezolus_core.shell import COMMAND_LINE, Option, Spec
-from rezolus_viewer import dashboard
-from rezolus_viewer.api import make_app
 from rezolus_viewer.fetch import TOKEN_ENV, DownloadError, download, is_url, snapshot_url, token
-from rezolus_viewer.hosts import HostFiles, HostViews
-from rezolus_viewer.recording import Recording, RecordingError
-from rezolus_viewer.views import Fixed
 
 if TYPE_CHECKING:
     import argparse
@@ -53,7 +46,10 @@ if TYPE_CHECKING:
 
     from aiohttp import web as aioweb
 
+    from rezolus_core import web
     from rezolus_core.shell import Loaded
+    from rezolus_viewer.hosts import HostFiles
+    from rezolus_viewer.recording import Recording
 
 PROG = "rezolus-viewer"
 
@@ -104,6 +100,8 @@ class Viewer:
 
     async def startup(self) -> None:
         """Plan the page and bind the listening socket."""
+        from rezolus_core import web  # noqa: PLC0415 - aiohttp loads once the arguments are known good
+
         self._served = await web.start(self.app(), self.listen)
         self.url = self._served.url
         print(f"serving {self.url}", flush=True)  # noqa: T201 - the one line operators and tests read
@@ -146,6 +144,12 @@ def _open(
         path = Path(source)
         if not path.is_file():
             raise ConfigError(COMMAND_LINE, what, f"{path} is not a file")
+    # pyarrow loads only once there is a file to open: bad arguments are answered without it.
+    import pyarrow as pa  # noqa: PLC0415
+
+    from rezolus_viewer.hosts import HostFiles  # noqa: PLC0415
+    from rezolus_viewer.recording import Recording, RecordingError  # noqa: PLC0415
+
     try:
         files = HostFiles(path)
         if not files.many:
@@ -175,23 +179,31 @@ def _cleanup(cleanups: list[Callable[[], None]]) -> Callable[[], None]:
 def _files(files: list[str], settings: Loaded) -> tuple[Callable[[], aioweb.Application], Callable[[], None]]:
     """The app factory for one or two files, and what removes downloaded snapshots."""
     cleanups: list[Callable[[], None]] = []
+    hosts: list[HostFiles] = []
     try:
         if len(files) == 1:
-            hosts: list[HostFiles] = []
             rec = _open(files[0], settings, "FILE", cleanups, hosts)
-            plan = dashboard.plan(rec.columns.values())
-            if hosts:
-                several = HostViews(hosts[0], rec, plan)
-                return (lambda: make_app(rec, plan, views=several)), _cleanup(cleanups)
-            return (lambda: make_app(rec, plan)), _cleanup(cleanups)
-        from rezolus_viewer import compare_api, compare_cli  # noqa: PLC0415 - only a comparison needs them
+        else:
+            from rezolus_viewer import compare_cli  # noqa: PLC0415 - only a comparison needs it
 
-        base = _open(files[0], settings, "BASE", cleanups)
-        target = _open(files[1], settings, "TARGET", cleanups)
-        compare_cli.check_pair(base, target)
+            base = _open(files[0], settings, "BASE", cleanups)
+            target = _open(files[1], settings, "TARGET", cleanups)
+            compare_cli.check_pair(base, target)
     except BaseException:
         _cleanup(cleanups)()
         raise
+    # The page and aiohttp load only once the files are known good: bad input is answered without them.
+    from rezolus_viewer import compare_api, dashboard  # noqa: PLC0415
+    from rezolus_viewer.api import make_app  # noqa: PLC0415
+    from rezolus_viewer.hosts import HostViews  # noqa: PLC0415
+    from rezolus_viewer.views import Fixed  # noqa: PLC0415
+
+    if len(files) == 1:
+        plan = dashboard.plan(rec.columns.values())
+        if hosts:
+            several = HostViews(hosts[0], rec, plan)
+            return (lambda: make_app(rec, plan, views=several)), _cleanup(cleanups)
+        return (lambda: make_app(rec, plan)), _cleanup(cleanups)
     common = [c for name, c in base.columns.items() if target.columns.get(name, c).type == c.type
               and name in target.columns]
     dash = dashboard.plan(common)

@@ -7,6 +7,9 @@ Invariants:
 - Every fd opened is closed by ``PerfGroup.close`` (also on partial failure).
 - Opening is the only place that knows the syscall; samplers take an
   ``opener`` so tests can inject a fake without hardware.
+- ``GroupSampler`` is what every per-CPU group sampler shares: one counter
+  per (CPU, member) in member order, primed at start, scaled running totals
+  each sample.
 """
 
 from __future__ import annotations
@@ -19,8 +22,15 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
+from rezolus_agent.sampler import ProcSampler
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+    from rezolus_agent.series import FrameBuilder
 
 PERF_TYPE_HARDWARE = 0
 PERF_COUNT_HW_CPU_CYCLES = 0
@@ -130,3 +140,38 @@ class Scaled:
             self.totals = [0] * len(values)
         self._last = (values, enabled, running)
         return self.totals
+
+
+class GroupSampler(ProcSampler):
+    """A sampler reading one perf group per CPU (``_groups``, filled by the subclass's ``start``)."""
+
+    _groups: list[tuple[int, Group, Scaled]]
+
+    def opener(self) -> Callable[[int, list[tuple[int, int]]], Group]:
+        """``ctx.extra["perf_open"]`` when a test set one, else the real ``open_group``."""
+        opener: Callable[[int, list[tuple[int, int]]], Group] = self.ctx.extra.get(  # type: ignore[assignment]
+            "perf_open", open_group
+        )
+        return opener
+
+    def register(self, series: list[tuple[str, str, str]]) -> None:
+        """One counter per CPU for each (name, unit, help) of ``series``, in member order; prime every group."""
+        reg = self.ctx.registry
+        self._ids = np.array(
+            [[reg.counter(name, {"id": str(cpu)}, unit, doc) for name, unit, doc in series]
+             for cpu, _, _ in self._groups],
+            dtype=np.uint32,
+        )
+        for _, group, scaled in self._groups:
+            scaled.update(group.read())
+
+    def sample(self, out: FrameBuilder) -> None:
+        """Read every CPU's group and emit the running (scaled) totals."""
+        values = [scaled.update(group.read()) for _, group, scaled in self._groups]
+        out.counters(self._ids, np.array(values, dtype=np.uint64))
+
+    def close(self) -> None:
+        """Close every perf fd."""
+        for _, group, _ in getattr(self, "_groups", []):
+            group.close()
+        self._groups = []

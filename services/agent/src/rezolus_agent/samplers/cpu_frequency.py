@@ -12,32 +12,21 @@ reader there), else the real ``_perf.open_group``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import numpy as np
-
 from rezolus_agent.cpus import online_cpus
-from rezolus_agent.sampler import ProcSampler, SamplerUnavailable
+from rezolus_agent.sampler import SamplerUnavailable
 from rezolus_agent.samplers import _perf
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from rezolus_agent.series import FrameBuilder
 
 EVENTS = ("tsc", "aperf", "mperf")
 
 
-class CpuFrequency(ProcSampler):
+class CpuFrequency(_perf.GroupSampler):
     """Per-CPU msr cycle counters."""
 
     name = "cpu_frequency"
 
     def start(self) -> None:
         """Find the msr events, open one group per online CPU, register the series."""
-        opener: Callable[[int, list[tuple[int, int]]], _perf.Group] = self.ctx.extra.get(  # type: ignore[assignment]
-            "perf_open", _perf.open_group
-        )
+        opener = self.opener()
         found = {e: _perf.pmu_event(self.ctx.sys, "msr", e) for e in EVENTS}
         self._events = [e for e in EVENTS if found[e] is not None]
         if not self._events:
@@ -57,35 +46,7 @@ class CpuFrequency(ProcSampler):
         except OSError as exc:
             self.close()
             raise SamplerUnavailable(f"perf_event_open(msr) failed: {exc.strerror}") from exc
-        reg = self.ctx.registry
-        self._ids = np.array(
-            [
-                [
-                    reg.counter(
-                        f"cpu_{e}",
-                        {"id": str(cpu)},
-                        "cycles",
-                        f"{e.upper()} cycles counted on a CPU.",
-                    )
-                    for e in self._events
-                ]
-                for cpu, _, _ in self._groups
-            ],
-            dtype=np.uint32,
-        )
-        for _, group, scaled in self._groups:
-            scaled.update(group.read())
-
-    def sample(self, out: FrameBuilder) -> None:
-        """Read every CPU's group and emit the running totals."""
-        values = [scaled.update(group.read()) for _, group, scaled in self._groups]
-        out.counters(self._ids, np.array(values, dtype=np.uint64))
-
-    def close(self) -> None:
-        """Close every perf fd."""
-        for _, group, _ in getattr(self, "_groups", []):
-            group.close()
-        self._groups = []
+        self.register([(f"cpu_{e}", "cycles", f"{e.upper()} cycles counted on a CPU.") for e in self._events])
 
 
 SAMPLER = CpuFrequency
