@@ -15,6 +15,7 @@ says which builder ran.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -46,6 +47,7 @@ def build(tag: str, service: str, ca: str, *, cache: bool) -> float:
 
 def main() -> int:
     """Build, measure, print the table."""
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     ca = subprocess.run(["bash", "deploy/docker/local-ca.sh"], cwd=REPO, capture_output=True,
                         text=True, check=True).stdout
     base = size(BASE)

@@ -9,6 +9,7 @@ agent's own share (its handlers, maps and atomics) can be read off.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import signal
 import sys
@@ -20,8 +21,11 @@ from rezolus_agent.sampler import BpfSampler
 
 
 def main() -> int:
+    """Attach empty programs on the hooks of the named BPF samplers (default: all) until SIGTERM or ^C."""
     classes = available()
-    names = sys.argv[1:] or [n for n, c in classes.items() if issubclass(c, BpfSampler)]
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("samplers", nargs="*", choices=[[], *sorted(classes)], metavar="SAMPLER")
+    names = parser.parse_args().samplers or [n for n, c in classes.items() if issubclass(c, BpfSampler)]
     raw: set[str] = set()
     tracepoints: set[str] = set()
     for name in names:
