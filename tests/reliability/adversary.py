@@ -164,7 +164,7 @@ class Subscribers:
         for delivery in deliveries:
             self.delivered.append((self.messages, delivery))
             self.state.ingest(delivery)
-            self.recorder._take(delivery)
+            self.recorder._take(self.recorder.sources[0], delivery)
             raw = payload if delivery is deliveries[-1] else encode_frame(delivery.frame)
             self.buffer.ingest(delivery, raw, self.catalog_payload)
             self._check_exporter(delivery)

@@ -171,7 +171,7 @@ class _Bus:
 def test_the_recorder_counts_bad_messages_everywhere(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Item 4: log line, progress, summary and file metadata all carry the bad messages."""
     subs = Subscribers(tmp_path, clock=lambda: NOW)
-    subs.recorder._subscriber = _Bus(subs.tracker)  # type: ignore[assignment]
+    subs.recorder.sources[0].subscriber = _Bus(subs.tracker)  # type: ignore[assignment]
     subs.feed(encode_catalog(catalog()))
     for seq in range(1, 6):
         subs.feed(encode_frame(honest(seq)))

@@ -96,7 +96,7 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
     The reference runs on perf tracepoints, whose programs the kernel skips while another
     perf-tracepoint program runs on the same CPU (any other BPF user on a busy machine):
     it saw 59-100 % of the completions in our runs while our raw tracepoints saw every
-    read. Ours must see every read on every attempt; the distributions are compared on
+    read. Ours must time the reads on every attempt; the distributions are compared on
     the first attempt where the reference saw at least 80 % of them (three attempts).
     """
     loaded = load_samplers("blockio_latency")
@@ -104,7 +104,10 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
     with loop_device(tmp_path) as dev:
         for _ in range(3):
             ours, reference = _read_latencies(loaded, bpftrace, dev)
-            assert histogram.total(ours) >= 8000, "every read is timed"
+            # The issue-time table loses a request only by its stated limits (both ways of a set
+            # busy, or two CPUs taking one free way at once: blockio_latency.bpf.c); one read in
+            # 8,000 went untimed once in about twenty runs, so the bound is 1 in 1,000.
+            assert 8000 - 8 <= histogram.total(ours) <= 8000 + 8, "every read is timed once"
             seen.append(histogram.total(reference))
             if histogram.total(reference) >= 0.8 * histogram.total(ours):
                 break

@@ -38,7 +38,6 @@ import numpy as np
 
 from rezolus_agent import bpfsys
 from rezolus_agent.cgroups import CgroupIndex, CgroupLabeler, shared
-from rezolus_agent.series import HistogramBlock
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
@@ -134,10 +133,6 @@ class CgroupRows:
             "rezolus_cgroup_overflow", {"sampler": sampler.name}, "cgroups",
             'Cgroups that found every per-cgroup slot taken; their events are in name="(overflow)".')
         self._swept = time.monotonic()
-        self._hist_block: HistogramBlock | None = None
-        self._owners: NDArray[np.uint64] | None = None
-        self._slots = np.zeros(0, dtype=np.intp)
-        self._ids = np.zeros(0, dtype=np.uint32)
 
     def _register(self, cgroup: int, labels: dict[str, str]) -> _Slot:
         reg = self.registry
@@ -147,34 +142,13 @@ class CgroupRows:
                  for s in self.hist_series]
         return _Slot(cgroup, np.array(counters, dtype=np.uint32), hists)
 
-    def _plan(self, live: list[tuple[int, int]]) -> None:
-        """Slots, series ids and histogram block for the owned slots (and the overflow row)."""
-        entries: list[tuple[int, _Slot]] = []
-        for slot, cgroup in live:
-            entry = self.slots.get(slot)
-            if entry is None or entry.cgroup != cgroup:
-                entry = self.slots[slot] = self._register(cgroup, self.namer.labels(cgroup))
-            entries.append((slot, entry))
-        if self.overflow is not None:
-            entries.append((self.capacity, self.overflow))
-        self._slots = np.array([slot for slot, _ in entries], dtype=np.intp)
-        self._ids = np.concatenate([e.counters for _, e in entries]) if entries else np.zeros(0, np.uint32)
-        hist_ids = [sid for _, e in entries for sid in e.histograms]
-        if self.hists is not None and hist_ids and (self._hist_block is None or self._hist_block.ids != hist_ids):
-            self._hist_block = HistogramBlock(hist_ids, widen_index())
-
-    def _emit_rows(self, out: FrameBuilder) -> None:
-        """Every planned slot's counters as one block, then its histograms (unchanged ones reused)."""
-        if not self._slots.size:
-            return
-        if len(self.rows) == 1 or self._slots.size * 8 < self.capacity:
-            summed = self.rows[:, self._slots].sum(axis=0, dtype=np.uint64)
-        else:  # most slots owned: summing the whole table in place beats gathering a copy first
-            summed = self.rows.sum(axis=0, dtype=np.uint64)[self._slots]
-        out.counters(self._ids, summed)
-        if self.hists is not None and self._hist_block is not None:
-            dense = self.hists[self._slots].reshape(len(self._hist_block.ids), -1)
-            out.histogram_values(self._hist_block.values(dense))
+    def _emit_row(self, out: FrameBuilder, slot: int, entry: _Slot) -> None:
+        out.counters(entry.counters, self.rows[:, slot].sum(axis=0, dtype=np.uint64))
+        if self.hists is not None and entry.histograms:
+            fine = np.zeros((len(entry.histograms), layout().buckets), dtype=np.uint64)
+            fine[:, widen_index()] = self.hists[slot]
+            for sid, dense in zip(entry.histograms, fine, strict=True):
+                out.histogram(sid, dense)
 
     def _free(self, slot: int, cgroup: int) -> None:
         bpfsys.delete(self._slot_fd, cgroup.to_bytes(8, "little"))
@@ -201,31 +175,23 @@ class CgroupRows:
         return {s for s, c in live if s in known_before and c not in paths}
 
     def emit(self, out: FrameBuilder) -> None:
-        """Emit every owned slot and the overflow row; free removed cgroups' slots after emitting.
-
-        The slots to emit are planned again only when the owner table changed
-        (a slot claimed, released or marked removed), the overflow row
-        appeared, or the periodic walk is due; otherwise the last plan holds.
-        """
+        """Emit every owned slot and the overflow row; free removed cgroups' slots after emitting."""
         owners = self.owners[: self.capacity].copy()
+        live = [(int(s), int(owners[s, 0])) for s in np.flatnonzero(owners[:, 0])]
+        gone = self._gone(live)
+        for slot, cgroup in live:
+            entry = self.slots.get(slot)
+            if entry is None or entry.cgroup != cgroup:
+                entry = self.slots[slot] = self._register(cgroup, self.namer.labels(cgroup))
+            self._emit_row(out, slot, entry)
+            if owners[slot, 1] or slot in gone:
+                self._free(slot, cgroup)
         overflowed = int(self.owners[self.capacity, 0])
         out.counter(self.overflow_id, overflowed)
-        replan = self._owners is None or not np.array_equal(owners, self._owners)
         if self.overflow is None and (overflowed or self.rows[:, self.capacity].any()):
             self.overflow = self._register(0, {"name": OVERFLOW})
-            replan = True
-        gone: set[int] = set()
-        if replan or time.monotonic() - self._swept >= SWEEP_S:
-            live = [(int(s), int(owners[s, 0])) for s in np.flatnonzero(owners[:, 0])]
-            gone = self._gone(live)
-            self._plan(live)
-            self._owners = owners
-        self._emit_rows(out)
-        if gone or owners[:, 1].any():
-            for slot in np.flatnonzero(owners[:, 0]).tolist():
-                if owners[slot, 1] or slot in gone:
-                    self._free(slot, int(owners[slot, 0]))
-            self._owners = None
+        if self.overflow is not None:
+            self._emit_row(out, self.capacity, self.overflow)
 
 
 class _Nothing:
