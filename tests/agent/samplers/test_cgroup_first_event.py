@@ -100,12 +100,20 @@ def wait_sleeping(pid: int, timeout: float = 10.0) -> None:
 
 
 def frames_until(sub: ZmqSubscriber, count: int, timeout: float = 30.0) -> list[dict]:
-    """Every frame delivered until ``count`` more have arrived (none skipped)."""
+    """Every frame delivered (queued ones included) until ``count`` frames sampled after this call have arrived.
+
+    Frames queue in the socket while a workload runs; only frames stamped after
+    the call are sure to hold everything the workload did.
+    """
+    after = time.time_ns()
     got: list[dict] = []
+    fresh = 0
     deadline = time.monotonic() + timeout
-    while len(got) < count:
+    while fresh < count:
         assert time.monotonic() < deadline, "frames stopped arriving"
-        got.extend(series_values(d) for d in sub.poll(1.0))
+        for delivery in sub.poll(1.0):
+            got.append(series_values(delivery))
+            fresh += delivery.frame.timestamp_ns > after
     return got
 
 
