@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from rezolus_core.frame import MetricType, SeriesSpec
-from rezolus_recording import layout
+from rezolus_recording import idmap, layout
 from rezolus_recording.columns import array, dictionary, list_array
 from rezolus_recording.layout import HIST as _HIST
 
@@ -180,19 +180,11 @@ class TableBuilder:
         self._catalog_map(catalog, self._stream(source))
 
     def _catalog_map(self, catalog: Catalog, stream: _Stream) -> dict[MetricType, NDArray[np.intp]]:
-        # Catalogs of one instance are append-only, so the map of its newest
-        # version serves every older one and a newer one only adds its tail.
         known = self._id_maps.get(catalog.instance)
         if known is not None and known[0] >= catalog.version:
             return known[1]
-        start = 0 if known is None else known[0]
-        maps = {t: np.full(catalog.version, -1, dtype=np.intp) for t in MetricType}
-        if known is not None:
-            for kind, old in known[1].items():
-                maps[kind][:start] = old
-        for spec in catalog.series[start:]:
-            maps[spec.type][spec.id] = self._column(spec).index
-        self._id_maps[catalog.instance] = (catalog.version, maps)
+        known = self._id_maps[catalog.instance] = idmap.extend(known, catalog, lambda spec: self._column(spec).index)
+        maps = known[1]
         for k, v in catalog.host.items():
             if k not in stream.given:
                 stream.facts[k] = v

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rezolus_core.frame import MetricType, SeriesSpec
-from rezolus_recording import layout
+from rezolus_recording import idmap, layout
 from rezolus_recording.grid import Grid
 from rezolus_recording.reader import Column, series_column
 from rezolus_viewer.recording import HistIndex
@@ -94,18 +94,8 @@ class _Registry:
         return len(typed) - 1
 
     def map(self, catalog: Catalog) -> dict[MetricType, NDArray[np.intp]]:
-        known = self.maps.get(catalog.instance)
-        if known is not None and known[0] >= catalog.version:
-            return known[1]
-        start = 0 if known is None else known[0]
-        maps = {t: np.full(catalog.version, -1, dtype=np.intp) for t in MetricType}
-        if known is not None:
-            for kind, old in known[1].items():
-                maps[kind][:start] = old
-        for spec in catalog.series[start:]:
-            maps[spec.type][spec.id] = self.column(spec)
-        self.maps[catalog.instance] = (catalog.version, maps)
-        return maps
+        known = self.maps[catalog.instance] = idmap.extend(self.maps.get(catalog.instance), catalog, self.column)
+        return known[1]
 
 
 class LiveBuffer:
