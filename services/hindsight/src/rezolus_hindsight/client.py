@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from rezolus_core.config import EXIT_CONFIG
+from rezolus_core.http_error import http_error
 from rezolus_core.lifecycle import EXIT_FAILURE, fail
-from rezolus_hindsight.fleet import TOKEN_ENV, http_error, read_token
+from rezolus_hindsight.fleet import TOKEN_ENV, read_token
 
 PROG = "rezolus hindsight snapshot"
 DEFAULT_URL = "http://127.0.0.1:4243"

@@ -27,9 +27,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rezolus_core.config import EXIT_CONFIG, parse_duration
+from rezolus_core.http_error import http_error
 from rezolus_core.lifecycle import EXIT_FAILURE, EXIT_OK, fail
 from rezolus_hindsight import request
 
@@ -140,15 +140,6 @@ def read_token(path: str | None) -> str | None:
         return os.environ.get(TOKEN_ENV) or None
     return Path(path).read_text(encoding="utf-8").strip() or None
 
-
-def http_error(exc: urllib.error.HTTPError) -> str:
-    """``HTTP <code>: <hindsight's error text>`` for a refused request."""
-    try:
-        body: Any = json.loads(exc.read() or b"{}")
-    except ValueError:
-        body = {}
-    detail = body.get("error") if isinstance(body, dict) else None
-    return f"HTTP {exc.code}: {detail or exc.reason}"
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -10,7 +10,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -18,9 +17,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from rezolus_core.config import ConfigError
+from rezolus_core.http_error import http_error
 
 DOWNLOAD_TIMEOUT_S = 120.0
 TOKEN_ENV = "REZOLUS_HINDSIGHT_TOKEN"  # noqa: S105 - the name of a variable, not a secret
@@ -48,14 +47,6 @@ def snapshot_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts)
 
 
-def _http_message(exc: urllib.error.HTTPError) -> str:
-    try:
-        body: Any = json.loads(exc.read() or b"{}")
-    except ValueError:
-        body = {}
-    detail = body.get("error") if isinstance(body, dict) else None
-    return f"HTTP {exc.code}: {detail or exc.reason}"
-
 
 def download(url: str, token: str | None = None, timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Path:
     """Fetch ``url`` into a temporary parquet file and return its path (DownloadError says why not)."""
@@ -69,7 +60,7 @@ def download(url: str, token: str | None = None, timeout_s: float = DOWNLOAD_TIM
             shutil.copyfileobj(response, out, 1 << 20)
     except urllib.error.HTTPError as exc:
         path.unlink(missing_ok=True)
-        raise DownloadError(_http_message(exc)) from None
+        raise DownloadError(http_error(exc)) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         path.unlink(missing_ok=True)
         raise DownloadError(str(getattr(exc, "reason", None) or exc)) from None
