@@ -219,3 +219,25 @@ def test_a_snapshot_url_is_compared_and_its_download_removed(files, tmp_path):
     _, direct, _ = rezolus_compare(files / "base.parquet", files / "target.parquet", "--json")
     assert json.loads(proc.stdout) == json.loads(direct)
     assert list(downloads.iterdir()) == []
+
+
+def test_changes_beyond_the_fold_cap_are_ordered_by_their_effect():
+    """A series that stopped and one that grew a million-fold tie on the fold; the more consistent ranks first.
+
+    Uncapped, the stopped series' fold (the floor's whole share) is a hair
+    larger and would rank it first however noisy it was.
+    """
+    rng = np.random.default_rng(3)
+    n = 60
+    stopped = samples.Samples("stopped", "counter", None, rng.normal(1e9, 4e8, n).clip(1e8), 1e9)
+    stopped_after = samples.Samples("stopped", "counter", None, np.zeros(n), 0.0)
+    grew = samples.Samples("grew", "counter", None, rng.normal(2.0, 0.2, n), 2.0)
+    grew_after = samples.Samples("grew", "counter", None, rng.normal(2e6, 2e4, n), 2e6)
+    result = compare.compare([stopped, grew], [stopped_after, grew_after], {})
+    first, second = result.rows
+    assert first.significant
+    assert second.significant
+    assert compare.fold(1e9, 0) > compare.fold(2.0, 2e6) > compare.FOLD_CAP
+    assert compare.score(first) == compare.score(second) == compare.FOLD_CAP * compare.EFFECT_CAP
+    assert abs(first.test.effect) > abs(second.test.effect)
+    assert first.column == "grew"

@@ -2,10 +2,15 @@
 
 One agent (100 ms) feeds five 30 s recordings at 500 ms, in this order:
 idle A, a syscall loop in the test's cgroup, O_DIRECT reads of a file on disk, idle B (a minute after
-idle A started), CPU burners in a cgroup.  A shell that wakes once a second
+idle A started), CPU burners in a cgroup.  The syscall loop (2,000 getppid
+per 10 ms, 200k/s) and the burners (3 ms of every 10 ms each) are paced, so
+what they inject stays steady when other work shares the CPUs; an unpaced
+loop's rate follows the host's load, and a target that wanders fivefold has
+an effective sample size of 2, too few to call even a 100-fold change.  A shell that wakes once a second
 lives in the test's cgroup throughout, so its series exist on both sides.
-Each load is compared against idle A; the idle pair measures false
-positives (docs/viewer.md quotes the numbers this test prints).
+Each load is compared against idle A; in the idle pair the waker's own
+series must stay unmarked, and the host-wide share marked is printed
+(docs/viewer.md quotes the numbers this test prints).
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 SECONDS = 30
-IDLE_MAX_SHARE = 0.10  # docs/viewer.md: on this shared machine "idle" pairs differ for real
 TOP = 5
 
 
@@ -76,17 +80,26 @@ def _running(argv: list[str], group: Cgroup | None = None) -> Iterator[subproces
 
 SYSCALL_LOOP = f"""
 import os, time
+tick = 0.01
 end = time.monotonic() + {SECONDS + 30}
-while time.monotonic() < end:
-    for _ in range(10000):
+due = time.monotonic()
+while due < end:
+    for _ in range(2000):
         os.getppid()
+    due += tick
+    time.sleep(max(0.0, due - time.monotonic()))
 """
 
 CPU_BURNER = f"""
 import time
+tick, spin = 0.01, 0.003
 end = time.monotonic() + {SECONDS + 30}
-while time.monotonic() < end:
-    pass
+due = time.monotonic()
+while due < end:
+    while time.monotonic() < due + spin:
+        pass
+    due += tick
+    time.sleep(max(0.0, due - time.monotonic()))
 """
 
 DIRECT_IO = f"""
@@ -147,30 +160,56 @@ def test_a_recording_compared_with_itself_marks_nothing(live):
     assert not any(r["significant"] for r in rows)
 
 
-def test_idle_pair_marks_at_most_the_documented_number(live):
-    """Two idle recordings a minute apart: the false positives stay within the documented bound."""
+def test_idle_pair_marks_none_of_the_tests_own_steady_series(live):
+    """Two idle recordings a minute apart: nothing the test's own steady workload drives is marked.
+
+    The waker shell makes the same syscalls and context switches every second
+    in the test's cgroup, so its counts are a true null here whatever else
+    the host does; the host-wide series are not (other work starts and stops
+    between the two recordings), so their share is printed for docs/viewer.md,
+    not bounded.
+    """
     rows = _ranked(_compare(live["idle_a"], live["idle_b"]))
     hits = [r["series"]["column"] + (f" p{r['series']['quantile']:g}" if r["series"]["quantile"] else "")
             for r in rows if r["significant"]]
     print(f"idle pair: {len(hits)} of {len(rows)} series significant ({len(hits) / len(rows):.2%}): {hits}")
-    assert len(hits) <= IDLE_MAX_SHARE * len(rows), hits
+    group = str(live["cgroup"])
+    owned = ("cgroup_syscall/", "cgroup_scheduler_context_switch/")
+    steady = [r for r in rows if r["series"]["column"].startswith(owned) and _owned(r["series"]["column"], group)]
+    assert [r["series"]["column"] for r in steady if r["base"]], f"no activity of {group} on record"
+    assert not [r["series"]["column"] for r in steady if r["significant"]]
 
 
-def test_syscall_loop_ranks_query_syscalls_first(live):
-    """A getppid loop in the test's cgroup moves that cgroup's query-family syscall rate to the top.
+def _row(rows: list[dict], column: str) -> dict:
+    return next(r for r in _ranked(rows) if r["series"]["column"] == column and not r["series"]["quantile"])
 
-    The cgroup's series is the one only this load moves; the host-wide family also
-    carries every other process on the machine, so it is checked for direction only.
+
+def _owned(column: str, group: str) -> bool:
+    """A series of the test's cgroup (its name is a path segment of the column)."""
+    return f"/{group.strip('/')}" in column
+
+
+def test_syscall_loop_ranks_its_cgroup_first_and_names_the_query_family(live):
+    """A getppid loop in the test's cgroup puts that cgroup at the top, and its query family is the syscall change.
+
+    The loop moves many of the cgroup's series by orders of magnitude (syscalls,
+    CPU time, off-CPU and context switches); which of those comes first is the
+    effect's call, so the top is checked for the cgroup, and the family by
+    ranking the cgroup's syscall families against each other.  The host-wide
+    family also carries every other process, so it is checked for direction only.
     """
     rows = _compare(live["idle_a"], live["syscall"])
+    group = str(live["cgroup"])
     top = _top_columns(rows)
     print("syscall loop top:", top)
-    ours = [c for c in top if c.startswith("cgroup_syscall/") and str(live["cgroup"]) in c and c.endswith("/query")]
-    assert ours, (live["cgroup"], top)
-    row = next(r for r in rows if r["series"]["column"] == ours[0])
-    assert row["target"] > 10 * row["base"]
+    assert any(_owned(c, group) for c in top), (group, top)
+    families = [r for r in _ranked(rows) if r["series"]["column"].startswith("cgroup_syscall/")
+                and _owned(r["series"]["column"], group)]
+    assert families[0]["series"]["column"].endswith("/query"), [r["series"]["column"] for r in families[:3]]
+    row = families[0]
     assert row["significant"]
-    host = next(r for r in rows if r["series"]["column"] == "syscall/query")
+    assert row["target"] > 10 * row["base"]
+    host = _row(rows, "syscall/query")
     assert host["target"] > host["base"]
 
 
@@ -180,14 +219,18 @@ def test_direct_io_ranks_block_reads_first(live):
     top = _top_columns(rows)
     print("direct IO top:", top)
     assert {"blockio_operations/read", "blockio_bytes/read"} & set(top), top
+    row = _row(rows, "blockio_operations/read")
+    assert row["significant"]
+    assert row["target"] > 10 * row["base"]
 
 
 def test_cpu_burners_in_a_cgroup_rank_that_cgroup_first(live):
-    """Two CPU burners in the test's cgroup move that cgroup's CPU usage to the top."""
+    """Two CPU burners in the test's cgroup put that cgroup at the top, its CPU usage up tenfold and more."""
     rows = _compare(live["idle_a"], live["cpu"])
+    group = str(live["cgroup"])
     top = _top_columns(rows)
     print("cpu burners top:", top)
-    ours = [c for c in top if c.startswith("cgroup_cpu_usage/") and c.endswith(str(live["cgroup"]))]
-    assert ours, (live["cgroup"], top)
-    row = next(r for r in rows if r["series"]["column"] == ours[0])
+    assert any(_owned(c, group) for c in top), (group, top)
+    row = _row(rows, f"cgroup_cpu_usage/{group}")
+    assert row["significant"]
     assert row["target"] > 10 * row["base"]  # the burners against a shell that wakes once a second

@@ -8,10 +8,14 @@ Invariants:
 - Every matched series gets exactly one test; the false discovery rate is
   controlled over all of them together (``stats.decide``).
 - Ranking: significant rows first, then by ``score``: the change as a
-  ratio (``fold``, floored as the test's log scale is)
-  times the standardized effect (capped at ``EFFECT_CAP``), so a series that
-  moved far *and* consistently comes before one that moved far once; then
-  by the effect; ties keep column order.
+  ratio (``fold``, floored as the test's log scale is, capped at
+  ``FOLD_CAP``) times the standardized effect (capped at ``EFFECT_CAP``),
+  so a series that moved far *and* consistently comes before one that moved
+  far once; then by the effect; ties keep column order.  ``FOLD_CAP`` is
+  the fold of a 100-fold change, where the floor has grown to the smaller
+  side's size: beyond it the floor, not the data, sets most of the fold
+  (a series from zero gets 6.66, one that grew 10^6-fold 6.65), so such
+  changes tie on the fold and the effect orders them.
 """
 
 from __future__ import annotations
@@ -89,9 +93,8 @@ def fold(base: float, target: float) -> float:
     """``|log2|`` of the ratio of the magnitudes, each floored at ``stats.LOG_FLOOR`` of the larger (as tested).
 
     A series that starts from zero or stops gets ``log2(1 / LOG_FLOOR + 1)``
-    (about 6.7): large but finite, about that of a 100-fold change, so the
-    effect decides between a new series and a consistent 100-fold change of a
-    busy one.  NaN when unknown.
+    (about 6.66): large but finite; with the floor a 100-fold change gets
+    ``log2(101 / 2)`` (5.66), a 10,000-fold one 6.64.  NaN when unknown.
     """
     b, t = abs(base), abs(target)
     if math.isnan(b) or math.isnan(t):
@@ -102,9 +105,12 @@ def fold(base: float, target: float) -> float:
     return abs(math.log2((t + floor) / (b + floor)))
 
 
+FOLD_CAP = fold(1.0, 1 / stats.LOG_FLOOR)
+
+
 def score(row: Row) -> float:
-    """How far a series moved: its fold change times its standardized effect (capped at ``EFFECT_CAP``)."""
-    size = fold(row.base, row.target)
+    """How far a series moved: its fold change (capped at ``FOLD_CAP``) times its effect (capped at ``EFFECT_CAP``)."""
+    size = min(fold(row.base, row.target), FOLD_CAP)
     effect = min(abs(row.test.effect), EFFECT_CAP)
     if math.isnan(size) or math.isnan(effect) or effect == 0:
         return 0.0
