@@ -96,23 +96,25 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
     The reference runs on perf tracepoints, whose programs the kernel skips while another
     perf-tracepoint program runs on the same CPU (any other BPF user on a busy machine):
     it saw 59-100 % of the completions in our runs while our raw tracepoints saw every
-    read. Ours must time the reads on every attempt; the distributions are compared on
-    the first attempt where the reference saw at least 80 % of them (three attempts).
+    read, and what it misses is not a fair sample (at 81 % seen its p50 was 7 buckets
+    above ours).  Ours must time the reads on every attempt; the distributions are
+    compared on the first attempt where the reference saw at least 99 % of them (five
+    attempts; a machine where it never does is too busy for this reference).
     """
     loaded = load_samplers("blockio_latency")
     seen = []
     with loop_device(tmp_path) as dev:
-        for _ in range(3):
+        for _ in range(5):
             ours, reference = _read_latencies(loaded, bpftrace, dev)
             # The issue-time table loses a request only by its stated limits (both ways of a set
             # busy, or two CPUs taking one free way at once: blockio_latency.bpf.c); one read in
             # 8,000 went untimed once in about twenty runs, so the bound is 1 in 1,000.
             assert 8000 - 8 <= histogram.total(ours) <= 8000 + 8, "every read is timed once"
             seen.append(histogram.total(reference))
-            if histogram.total(reference) >= 0.8 * histogram.total(ours):
+            if histogram.total(reference) >= 0.99 * histogram.total(ours):
                 break
         else:
-            pytest.fail(f"bpftrace saw only {seen} of 8000 reads in three runs: too busy for the reference")
+            pytest.fail(f"bpftrace saw only {seen} of 8000 reads in five runs: too busy for the reference")
     got = histogram.percentile_indices(ours, [50, 90])
     want = histogram.percentile_indices(reference, [50, 90])
     print("ours", got, "bpftrace", want, histogram.total(ours), histogram.total(reference))
