@@ -8,7 +8,9 @@ cgroups.
 Invariants:
 - A slot is emitted in every frame while it has an owner; a cgroup that came
   and went within one interval is emitted once, with its final counts, in the
-  next frame, then its series stop.
+  next frame, then its series stop.  Slots that stay owned are emitted
+  together (one gather per map); a slot to be freed is emitted on its own
+  right before it is freed.
 - A removed cgroup's slot is freed only after its final counts were copied
   into the frame: the id leaves the hash, the owner is cleared (tasks with a
   cached slot stop using it), the rows are zeroed, then the slot is pushed
