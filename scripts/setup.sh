@@ -56,3 +56,15 @@ if [ ! -x .venv/bin/python ] || ! grep -q "include-system-site-packages = true" 
 fi
 
 UV_PROJECT_ENVIRONMENT=.venv .tools/bin/uv sync --frozen --quiet --python .venv/bin/python
+
+# Bytecode for the venv's packages and ours, so a service does not recompile
+# every module it imports at each start (about half a second of CPU; Python
+# still checks each file's source stamp, so an edited module is never stale).
+# The venv is compiled once per lock; our sources every time (a fraction of a second).
+lock_sum=$(sha256sum uv.lock | cut -d' ' -f1)
+if [ "$(cat .venv/.compiled 2>/dev/null)" != "$lock_sum" ]; then
+  say "compiling the venv's bytecode"
+  .venv/bin/python -m compileall -q -j 0 .venv/lib > /dev/null
+  echo "$lock_sum" > .venv/.compiled
+fi
+.venv/bin/python -m compileall -q -j 0 core/src recording/src services/*/src > /dev/null
