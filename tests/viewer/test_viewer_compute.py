@@ -66,6 +66,16 @@ def test_binned_rate_is_edge_delta_over_time_and_null_when_a_break_is_inside(rec
     assert nulls == 2
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_in_bins_marks_a_bin_exactly_when_a_flagged_step_lies_in_it(seed):
+    """Bin j is flagged iff some flagged step r has e_j < r <= e_j+1 (flags before, between and after the edges)."""
+    rng = np.random.default_rng(seed)
+    flags = rng.random(300) < rng.choice([0.0, 0.01, 0.2, 1.0])
+    edges = np.sort(rng.choice(300, size=rng.integers(0, 40), replace=seed % 2 == 0)).astype(np.intp)
+    expected = [bool(flags[edges[j] + 1 : edges[j + 1] + 1].any()) for j in range(len(edges) - 1)]
+    assert compute.in_bins(flags, edges).tolist() == expected
+
+
 def test_counter_going_down_without_restart_flag_is_null_not_a_spike(tmp_path):
     """A counter that drops between rows of one instance gets a null rate at that step, and in its bin."""
     cat = synth.plan_catalog("solo", synth.Plan(rows=0, cpus=2, cgroups=0))
