@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_core import log
 from rezolus_core.address import ListenAddress, parse_listen
-from rezolus_core.bus import CLIENT_OPTIONS, client_keys
+from rezolus_core.bus_options import CLIENT_OPTIONS, client_keys
 from rezolus_core.config import ConfigError
 from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config, run_service
 from rezolus_core.shell import COMMAND_LINE, Option, Spec
