@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import viewer_synth as synth
@@ -64,6 +65,28 @@ def test_binned_rate_is_edge_delta_over_time_and_null_when_a_break_is_inside(rec
             continue
         assert rate == pytest.approx((values[e1] - values[e0]) / ((ts[e1] - ts[e0]) / 1e9), rel=1e-6)
     assert nulls == 2
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_in_bins_marks_a_bin_exactly_when_a_flagged_step_lies_in_it(seed):
+    """Bin j is flagged iff some flagged step r has e_j < r <= e_j+1 (flags before, between and after the edges)."""
+    rng = np.random.default_rng(seed)
+    flags = rng.random(300) < rng.choice([0.0, 0.01, 0.2, 1.0])
+    edges = np.sort(rng.choice(300, size=rng.integers(0, 40), replace=seed % 2 == 0)).astype(np.intp)
+    expected = [bool(flags[edges[j] + 1 : edges[j + 1] + 1].any()) for j in range(len(edges) - 1)]
+    assert compute.in_bins(flags, edges).tolist() == expected
+
+
+@pytest.mark.parametrize("null_range", [0, 2])
+def test_list_rows_are_flatten_of_the_present_rows(null_range):
+    """Rows of a list column as a matrix, as ``flatten`` gives them, also when a null slot spans values."""
+    offsets = pa.array([0, 2, 2 + null_range, 4 + null_range, 6 + null_range], pa.int32())
+    values = pa.array(range(1, 7 + null_range), pa.uint64())
+    column = pa.ListArray.from_arrays(offsets, values, mask=pa.array([False, True, False, False]))
+    present = np.array([True, False, True, True])
+    expected = np.array(column.flatten().to_pylist(), dtype=np.uint64).reshape(-1, 2)
+    assert recording_mod.list_rows(column, present, 2).tolist() == expected.tolist()
+    assert recording_mod.list_rows(column, present, 3) is None
 
 
 def test_counter_going_down_without_restart_flag_is_null_not_a_spike(tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -11,7 +13,7 @@ from rezolus_recording.builder import TableBuilder
 from rezolus_recording.writer import write_table
 from rezolus_viewer import compare_cli, dashboard, query_cli
 from rezolus_viewer.api import make_app
-from rezolus_viewer.hosts import HostFiles, HostViews
+from rezolus_viewer.hosts import HostFiles, HostViews, host_names
 from rezolus_viewer.recording import Recording
 from support import synth
 
@@ -120,3 +122,20 @@ def test_a_single_host_file_is_viewed_as_is(tmp_path, drop_host):
     hosts = HostFiles(_write(tmp_path / "one.parquet", [("web1", 3, 1)], drop_host=drop_host))
     assert not hosts.many
     assert hosts.file("anything") == hosts.path
+
+
+@pytest.mark.parametrize("values", [
+    ["a", "a", "a", "a"], ["a", "a", "b", "b"], ["b", "b", "a", "a"], [None, None, "a", "a"],
+    ["a", None, "a", "a"], [None, None, None, None], [1, 1, 1, 1], ["a", "b", "a", "b"], ["c", "b", "a", "b"],
+])
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_host_names_are_the_distinct_values_in_order_of_first_appearance(tmp_path, values, dictionary):
+    """Row groups of two rows; the recorder's dictionary column and plain columns of other writers alike."""
+    path = tmp_path / "hosts.parquet"
+    host = pa.array(values, pa.int64() if 1 in values else pa.string())
+    if dictionary:
+        host = host.dictionary_encode()
+    table = pa.table({"timestamp": pa.array(range(len(values)), pa.int64()), "host": host})
+    pq.write_table(table, path, row_group_size=2)
+    expected = [str(v) for v in dict.fromkeys(values) if v is not None]
+    assert host_names(path) == expected

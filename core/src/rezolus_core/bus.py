@@ -13,34 +13,41 @@ Invariants:
 - With CURVE keys (``rezolus_core.curve``) the publisher is a CURVE server on
   every address, loopback included, and subscribers are CURVE clients; the
   option rows every service adds are ``SERVER_OPTIONS`` and
-  ``CLIENT_OPTIONS``, read back with ``server_keys`` and ``client_keys``.
+  ``CLIENT_OPTIONS``, read back with ``server_keys`` and ``client_keys``
+  (defined in ``bus_options``, which loads no ZeroMQ, and re-exported here).
+- ``BusError`` is a ``StartupError``: the lifecycle reports it as one.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import zmq
 import zmq.asyncio
 
 from rezolus_core import curve
+from rezolus_core.bus_options import CLIENT_OPTIONS, SERVER_OPTIONS, client_keys, server_keys
 from rezolus_core.frame import Catalog, Frame, encode_catalog, encode_frame
-from rezolus_core.shell import Option
+from rezolus_core.lifecycle import StartupError
 from rezolus_core.tracker import Delivery, Tracker
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from rezolus_core.shell import Loaded
+
+__all__ = [
+    "CLIENT_OPTIONS", "DEFAULT_ENDPOINT", "SERVER_OPTIONS", "TOPIC_CATALOG", "TOPIC_FRAME", "AsyncSubscriber",
+    "BusError", "MemoryBus", "MemorySubscription", "Publisher", "ZmqPublisher", "ZmqSubscriber", "client_keys",
+    "server_keys",
+]
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:4241"
 TOPIC_CATALOG = b"catalog"
 TOPIC_FRAME = b"frame"
 
 
-class BusError(RuntimeError):
+class BusError(StartupError):
     """The bus could not be set up (for example the listen address is busy)."""
 
 
@@ -254,51 +261,3 @@ class MemoryBus:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-SERVER_OPTIONS = (
-    Option("curve_secret_key", "string", None, "the agent's CURVE key pair (NAME.key_secret)",
-           key="bus.curve_secret_key", flag="--curve-secret-key", check=curve.check_pair, metavar="FILE"),
-    Option("curve_authorized_keys", "string", None, "directory of the public keys (*.key) of allowed subscribers",
-           key="bus.curve_authorized_keys", flag="--curve-authorized-keys", check=curve.check_directory,
-           metavar="DIR"),
-    Option("insecure", "boolean", default=False, help="allow a plaintext bus on a non-loopback address",
-           key="bus.insecure", flag="--insecure"),
-)
-CLIENT_OPTIONS = (
-    Option("curve_server_key", "string", None, "the agent's CURVE public key (NAME.key)",
-           key="bus.curve_server_key", flag="--curve-server-key", check=curve.check_public, metavar="FILE"),
-    Option("curve_key", "string", None, "this subscriber's CURVE key pair (NAME.key_secret)",
-           key="bus.curve_key", flag="--curve-key", check=curve.check_pair, metavar="FILE"),
-)
-
-
-def _both(loaded: Loaded, first: str, second: str) -> tuple[Path, Path] | None:
-    a, b = loaded.values.get(first), loaded.values.get(second)
-    if a is None and b is None:
-        return None
-    if a is None or b is None:
-        given, missing = (first, second) if a is not None else (second, first)
-        flag = "--" + missing.replace("_", "-")
-        raise loaded.error(given, f"needs {flag} too (CURVE takes both)")
-    return Path(a), Path(b)
-
-
-def server_keys(loaded: Loaded, listen: str, listen_option: str = "listen") -> curve.ServerKeys | None:
-    """The agent's CURVE keys; ConfigError for half a pair or a plaintext non-loopback bind without --insecure."""
-    pair = _both(loaded, "curve_secret_key", "curve_authorized_keys")
-    if pair is not None:
-        return curve.ServerKeys(*pair)
-    if not curve.is_loopback(listen) and not loaded.values.get("insecure"):
-        raise loaded.error(
-            listen_option,
-            f"{listen} is not a loopback address: give --curve-secret-key and --curve-authorized-keys, "
-            "or --insecure for a plaintext bus",
-        )
-    return None
-
-
-def client_keys(loaded: Loaded) -> curve.ClientKeys | None:
-    """A subscriber's CURVE keys (ConfigError when only one of the two is given)."""
-    pair = _both(loaded, "curve_server_key", "curve_key")
-    return None if pair is None else curve.ClientKeys(*pair)

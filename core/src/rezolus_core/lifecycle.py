@@ -2,7 +2,7 @@
 
 Invariants:
 - Configuration is parsed before anything starts; a ``ConfigError`` prints one
-  line and exits 2, a ``StartupError`` (or ``BusError``) prints one line and
+  line and exits 2, a ``StartupError`` (``rezolus_core.bus.BusError`` is one) prints one line and
   exits 1.  Neither prints a stack trace.
 - The first SIGINT or SIGTERM sets the ``stopping`` event; ``run`` returns,
   then ``shutdown`` finishes the work (flush files, close sockets) and the
@@ -24,7 +24,6 @@ import sys
 from typing import TYPE_CHECKING, Protocol
 
 from rezolus_core import log
-from rezolus_core.bus import BusError
 from rezolus_core.config import EXIT_CONFIG, ConfigError
 
 if TYPE_CHECKING:
@@ -94,7 +93,7 @@ async def _serve(service: Service, extra: Mapping[int, Callable[[], None]]) -> i
 
     try:
         await service.startup()
-    except (StartupError, BusError) as exc:
+    except StartupError as exc:
         return fail(service.name, str(exc), EXIT_FAILURE)
     logger.info("started")
     code = EXIT_OK

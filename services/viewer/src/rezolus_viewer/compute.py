@@ -48,9 +48,17 @@ class Bins:
 
 
 def in_bins(flags: NDArray[np.bool_], edges: NDArray[np.intp]) -> NDArray[np.bool_]:
-    """Whether any step ``r`` flagged in ``flags`` lies in each bin ``(e_j, e_j+1]``."""
-    cum = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
-    return np.asarray(cum[edges[1:] + 1] - cum[edges[:-1] + 1] > 0)
+    """Whether any step ``r`` flagged in ``flags`` lies in each bin ``(e_j, e_j+1]``.
+
+    Flags are rare (breaks, resets), so each flagged step is placed by binary
+    search instead of summing the whole recording per call.
+    """
+    out = np.zeros(max(len(edges) - 1, 0), dtype=bool)
+    flagged = np.flatnonzero(flags)
+    if flagged.size and out.size:
+        j = np.searchsorted(edges, flagged, side="left") - 1
+        out[j[(j >= 0) & (j < out.size)]] = True
+    return out
 
 
 def make_bins(

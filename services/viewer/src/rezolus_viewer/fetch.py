@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 from rezolus_core.config import ConfigError
@@ -50,6 +48,9 @@ def snapshot_url(url: str) -> str:
 
 def download(url: str, token: str | None = None, timeout_s: float = DOWNLOAD_TIMEOUT_S) -> Path:
     """Fetch ``url`` into a temporary parquet file and return its path (DownloadError says why not)."""
+    import urllib.error  # noqa: PLC0415 - http.client and email load only when a URL is viewed
+    import urllib.request  # noqa: PLC0415
+
     req = urllib.request.Request(url, method="GET")  # noqa: S310 - the caller checked the scheme
     if token:
         req.add_header("Authorization", f"Bearer {token}")

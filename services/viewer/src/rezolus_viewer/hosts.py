@@ -23,11 +23,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.compute as pc
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rezolus_recording import layout, reader
-from rezolus_recording.writer import write_table
+from rezolus_viewer.recording import _primitive
 from rezolus_viewer.views import View
 
 if TYPE_CHECKING:
@@ -44,6 +45,22 @@ def _facts(meta: dict[str, str], host: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in facts.items() if k != layout.SOURCE} if isinstance(facts, dict) else {}
 
 
+def _dictionary_values(column: pa.ChunkedArray) -> list[str] | None:
+    """The distinct non-null values of a dictionary-of-strings column in order of first appearance, else None.
+
+    Done with numpy on the indices: ``pyarrow.compute`` costs more to import than the recorder's files need.
+    """
+    if not pa.types.is_dictionary(column.type) or not pa.types.is_string(column.type.value_type):
+        return None
+    out: dict[str, None] = {}
+    for chunk in column.chunks:
+        indices, present = _primitive(chunk.indices)
+        used, first = np.unique(indices[present], return_index=True)
+        names = chunk.dictionary.to_pylist()
+        out.update(dict.fromkeys(n for i in used[np.argsort(first)] if (n := names[int(i)]) is not None))
+    return list(out)
+
+
 def host_names(path: Path) -> list[str]:
     """The ``host`` values of the file, in order of first appearance ([] without the column).
 
@@ -53,6 +70,11 @@ def host_names(path: Path) -> list[str]:
     if layout.HOST_COLUMN not in handle.schema_arrow.names:
         return []
     column = handle.read(columns=[layout.HOST_COLUMN]).column(0)
+    names = _dictionary_values(column)
+    if names is not None:
+        return names
+    import pyarrow.compute as pc  # noqa: PLC0415 - only a host column other writers typed otherwise needs it
+
     return [str(v) for v in pc.unique(column.cast("string")).to_pylist() if v is not None]
 
 
@@ -92,6 +114,8 @@ class HostFiles:
                              layout.AGENT_VERSION: facts.get(layout.AGENT_VERSION, "")})
                 table = table.replace_schema_metadata(meta)
                 done = self._dir / f"host-{len(self._files)}.parquet"
+                from rezolus_recording.writer import write_table  # noqa: PLC0415 - only several hosts write files
+
                 write_table(table, done)
                 self._files[host] = done
             return done

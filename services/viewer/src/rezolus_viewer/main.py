@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_core import log
 from rezolus_core.address import ListenAddress, parse_listen
-from rezolus_core.bus import CLIENT_OPTIONS, client_keys
+from rezolus_core.bus_options import CLIENT_OPTIONS, client_keys
 from rezolus_core.config import ConfigError
 from rezolus_core.lifecycle import EXIT_FAILURE, fail, guard_config, run_service
 from rezolus_core.shell import COMMAND_LINE, Option, Spec
@@ -193,7 +193,7 @@ def _files(files: list[str], settings: Loaded) -> tuple[Callable[[], aioweb.Appl
         _cleanup(cleanups)()
         raise
     # The page and aiohttp load only once the files are known good: bad input is answered without them.
-    from rezolus_viewer import compare_api, dashboard  # noqa: PLC0415
+    from rezolus_viewer import dashboard  # noqa: PLC0415
     from rezolus_viewer.api import make_app  # noqa: PLC0415
     from rezolus_viewer.hosts import HostViews  # noqa: PLC0415
     from rezolus_viewer.views import Fixed  # noqa: PLC0415
@@ -210,6 +210,8 @@ def _files(files: list[str], settings: Loaded) -> tuple[Callable[[], aioweb.Appl
     names = {"base": Path(files[0]).name, "target": Path(files[1]).name}
 
     def app() -> aioweb.Application:
+        from rezolus_viewer import compare_api  # noqa: PLC0415 - only a comparison serves the ranking
+
         views = Fixed({"base": base, "target": target}, dash, names, mode="compare")
         built = make_app(base, dash, views=views)
         compare_api.add_routes(built, base, target, dash)

@@ -116,6 +116,25 @@ def _primitive(array: pa.Array | pa.ChunkedArray) -> tuple[NDArray[Any], NDArray
     return np.where(present, values, 0).astype(values.dtype), present
 
 
+def list_rows(column: pa.ListArray, present: NDArray[np.bool_], width: int) -> NDArray[np.uint64] | None:
+    """The present rows of a list column as a (rows, width) matrix, or None when one is not ``width`` long.
+
+    Taken by the offsets (a slice when absent rows are empty, as parquet reads them): ``flatten`` would
+    load ``pyarrow.compute``.
+    """
+    offsets, _ = _primitive(column.offsets)
+    lengths = np.diff(offsets)
+    if np.any(lengths[present] != width):
+        return None
+    child, _ = _primitive(column.values)
+    if np.any(lengths[~present]):
+        flat = child[(offsets[:-1][present].astype(np.intp)[:, None] + np.arange(width)).ravel()]
+    else:
+        flat = child[int(offsets[0]) : int(offsets[-1])]
+    rows: NDArray[np.uint64] = flat.astype(np.uint64, copy=False).reshape(-1, width)
+    return rows
+
+
 def _uint(array: pa.ChunkedArray) -> tuple[NDArray[np.uint64], NDArray[np.bool_]]:
     return _primitive(array)
 
@@ -257,11 +276,9 @@ class Recording:
         lay = self.columns[name].layout
         width = lay.buckets if lay else histogram.layout().buckets
         present = _bits(column.buffers()[0], column.offset, len(column))
-        offsets, _ = _primitive(column.offsets)
-        if np.any(np.diff(offsets)[present] != width):
+        values = list_rows(column, present, width)
+        if values is None:
             raise RecordingError(f"{self.path}: column {name} has rows with other than {width} buckets")
-        flat, _ = _primitive(column.flatten())
-        values = flat.astype(np.uint64, copy=False).reshape(-1, width)
         where = np.full(len(present), -1, dtype=np.intp)
         where[present] = np.arange(int(present.sum()))
         return values, where
