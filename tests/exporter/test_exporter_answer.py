@@ -170,3 +170,26 @@ def test_nothing_is_prerendered_while_scrapes_are_slower_than_frames():
     agent.send("agent-a", 1)
     assert drive(answers.prerender(1.0)) == 0
     assert answers._formats[fasttext.format_key(encoder)].part is part
+
+
+@pytest.mark.parametrize(
+    "offsets",
+    [
+        [0.05, 0.95] * 10,  # each second's scrape at an alternating phase: gaps of 1.9 s and 0.1 s
+        [0.0] * 18 + [20.0] * 6,  # a steady rhythm, one 21 s pause, then steady again
+    ],
+)
+def test_scrapes_at_the_frame_rate_keep_prerendering_whatever_their_phase_or_one_pause(offsets):
+    """One scrape per frame on average: once the rhythm is known, every frame is prerendered (no scrape builds)."""
+    agent = Agent(classic=True, native=False)
+    now = [0.0]
+    answers = answer.Answers(agent.collector, Constant(), clock=lambda: now[0])
+    encoder = encoder_for(ACCEPTS[0])[0]
+    key = fasttext.format_key(encoder)
+    for step, offset in enumerate(offsets):
+        now[0] = step + offset
+        agent.send("agent-a", step)
+        drive(answers.prerender(1.0))
+        if step > answer.GAPS:
+            assert answers._formats[key].part.key == agent.collector.key()
+        answers.answer(encoder, gzipped=False)

@@ -23,7 +23,13 @@ Invariants:
   last complete part of the same agent instance (the previous frame's,
   whole, never a mix).  It runs only while scrapes come at least
   about as often as frames, so a fast agent with slow scrapers costs no
-  extra work: then the first scrape of a frame builds its part.
+  extra work: then the first scrape of a frame builds its part.  "As often"
+  is the mean of the last ``GAPS`` gaps between scrapes, each counted as at
+  most two agent intervals: the gaps of scrapes at a steady rate telescope
+  (a scrape early or late by any phase moves the mean by at most
+  1/``GAPS`` of an interval), and one long pause moves it by at most two
+  intervals/``GAPS``, so neither switches prerendering off; scrapes steadily
+  slower than frames by more than 1/0.9 do.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
+from collections import deque
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rezolus_exporter import fasttext, protobuf
@@ -50,6 +58,7 @@ SLICE_S = 0.002
 IDLE_S = 0.0002
 MAX_YIELDS = 50
 GZIP_CHUNK = 1 << 16
+GAPS = 16
 _GZIP_WBITS = 31  # zlib's deflate with a gzip header and trailer
 
 
@@ -83,19 +92,15 @@ class Answers:
     gzip_level: int = 1
     clock: Callable[[], float] = time.monotonic
     templates: fasttext.Templates = field(default_factory=dict)
-    scrape_gap_s: float | None = None
     RECENT_S = 60.0
     _formats: dict[Any, _Format] = field(default_factory=dict)
-    _last_scrape: float | None = None
+    _scraped_at: deque[float] = field(default_factory=lambda: deque(maxlen=GAPS + 1))
     _building: WindowKey | None = None
 
     def answer(self, encoder: Callable[[Collector], bytes] | None, *, gzipped: bool) -> bytes:
         """The whole body for one scrape in this format (``None``: protobuf), gzip-compressed if asked."""
         now = self.clock()
-        if self._last_scrape is not None:
-            gap = now - self._last_scrape
-            self.scrape_gap_s = gap if self.scrape_gap_s is None else 0.8 * self.scrape_gap_s + 0.2 * gap
-        self._last_scrape = now
+        self._scraped_at.append(now)
         fmt = self._format(encoder)
         fmt.used = now
         fmt.gzipped = fmt.gzipped or gzipped
@@ -153,9 +158,17 @@ class Answers:
             yield
         part.gzip_head, part.gzip = b"".join(head), compressor
 
+    def scrapes_keep_up(self, interval_s: float) -> bool:
+        """Whether the recent scrapes came at least about as often as frames (every ``interval_s``)."""
+        times = self._scraped_at
+        if len(times) < 2:
+            return False
+        gaps = [min(later - earlier, 2 * interval_s) for earlier, later in pairwise(times)]
+        return 0.9 * sum(gaps) <= interval_s * len(gaps)
+
     async def prerender(self, interval_s: float) -> None:
         """Build the current window's parts of the recently asked formats (frames every ``interval_s``)."""
-        if self.scrape_gap_s is None or interval_s < 0.9 * self.scrape_gap_s:
+        if not self.scrapes_keep_up(interval_s):
             return
         now = self.clock()
         for key, fmt in list(self._formats.items()):
