@@ -11,6 +11,11 @@ Invariants:
   and fsync the directory (``durable.sync_dir``); on failure the temp file
   is removed.
 - Every recording (recorder or hindsight) is written with ``write_options``.
+- A ``RecordingWriter(overlap=True)`` encodes each row group in a thread of
+  its own while the caller builds the next one (pyarrow releases the GIL), so
+  it holds two row groups in memory, never more: ``write`` first waits for
+  the previous row group to be written, and a failure there is raised by the
+  next ``write`` or by ``commit``.
 - The ``catalog`` metadata is stored once, in the parquet footer's key-value
   metadata (DuckDB ``parquet_kv_metadata``, ``pq.read_metadata().metadata``,
   ``pl.read_parquet_metadata``); every other key is also in the arrow schema.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -79,11 +85,13 @@ class RecordingWriter:
     not into the embedded arrow schema, so the footer does not carry them twice.
     """
 
-    def __init__(self, path: pathlib.Path) -> None:
+    def __init__(self, path: pathlib.Path, *, overlap: bool = False) -> None:
         self.path = path
         self._tmp = temp_path(path)
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="parquet") if overlap else None
+        self._pending: Future[None] | None = None
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` as one row group (its schema metadata is ignored: see ``commit``)."""
@@ -91,7 +99,17 @@ class RecordingWriter:
             self._schema = table.schema
             bare = table.schema.remove_metadata()
             self._writer = pq.ParquetWriter(self._tmp, bare, store_schema=False, **write_options(bare))
-        self._writer.write_table(table.replace_schema_metadata(None), row_group_size=max(1, table.num_rows))
+        bare_table = table.replace_schema_metadata(None)
+        if self._pool is None:
+            self._writer.write_table(bare_table, row_group_size=max(1, table.num_rows))
+            return
+        self._wait()
+        self._pending = self._pool.submit(self._writer.write_table, bare_table, max(1, table.num_rows))
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def commit(self, metadata: Mapping[str, str] | None = None) -> int:
         """Finish the file with ``metadata`` (default: the first table's); return its size.
@@ -106,6 +124,8 @@ class RecordingWriter:
             meta = dict(metadata)
         embedded = self._schema.with_metadata({k: v for k, v in meta.items() if k not in KV_ONLY})
         try:
+            self._wait()
+            self._stop()
             self._writer.add_key_value_metadata(
                 {ARROW_SCHEMA: base64.b64encode(embedded.serialize()).decode(), **meta}
             )
@@ -119,8 +139,16 @@ class RecordingWriter:
         sync_dir(self.path.parent)
         return self.path.stat().st_size
 
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
     def abort(self) -> None:
         """Drop the temp file (after a failure)."""
+        with contextlib.suppress(Exception):
+            self._wait()
+        self._stop()
         if self._writer is not None:
             with contextlib.suppress(OSError):
                 self._writer.close()
