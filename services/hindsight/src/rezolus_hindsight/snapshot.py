@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from rezolus_core.frame import Catalog, DecodeError, Frame, HistogramValue, MetricType, SeriesSpec, decode
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight.segment import SegmentError
+from rezolus_recording.arrow import release_memory
 from rezolus_recording.builder import TableBuilder
 from rezolus_recording.records import KIND_CATALOG
 from rezolus_recording.writer import ROW_GROUP_BYTES, STREAM_ROWS, RecordingWriter, write_options
@@ -192,7 +193,7 @@ def build_table(selection: Selection | Selections, *, interval_ns: int, source: 
 def _stream(selection: Selections, path: Path, interval_ns: int) -> int:
     builder = _builder(selection, interval_ns)
     columns = builder.columns
-    writer = RecordingWriter(path)
+    writer = RecordingWriter(path, overlap=True)
 
     def flush() -> None:
         table = builder.take()
@@ -215,7 +216,8 @@ def write(
 ) -> SnapshotResult:
     """Build and write the snapshot at ``path`` (atomically); always closes the selections.
 
-    ``source`` names the agent of a single ``Selection``.
+    ``source`` names the agent of a single ``Selection``.  The memory the
+    snapshot freed is given back to the system afterwards (``release_memory``).
     """
     selection = _many(selection, source)
     try:
@@ -224,6 +226,7 @@ def write(
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     finally:
         selection.close()
+        release_memory()
     return SnapshotResult(path, selection.rows, selection.start_ns, selection.end_ns, size)
 
 
@@ -247,3 +250,5 @@ def warm_up() -> None:
     builder.add(Delivery(frame, catalog, missed_before=0, restarted=False))
     table = builder.table()
     pq.write_table(table, pa.BufferOutputStream(), **write_options(table.schema))
+    del table, builder
+    release_memory()
