@@ -2,7 +2,7 @@
 
 Invariants:
 - A streamed recording (recorder conversion, hindsight snapshot) holds one
-  row group in memory: it ends after ``STREAM_ROWS`` rows or once its dense
+  row group in memory (two with ``overlap``, below): it ends after ``STREAM_ROWS`` rows or once its dense
   histogram buckets (496 * 8 bytes per histogram per row) reach
   ``ROW_GROUP_BYTES``, whichever comes first.  Every row group adds about
   120 bytes per column to the footer, so smaller groups cost file size.
@@ -11,6 +11,9 @@ Invariants:
   and fsync the directory (``durable.sync_dir``); on failure the temp file
   is removed.
 - Every recording (recorder or hindsight) is written with ``write_options``.
+- ``pyarrow.parquet`` (about 5 MB resident) is imported when the first file
+  is written, not with this module, so a service that has not written a file
+  yet does not hold it.
 - A ``RecordingWriter(overlap=True)`` encodes each row group in a thread of
   its own while the caller builds the next one (pyarrow releases the GIL), so
   it holds two row groups in memory, never more: ``write`` first waits for
@@ -30,7 +33,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rezolus_recording.durable import sync_dir, temp_path
 from rezolus_recording.layout import KV_ONLY, TIMESTAMP
@@ -38,6 +40,8 @@ from rezolus_recording.layout import KV_ONLY, TIMESTAMP
 if TYPE_CHECKING:
     import pathlib
     from collections.abc import Mapping
+
+    import pyarrow.parquet as pq
 
 ROW_GROUP_ROWS = 4096
 STREAM_ROWS = 1024  # rows of a streamed row group at most
@@ -96,6 +100,8 @@ class RecordingWriter:
     def write(self, table: pa.Table) -> None:
         """Append ``table`` as one row group (its schema metadata is ignored: see ``commit``)."""
         if self._writer is None:
+            import pyarrow.parquet as pq  # noqa: PLC0415 - loaded by the first file written, not by importing
+
             self._schema = table.schema
             bare = table.schema.remove_metadata()
             self._writer = pq.ParquetWriter(self._tmp, bare, store_schema=False, **write_options(bare))

@@ -22,6 +22,11 @@ Invariants:
   row (an outage or lost frames), not the agent frames that the grid
   deliberately skipped; it comes from the slots the buffer stored, exactly as
   the recorder computes it from its journal.
+- Memory: the writer encodes a row group in a thread of its own while the
+  next one is built (``RecordingWriter(overlap=True)``), so two row groups
+  are in memory at most; afterwards the freed memory is given back to the
+  system (``release_memory``).  ``pyarrow.parquet`` is loaded by the first
+  snapshot, not at start (it costs about 5 MB resident and 20-40 ms once).
 - A failed snapshot leaves no file at its path.  Everything here is CPU or
   file work meant for a worker thread; it never touches the live buffer, only
   the selection it was handed, and it always closes the selection.
@@ -34,7 +39,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rezolus_core.frame import Catalog, DecodeError, Frame, HistogramValue, MetricType, SeriesSpec, decode
 from rezolus_core.tracker import Delivery, Tracker
@@ -231,7 +235,12 @@ def write(
 
 
 def warm_up() -> None:
-    """Build and encode a one-row table, so the first real snapshot pays no import costs."""
+    """Build and encode a one-row table in memory: what a snapshot loads and sets up, measured by benches and tests.
+
+    The service does not run it at start (see the module head).
+    """
+    import pyarrow.parquet as pq  # noqa: PLC0415 - only a snapshot needs it (writer's module head)
+
     catalog = Catalog(
         "warm-up",
         (
