@@ -45,3 +45,4 @@ def test_release_memory_gives_freed_heap_pages_back() -> None:
     out = subprocess.run([sys.executable, "-c", RELEASE], capture_output=True, text=True, check=True, timeout=120)
     before, after = map(int, out.stdout.split())
     assert before - after >= 80, (before, after)
+
