@@ -53,8 +53,10 @@ def list_columns(
     concatenated over every histogram) into column ``cols[h]`` at row
     ``rows[h]``; a cell no histogram fills is null.  When a cell is given
     twice, the last histogram given wins.  Built from buffers (not
-    ``ListArray.from_arrays(mask=...)``, which loads pyarrow's compute module);
-    the columns share one block of memory.
+    ``ListArray.from_arrays(mask=...)``, which loads pyarrow's compute module),
+    each column in an array of its own holding only its non-null rows: one
+    block for all columns would exceed 4 MiB, which numpy asks the kernel to
+    back with huge pages, so every 2 MiB the scatter touches becomes resident.
     """
     k, n, width = shape
     cells = cols * n + rows
@@ -64,22 +66,28 @@ def list_columns(
         keep[cells.size - 1 - reversed_first] = True
         indices, counts = indices[np.repeat(keep, sizes)], counts[np.repeat(keep, sizes)]
         cells, sizes = cells[keep], sizes[keep]
-    block = np.zeros((k, n, width), dtype=np.uint64)
-    block.reshape(-1)[np.repeat(cells * width, sizes) + indices] = counts
-    present = np.zeros((k, n), dtype=bool)
-    present.reshape(-1)[cells] = True
-    nulls = (n - present.sum(axis=1)).tolist()
+    starts = np.cumsum(sizes) - sizes
+    order = np.argsort(cells // max(n, 1), kind="stable")
+    bounds = np.searchsorted(cells[order] // max(n, 1), np.arange(k + 1)).tolist()
     dense = np.arange(0, (n + 1) * width, width, dtype=np.int32)
     out = []
     for c in range(k):
-        values, offsets, validity = block[c].reshape(-1), dense, None
-        if nulls[c]:
-            mask = present[c]
-            values, offsets = block[c][mask].reshape(-1), np.zeros(n + 1, dtype=np.int32)
-            np.cumsum(mask * np.int32(width), out=offsets[1:])
-            validity = pa.py_buffer(np.packbits(mask, bitorder="little"))
+        chosen = order[bounds[c] : bounds[c + 1]]
+        rows_c, sizes_c = cells[chosen] % n, sizes[chosen]
+        take = np.repeat(starts[chosen] - (np.cumsum(sizes_c) - sizes_c), sizes_c) + np.arange(int(sizes_c.sum()))
+        present = np.zeros(n, dtype=bool)
+        present[rows_c] = True
+        nulls = n - chosen.size
+        rank = rows_c if not nulls else (np.cumsum(present) - 1)[rows_c]
+        values = np.zeros(chosen.size * width, dtype=np.uint64)  # one column: below numpy's 4 MiB huge-page size
+        values[np.repeat(rank * width, sizes_c) + indices[take]] = counts[take]
+        offsets, validity = dense, None
+        if nulls:
+            offsets = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(present * np.int32(width), out=offsets[1:])
+            validity = pa.py_buffer(np.packbits(present, bitorder="little"))
         out.append(pa.Array.from_buffers(
-            pa.list_(pa.uint64()), n, [validity, pa.py_buffer(offsets)], null_count=nulls[c],
+            pa.list_(pa.uint64()), n, [validity, pa.py_buffer(offsets)], null_count=nulls,
             children=[array(pa.uint64(), values, None, 0)],
         ))
     return out
