@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from rezolus_core.frame import Catalog, HistogramValue, MetricType, SeriesSpec
 from rezolus_core.tracker import Delivery
@@ -61,6 +62,10 @@ def test_random_frames_give_each_cell_its_buckets_or_null_and_count_dropped_ones
             parts.append(builder.take())
     parts.append(builder.take())
     table = pa.concat_tables(parts)
+    table.validate(full=True)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    assert pq.read_table(pa.BufferReader(sink.getvalue())).equals(table)
     names = {s.id: n for s in cat.series for n in table.schema.names if n.endswith(":buckets")
              and table.schema.field(n).metadata[b"metric"] == s.name.encode()
              and table.schema.field(n).metadata.get(b"op", b"") == s.labels.get("op", "").encode()}
