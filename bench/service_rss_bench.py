@@ -2,13 +2,16 @@
 
     .venv/bin/python bench/service_rss_bench.py [--seconds 30] [--tree DIR ...]
 
-One ``rezolus-agent`` (this tree, every sampler, 1 s) feeds, for each tree
+One ``rezolus-agent`` (this tree, every sampler, 100 ms) feeds, for each tree
 given (default: this one), a ``rezolus-hindsight`` at 100 ms over a 15 min
 buffer and a ``rezolus-recorder`` at 1 s, all at once; after a warm-up (the
 hindsight snapshot warm-up included) RSS is read from ``/proc/PID/status``
 (VmRSS, and VmHWM for the peak) and CPU from ``/proc/PID/stat`` over the
-window.  A tree's code is run with its ``core/src``, ``recording/src`` and
-``services/*/src`` first on ``PYTHONPATH``.
+window.  Then each hindsight is asked for a snapshot of its whole buffer
+(``POST /snapshot``, one after the other) and its RSS is read again once the
+answer has arrived: what stays resident after a snapshot.  A tree's code is
+run with its ``core/src``, ``recording/src`` and ``services/*/src`` first on
+``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from _common import cpu_seconds, free_port, load_line
@@ -59,12 +63,14 @@ def main() -> int:
         pass
     sub.close()
     procs: list[tuple[str, Path, subprocess.Popen[bytes]]] = []
+    ports: dict[int, int] = {}
     work = Path(tempfile.mkdtemp())
     for n, tree in enumerate(trees):
         env = env_for(tree)
+        ports[n] = free_port()
         hs = [sys.executable, "-m", "rezolus_hindsight.main", "--source", f"tcp://127.0.0.1:{port}",
               "--interval", "100ms", "--duration", "15m", "--directory", str(work / f"h{n}"),
-              "--output", str(work / f"s{n}"), "--listen", f"127.0.0.1:{free_port()}"]
+              "--output", str(work / f"s{n}"), "--listen", f"127.0.0.1:{ports[n]}"]
         rec = [sys.executable, "-m", "rezolus_recorder.main", "--source", f"tcp://127.0.0.1:{port}",
                "--interval", "1s", str(work / f"r{n}.parquet")]
         for name, cmd in (("hindsight", hs), ("recorder", rec)):
@@ -85,6 +91,16 @@ def main() -> int:
         used = cpu_seconds(proc.pid) - before[proc.pid]
         mem = status(proc.pid)
         print(f"| {name} | {tree} | {100 * used / elapsed:.2f} | {mem['VmRSS'] / 1e6:.1f} | {mem['VmHWM'] / 1e6:.1f} |")
+    print("\n| hindsight after one snapshot | code | snapshot wall s | RSS MB | peak RSS MB |")
+    print("|---|---|---|---|---|")
+    for n, (_, tree, proc) in enumerate(p for p in procs if p[0] == "hindsight"):
+        started = time.monotonic()
+        request = urllib.request.Request(f"http://127.0.0.1:{ports[n]}/snapshot", method="POST")
+        with urllib.request.urlopen(request, timeout=600) as answer:  # noqa: S310 - loopback
+            answer.read()
+        took = time.monotonic() - started
+        mem = status(proc.pid)
+        print(f"| hindsight | {tree} | {took:.2f} | {mem['VmRSS'] / 1e6:.1f} | {mem['VmHWM'] / 1e6:.1f} |")
     for _, _, proc in procs:
         proc.terminate()
     for _, _, proc in procs:

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from rezolus_core.frame import MetricType, SeriesSpec
 from rezolus_recording import idmap, layout
-from rezolus_recording.columns import array, dictionary, list_array
+from rezolus_recording.columns import array, dictionary, list_columns
 from rezolus_recording.layout import HIST as _HIST
 
 if TYPE_CHECKING:
@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from rezolus_core.frame import Catalog
+    from rezolus_core.frame import Catalog, Frame
     from rezolus_core.tracker import Delivery
 
 _Identity = tuple[MetricType, str, tuple[tuple[str, str], ...]]
+_Histograms = tuple["NDArray[np.intp]", "NDArray[np.intp]", "NDArray[np.uint16]", "NDArray[np.uint64]"]
 
 
 @dataclass
@@ -75,8 +76,10 @@ class _Row:
     counter_values: NDArray[np.uint64]
     gauge_cols: NDArray[np.intp]
     gauge_values: NDArray[np.int64]
-    hist_cols: list[int] = field(default_factory=list)
-    hist_buckets: list[tuple[NDArray[np.uint16], NDArray[np.uint64]]] = field(default_factory=list)
+    hist_cols: NDArray[np.intp]  # the frame's histograms, in its order: column, bucket count,
+    hist_sizes: NDArray[np.intp]  # then every histogram's bucket indices and counts, concatenated
+    hist_indices: NDArray[np.uint16]
+    hist_counts: NDArray[np.uint64]
 
 
 class TableBuilder:
@@ -221,6 +224,7 @@ class TableBuilder:
         if restart:
             duration_ns = None
         missed += stream.pending_missed
+        hist_cols, hist_sizes, hist_indices, hist_counts = self._histograms(frame, maps[MetricType.HISTOGRAM])
         row = _Row(
             timestamp_ns=ts,
             duration_ns=duration_ns,
@@ -232,16 +236,8 @@ class TableBuilder:
             counter_values=frame.counter_values,
             gauge_cols=maps[MetricType.GAUGE][frame.gauge_ids],
             gauge_values=frame.gauge_values,
+            hist_cols=hist_cols, hist_sizes=hist_sizes, hist_indices=hist_indices, hist_counts=hist_counts,
         )
-        hist_map = maps[MetricType.HISTOGRAM]
-        width = _HIST.buckets
-        for hist in frame.histograms:
-            if hist.indices.size and int(hist.indices.max()) >= width:
-                keep = hist.indices < width
-                self.dropped_buckets += int((~keep).sum())
-                hist = type(hist)(hist.id, hist.indices[keep], hist.counts[keep])  # noqa: PLW2901
-            row.hist_cols.append(int(hist_map[hist.id]))
-            row.hist_buckets.append((hist.indices, hist.counts))
         self._rows.append(row)
         stream.pending_missed = 0
         stream.pending_restart = False
@@ -251,6 +247,21 @@ class TableBuilder:
         self._gaps += 1 if missed else 0
         self._missed_rows += missed
         self._restarts += 1 if restart else 0
+
+    def _histograms(self, frame: Frame, hist_map: NDArray[np.intp]) -> _Histograms:
+        """A frame's histograms as the row keeps them; buckets beyond the layout are dropped (counted)."""
+        hists = frame.histograms
+        count = len(hists)
+        ids = np.fromiter((h.id for h in hists), np.intp, count)
+        sizes = np.fromiter((h.indices.size for h in hists), np.intp, count)
+        indices = np.concatenate([h.indices for h in hists]) if count else np.empty(0, np.uint16)
+        counts = np.concatenate([h.counts for h in hists]) if count else np.empty(0, np.uint64)
+        if indices.size and int(indices.max()) >= _HIST.buckets:
+            keep = indices < _HIST.buckets
+            self.dropped_buckets += int(keep.size - np.count_nonzero(keep))
+            sizes = np.bincount(np.repeat(np.arange(count), sizes)[keep], minlength=count)
+            indices, counts = indices[keep], counts[keep]
+        return hist_map[ids], sizes, indices, counts
 
     def _scalar_columns(
         self, kind: MetricType, dtype: type[np.uint64 | np.int64]
@@ -275,15 +286,19 @@ class TableBuilder:
         ]
 
     def _histogram_columns(self) -> list[pa.Array]:
-        columns = self._by_type[MetricType.HISTOGRAM]
-        n, width = len(self._rows), _HIST.buckets
-        cells: list[dict[int, tuple[NDArray[np.uint16], NDArray[np.uint64]]]] = [
-            {} for _ in columns
-        ]
-        for r, row in enumerate(self._rows):
-            for col, buckets in zip(row.hist_cols, row.hist_buckets, strict=True):
-                cells[col][r] = buckets
-        return [list_array(per_row, n, width) for per_row in cells]
+        rows = self._rows
+        per_row = np.fromiter((r.hist_cols.size for r in rows), np.intp, len(rows))
+        shape = (len(self._by_type[MetricType.HISTOGRAM]), len(rows), _HIST.buckets)
+        if not rows:
+            return list_columns(*(np.empty(0, np.intp),) * 5, shape=shape)
+        return list_columns(
+            np.concatenate([r.hist_cols for r in rows]),
+            np.repeat(np.arange(len(rows)), per_row),
+            np.concatenate([r.hist_sizes for r in rows]),
+            np.concatenate([r.hist_indices for r in rows]),
+            np.concatenate([r.hist_counts for r in rows]),
+            shape=shape,
+        )
 
     def file_metadata(self) -> dict[str, str]:
         """Return the file's key-value metadata for all rows added so far."""

@@ -2,7 +2,7 @@
 
 Invariants:
 - A streamed recording (recorder conversion, hindsight snapshot) holds one
-  row group in memory: it ends after ``STREAM_ROWS`` rows or once its dense
+  row group in memory (two with ``overlap``, below): it ends after ``STREAM_ROWS`` rows or once its dense
   histogram buckets (496 * 8 bytes per histogram per row) reach
   ``ROW_GROUP_BYTES``, whichever comes first.  Every row group adds about
   120 bytes per column to the footer, so smaller groups cost file size.
@@ -11,6 +11,14 @@ Invariants:
   and fsync the directory (``durable.sync_dir``); on failure the temp file
   is removed.
 - Every recording (recorder or hindsight) is written with ``write_options``.
+- ``pyarrow.parquet`` (about 5 MB resident) is imported when the first file
+  is written, not with this module, so a service that has not written a file
+  yet does not hold it.
+- A ``RecordingWriter(overlap=True)`` encodes each row group in a thread of
+  its own while the caller builds the next one (pyarrow releases the GIL), so
+  it holds two row groups in memory, never more: ``write`` first waits for
+  the previous row group to be written, and a failure there is raised by the
+  next ``write`` or by ``commit``.
 - The ``catalog`` metadata is stored once, in the parquet footer's key-value
   metadata (DuckDB ``parquet_kv_metadata``, ``pq.read_metadata().metadata``,
   ``pl.read_parquet_metadata``); every other key is also in the arrow schema.
@@ -21,10 +29,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rezolus_recording.durable import sync_dir, temp_path
 from rezolus_recording.layout import KV_ONLY, TIMESTAMP
@@ -32,6 +40,8 @@ from rezolus_recording.layout import KV_ONLY, TIMESTAMP
 if TYPE_CHECKING:
     import pathlib
     from collections.abc import Mapping
+
+    import pyarrow.parquet as pq
 
 ROW_GROUP_ROWS = 4096
 STREAM_ROWS = 1024  # rows of a streamed row group at most
@@ -79,19 +89,33 @@ class RecordingWriter:
     not into the embedded arrow schema, so the footer does not carry them twice.
     """
 
-    def __init__(self, path: pathlib.Path) -> None:
+    def __init__(self, path: pathlib.Path, *, overlap: bool = False) -> None:
         self.path = path
         self._tmp = temp_path(path)
         self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="parquet") if overlap else None
+        self._pending: Future[None] | None = None
 
     def write(self, table: pa.Table) -> None:
         """Append ``table`` as one row group (its schema metadata is ignored: see ``commit``)."""
         if self._writer is None:
+            import pyarrow.parquet as pq  # noqa: PLC0415 - loaded by the first file written, not by importing
+
             self._schema = table.schema
             bare = table.schema.remove_metadata()
             self._writer = pq.ParquetWriter(self._tmp, bare, store_schema=False, **write_options(bare))
-        self._writer.write_table(table.replace_schema_metadata(None), row_group_size=max(1, table.num_rows))
+        bare_table = table.replace_schema_metadata(None)
+        if self._pool is None:
+            self._writer.write_table(bare_table, row_group_size=max(1, table.num_rows))
+            return
+        self._wait()
+        self._pending = self._pool.submit(self._writer.write_table, bare_table, max(1, table.num_rows))
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def commit(self, metadata: Mapping[str, str] | None = None) -> int:
         """Finish the file with ``metadata`` (default: the first table's); return its size.
@@ -106,6 +130,8 @@ class RecordingWriter:
             meta = dict(metadata)
         embedded = self._schema.with_metadata({k: v for k, v in meta.items() if k not in KV_ONLY})
         try:
+            self._wait()
+            self._stop()
             self._writer.add_key_value_metadata(
                 {ARROW_SCHEMA: base64.b64encode(embedded.serialize()).decode(), **meta}
             )
@@ -119,8 +145,16 @@ class RecordingWriter:
         sync_dir(self.path.parent)
         return self.path.stat().st_size
 
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
     def abort(self) -> None:
         """Drop the temp file (after a failure)."""
+        with contextlib.suppress(Exception):
+            self._wait()
+        self._stop()
         if self._writer is not None:
             with contextlib.suppress(OSError):
                 self._writer.close()

@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         config = hindsight_config.load(config_path(options), spec.flags(options))
         log.configure(PROG, config.log_level)
         from rezolus_hindsight.service import HindsightService  # noqa: PLC0415 - keeps --help fast
-        from rezolus_recording.arrow import without_pandas  # noqa: PLC0415 - keeps --help fast
+        from rezolus_recording.arrow import one_heap, without_pandas  # noqa: PLC0415 - keeps --help fast
 
+        one_heap()
         without_pandas()
         service = HindsightService(config)
         return run_service(service, extra_signals={signal.SIGHUP: service.on_sighup})

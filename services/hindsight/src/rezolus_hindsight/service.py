@@ -108,8 +108,6 @@ class HindsightService:
         for follow in self.follows:
             follow.subscribe(self.config.curve)
         self._served = await http.start(self, ListenAddress(self.config.host, self.config.port))
-        loop = asyncio.get_running_loop()
-        self._track(asyncio.ensure_future(loop.run_in_executor(self._executor, snapshot.warm_up)))
         for follow in self.follows:
             self.log.info(
                 "buffer ready",

@@ -22,6 +22,11 @@ Invariants:
   row (an outage or lost frames), not the agent frames that the grid
   deliberately skipped; it comes from the slots the buffer stored, exactly as
   the recorder computes it from its journal.
+- Memory: the writer encodes a row group in a thread of its own while the
+  next one is built (``RecordingWriter(overlap=True)``), so two row groups
+  are in memory at most; afterwards the freed memory is given back to the
+  system (``release_memory``).  ``pyarrow.parquet`` is loaded by the first
+  snapshot, not at start (it costs about 5 MB resident and 20-40 ms once).
 - A failed snapshot leaves no file at its path.  Everything here is CPU or
   file work meant for a worker thread; it never touches the live buffer, only
   the selection it was handed, and it always closes the selection.
@@ -34,11 +39,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from rezolus_core.frame import Catalog, DecodeError, Frame, HistogramValue, MetricType, SeriesSpec, decode
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight.segment import SegmentError
+from rezolus_recording.arrow import release_memory
 from rezolus_recording.builder import TableBuilder
 from rezolus_recording.records import KIND_CATALOG
 from rezolus_recording.writer import ROW_GROUP_BYTES, STREAM_ROWS, RecordingWriter, write_options
@@ -192,7 +197,7 @@ def build_table(selection: Selection | Selections, *, interval_ns: int, source: 
 def _stream(selection: Selections, path: Path, interval_ns: int) -> int:
     builder = _builder(selection, interval_ns)
     columns = builder.columns
-    writer = RecordingWriter(path)
+    writer = RecordingWriter(path, overlap=True)
 
     def flush() -> None:
         table = builder.take()
@@ -215,7 +220,8 @@ def write(
 ) -> SnapshotResult:
     """Build and write the snapshot at ``path`` (atomically); always closes the selections.
 
-    ``source`` names the agent of a single ``Selection``.
+    ``source`` names the agent of a single ``Selection``.  The memory the
+    snapshot freed is given back to the system afterwards (``release_memory``).
     """
     selection = _many(selection, source)
     try:
@@ -224,11 +230,17 @@ def write(
         raise SnapshotError(f"cannot read the buffer: {exc}") from exc
     finally:
         selection.close()
+        release_memory()
     return SnapshotResult(path, selection.rows, selection.start_ns, selection.end_ns, size)
 
 
 def warm_up() -> None:
-    """Build and encode a one-row table, so the first real snapshot pays no import costs."""
+    """Build and encode a one-row table in memory: what a snapshot loads and sets up, measured by benches and tests.
+
+    The service does not run it at start (see the module head).
+    """
+    import pyarrow.parquet as pq  # noqa: PLC0415 - only a snapshot needs it (writer's module head)
+
     catalog = Catalog(
         "warm-up",
         (
@@ -247,3 +259,5 @@ def warm_up() -> None:
     builder.add(Delivery(frame, catalog, missed_before=0, restarted=False))
     table = builder.table()
     pq.write_table(table, pa.BufferOutputStream(), **write_options(table.schema))
+    del table, builder
+    release_memory()
