@@ -8,7 +8,9 @@ cgroups.
 Invariants:
 - A slot is emitted in every frame while it has an owner; a cgroup that came
   and went within one interval is emitted once, with its final counts, in the
-  next frame, then its series stop.
+  next frame, then its series stop.  Slots that stay owned are emitted
+  together (one gather per map); a slot to be freed is emitted on its own
+  right before it is freed.
 - A removed cgroup's slot is freed only after its final counts were copied
   into the frame: the id leaves the hash, the owner is cleared (tasks with a
   cached slot stop using it), the rows are zeroed, then the slot is pushed
@@ -38,6 +40,7 @@ import numpy as np
 
 from rezolus_agent import bpfsys
 from rezolus_agent.cgroups import CgroupIndex, CgroupLabeler, shared
+from rezolus_agent.series import HistogramBlock
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
@@ -133,6 +136,10 @@ class CgroupRows:
             "rezolus_cgroup_overflow", {"sampler": sampler.name}, "cgroups",
             'Cgroups that found every per-cgroup slot taken; their events are in name="(overflow)".')
         self._swept = time.monotonic()
+        self._kept_key: tuple[tuple[int, int], ...] | None = None
+        self._kept_index = np.zeros(0, dtype=np.intp)
+        self._kept_ids = np.zeros(0, dtype=np.uint32)
+        self._kept_hists: HistogramBlock | None = None
 
     def _register(self, cgroup: int, labels: dict[str, str]) -> _Slot:
         reg = self.registry
@@ -174,18 +181,40 @@ class CgroupRows:
             self.namer.index.min_refresh_s = saved
         return {s for s, c in live if s in known_before and c not in paths}
 
+    def _emit_kept(self, out: FrameBuilder, slots: list[int]) -> None:
+        """Emit the slots that stay owned: one gather per map; ids and histogram block kept while the owners stay."""
+        key = tuple((slot, self.slots[slot].cgroup) for slot in slots)
+        if key != self._kept_key:
+            self._kept_key = key
+            self._kept_index = np.array(slots, dtype=np.intp)
+            self._kept_ids = np.array([sid for s in slots for sid in self.slots[s].counters], dtype=np.uint32)
+            hists = [sid for s in slots for sid in self.slots[s].histograms]
+            self._kept_hists = HistogramBlock(hists, widen_index()) if hists and self.hists is not None else None
+        if not slots:
+            return
+        out.counters(self._kept_ids, np.add.reduce(self.rows[:, self._kept_index], axis=0, dtype=np.uint64))
+        if self._kept_hists is not None and self.hists is not None:
+            block = self.hists[self._kept_index]
+            out.histogram_values(self._kept_hists.values(block.reshape(-1, block.shape[-1])))
+
     def emit(self, out: FrameBuilder) -> None:
-        """Emit every owned slot and the overflow row; free removed cgroups' slots after emitting."""
+        """Emit every owned slot and the overflow row; free removed cgroups' slots after emitting.
+
+        A slot to be freed is emitted on its own just before it is freed (as
+        close to the zeroing as possible); the others are emitted together.
+        """
         owners = self.owners[: self.capacity].copy()
         live = [(int(s), int(owners[s, 0])) for s in np.flatnonzero(owners[:, 0])]
         gone = self._gone(live)
         for slot, cgroup in live:
             entry = self.slots.get(slot)
             if entry is None or entry.cgroup != cgroup:
-                entry = self.slots[slot] = self._register(cgroup, self.namer.labels(cgroup))
-            self._emit_row(out, slot, entry)
-            if owners[slot, 1] or slot in gone:
-                self._free(slot, cgroup)
+                self.slots[slot] = self._register(cgroup, self.namer.labels(cgroup))
+        freeing = [(slot, cgroup) for slot, cgroup in live if owners[slot, 1] or slot in gone]
+        self._emit_kept(out, [slot for slot, _ in live if not (owners[slot, 1] or slot in gone)])
+        for slot, cgroup in freeing:
+            self._emit_row(out, slot, self.slots[slot])
+            self._free(slot, cgroup)
         overflowed = int(self.owners[self.capacity, 0])
         out.counter(self.overflow_id, overflowed)
         if self.overflow is None and (overflowed or self.rows[:, self.capacity].any()):

@@ -14,7 +14,9 @@ Invariants:
   values ``histogram.to_sparse`` gives row by row, with one ``nonzero`` for
   the block, and hands back the previous frame's values for rows whose
   counts did not change (values are immutable, so sharing them is safe);
-  the memory reused rows keep alive is bounded (``REFRESH_BLOCKS``).
+  the memory reused rows keep alive is bounded (``REFRESH_BLOCKS``).  It
+  keeps a copy of the last block's bytes, so an unchanged block (an idle
+  histogram map) costs one copy and one compare.
 """
 
 from __future__ import annotations
@@ -117,25 +119,29 @@ class HistogramBlock:
     def __init__(self, ids: list[int], columns: NDArray[np.intp] | None = None) -> None:
         self.ids = ids
         self.columns = columns
-        self._last: NDArray[np.uint64] | None = None
+        self._last = b""
         self._values: list[HistogramValue] = []
         self._blocks = 0
 
     def values(self, dense: NDArray[np.uint64]) -> list[HistogramValue]:
-        """The values of ``dense`` (one row per id); ``dense`` must not change afterwards (pass a copy)."""
-        last, self._last = self._last, dense
-        if last is None or self._blocks >= self.REFRESH_BLOCKS:
+        """The values of ``dense`` (one row per id), read once (a live view is fine)."""
+        raw = dense.tobytes()
+        if raw == self._last and self._blocks:
+            return self._values
+        last, self._last = self._last, raw
+        dense = np.frombuffer(raw, dtype=dense.dtype).reshape(dense.shape)
+        if not self._blocks or self._blocks >= self.REFRESH_BLOCKS:
             sparse = sparse_rows(dense, self.columns)
             self._values = [HistogramValue(sid, i, c) for sid, (i, c) in zip(self.ids, sparse, strict=True)]
             self._blocks = 1
             return self._values
-        changed = np.flatnonzero((dense != last).any(axis=1))
-        if changed.size:
-            values = list(self._values)
-            for row, (i, c) in zip(changed.tolist(), sparse_rows(dense[changed], self.columns), strict=True):
-                values[row] = HistogramValue(self.ids[row], i, c)
-            self._values = values
-            self._blocks += 1
+        before = np.frombuffer(last, dtype=dense.dtype).reshape(dense.shape)
+        changed = np.flatnonzero((dense != before).any(axis=1))
+        values = list(self._values)
+        for row, (i, c) in zip(changed.tolist(), sparse_rows(dense[changed], self.columns), strict=True):
+            values[row] = HistogramValue(self.ids[row], i, c)
+        self._values = values
+        self._blocks += 1
         return self._values
 
 
@@ -146,12 +152,14 @@ class FrameBuilder:
     arrays as one block when an array is added, at ``mark`` and at ``build``,
     so the frame's order is the order values were added, as if every value
     had been added as an array, without one numpy conversion per value.
+    Values are copied when added; ids (which emitters own and replace, never
+    change, within a frame) are converted and flattened once, at ``build``.
     """
 
     def __init__(self) -> None:
-        self._counter_ids: list[NDArray[np.uint32]] = []
+        self._counter_ids: list[ArrayLike] = []
         self._counter_values: list[NDArray[np.uint64]] = []
-        self._gauge_ids: list[NDArray[np.uint32]] = []
+        self._gauge_ids: list[ArrayLike] = []
         self._gauge_values: list[NDArray[np.int64]] = []
         self._histograms: list[HistogramValue] = []
         self._one_counters: tuple[list[int], list[int]] = ([], [])
@@ -160,12 +168,12 @@ class FrameBuilder:
     def _flush(self) -> None:
         ids, values = self._one_counters
         if ids:
-            self._counter_ids.append(np.array(ids, dtype=np.uint32))
+            self._counter_ids.append(ids)
             self._counter_values.append(np.array(values, dtype=np.uint64))
             self._one_counters = ([], [])
         ids, values = self._one_gauges
         if ids:
-            self._gauge_ids.append(np.array(ids, dtype=np.uint32))
+            self._gauge_ids.append(ids)
             self._gauge_values.append(np.array(values, dtype=np.int64))
             self._one_gauges = ([], [])
 
@@ -185,8 +193,8 @@ class FrameBuilder:
     def counters(self, ids: ArrayLike, values: ArrayLike) -> None:
         """Add counter values (cumulative, uint64); copied now, so live BPF views are safe to pass."""
         self._flush()
-        self._counter_ids.append(np.asarray(ids, dtype=np.uint32).ravel())
-        self._counter_values.append(np.array(values, dtype=np.uint64).ravel())
+        self._counter_ids.append(ids)
+        self._counter_values.append(np.array(values, dtype=np.uint64))
 
     def counter(self, sid: int, value: int) -> None:
         """Add one counter value."""
@@ -196,8 +204,8 @@ class FrameBuilder:
     def gauges(self, ids: ArrayLike, values: ArrayLike) -> None:
         """Add gauge values (int64)."""
         self._flush()
-        self._gauge_ids.append(np.asarray(ids, dtype=np.uint32).ravel())
-        self._gauge_values.append(np.array(values, dtype=np.int64).ravel())
+        self._gauge_ids.append(ids)
+        self._gauge_values.append(np.array(values, dtype=np.int64))
 
     def gauge(self, sid: int, value: int) -> None:
         """Add one gauge value."""
@@ -226,8 +234,10 @@ class FrameBuilder:
         """The finished frame."""
         self._flush()
 
-        def cat(parts: list[NDArray[np.generic]], dtype: type[np.generic]) -> NDArray[np.generic]:
-            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+        def cat(parts: list[ArrayLike], dtype: type[np.generic]) -> NDArray[np.generic]:
+            if not parts:
+                return np.zeros(0, dtype=dtype)
+            return np.concatenate(parts, axis=None, dtype=dtype, casting="unsafe")
 
         return Frame(
             instance=registry.instance,

@@ -83,7 +83,7 @@ class _Rows:
     per_cpu: bool
 
     def emit(self, out: FrameBuilder) -> None:
-        out.counters(self.ids, self.rows if self.per_cpu else self.rows.sum(axis=0, dtype=np.uint64))
+        out.counters(self.ids, self.rows if self.per_cpu else np.add.reduce(self.rows, axis=0, dtype=np.uint64))
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class _Hists:
     rows: NDArray[np.uint64]
 
     def emit(self, out: FrameBuilder) -> None:
-        out.histogram_values(self.block.values(self.rows.sum(axis=0, dtype=np.uint64)))
+        out.histogram_values(self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64)))
 
 
 @dataclass(frozen=True)
