@@ -196,7 +196,10 @@ def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace,
         assert abs(wait - ref_wait) <= 0.01 * ref_wait + 1_000 * switches
         stolen = steal[cpu] + 1_000_000_000 // os.sysconf("SC_CLK_TCK")
         assert abs(oncpu - proc[label]["oncpu"]) <= 0.01 * proc[label]["oncpu"] + 5_000 * switches + stolen
-    assert proc["sleep"]["voluntary"] >= 4 * 2000
+    # Each round's 200 us sleep blocks unless its timer fires before the sleeper reaches
+    # schedule() (preempted by another sleeper after arming it): the kernel then skips the
+    # switch, so a few rounds in 8,000 may not count; the agent's counts equal /proc's above.
+    assert proc["sleep"]["voluntary"] >= 0.99 * 4 * 2000
     # The spinners run until preempted, the sleepers ~20 us per wake-up: per
     # switch, the spinners' cgroup must hold far longer runs.
     per_switch = {k: proc[k]["oncpu"] / (proc[k]["voluntary"] + proc[k]["involuntary"]) for k in proc}
