@@ -91,18 +91,21 @@ def _read_latencies(loaded, bpftrace: str, dev: str) -> tuple[np.ndarray, np.nda
 
 
 def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
-    """Read latency p50 and p90 land within one bucket of a bpftrace script on the same tracepoints.
+    """Read latency p50 and p90 agree with a bpftrace script on the same tracepoints, allowing for what it missed.
 
     The reference runs on perf tracepoints, whose programs the kernel skips while another
-    perf-tracepoint program runs on the same CPU (any other BPF user on a busy machine):
-    it saw 59-100 % of the completions in our runs while our raw tracepoints saw every
-    read, and what it misses is not a fair sample (at 81 % seen its p50 was 7 buckets
-    above ours).  Ours must time the reads on every attempt; the distributions are
-    compared on the first attempt where the reference saw at least 99 % of them (five
-    attempts; a machine where it never does is too busy for this reference).
+    perf-tracepoint program runs on the same CPU: it saw 59-100 % of the completions in
+    our runs (92-96 % on a quiet CI machine) while our raw tracepoints saw every read, and
+    what it misses is no fair sample (at 81 % seen its p50 was 7 buckets above ours, at
+    92.5 % its p90 2 buckets).  So the comparison allows exactly for the share it missed:
+    if the reference saw a fraction ``f`` of the reads, the p-th percentile of all of them
+    lies between the reference's percentiles ``(p - 100 (1 - f)) / f`` and ``p / f``
+    whatever the missed reads were; ours must lie in that band, within one bucket.  Ours
+    must time every read; the attempt where the reference saw most (of up to five, until
+    it saw 99 %) is compared, and one where it saw under 80 % is too busy for this reference.
     """
     loaded = load_samplers("blockio_latency")
-    seen = []
+    attempts = []
     with loop_device(tmp_path) as dev:
         for _ in range(5):
             ours, reference = _read_latencies(loaded, bpftrace, dev)
@@ -110,15 +113,17 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
             # busy, or two CPUs taking one free way at once: blockio_latency.bpf.c); one read in
             # 8,000 went untimed once in about twenty runs, so the bound is 1 in 1,000.
             assert 8000 - 8 <= histogram.total(ours) <= 8000 + 8, "every read is timed once"
-            seen.append(histogram.total(reference))
-            if histogram.total(reference) >= 0.99 * histogram.total(ours):
+            attempts.append((histogram.total(reference) / histogram.total(ours), ours, reference))
+            if attempts[-1][0] >= 0.99:
                 break
-        else:
-            pytest.fail(f"bpftrace saw only {seen} of 8000 reads in five runs: too busy for the reference")
+    seen, ours, reference = max(attempts, key=lambda a: a[0])
+    assert seen >= 0.8, f"bpftrace saw only {[round(a[0], 3) for a in attempts]} of the reads: too busy"
     got = histogram.percentile_indices(ours, [50, 90])
-    want = histogram.percentile_indices(reference, [50, 90])
-    print("ours", got, "bpftrace", want, histogram.total(ours), histogram.total(reference))
-    for g, w in zip(got, want, strict=True):
+    for p, g in zip((50, 90), got, strict=True):
+        band = [max(0.0, (p - 100 * (1 - seen)) / seen), min(100.0, p / seen)]
+        lo, hi = histogram.percentile_indices(reference, band)
+        print(f"p{p}: ours {g}, bpftrace band [{lo}, {hi}] with {seen:.1%} seen")
         assert g is not None
-        assert w is not None
-        assert abs(g - w) <= 1
+        assert lo is not None
+        assert hi is not None
+        assert lo - 1 <= g <= hi + 1, (p, g, lo, hi, seen)
