@@ -25,6 +25,9 @@ os._exit(0)
 """
 
 
+_EMPTY_KALLSYMS = 'mount --bind /dev/null /proc/kallsyms && exec "$@"'
+
+
 def _compile(mode: str, wrap: list[str] | None = None) -> tuple[str, int, str]:
     out = subprocess.run(
         [*(wrap or []), sys.executable, "-c", _PROGRAM, mode], capture_output=True, text=True, check=True, timeout=60
@@ -41,21 +44,20 @@ def test_function_line_is_the_first_line_naming_the_symbol(tmp_path: Path) -> No
         "ffffffff814cc020 T bpf_probe_read_kernel\n"
         "ffffffff814cc040 t bpf_probe_read_kernel\t[mod]\n"
     )
-    found = bpfchild._function_line(str(symbols), "bpf_probe_read_kernel")  # noqa: SLF001 - the lookup itself
+    found = bpfchild._function_line(str(symbols), "bpf_probe_read_kernel")
     assert found == b"ffffffff814cc020 T bpf_probe_read_kernel\n"
-    assert bpfchild._function_line(str(symbols), "bpf_probe_read") is None  # noqa: SLF001
+    assert bpfchild._function_line(str(symbols), "bpf_probe_read") is None
     symbols.write_text("ffffffff82000000 D bpf_probe_read_kernel\nffffffff814cc020 T bpf_probe_read_kernel\n")
-    assert bpfchild._function_line(str(symbols), "bpf_probe_read_kernel") is None  # noqa: SLF001
+    assert bpfchild._function_line(str(symbols), "bpf_probe_read_kernel") is None
 
 
 @pytest.mark.usefixtures("root_bpf")
 def test_narrowed_kallsyms_gives_the_same_program_and_stays_private() -> None:
-    """Same instructions as with the full kallsyms; a kallsyms without the symbol changes them; the host never sees it."""
+    """Same instructions as with the full kallsyms, other ones without the symbol; the host never sees the bind."""
     unshare = need_tool("unshare")
     full = _compile("full")
     narrow = _compile("narrow")
-    empty = _compile("full", [unshare, "-m", "--propagation", "private", "sh", "-c",
-                              'mount --bind /dev/null /proc/kallsyms && exec "$@"', "sh"])
+    empty = _compile("full", [unshare, "-m", "--propagation", "private", "sh", "-c", _EMPTY_KALLSYMS, "sh"])
     assert full[0] == "False"
     assert full[1] > 1
     assert narrow[:2] == ("True", 1)
