@@ -68,7 +68,8 @@ def narrow_kallsyms() -> bool:
     with tempfile.NamedTemporaryFile(prefix="rezolus-kallsyms-") as narrow:
         narrow.write(line)
         narrow.flush()
-        return libc.mount(narrow.name.encode(), _KALLSYMS.encode(), None, _MS_BIND, None) == 0
+        failed: int = libc.mount(narrow.name.encode(), _KALLSYMS.encode(), None, _MS_BIND, None)
+    return failed == 0
 
 
 def _send(sock: socket.socket, reply: dict[str, Any], fds: list[int]) -> None:
