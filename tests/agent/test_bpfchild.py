@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,24 @@ def test_function_line_is_the_first_line_naming_the_symbol(tmp_path: Path) -> No
     assert bpfchild._function_line(str(symbols), "bpf_probe_read") is None
     symbols.write_text("ffffffff82000000 D bpf_probe_read_kernel\nffffffff814cc020 T bpf_probe_read_kernel\n")
     assert bpfchild._function_line(str(symbols), "bpf_probe_read_kernel") is None
+
+
+def test_unreadable_kallsyms_or_no_temporary_file_leaves_everything_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No symbol file, or nowhere to write the narrowed one: False, and no namespace is entered."""
+
+    def refuse(*_: object) -> bool:
+        raise AssertionError("a namespace was entered")
+
+    monkeypatch.setattr(bpfchild, "_bind_privately", refuse)
+    monkeypatch.setattr(bpfchild, "_KALLSYMS", str(tmp_path / "missing"))
+    assert bpfchild.narrow_kallsyms() is False
+    symbols = tmp_path / "kallsyms"
+    symbols.write_text("ffffffff814cc020 T bpf_probe_read_kernel\n")
+    monkeypatch.setattr(bpfchild, "_KALLSYMS", str(symbols))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-dir"))
+    assert bpfchild.narrow_kallsyms() is False
 
 
 @pytest.mark.usefixtures("root_bpf")

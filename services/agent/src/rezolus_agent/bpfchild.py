@@ -21,8 +21,9 @@ Invariants:
   symbol is a function, the child enters a mount namespace of its own
   (mounts private, nothing propagates back) and binds a file holding just
   that line over ``/proc/kallsyms``, so bcc reaches the same answer and
-  builds the same program.  Otherwise, or when the namespace or mount is
-  refused, bcc reads the real file, as before.  Nothing else this process
+  builds the same program.  Otherwise, or when the file cannot be read or
+  written or the namespace or mount is refused, bcc reads the real file, as
+  before (never a compile failure).  Nothing else this process
   does reads kernel symbols (tracepoints and raw tracepoints, no kprobes).
 """
 
@@ -56,19 +57,27 @@ def _function_line(path: str, name: str) -> bytes | None:
 
 def narrow_kallsyms() -> bool:
     """Show bcc a one-line ``/proc/kallsyms`` in a private mount namespace; False when it is left as it was."""
-    line = _function_line(_KALLSYMS, _PROBE_READ_KERNEL)
-    if line is None:
+    try:
+        line = _function_line(_KALLSYMS, _PROBE_READ_KERNEL)
+        if line is None:
+            return False
+        with tempfile.NamedTemporaryFile(prefix="rezolus-kallsyms-") as narrow:
+            narrow.write(line)
+            narrow.flush()
+            return _bind_privately(narrow.name, _KALLSYMS)
+    except OSError:
         return False
+
+
+def _bind_privately(source: str, target: str) -> bool:
+    """Bind ``source`` over ``target`` in a new mount namespace of this process only."""
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.unshare(_CLONE_NEWNS) != 0:
         return False
     # Private first: a bind made while "/" is shared would propagate to the host's namespace.
     if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
         return False
-    with tempfile.NamedTemporaryFile(prefix="rezolus-kallsyms-") as narrow:
-        narrow.write(line)
-        narrow.flush()
-        failed: int = libc.mount(narrow.name.encode(), _KALLSYMS.encode(), None, _MS_BIND, None)
+    failed: int = libc.mount(source.encode(), target.encode(), None, _MS_BIND, None)
     return failed == 0
 
 
