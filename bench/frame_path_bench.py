@@ -24,21 +24,25 @@ live: ``rezolus-agent`` with every sampler (``config/agent.toml``) at each
 interval; CPU from ``/proc/PID/stat`` over the window after a warm-up.
 
 start: ``rezolus-agent`` with every sampler at 1 s, time from spawning it to
-the first frame, the CPU time it and its (reaped) compiler process used until
-then (less sensitive to a loaded host than the wall time), and its RSS
-``--seconds`` after that frame.
+the first frame (received, and sampled by the agent's own clock), the CPU
+time it and its (reaped) compiler process used until then (less sensitive
+to a loaded host than the wall time), and its RSS ``--seconds`` after that
+frame.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from _common import cpu_seconds, free_endpoint, load_line, rss_mib
@@ -224,7 +228,8 @@ def live(intervals: list[str], seconds: float, env: dict[str, str], tree: Path) 
         endpoint = free_endpoint()
         cmd = [sys.executable, "-m", "rezolus_agent.main", "--config", str(tree / "config/agent.toml"),
                "--listen", endpoint, "--interval", interval]
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        logs = tempfile.TemporaryFile()  # noqa: SIM115 - closed after the run
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=logs)
         sub = ZmqSubscriber(endpoint)
         deadline = time.monotonic() + 60
         while not sub.poll(0.5) and time.monotonic() < deadline:
@@ -243,23 +248,51 @@ def live(intervals: list[str], seconds: float, env: dict[str, str], tree: Path) 
         print(f"| {interval} | {100 * cpu / (t1 - t0):.2f} | {len(seqs)} / {ticks} | {per} |")
 
 
+def _ready_s(logs: IO[bytes], started_ns: int) -> float:
+    """Seconds from ``started_ns`` to the agent's ``agent ready`` log line (closes ``logs``)."""
+    with logs:
+        logs.seek(0)
+        for line in logs:
+            entry = json.loads(line)
+            if entry.get("event") == "agent ready":
+                stamp = datetime.fromisoformat(entry["timestamp"])
+                return (stamp.timestamp() * 1e9 - started_ns) / 1e9
+    raise RuntimeError("the agent logged no 'agent ready'")
+
+
 def start(runs: int, settle: float, env: dict[str, str], tree: Path) -> None:
-    """Start to first frame (every sampler, 1 s interval) and RSS ``settle`` seconds after it."""
+    """Start to first frame (every sampler, 1 s interval) and RSS ``settle`` seconds after it.
+
+    "received" is when this subscriber got its first frame; it connects before
+    the agent binds, and ZeroMQ's reconnect backoff (100 ms doubling to 2 s)
+    can make it join after the first frame and receive the second one.
+    "sampled" is the agent's own timestamp of its first frame (seq 1) less the
+    spawn time: a frame of seq k > 1 stands for the tick k - 1 intervals
+    earlier (seq counts every tick of the grid).  "ready" is the timestamp of
+    the agent's ``agent ready`` log line (samplers started, bus bound) less
+    the spawn time: the first frame is sampled at the first tick of the 1 s
+    grid after it.
+    """
     from rezolus_core.bus import ZmqSubscriber  # noqa: PLC0415 - after --tree chose the code
 
-    print("| run | start to first frame (s) | CPU until then, agent + compiler (s) | steady RSS (MB) | load average |")
-    print("|---|---|---|---|---|")
+    interval_ns = 1_000_000_000
+    print("| run | ready (s) | start to first frame received (s) | first frame sampled (s) | seq received first "
+          "| CPU until then, agent + compiler (s) | steady RSS (MB) | load average |")
+    print("|---|---|---|---|---|---|---|---|")
     for run in range(runs):
         endpoint = free_endpoint()
         cmd = [sys.executable, "-m", "rezolus_agent.main", "--config", str(tree / "config/agent.toml"),
                "--listen", endpoint, "--interval", "1s"]
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started, started_ns = time.monotonic(), time.time_ns()
+        logs = tempfile.TemporaryFile()  # noqa: SIM115 - closed after the run
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=logs)
         sub = ZmqSubscriber(endpoint)
-        while not sub.poll(0.02):
+        while not (got := sub.poll(0.02)):
             if time.monotonic() - started > 120:
                 raise RuntimeError("no frame in 120 s")
         first = time.monotonic() - started
+        frame = got[0].frame
+        sampled = (frame.timestamp_ns - (frame.seq - 1) * interval_ns - started_ns) / 1e9
         fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
         deadline = time.monotonic() + settle
@@ -269,7 +302,9 @@ def start(runs: int, settle: float, env: dict[str, str], tree: Path) -> None:
         sub.close()
         proc.terminate()
         proc.wait(timeout=30)
-        print(f"| {run + 1} | {first:.2f} | {cpu:.2f} | {rss:.1f} | {os.getloadavg()[0]:.1f} |")
+        ready = _ready_s(logs, started_ns)
+        print(f"| {run + 1} | {ready:.2f} | {first:.2f} | {sampled:.2f} | {frame.seq} | {cpu:.2f} | {rss:.1f} "
+              f"| {os.getloadavg()[0]:.1f} |")
 
 
 def main() -> int:

@@ -13,6 +13,18 @@ Invariants:
 - Fds are sent in the order listed in ``fds``, in chunks of at most 250.
 - Queue maps named in ``fill_queues`` hold 0..max_entries-1 before any raw
   tracepoint is attached (the free cgroup slots, see ``rezolus_cgroup.h``).
+- bcc asks one question of ``/proc/kallsyms`` while it compiles: does the
+  symbol ``bpf_probe_read_kernel`` exist (else it maps the ``_kernel``/``_user``
+  helpers to ``bpf_probe_read``).  To answer it bcc loads every one of the
+  kernel's symbols (about 0.17 s of CPU, a third of the compile, here).  The child answers it
+  beforehand, while the agent reads BTF: when the first line naming the
+  symbol is a function, the child enters a mount namespace of its own
+  (mounts private, nothing propagates back) and binds a file holding just
+  that line over ``/proc/kallsyms``, so bcc reaches the same answer and
+  builds the same program.  Otherwise, or when the file cannot be read or
+  written or the namespace or mount is refused, bcc reads the real file, as
+  before (never a compile failure).  Nothing else this process
+  does reads kernel symbols (tracepoints and raw tracepoints, no kprobes).
 """
 
 from __future__ import annotations
@@ -22,9 +34,51 @@ import json
 import os
 import socket
 import sys
+import tempfile
 from typing import Any
 
 _CHUNK = 250
+_KALLSYMS = "/proc/kallsyms"
+_PROBE_READ_KERNEL = "bpf_probe_read_kernel"
+_CLONE_NEWNS = 0x00020000
+_MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
+
+
+def _function_line(path: str, name: str) -> bytes | None:
+    """The first line of a kallsyms-format file that names ``name``, if that line is a function (t/T), else None."""
+    wanted = name.encode()
+    with open(path, "rb") as symbols:  # noqa: PTH123 - a plain line reader, as bcc's
+        for line in symbols:
+            fields = line.split()
+            if len(fields) >= 3 and fields[2] == wanted:
+                return line if fields[1] in {b"t", b"T"} else None
+    return None
+
+
+def narrow_kallsyms() -> bool:
+    """Show bcc a one-line ``/proc/kallsyms`` in a private mount namespace; False when it is left as it was."""
+    try:
+        line = _function_line(_KALLSYMS, _PROBE_READ_KERNEL)
+        if line is None:
+            return False
+        with tempfile.NamedTemporaryFile(prefix="rezolus-kallsyms-") as narrow:
+            narrow.write(line)
+            narrow.flush()
+            return _bind_privately(narrow.name, _KALLSYMS)
+    except OSError:
+        return False
+
+
+def _bind_privately(source: str, target: str) -> bool:
+    """Bind ``source`` over ``target`` in a new mount namespace of this process only."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNS) != 0:
+        return False
+    # Private first: a bind made while "/" is shared would propagate to the host's namespace.
+    if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
+        return False
+    failed: int = libc.mount(source.encode(), target.encode(), None, _MS_BIND, None)
+    return failed == 0
 
 
 def _send(sock: socket.socket, reply: dict[str, Any], fds: list[int]) -> None:
@@ -84,7 +138,8 @@ def main() -> int:
     try:
         from bcc import BPF  # noqa: PLC0415 - only this short-lived process may load LLVM
 
-        # bcc is loaded before the request arrives: the agent computes the flags meanwhile.
+        # bcc is loaded and kallsyms narrowed before the request arrives: the agent computes the flags meanwhile.
+        narrow_kallsyms()
         request = json.loads(sys.stdin.read())
         reply, fds = _compile(BPF, request)
     except Exception as exc:  # noqa: BLE001 - every failure must reach the agent as a reply
