@@ -157,6 +157,8 @@ class CgroupResources(ProcSampler):
         self._last_read = -(1 << 62)
         self._last_slow = -(1 << 62)
         self._slow: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
+        self._fast: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
+        self._generation = -1
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._warned_untracked = False
         self._log = log.get()
@@ -203,35 +205,42 @@ class CgroupResources(ProcSampler):
         return cids, cvals, gids, gvals
 
     def _read(self, *, slow: bool) -> None:
-        found, found_slow = self._reader.read(slow=slow)
-        cached = self._slow
+        reader = self._reader
+        found, found_slow = reader.read(slow=slow)
+        cached, fast = self._slow, self._fast
+        for path in reader.left_out:
+            fast.pop(path, None)
         for path, values in found_slow.items():
             cached[path] = self._entries(path, values)
+        entries = self._entries
+        for path, values in found.items():
+            fast[path] = entries(path, values)
+        if reader.generation != self._generation:
+            self._generation = reader.generation
+            for gone in [p for p in self._ids if not reader.tracks(p)]:
+                del self._ids[gone]
+                cached.pop(gone, None)
+                fast.pop(gone, None)
+        elif not (found or reader.left_out) and self._arrays is not None:
+            return
+        if reader.untracked and not self._warned_untracked:
+            self._warned_untracked = True
+            self._log.warning("more cgroups than max_cgroups; the deepest are not read",
+                              sampler=self.name, untracked=reader.untracked, max_cgroups=self.max_cgroups)
         cids: list[int] = []
         cvals: list[int] = []
         gids: list[int] = []
         gvals: list[int] = []
-        entries = self._entries
-        for path, values in found.items():
-            fast = entries(path, values)
+        for path, now in fast.items():
             kept = cached[path]
-            cids += fast[0]
+            cids += now[0]
             cids += kept[0]
-            cvals += fast[1]
+            cvals += now[1]
             cvals += kept[1]
-            gids += fast[2]
+            gids += now[2]
             gids += kept[2]
-            gvals += fast[3]
+            gvals += now[3]
             gvals += kept[3]
-        known = self._ids
-        if len(known) > len(found):
-            for gone in [p for p in known if p not in found and not self._reader.tracks(p)]:
-                del known[gone]
-                cached.pop(gone, None)
-        if self._reader.untracked and not self._warned_untracked:
-            self._warned_untracked = True
-            self._log.warning("more cgroups than max_cgroups; the deepest are not read",
-                              sampler=self.name, untracked=self._reader.untracked, max_cgroups=self.max_cgroups)
         self._arrays = (np.array(cids, dtype=np.uint32), np.array(cvals, dtype=np.uint64),
                         np.array(gids, dtype=np.uint32), np.array(gvals, dtype=np.int64))
 
