@@ -58,8 +58,8 @@ WITNESS = {"cpu": ("user", "system"), "memory": ("memory_current",)}
 
 
 class _Cgroup:
-    __slots__ = ("blocked", "files", "fresh", "gone", "moved", "parent", "path", "quota", "sig", "slow_read",
-                 "values")
+    __slots__ = ("blocked", "files", "fresh", "gates", "gone", "moved", "parent", "path", "quota", "sig",
+                 "slow_read", "values")
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -73,6 +73,21 @@ class _Cgroup:
         self.sig: dict[Gate, tuple[int, ...]] = {}  # witness values last read, per gate
         self.moved: dict[Gate, int] = {}  # per gate with a witness: the read in which it last changed
         self.quota: int | None = None
+        self.gates: list[tuple[Gate, bool]] = []  # (gate, throttling only) of its per-second files
+
+    def idle(self, now: int) -> bool:
+        """Whether no per-second file is due: every one is gated by a parent's witness that did not move now."""
+        parent = self.parent
+        if parent is None or parent.gone:
+            return False
+        moved = parent.moved
+        for gate, bandwidth in self.gates:
+            if bandwidth and self.quota == 0:
+                continue
+            at = moved.get(gate)
+            if at is None or at == now:
+                return False
+        return True
 
     def close(self) -> int:
         """Close the held files; returns how many were held."""
@@ -172,7 +187,12 @@ class CgroupReader:
                 self._warn(spec, errno.errorcode.get(exc.errno or 0, str(exc)), path)
                 continue
             cgroup.files.append(self._hold(fd, spec, file))
+        self._gates(cgroup)
         return cgroup
+
+    @staticmethod
+    def _gates(cgroup: _Cgroup) -> None:
+        cgroup.gates = list({(gate, spec.activity == "bandwidth") for _, spec, _, gate in cgroup.files if gate})
 
     def _gate(self, spec: FileSpec) -> Gate | None:
         if not spec.activity:
@@ -211,6 +231,7 @@ class CgroupReader:
                 continue
             cgroup.files.append(self._hold(fd, spec, file))
         cgroup.blocked = still
+        self._gates(cgroup)
         return not still
 
     @staticmethod
@@ -263,7 +284,7 @@ class CgroupReader:
             return None
         values, slow_values = got
         for gate, witness in self._witness:
-            sig = tuple(values[k] for k in witness if k in values)
+            sig = tuple([values[k] for k in witness if k in values])
             if sig and cgroup.sig.get(gate) != sig:
                 cgroup.sig[gate] = sig
                 cgroup.moved[gate] = self._now
@@ -297,6 +318,7 @@ class CgroupReader:
             os.close(held)
             self.open_fds -= 1
         cgroup.blocked.append((file, spec))
+        self._gates(cgroup)
 
     def read(self, *, slow: bool = True) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
         """(path → per-second values, path → slow values) of the cgroups read now; ``left_out``: those that failed.
@@ -319,7 +341,7 @@ class CgroupReader:
         found: dict[str, dict[str, int]] = {}
         found_slow: dict[str, dict[str, int]] = {}
         for cgroup in self._order:
-            if cgroup.gone:
+            if cgroup.gone or (not slow and not cgroup.fresh and cgroup.idle(self._now)):
                 continue
             if cgroup.blocked and not self._retry_blocked(cgroup):
                 self._failed(cgroup)

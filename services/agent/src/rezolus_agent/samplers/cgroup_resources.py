@@ -158,6 +158,7 @@ class CgroupResources(ProcSampler):
         self._last_slow = -(1 << 62)
         self._slow: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
         self._fast: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
+        self._pos: dict[str, tuple[int, int]] = {}
         self._generation = -1
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._warned_untracked = False
@@ -212,17 +213,35 @@ class CgroupResources(ProcSampler):
             fast.pop(path, None)
         for path, values in found_slow.items():
             cached[path] = self._entries(path, values)
-        entries = self._entries
-        for path, values in found.items():
-            fast[path] = entries(path, values)
+        rebuild = bool(found_slow or reader.left_out) or self._arrays is None
         if reader.generation != self._generation:
             self._generation = reader.generation
+            rebuild = True
             for gone in [p for p in self._ids if not reader.tracks(p)]:
                 del self._ids[gone]
                 cached.pop(gone, None)
                 fast.pop(gone, None)
-        elif not (found or reader.left_out) and self._arrays is not None:
-            return
+        entries, pos = self._entries, self._pos
+        for path, values in found.items():
+            now = fast[path] = entries(path, values)
+            at = pos.get(path)
+            if rebuild or at is None or self._ids_differ(at, now):
+                rebuild = True
+            else:
+                self._cvals[at[0]:at[0] + len(now[1])] = now[1]
+                self._gvals[at[1]:at[1] + len(now[3])] = now[3]
+        if rebuild:
+            self._rebuild()
+
+    def _ids_differ(self, at: tuple[int, int], now: tuple[list[int], list[int], list[int], list[int]]) -> bool:
+        """Whether a cgroup's per-second series are no longer those at its place in the arrays."""
+        cids, gids = self._cids, self._gids
+        return bool(cids[at[0]:at[0] + len(now[0])].tolist() != now[0]
+                    or gids[at[1]:at[1] + len(now[2])].tolist() != now[2])
+
+    def _rebuild(self) -> None:
+        """The arrays emitted every frame: per cgroup its per-second values, then its slow ones."""
+        reader, cached = self._reader, self._slow
         if reader.untracked and not self._warned_untracked:
             self._warned_untracked = True
             self._log.warning("more cgroups than max_cgroups; the deepest are not read",
@@ -231,8 +250,10 @@ class CgroupResources(ProcSampler):
         cvals: list[int] = []
         gids: list[int] = []
         gvals: list[int] = []
-        for path, now in fast.items():
+        pos: dict[str, tuple[int, int]] = {}
+        for path, now in self._fast.items():
             kept = cached[path]
+            pos[path] = (len(cids), len(gids))
             cids += now[0]
             cids += kept[0]
             cvals += now[1]
@@ -241,8 +262,10 @@ class CgroupResources(ProcSampler):
             gids += kept[2]
             gvals += now[3]
             gvals += kept[3]
+        self._pos = pos
         self._arrays = (np.array(cids, dtype=np.uint32), np.array(cvals, dtype=np.uint64),
                         np.array(gids, dtype=np.uint32), np.array(gvals, dtype=np.int64))
+        self._cids, self._cvals, self._gids, self._gvals = self._arrays
 
     def sample(self, out: FrameBuilder) -> None:
         """Read the files when ``interval`` has passed, then emit the latest values."""
