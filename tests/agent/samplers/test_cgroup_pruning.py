@@ -200,3 +200,18 @@ def test_sampler_repeats_pruned_cgroups_and_reports_every_series(tmp_path: Path)
         current = int((hier / "a/b/d/memory.current").read_text())
         assert strip_identity(now["/a/b/d"])[k("cgroup_memory_current")] == current
     sampler.close()
+
+
+@pytest.mark.parametrize("use_hierarchy", ["1", "0"])
+def test_v1_memory_gates_only_when_hierarchical(tmp_path: Path, use_hierarchy: str) -> None:
+    """Before 5.11 memory.use_hierarchy 0 made v1 memory flat: then every cgroup's usage is read every second."""
+    hier = tmp_path / "sys/fs/cgroup"
+    for n, path in enumerate(("/", "/p", "/p/q"), start=1):
+        v1_cgroup(hier, path, n)
+    (hier / "memory/memory.use_hierarchy").write_text(f"{use_hierarchy}\n")
+    reader = reader_for(hier)
+    reader.read(slow=True)
+    (hier / "memory/p/q/memory.usage_in_bytes").write_text("12345\n")
+    found, _ = reader.read(slow=False)
+    assert ("/p/q" in found) == (use_hierarchy == "0")
+    reader.close()

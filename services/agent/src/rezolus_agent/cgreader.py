@@ -122,7 +122,7 @@ class CgroupReader:
         self._roots = {"v2": layout.v2, **layout.v1} if layout.v2 else dict(layout.v1)
         self._gate_roots = {name: str(root.resolve()) for name, root in self._roots.items() if root is not None}
         witness = {self._gate(s): WITNESS[s.activity] for s in specs
-                   if s.activity in WITNESS and s.hierarchy in self._gate_roots}
+                   if s.activity in WITNESS and s.hierarchy in self._gate_roots and self._hierarchical(s)}
         self._witness = [(gate, keys) for gate, keys in witness.items() if gate is not None]
         wanted = {s.hierarchy for s in specs}
         indexes: dict[Path, CgroupIndex] = {}
@@ -139,6 +139,15 @@ class CgroupReader:
         self.left_out: list[str] = []
         self._warned: set[tuple[str, str]] = set()
         self._log = log.get()
+
+    def _hierarchical(self, spec: FileSpec) -> bool:
+        """Whether a witness file is hierarchical: v1 memory is not under ``memory.use_hierarchy`` 0 (before 5.11)."""
+        if spec.hierarchy != "memory":
+            return True
+        try:
+            return (self._roots["memory"] / "memory.use_hierarchy").read_bytes().strip() != b"0"
+        except OSError:
+            return True
 
     def _warn(self, spec: FileSpec, cause: str, path: str) -> None:
         if (spec.name, cause) not in self._warned:
