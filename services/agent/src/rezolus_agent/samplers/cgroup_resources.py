@@ -23,6 +23,10 @@ Invariants:
   Each value is what its file said when last read.  With 1,000 cgroups the
   per-second reads are 2 files per cgroup on v2 and 4 on v1 instead of 10
   and 12 (docs/performance.md).
+- Between slow reads a cgroup's per-second files are read only when its
+  parent's hierarchical CPU time or memory moved (``cgreader.read``); the
+  others repeat their last values, so a value is at most ``slow_interval``
+  late (docs/metrics.md says when).  Frames still carry every series.
 - New cgroups are found by walking the hierarchies at most every
   ``rescan_interval`` (default 10s; a walk of 1,000 cgroups costs about as
   much as reading them); the v2 walk is shared with the BPF samplers when they
@@ -159,6 +163,8 @@ class CgroupResources(ProcSampler):
         self._slow: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
         self._fast: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
         self._pos: dict[str, tuple[int, int]] = {}
+        self._cvals: list[int] = []
+        self._gvals: list[int] = []
         self._generation = -1
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._warned_untracked = False
@@ -222,22 +228,24 @@ class CgroupResources(ProcSampler):
                 cached.pop(gone, None)
                 fast.pop(gone, None)
         entries, pos = self._entries, self._pos
+        cvals, gvals = self._cvals, self._gvals
         for path, values in found.items():
-            now = fast[path] = entries(path, values)
+            now = entries(path, values)
+            old = fast.get(path)
+            fast[path] = now
+            if rebuild:
+                continue
             at = pos.get(path)
-            if rebuild or at is None or self._ids_differ(at, now):
+            if at is None or old is None or old[0] != now[0] or old[2] != now[2]:
                 rebuild = True
             else:
-                self._cvals[at[0]:at[0] + len(now[1])] = now[1]
-                self._gvals[at[1]:at[1] + len(now[3])] = now[3]
+                cvals[at[0]:at[0] + len(now[1])] = now[1]
+                gvals[at[1]:at[1] + len(now[3])] = now[3]
         if rebuild:
             self._rebuild()
-
-    def _ids_differ(self, at: tuple[int, int], now: tuple[list[int], list[int], list[int], list[int]]) -> bool:
-        """Whether a cgroup's per-second series are no longer those at its place in the arrays."""
-        cids, gids = self._cids, self._gids
-        return bool(cids[at[0]:at[0] + len(now[0])].tolist() != now[0]
-                    or gids[at[1]:at[1] + len(now[2])].tolist() != now[2])
+        elif found:
+            cids, _, gids, _ = self._arrays  # type: ignore[misc]
+            self._arrays = (cids, np.array(cvals, dtype=np.uint64), gids, np.array(gvals, dtype=np.int64))
 
     def _rebuild(self) -> None:
         """The arrays emitted every frame: per cgroup its per-second values, then its slow ones."""
@@ -263,9 +271,9 @@ class CgroupResources(ProcSampler):
             gvals += now[3]
             gvals += kept[3]
         self._pos = pos
+        self._cvals, self._gvals = cvals, gvals
         self._arrays = (np.array(cids, dtype=np.uint32), np.array(cvals, dtype=np.uint64),
                         np.array(gids, dtype=np.uint32), np.array(gvals, dtype=np.int64))
-        self._cids, self._cvals, self._gids, self._gvals = self._arrays
 
     def sample(self, out: FrameBuilder) -> None:
         """Read the files when ``interval`` has passed, then emit the latest values."""
