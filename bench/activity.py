@@ -178,6 +178,10 @@ class Worker:
         """CPU seconds of one read (per-second files, or every file with ``slow``)."""
         return float(self._ask("slow" if slow else "fast"))
 
+    def walk(self) -> float:
+        """CPU seconds of one walk of the reader's hierarchies for new cgroups."""
+        return float(self._ask("walk"))
+
     def close(self) -> None:
         """Stop the worker."""
         if self.proc.stdin is None:
@@ -191,6 +195,7 @@ def worker(src: str, root: Path, cap: int) -> None:
     if src:
         sys.path[:0] = [f"{src}/core/src", f"{src}/recording/src", f"{src}/services/agent/src"]
     from rezolus_agent import cgreader  # noqa: PLC0415 - after choosing the version's sources
+    from rezolus_agent.cgroups import scan  # noqa: PLC0415
     from rezolus_agent.registry import available  # noqa: PLC0415
     from rezolus_agent.sampler import SamplerContext  # noqa: PLC0415
     from rezolus_agent.series import FrameBuilder, SeriesRegistry  # noqa: PLC0415
@@ -206,6 +211,11 @@ def worker(src: str, root: Path, cap: int) -> None:
         command = line.strip()
         if command == "origin":
             answer = f"{cgreader.__file__} ({len(sampler._reader._cgroups)} cgroups)"  # type: ignore[attr-defined]  # noqa: SLF001
+        elif command == "walk":
+            start = time.process_time()
+            for index in sampler._reader._indexes:  # type: ignore[attr-defined]  # noqa: SLF001
+                scan(index.mount)
+            answer = repr(time.process_time() - start)
         else:
             start = time.process_time()
             sampler._read(slow=command == "slow")  # type: ignore[attr-defined]  # noqa: SLF001
@@ -224,11 +234,11 @@ def extract(rev: str, into: Path) -> None:
 
 
 def compare_activity(title: str, root: Path, *, made: RealTree | None, before: str, rounds: int,
-                     inproc: dict[str, float]) -> None:
+                     cgroups: int) -> None:
     """Median per-second read of ``before`` and this checkout at each activity level, alternating; prints markdown."""
     src = Path(tempfile.mkdtemp(prefix="rzcg-before-"))
     extract(before, src)
-    cap = int(inproc["cgroups"]) + 64
+    cap = cgroups + 64
     workers = {"before": Worker(src, root, cap), "after": Worker(None, root, cap)}
     activity = RealActivity() if made is not None else FixtureActivity(root)
     plan = levels(made.leaves if made is not None else fixture_leaves(root))
@@ -243,26 +253,27 @@ def compare_activity(title: str, root: Path, *, made: RealTree | None, before: s
                         times.setdefault((name, version), []).append(w.read(slow=False))
             for version, w in order:
                 times.setdefault(("slow", version), []).append(w.read(slow=True))
+                times.setdefault(("walk", version), []).append(w.walk())
     finally:
         activity.close()
         for w in workers.values():
             w.close()
         shutil.rmtree(src)
     med = {key: statistics.median(v) for key, v in times.items()}
-    walk = inproc["walk"] / 10
     sys.stdout.write(f"\n### {title}: per-second reads under activity, `{before}` vs this checkout\n\n"
                      f"before: {workers['before'].origin}; after: {workers['after'].origin}\n\n"
                      "| active each second | before: per-second read (ms) | after (ms) | after / before |"
                      " before at the defaults (% of a core) | after at the defaults |\n|---|---|---|---|---|---|\n")
     for name in plan:
         b, a = med[(name, "before")], med[(name, "after")]
-        at_b = 0.9 * b + 0.1 * med[("slow", "before")] + walk
-        at_a = 0.9 * a + 0.1 * med[("slow", "after")] + walk
+        at_b = 0.9 * b + 0.1 * (med[("slow", "before")] + med[("walk", "before")])
+        at_a = 0.9 * a + 0.1 * (med[("slow", "after")] + med[("walk", "after")])
         sys.stdout.write(f"| {name} | {b * 1e3:.1f} | {a * 1e3:.1f} | {a / b:.2f} | {at_b * 100:.2f} |"
                          f" **{at_a * 100:.2f}** |\n")
     sys.stdout.write(f"\nEvery file (the slow read): before {med[('slow', 'before')] * 1e3:.1f} ms, after"
-                     f" {med[('slow', 'after')] * 1e3:.1f} ms; walk {inproc['walk'] * 1e3:.1f} ms. At the defaults ="
-                     " 0.9 x per-second read + 0.1 x every file + walk / 10.\n")
+                     f" {med[('slow', 'after')] * 1e3:.1f} ms; walk for new cgroups: before"
+                     f" {med[('walk', 'before')] * 1e3:.1f} ms, after {med[('walk', 'after')] * 1e3:.1f} ms."
+                     " At the defaults = 0.9 x per-second read + 0.1 x (every file + walk).\n")
 
 
 def main(argv: list[str]) -> None:

@@ -3,13 +3,14 @@
     .venv/bin/python bench/cgroup_bench.py [--cgroups 1000] [--rounds 5] [--real] [--before main]
 
 Trees: a pure-v2 fixture tree of N cgroups generated in a temp dir (every
-file of tests/support/cgroup_trees.py's v2 layout), and with ``--real`` N
-cgroups created in this machine's v1 cpu, memory and blkio hierarchies (root;
-removed afterwards), where the kernel generates every file.
+file of tests/support/cgroup_trees.py's v2 layout; 50 units per slice), and
+with ``--real`` N cgroups created in this machine's v1 cpu, cpuacct, memory
+and blkio hierarchies (root; top / 20 groups / leaves; removed afterwards),
+where the kernel generates every file.
 Conditions per tree, interleaved round by round (medians of CPU time of this
 process): the sampler reading every file (a slow read, every
-``slow_interval``); the sampler reading only its per-second files (the reads
-in between); the sampler at a 100 ms agent
+``slow_interval``); the sampler's per-second read of the idle tree (the reads
+in between; activity-pruned, see below); the sampler at a 100 ms agent
 interval with its own 1 s cadence (10 frames, one read); a reference reader
 that opens, reads and closes the same files without parsing (the naive way);
 and preads of already open files without parsing (the floor for any Python
@@ -185,7 +186,8 @@ def main() -> None:
         fixture_tree(tmp, args.cgroups)
         fixture = measure(tmp, args.rounds, args.cgroups)
         report("v2 fixture tree (regular files)", fixture)
-        compare_activity("v2 fixture tree", tmp, made=None, before=args.before, rounds=args.rounds, inproc=fixture)
+        compare_activity("v2 fixture tree", tmp, made=None, before=args.before, rounds=args.rounds,
+                         cgroups=int(fixture["cgroups"]))
     finally:
         shutil.rmtree(tmp)
     if args.real:
@@ -196,7 +198,7 @@ def main() -> None:
             real = measure(Path("/"), args.rounds, args.cgroups)
             report("real v1 cgroups (kernel-generated files)", real)
             compare_activity("real v1 cgroups", Path("/"), made=made, before=args.before, rounds=args.rounds,
-                             inproc=real)
+                             cgroups=int(real["cgroups"]))
         finally:
             made.remove()
     sys.stdout.write(f"at end: {load_line()}\n")
