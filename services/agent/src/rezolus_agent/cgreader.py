@@ -58,7 +58,7 @@ WITNESS = {"cpu": ("user", "system"), "memory": ("memory_current",)}
 
 
 class _Cgroup:
-    __slots__ = ("blocked", "files", "fresh", "gates", "gone", "moved", "parent", "path", "quota", "sig",
+    __slots__ = ("blocked", "files", "fresh", "gates", "gone", "moved", "parent", "parents", "path", "quota", "sig",
                  "slow_read", "values")
 
     def __init__(self, path: str) -> None:
@@ -69,6 +69,7 @@ class _Cgroup:
         self.fresh = True  # read every per-second file next time (new, or its last read failed)
         self.gone = False
         self.parent: _Cgroup | None = None
+        self.parents = False  # some tracked cgroup is its child (only then are its witness values kept)
         self.values: dict[str, int] = {}  # the per-second values last read
         self.sig: dict[Gate, tuple[int, ...]] = {}  # witness values last read, per gate
         self.moved: dict[Gate, int] = {}  # per gate with a witness: the read in which it last changed
@@ -174,8 +175,12 @@ class CgroupReader:
                 self._cgroups[path] = self._open(path)
         cgroups = self._cgroups
         for path in tracked:
+            cgroups[path].parents = False
+        for path in tracked:
             cgroup = cgroups[path]
             cgroup.parent = None if path == "/" else cgroups.get(path.rsplit("/", 1)[0] or "/")
+            if cgroup.parent is not None:
+                cgroup.parent.parents = True
         self._order = [cgroups[p] for p in tracked]
         self.generation += 1
 
@@ -292,7 +297,7 @@ class CgroupReader:
         if got is None:
             return None
         values, slow_values = got
-        for gate, witness in self._witness:
+        for gate, witness in self._witness if cgroup.parents else ():
             sig = tuple([values[k] for k in witness if k in values])
             if sig and cgroup.sig.get(gate) != sig:
                 cgroup.sig[gate] = sig
