@@ -31,6 +31,7 @@ from pathlib import Path
 HIER = Path("/sys/fs/cgroup")
 ENTERED = ("cpu", "cpuacct", "memory")
 PER_GROUP = 50
+ANSWER = "=answer "
 
 
 class RealTree:
@@ -172,7 +173,12 @@ class Worker:
             raise RuntimeError("no pipes")
         stdin.write(command + "\n")
         stdin.flush()
-        return stdout.readline().strip()
+        while True:  # the agent's log lines share stdout with the answers
+            line = stdout.readline()
+            if not line:
+                raise RuntimeError(f"worker ended before answering {command}")
+            if line.startswith(ANSWER):
+                return line[len(ANSWER):].strip()
 
     def read(self, *, slow: bool) -> float:
         """CPU seconds of one read (per-second files, or every file with ``slow``)."""
@@ -220,7 +226,7 @@ def worker(src: str, root: Path, cap: int) -> None:
             start = time.process_time()
             sampler._read(slow=command == "slow")  # type: ignore[attr-defined]  # noqa: SLF001
             answer = repr(time.process_time() - start)
-        sys.stdout.write(answer + "\n")
+        sys.stdout.write(f"{ANSWER}{answer}\n")
         sys.stdout.flush()
     sampler.close()  # type: ignore[attr-defined]
 
@@ -238,7 +244,7 @@ def compare_activity(title: str, root: Path, *, made: RealTree | None, before: s
     """Median per-second read of ``before`` and this checkout at each activity level, alternating; prints markdown."""
     src = Path(tempfile.mkdtemp(prefix="rzcg-before-"))
     extract(before, src)
-    cap = cgroups + 64
+    cap = cgroups + 256
     workers = {"before": Worker(src, root, cap), "after": Worker(None, root, cap)}
     activity = RealActivity() if made is not None else FixtureActivity(root)
     plan = levels(made.leaves if made is not None else fixture_leaves(root))
