@@ -1,19 +1,26 @@
 """cgroup_resources cost with many cgroups, measured side by side in one run.
 
-    .venv/bin/python bench/cgroup_bench.py [--cgroups 1000] [--rounds 5] [--real]
+    .venv/bin/python bench/cgroup_bench.py [--cgroups 1000] [--rounds 5] [--real] [--before main]
 
 Trees: a pure-v2 fixture tree of N cgroups generated in a temp dir (every
-file of tests/support/cgroup_trees.py's v2 layout), and with ``--real`` N
-cgroups created in this machine's v1 cpu, memory and blkio hierarchies (root;
-removed afterwards), where the kernel generates every file.
+file of tests/support/cgroup_trees.py's v2 layout; 50 units per slice), and
+with ``--real`` N cgroups created in this machine's v1 cpu, cpuacct, memory
+and blkio hierarchies (root; top / 20 groups / leaves; removed afterwards),
+where the kernel generates every file.
 Conditions per tree, interleaved round by round (medians of CPU time of this
 process): the sampler reading every file (a slow read, every
-``slow_interval``); the sampler reading only its per-second files (the reads
-in between); the sampler at a 100 ms agent
+``slow_interval``); the sampler's per-second read of the idle tree (the reads
+in between; activity-pruned, see below); the sampler at a 100 ms agent
 interval with its own 1 s cadence (10 frames, one read); a reference reader
 that opens, reads and closes the same files without parsing (the naive way);
 and preads of already open files without parsing (the floor for any Python
-reader).  Prints markdown for docs/performance.md.
+reader).
+
+Activity (issue #14): the per-second read of ``--before`` (a git revision,
+extracted to a temp dir) and of this checkout, each in its own worker
+process, alternately, after a fresh round of activity before every read, with
+0 %, 10 % and 100 % of the leaf cgroups active (``activity.py`` says what
+"active" does on each tree).  Prints markdown for docs/performance.md.
 """
 
 from __future__ import annotations
@@ -27,12 +34,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from _common import load_line
+from activity import compare_activity, real_tree
 
 from rezolus_agent import cgreader
 from rezolus_agent.cgroups import scan
@@ -46,37 +53,19 @@ HIER = Path("/sys/fs/cgroup")
 
 
 def fixture_tree(root: Path, count: int) -> None:
-    """N v2 cgroups, 50 per parent slice, as a systemd host with many pods would have."""
+    """N v2 cgroups, 50 per parent slice (whose files exist too), as a systemd host with many pods would have."""
     v2_cgroup(root / "sys/fs/cgroup", 1, root=True)
     for i in range(count - 1):
+        if i % 50 == 0:
+            v2_cgroup(root / f"sys/fs/cgroup/group-{i // 50}.slice", count + i)
         v2_cgroup(root / f"sys/fs/cgroup/group-{i // 50}.slice/unit-{i}.scope", i + 2)
     (root / "proc/pressure").mkdir(parents=True)
     for res in ("cpu", "memory", "io"):
         (root / "proc/pressure" / res).write_text("some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n")
 
 
-def real_tree(count: int) -> list[Path]:
-    """N cgroups in the real v1 cpu, memory and blkio hierarchies (empty ones)."""
-    made = []
-    tag = uuid.uuid4().hex[:6]
-    for controller in ("cpu", "memory", "blkio"):
-        top = HIER / controller / f"rzbench-{tag}"
-        top.mkdir()
-        made.append(top)
-        for i in range(count - 1):
-            (top / f"c{i}").mkdir()
-    return made
-
-
-def remove_real(made: list[Path]) -> None:
-    for top in made:
-        for child in top.iterdir():
-            if child.is_dir():
-                child.rmdir()
-        top.rmdir()
-
-
 def sampler_for(root: Path, count: int) -> tuple[object, SeriesRegistry]:
+    """A started cgroup_resources sampler of the tree at ``root`` reading up to ``count`` cgroups."""
     registry = SeriesRegistry("b" * 32, {})
     ctx = SamplerContext(registry, Section({"max_cgroups": count}, "bench"), proc=root / "proc", sys=root / "sys")
     sampler = available()["cgroup_resources"](ctx)
@@ -112,8 +101,8 @@ def _measure(sampler, rounds: int) -> dict[str, float]:  # noqa: ANN001, C901 - 
     sampler.sample(FrameBuilder())  # opens files, registers series
     reader = sampler._reader  # noqa: SLF001
     cgroups = list(reader._cgroups.values())  # noqa: SLF001
-    files = [path for c in cgroups for _, _, path in c.files]
-    fds = [fd for c in cgroups for fd, _, _ in c.files if fd >= 0]
+    files = [path for c in cgroups for _, _, path, _ in c.files]
+    fds = [fd for c in cgroups for fd, _, _, _ in c.files if fd >= 0]
     mounts = [index.mount for index in reader._indexes]  # noqa: SLF001
 
     def naive() -> None:
@@ -187,6 +176,7 @@ def main() -> None:
     parser.add_argument("--cgroups", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--real", action="store_true", help="also create N real v1 cgroups (root)")
+    parser.add_argument("--before", default="main", help="git revision compared with this checkout (activity)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     sys.stdout.write(f"open-file limit {soft}/{hard}; CPUs {os.cpu_count()}\n")
@@ -194,7 +184,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rzcg-"))
     try:
         fixture_tree(tmp, args.cgroups)
-        report("v2 fixture tree (regular files)", measure(tmp, args.rounds, args.cgroups))
+        fixture = measure(tmp, args.rounds, args.cgroups)
+        report("v2 fixture tree (regular files)", fixture)
+        compare_activity("v2 fixture tree", tmp, made=None, before=args.before, rounds=args.rounds,
+                         cgroups=int(fixture["cgroups"]))
     finally:
         shutil.rmtree(tmp)
     if args.real:
@@ -202,9 +195,12 @@ def main() -> None:
         try:
             layout = cgreader.discover(HIER)
             sys.stdout.write(f"\nreal layout: v2 at {layout.v2}, v1 {sorted(layout.v1)}\n")
-            report("real v1 cgroups (kernel-generated files)", measure(Path("/"), args.rounds, args.cgroups))
+            real = measure(Path("/"), args.rounds, args.cgroups)
+            report("real v1 cgroups (kernel-generated files)", real)
+            compare_activity("real v1 cgroups", Path("/"), made=made, before=args.before, rounds=args.rounds,
+                             cgroups=int(real["cgroups"]))
         finally:
-            remove_real(made)
+            made.remove()
     sys.stdout.write(f"at end: {load_line()}\n")
 
 

@@ -8,6 +8,7 @@ Workloads run in cgroups the tests create and remove; all loops are bounded.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from rezolus_agent import cgreader
 from support.docker import require_docker
 from support.env import require, wait_for
 from support.sampling import frame, k, start, strip_identity
@@ -206,6 +208,64 @@ def test_removed_cgroup_is_skipped_and_sampler_keeps_running(capsys: pytest.Capt
         sampler.close()
     lines = [x for x in capsys.readouterr().out.splitlines() if "cgroup file skipped" in x]
     assert len([x for x in lines if "removed" in x]) == 1, lines
+
+
+@contextlib.contextmanager
+def nested(controllers: tuple[str, ...], rels: tuple[str, ...]) -> Iterator[str]:
+    """``rels`` (parents first) under a fresh top cgroup in each controller; yields the top's name."""
+    top = f"rzt-{uuid.uuid4().hex[:8]}"
+    made = [HIER / c / top / rel for c in controllers for rel in ("", *rels)]
+    for path in made:
+        path.mkdir()
+    try:
+        yield top
+    finally:
+        for path in reversed(made):
+            wait_for(lambda p=path: not (p / "cgroup.procs").read_text().split(), timeout=10, what="cgroup empty")
+            path.rmdir()
+
+
+def test_activity_pruned_reads_follow_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-second reads: a process's memory and CPU time three levels down are read at once; an idle subtree is not."""
+    require((HIER / "cpuacct" / "cpuacct.usage_user").is_file(), "cgroup v1 cpuacct hierarchy")
+    with nested(("cpuacct", "memory"), ("busy", "idle", "idle/leaf")) as top:
+        sampler, registry = start("cgroup_resources", ROOT, {"interval": "1s", "slow_interval": "1h"})
+        sampler.clock = itertools.count(0, 1_000_000_000).__next__  # type: ignore[attr-defined]
+        frame(sampler, registry)
+        busy = HIER / "memory" / top / "busy"
+        join = "".join(f"open({str(HIER / c / top / 'busy/cgroup.procs')!r}, 'w').write(str(os.getpid()))\n"
+                       for c in ("cpuacct", "memory"))
+        code = (f"import os, time\n{join}b = bytearray(40 << 20)\nb[::4096] = b'x' * len(b[::4096])\n"
+                "end = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+                "print('ready', flush=True)\nimport sys\nsys.stdin.read()")
+        reads: list[str] = []
+        real = os.pread
+
+        def counting(fd: int, n: int, offset: int) -> bytes:
+            reads.append(str(Path(f"/proc/self/fd/{fd}").readlink()))
+            return real(fd, n, offset)
+
+        def kernel() -> dict[str, int]:
+            acct = HIER / "cpuacct" / top / "busy"
+            return {"memory": int((busy / "memory.usage_in_bytes").read_text()),
+                    "user": int((acct / "cpuacct.usage_user").read_text()),
+                    "system": int((acct / "cpuacct.usage_sys").read_text())}
+
+        with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stdin=subprocess.PIPE) as worker:
+            assert worker.stdout is not None
+            assert worker.stdout.readline().strip() == b"ready"
+            monkeypatch.setattr(cgreader.os, "pread", counting)
+            before, values, after = bracket(sampler, registry, f"/{top}/busy", kernel)
+            monkeypatch.undo()
+            worker.kill()
+        sampler.close()
+    assert before["memory"] >= 40 * MIB
+    for key, metric in (("memory", k("cgroup_memory_current")), ("user", k("cgroup_cpu_usage", state="user")),
+                        ("system", k("cgroup_cpu_usage", state="system"))):
+        assert min(before[key], after[key]) <= values[metric] <= max(before[key], after[key]), key
+    assert f"{busy}/memory.usage_in_bytes" in reads
+    assert f"{busy.parent}/idle/memory.usage_in_bytes" in reads  # a sibling of busy: its parent moved
+    assert not [r for r in reads if f"/{top}/idle/leaf/" in r], reads
 
 
 

@@ -130,3 +130,29 @@ def test_cgroup_index_keeps_cgroups_a_walk_missed(tmp_path: Path, monkeypatch: p
     assert set(index.refresh().values()) == {"/", "/a", "/b"}
     (tmp_path / "b").rmdir()
     assert set(index.refresh().values()) == {"/", "/a"}
+
+
+def test_cgroup_walk_lists_only_directories_with_subdirectories(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cgroup is found; leaves (link count 2: no subdirectories) are not listed, only stat'ed."""
+    from rezolus_agent import cgroups  # noqa: PLC0415 - test-local import keeps the module list short
+
+    for rel in ("a/b/c", "a/d", "e"):
+        (tmp_path / rel).mkdir(parents=True)
+    (tmp_path / "a/d/cpu.stat").write_text("usage_usec 1\n")
+    listed: list[str] = []
+    real = os.scandir
+
+    def counting(path: str) -> object:
+        listed.append(os.path.relpath(path, tmp_path))
+        return real(path)
+
+    monkeypatch.setattr(cgroups.os, "scandir", counting)
+    found = cgroups.scan(tmp_path)
+    assert sorted(found.values()) == ["/", "/a", "/a/b", "/a/b/c", "/a/d", "/e"]
+    assert found[(tmp_path / "a/b/c").stat().st_ino] == "/a/b/c"
+    assert sorted(listed) == [".", "a", "a/b"]
+    (tmp_path / "a/d/new").mkdir()
+    listed.clear()
+    assert "/a/d/new" in cgroups.scan(tmp_path).values()
+    assert "a/d" in listed

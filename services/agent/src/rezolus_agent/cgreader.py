@@ -1,172 +1,112 @@
 """Reading cgroup resource files of every tracked cgroup, on v2, v1 or hybrid hosts.
 
 Invariants:
-- ``discover(root)`` takes the cgroup root (``/sys/fs/cgroup`` or a fixture
-  tree): the root itself is v2 when it has ``cgroup.controllers``; otherwise
-  each child directory is a v1 hierarchy (controllers told by their files,
-  ``cpu,cpuacct`` style co-mounts included) or the hybrid v2 mount.
-- ``plan`` picks one source per kind of value: v2 files when the v2 root has
-  the controller, else the v1 hierarchy; CPU user/system time comes from v1
-  cpuacct when mounted, else v2 ``cpu.stat``; pressure is v2 only.  So a
-  value is never reported twice for one cgroup path.
+- Layouts and the plan of files are ``cgplan``'s (re-exported here).
 - Cgroups are identified by their path below the hierarchy root; a path found
   in several hierarchies is one cgroup.  Hierarchies are walked for new
   cgroups at most every ``rescan_s`` (the v2 walk may be the BPF samplers'
-  shared one); a removed cgroup is dropped at its first failed read.  At most ``capacity`` paths are read,
-  shallowest first (the order the BPF samplers' slot tables use).
+  shared one); a removed cgroup is dropped at its first failed read.  At most
+  ``capacity`` paths are read, shallowest first (the order the BPF samplers'
+  slot tables use), and parents before children.
 - Files stay open between reads (``pread`` at offset 0 re-generates a kernfs
   file), several times cheaper than open/read/close, for at most ``fd_budget``
   files; the files of cgroups beyond the budget are opened, read and closed
   at every read.  A file that does not exist in a cgroup (the v2 root has no
   ``memory.current``) is simply not read.
 - A cgroup whose read fails (removed, unreadable, unparseable) is left out of
-  that read whole, never half-reported; each cause (file and error) is logged
-  once per reader, not once per frame.
+  that read whole, never half-reported, and its files are all read at its
+  next read; each cause (file and error) is logged once per reader, not once
+  per frame.
 - Two cadences: ``read(slow=False)`` skips the files of ``SLOW`` (settings,
   rare-event counters, block IO, swap, pressure) of cgroups already read
   once; the caller repeats their last values.  Per-second and slow values are
   returned apart, so a caller can keep the slow ones without re-handling
   them every second.  v1 swap (``memsw`` minus usage) is derived from the
   usage read in the same pass.
+- Activity pruning of the per-second files (``read``): CPU time and memory in
+  use are hierarchical (a parent's include every descendant's, charged in the
+  same kernel update), so a cgroup's per-second files are read only when its
+  parent's value of the same kind, in the same hierarchy, changed in this
+  read.  A change whose effects cancel in the parent (two children's memory
+  moving by opposite amounts), or throttling counters that move without CPU
+  time moving, is read at the next ``slow`` read at the latest; values
+  are cumulative or current, never lost, only late.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rezolus_agent import cgfiles
+from rezolus_agent.cgplan import SLOW, FileSpec, Layout, discover, plan
 from rezolus_agent.cgroups import CgroupIndex
 from rezolus_core import log
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
-V1_MARKERS = {"cpu": "cpu.cfs_quota_us", "cpuacct": "cpuacct.usage", "memory": "memory.usage_in_bytes",
-              "blkio": "blkio.throttle.io_service_bytes"}
+__all__ = ["SLOW", "WITNESS", "CgroupReader", "FileSpec", "Layout", "discover", "plan"]
+
 _GONE = (errno.ENODEV, errno.ENOENT)
 _CHUNK = 4096
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where each hierarchy of a cgroup root is."""
-
-    v2: Path | None = None
-    v2_controllers: frozenset[str] = frozenset()
-    v1: dict[str, Path] = field(default_factory=dict)
-
-
-def _controllers(path: Path) -> frozenset[str]:
-    try:
-        return frozenset((path / "cgroup.controllers").read_text(encoding="ascii").split())
-    except OSError:
-        return frozenset()
-
-
-def discover(root: Path) -> Layout:
-    """The hierarchies under a cgroup root (pure v2, hybrid, or v1)."""
-    if (root / "cgroup.controllers").is_file():
-        return Layout(root, _controllers(root))
-    v2: Path | None = None
-    v1: dict[str, Path] = {}
-    try:
-        children = sorted(p for p in root.iterdir() if p.is_dir())
-    except OSError:
-        return Layout()
-    for child in children:
-        if (child / "cgroup.controllers").is_file():
-            v2 = v2 or child
-            continue
-        for controller, marker in V1_MARKERS.items():
-            if controller not in v1 and (child / marker).is_file():
-                v1[controller] = child
-    return Layout(v2, _controllers(v2) if v2 else frozenset(), v1)
-
-
-@dataclass(frozen=True)
-class FileSpec:
-    """One interface file: its name, which hierarchy it lives in (``v2`` or a v1 controller), its parser.
-
-    ``slow``: read only on slow reads (see ``SLOW`` and the module head).
-    """
-
-    name: str
-    hierarchy: str
-    parse: Callable[[bytes], dict[str, int]]
-    slow: bool = False
-
-
-# Files read on the slow cadence: settings an operator writes (quota, period,
-# memory limit), counters of rare events (memory limit hits, OOM kills), block
-# IO, swap and pressure.  CPU time, throttling and memory in use are read at
-# every read.
-SLOW = frozenset({
-    "cpu.max", "cpu.cfs_quota_us", "cpu.cfs_period_us", "memory.max", "memory.limit_in_bytes",
-    "memory.swap.current", "memory.memsw.usage_in_bytes", "memory.events", "memory.failcnt", "memory.oom_control",
-    "io.stat", "blkio.throttle.io_service_bytes", "blkio.throttle.io_serviced",
-    "cpu.pressure", "memory.pressure", "io.pressure",
-})
-
-
-def plan(layout: Layout, *, pressure: bool) -> list[FileSpec]:
-    """The files to read in every cgroup, one source per value (see the module head)."""
-    v2c, v1 = layout.v2_controllers, layout.v1
-    specs: list[FileSpec] = []
-    usage_v2 = layout.v2 is not None and "cpuacct" not in v1
-    if "cpuacct" in v1:
-        specs += [FileSpec("cpuacct.usage_user", "cpuacct", cgfiles.single("user")),
-                  FileSpec("cpuacct.usage_sys", "cpuacct", cgfiles.single("system"))]
-    if "cpu" in v2c:
-        stat = cgfiles.v2_cpu_stat if usage_v2 else cgfiles.v2_cpu_bandwidth
-        specs += [FileSpec("cpu.stat", "v2", stat), FileSpec("cpu.max", "v2", cgfiles.v2_cpu_max)]
-    else:
-        if usage_v2:
-            specs.append(FileSpec("cpu.stat", "v2", cgfiles.v2_cpu_usage))
-        if "cpu" in v1:
-            specs += [FileSpec("cpu.stat", "cpu", cgfiles.v1_cpu_stat),
-                      FileSpec("cpu.cfs_quota_us", "cpu", cgfiles.single("quota", unlimited=b"-1", scale=1000)),
-                      FileSpec("cpu.cfs_period_us", "cpu", cgfiles.single("period", scale=1000))]
-    if "memory" in v2c:
-        specs += [FileSpec("memory.current", "v2", cgfiles.single("memory_current")),
-                  FileSpec("memory.max", "v2", cgfiles.single("memory_limit", unlimited=b"max")),
-                  FileSpec("memory.swap.current", "v2", cgfiles.single("swap_current")),
-                  FileSpec("memory.events", "v2", cgfiles.v2_memory_events)]
-    elif "memory" in v1:
-        specs += [FileSpec("memory.usage_in_bytes", "memory", cgfiles.single("memory_current")),
-                  FileSpec("memory.limit_in_bytes", "memory", cgfiles.single("memory_limit", unlimited=b"-1")),
-                  FileSpec("memory.memsw.usage_in_bytes", "memory", cgfiles.single("memsw_current")),
-                  FileSpec("memory.failcnt", "memory", cgfiles.single("event_max")),
-                  FileSpec("memory.oom_control", "memory", cgfiles.v1_oom_control)]
-    if "io" in v2c:
-        specs.append(FileSpec("io.stat", "v2", cgfiles.v2_io_stat))
-    elif "blkio" in v1:
-        specs += [FileSpec("blkio.throttle.io_service_bytes", "blkio", cgfiles.v1_blkio("bytes")),
-                  FileSpec("blkio.throttle.io_serviced", "blkio", cgfiles.v1_blkio("ops"))]
-    if pressure and layout.v2 is not None:
-        specs += [FileSpec(f"{r}.pressure", "v2", cgfiles.pressure(r)) for r in ("cpu", "memory", "io")]
-    return [FileSpec(s.name, s.hierarchy, s.parse, slow=s.name in SLOW) for s in specs]
+Gate = tuple[str, str]
+# The hierarchical values that witness activity below a cgroup, by kind of gate.
+WITNESS = {"cpu": ("user", "system"), "memory": ("memory_current",)}
 
 
 class _Cgroup:
-    __slots__ = ("blocked", "files", "path", "slow_read")
+    __slots__ = ("blocked", "files", "fresh", "gates", "gone", "moved", "parent", "parents", "path", "quota", "sig",
+                 "slow_read", "values")
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.files: list[tuple[int, FileSpec, Path]] = []
+        self.files: list[tuple[int, FileSpec, Path, Gate | None]] = []
         self.blocked: list[tuple[Path, FileSpec]] = []
         self.slow_read = False  # its slow files were read at least once
+        self.fresh = True  # read every per-second file next time (new, or its last read failed)
+        self.gone = False
+        self.parent: _Cgroup | None = None
+        self.parents = False  # some tracked cgroup is its child (only then are its witness values kept)
+        self.values: dict[str, int] = {}  # the per-second values last read
+        self.sig: dict[Gate, tuple[int, ...]] = {}  # witness values last read, per gate
+        self.moved: dict[Gate, int] = {}  # per gate with a witness: the read in which it last changed
+        self.quota: int | None = None
+        self.gates: list[tuple[Gate, bool]] = []  # (gate, throttling only) of its per-second files
+
+    def idle(self, now: int) -> bool:
+        """Whether no per-second file is due: every one is gated by a parent's witness that did not move now."""
+        parent = self.parent
+        if parent is None or parent.gone:
+            return False
+        moved = parent.moved
+        for gate, bandwidth in self.gates:
+            if bandwidth and self.quota == 0:
+                continue
+            at = moved.get(gate)
+            if at is None or at == now:
+                return False
+        return True
 
     def close(self) -> int:
         """Close the held files; returns how many were held."""
-        held = [fd for fd, _, _ in self.files if fd >= 0]
+        held = [fd for fd, _, _, _ in self.files if fd >= 0]
         for fd in held:
             os.close(fd)
         self.files = []
         return len(held)
+
+    def wants(self, spec: FileSpec, gate: Gate, now: int) -> bool:
+        """Whether a per-second file must be read now (see ``CgroupReader.read``)."""
+        if spec.activity == "bandwidth" and self.quota == 0:
+            return False
+        parent = self.parent
+        if parent is None or parent.gone:
+            return True
+        moved = parent.moved.get(gate)
+        return moved is None or moved == now
 
 
 class CgroupReader:
@@ -181,6 +121,10 @@ class CgroupReader:
         self.capacity = capacity
         self.untracked = 0
         self._roots = {"v2": layout.v2, **layout.v1} if layout.v2 else dict(layout.v1)
+        self._gate_roots = {name: str(root.resolve()) for name, root in self._roots.items() if root is not None}
+        witness = {self._gate(s): WITNESS[s.activity] for s in specs
+                   if s.activity in WITNESS and s.hierarchy in self._gate_roots and self._hierarchical(s)}
+        self._witness = [(gate, keys) for gate, keys in witness.items() if gate is not None]
         wanted = {s.hierarchy for s in specs}
         indexes: dict[Path, CgroupIndex] = {}
         for name, root in self._roots.items():
@@ -190,8 +134,21 @@ class CgroupReader:
         self._indexes = list(indexes.values())
         self._seen: list[dict[int, str]] = []
         self._cgroups: dict[str, _Cgroup] = {}
+        self._order: list[_Cgroup] = []
+        self._now = 0
+        self.generation = 0
+        self.left_out: list[str] = []
         self._warned: set[tuple[str, str]] = set()
         self._log = log.get()
+
+    def _hierarchical(self, spec: FileSpec) -> bool:
+        """Whether a witness file is hierarchical: v1 memory is not under ``memory.use_hierarchy`` 0 (before 5.11)."""
+        if spec.hierarchy != "memory":
+            return True
+        try:
+            return (self._roots["memory"] / "memory.use_hierarchy").read_bytes().strip() != b"0"
+        except OSError:
+            return True
 
     def _warn(self, spec: FileSpec, cause: str, path: str) -> None:
         if (spec.name, cause) not in self._warned:
@@ -209,11 +166,23 @@ class CgroupReader:
         keep = set(tracked)
         self.untracked = max(0, len(paths) - self.capacity)
         for path in [p for p in self._cgroups if p not in keep]:
-            self.open_fds -= self._cgroups.pop(path).close()
+            self._drop(self._cgroups.pop(path))
         for path in tracked:
             cgroup = self._cgroups.get(path)
             if cgroup is None or not (cgroup.files or cgroup.blocked):
+                if cgroup is not None:
+                    self._drop(cgroup)
                 self._cgroups[path] = self._open(path)
+        cgroups = self._cgroups
+        for path in tracked:
+            cgroups[path].parents = False
+        for path in tracked:
+            cgroup = cgroups[path]
+            cgroup.parent = None if path == "/" else cgroups.get(path.rsplit("/", 1)[0] or "/")
+            if cgroup.parent is not None:
+                cgroup.parent.parents = True
+        self._order = [cgroups[p] for p in tracked]
+        self.generation += 1
 
     def _open(self, path: str) -> _Cgroup:
         cgroup = _Cgroup(path)
@@ -232,21 +201,36 @@ class CgroupReader:
                 self._warn(spec, errno.errorcode.get(exc.errno or 0, str(exc)), path)
                 continue
             cgroup.files.append(self._hold(fd, spec, file))
+        self._gates(cgroup)
         return cgroup
 
-    def _hold(self, fd: int, spec: FileSpec, file: Path) -> tuple[int, FileSpec, Path]:
+    @staticmethod
+    def _gates(cgroup: _Cgroup) -> None:
+        cgroup.gates = list({(gate, spec.activity == "bandwidth") for _, spec, _, gate in cgroup.files if gate})
+
+    def _gate(self, spec: FileSpec) -> Gate | None:
+        if not spec.activity:
+            return None
+        return self._gate_roots[spec.hierarchy], "memory" if spec.activity == "memory" else "cpu"
+
+    def _hold(self, fd: int, spec: FileSpec, file: Path) -> tuple[int, FileSpec, Path, Gate | None]:
         """Keep ``fd`` open if the budget allows, else close it (the file is then opened at each read)."""
         if self.open_fds < self.fd_budget:
             self.open_fds += 1
-            return fd, spec, file
+            return fd, spec, file, self._gate(spec)
         os.close(fd)
-        return -1, spec, file
+        return -1, spec, file, self._gate(spec)
+
+    def _drop(self, cgroup: _Cgroup) -> None:
+        self.open_fds -= cgroup.close()
+        cgroup.gone = True
 
     def _forget(self, cgroup: _Cgroup) -> None:
         """Drop a removed cgroup now; the next rescan reopens it if its path is back (a restarted unit)."""
-        self.open_fds -= cgroup.close()
+        self._drop(cgroup)
         self._cgroups.pop(cgroup.path, None)
         self._seen = []
+        self.generation += 1
 
     def _retry_blocked(self, cgroup: _Cgroup) -> bool:
         """Open files that failed before; True when none is still blocked."""
@@ -261,6 +245,7 @@ class CgroupReader:
                 continue
             cgroup.files.append(self._hold(fd, spec, file))
         cgroup.blocked = still
+        self._gates(cgroup)
         return not still
 
     @staticmethod
@@ -274,12 +259,15 @@ class CgroupReader:
             if held < 0:
                 os.close(fd)
 
-    def _read_one(self, cgroup: _Cgroup, *, slow: bool) -> tuple[dict[str, int], dict[str, int] | None] | None:
-        slow = slow or not cgroup.slow_read
+    def _read_files(self, cgroup: _Cgroup, *, slow: bool, every: bool) -> tuple[dict[str, int], ...] | None:
+        """(per-second values, slow values) of the files due now; None when one failed (then left out)."""
         values: dict[str, int] = {}
         slow_values: dict[str, int] = {}
-        for i, (held, spec, file) in enumerate(cgroup.files):
-            if spec.slow and not slow:
+        for i, (held, spec, file, gate) in enumerate(cgroup.files):
+            if spec.slow:
+                if not slow:
+                    continue
+            elif not every and gate is not None and not cgroup.wants(spec, gate, self._now):
                 continue
             try:
                 data = os.pread(held, _CHUNK, 0) if held >= 0 else self._pread(held, file)
@@ -293,44 +281,90 @@ class CgroupReader:
                 else:
                     self._warn(spec, errno.errorcode.get(exc.errno or 0, str(exc)), cgroup.path)
                     self._block(cgroup, i)
+                self._failed(cgroup)
                 return None
             except ValueError as exc:
                 self._warn(spec, f"unparseable: {exc}", cgroup.path)
+                self._failed(cgroup)
                 return None
+        return values, slow_values
+
+    def _read_one(self, cgroup: _Cgroup, *, slow: bool) -> tuple[dict[str, int], dict[str, int] | None] | None:
+        """(per-second values, slow values or None) when any file was read; None when none was or the read failed."""
+        slow = slow or not cgroup.slow_read
+        every = slow or cgroup.fresh
+        got = self._read_files(cgroup, slow=slow, every=every)
+        if got is None:
+            return None
+        values, slow_values = got
+        for gate, witness in self._witness if cgroup.parents else ():
+            sig = tuple([values[k] for k in witness if k in values])
+            if sig and cgroup.sig.get(gate) != sig:
+                cgroup.sig[gate] = sig
+                cgroup.moved[gate] = self._now
+        cgroup.fresh = False
+        if every:
+            cgroup.values = values
+        elif values:
+            cgroup.values.update(values)
+        else:
+            return None
         if not slow:
-            return values, None
+            return cgroup.values, None
         memsw = slow_values.pop("memsw_current", None)
         if memsw is not None and "memory_current" in values:
             slow_values["swap_current"] = max(0, memsw - values["memory_current"])
+        cgroup.quota = slow_values.get("quota")
         cgroup.slow_read = True
-        return values, slow_values
+        return cgroup.values, slow_values
+
+    def _failed(self, cgroup: _Cgroup) -> None:
+        """A cgroup left out of this read: read in full next time; its children are read now."""
+        cgroup.fresh = True
+        for gate in cgroup.moved:
+            cgroup.moved[gate] = self._now
+        self.left_out.append(cgroup.path)
 
     def _block(self, cgroup: _Cgroup, i: int) -> None:
         """Close a file that failed to read; it is reopened at the next read."""
-        held, spec, file = cgroup.files.pop(i)
+        held, spec, file, _ = cgroup.files.pop(i)
         if held >= 0:
             os.close(held)
             self.open_fds -= 1
         cgroup.blocked.append((file, spec))
+        self._gates(cgroup)
 
     def read(self, *, slow: bool = True) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
-        """(path → values of the per-second files, path → values of the slow files) of the cgroups that read cleanly.
+        """(path → per-second values, path → slow values) of the cgroups read now; ``left_out``: those that failed.
 
-        Every cgroup that read cleanly is in the first; it is in the second
-        when its slow files were read now: always with ``slow``, else only
-        when it is new (a cgroup reads its slow files at once when first seen).
+        Cgroups are visited parents first.  A cgroup's per-second files are
+        read when it is new, its last read failed, ``slow`` is set, it has no
+        tracked parent, or its parent's witness (``WITNESS``: CPU time, memory
+        in use; both hierarchical) in the file's hierarchy changed in this
+        read; a file whose hierarchy gives the parent no witness is always
+        read.  Throttling-only files (v1 ``cpu.stat``) are not read while
+        the cgroup's quota is unlimited (the kernel leaves them unchanged).
+        A cgroup is in the first map when any of its files was read, with
+        all its per-second values (those not read repeat); in the second when
+        its slow files were read: always with ``slow``, else only when new.
+        A cgroup in neither and not in ``left_out`` is unchanged.
         """
         self._refresh()
+        self._now += 1
+        self.left_out = []
         found: dict[str, dict[str, int]] = {}
         found_slow: dict[str, dict[str, int]] = {}
-        for path, cgroup in list(self._cgroups.items()):
+        for cgroup in self._order:
+            if cgroup.gone or (not slow and not cgroup.fresh and cgroup.idle(self._now)):
+                continue
             if cgroup.blocked and not self._retry_blocked(cgroup):
+                self._failed(cgroup)
                 continue
             got = self._read_one(cgroup, slow=slow)
             if got is not None:
-                found[path] = got[0]
+                found[cgroup.path] = got[0]
                 if got[1] is not None:
-                    found_slow[path] = got[1]
+                    found_slow[cgroup.path] = got[1]
         return found, found_slow
 
     def tracks(self, path: str) -> bool:
@@ -342,5 +376,6 @@ class CgroupReader:
         for cgroup in self._cgroups.values():
             cgroup.close()
         self._cgroups.clear()
+        self._order = []
         self.open_fds = 0
         self._seen = []

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from rezolus_agent.sampler import Sampler
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
+_LEAF_LINKS = 2  # link count of a directory without subdirectories: its entry and its own "."
 
 
 def cgroup2_mount(proc: Path = Path("/proc")) -> Path | None:
@@ -63,7 +64,12 @@ def scan(mount: Path) -> dict[int, str]:
     """Every cgroup under the mount: inode id → path relative to the mount (``/`` is the root).
 
     Ids below the root come from the directory entries (``d_ino`` is the
-    inode number), so a walk costs one ``getdents`` per cgroup, no ``stat``.
+    inode number).  A directory's link count is 2 + its subdirectories on
+    kernfs (and tmpfs), so a cgroup whose count is 2 has no children and is
+    not listed: a walk costs a ``stat`` per cgroup and a ``getdents`` per
+    cgroup with children (most cgroups are leaves; listing one reads its
+    ~30 interface files' entries).  A count of 1 (filesystems that do not
+    count) is listed.
     """
     try:
         found = {mount.stat().st_ino: "/"}
@@ -76,9 +82,14 @@ def scan(mount: Path) -> dict[int, str]:
             with os.scandir(directory) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
+                        try:
+                            links = entry.stat(follow_symlinks=False).st_nlink
+                        except OSError:  # removed since it was listed
+                            continue
                         child = f"{rel}/{entry.name}"
                         found[entry.inode()] = child
-                        stack.append((entry.path, child))
+                        if links != _LEAF_LINKS:
+                            stack.append((entry.path, child))
         except OSError:
             continue
     return found

@@ -23,6 +23,10 @@ Invariants:
   Each value is what its file said when last read.  With 1,000 cgroups the
   per-second reads are 2 files per cgroup on v2 and 4 on v1 instead of 10
   and 12 (docs/performance.md).
+- Between slow reads a cgroup's per-second files are read only when its
+  parent's hierarchical CPU time or memory moved (``cgreader.read``); the
+  others repeat their last values, so a value is at most ``slow_interval``
+  late (docs/metrics.md says when).  Frames still carry every series.
 - New cgroups are found by walking the hierarchies at most every
   ``rescan_interval`` (default 10s; a walk of 1,000 cgroups costs about as
   much as reading them); the v2 walk is shared with the BPF samplers when they
@@ -157,6 +161,11 @@ class CgroupResources(ProcSampler):
         self._last_read = -(1 << 62)
         self._last_slow = -(1 << 62)
         self._slow: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
+        self._fast: dict[str, tuple[list[int], list[int], list[int], list[int]]] = {}
+        self._pos: dict[str, tuple[int, int]] = {}
+        self._cvals: list[int] = []
+        self._gvals: list[int] = []
+        self._generation = -1
         self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._warned_untracked = False
         self._log = log.get()
@@ -203,35 +212,66 @@ class CgroupResources(ProcSampler):
         return cids, cvals, gids, gvals
 
     def _read(self, *, slow: bool) -> None:
-        found, found_slow = self._reader.read(slow=slow)
-        cached = self._slow
+        reader = self._reader
+        found, found_slow = reader.read(slow=slow)
+        cached, fast = self._slow, self._fast
+        for path in reader.left_out:
+            fast.pop(path, None)
         for path, values in found_slow.items():
             cached[path] = self._entries(path, values)
+        rebuild = bool(found_slow or reader.left_out) or self._arrays is None
+        if reader.generation != self._generation:
+            self._generation = reader.generation
+            rebuild = True
+            for gone in [p for p in self._ids if not reader.tracks(p)]:
+                del self._ids[gone]
+                cached.pop(gone, None)
+                fast.pop(gone, None)
+        entries, pos = self._entries, self._pos
+        cvals, gvals = self._cvals, self._gvals
+        for path, values in found.items():
+            now = entries(path, values)
+            old = fast.get(path)
+            fast[path] = now
+            if rebuild:
+                continue
+            at = pos.get(path)
+            if at is None or old is None or old[0] != now[0] or old[2] != now[2]:
+                rebuild = True
+            else:
+                cvals[at[0]:at[0] + len(now[1])] = now[1]
+                gvals[at[1]:at[1] + len(now[3])] = now[3]
+        if rebuild:
+            self._rebuild()
+        elif found:
+            cids, _, gids, _ = self._arrays  # type: ignore[misc]
+            self._arrays = (cids, np.array(cvals, dtype=np.uint64), gids, np.array(gvals, dtype=np.int64))
+
+    def _rebuild(self) -> None:
+        """The arrays emitted every frame: per cgroup its per-second values, then its slow ones."""
+        reader, cached = self._reader, self._slow
+        if reader.untracked and not self._warned_untracked:
+            self._warned_untracked = True
+            self._log.warning("more cgroups than max_cgroups; the deepest are not read",
+                              sampler=self.name, untracked=reader.untracked, max_cgroups=self.max_cgroups)
         cids: list[int] = []
         cvals: list[int] = []
         gids: list[int] = []
         gvals: list[int] = []
-        entries = self._entries
-        for path, values in found.items():
-            fast = entries(path, values)
+        pos: dict[str, tuple[int, int]] = {}
+        for path, now in self._fast.items():
             kept = cached[path]
-            cids += fast[0]
+            pos[path] = (len(cids), len(gids))
+            cids += now[0]
             cids += kept[0]
-            cvals += fast[1]
+            cvals += now[1]
             cvals += kept[1]
-            gids += fast[2]
+            gids += now[2]
             gids += kept[2]
-            gvals += fast[3]
+            gvals += now[3]
             gvals += kept[3]
-        known = self._ids
-        if len(known) > len(found):
-            for gone in [p for p in known if p not in found and not self._reader.tracks(p)]:
-                del known[gone]
-                cached.pop(gone, None)
-        if self._reader.untracked and not self._warned_untracked:
-            self._warned_untracked = True
-            self._log.warning("more cgroups than max_cgroups; the deepest are not read",
-                              sampler=self.name, untracked=self._reader.untracked, max_cgroups=self.max_cgroups)
+        self._pos = pos
+        self._cvals, self._gvals = cvals, gvals
         self._arrays = (np.array(cids, dtype=np.uint32), np.array(cvals, dtype=np.uint64),
                         np.array(gids, dtype=np.uint32), np.array(gvals, dtype=np.int64))
 
