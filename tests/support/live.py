@@ -132,9 +132,9 @@ class Bpftrace:
             line = self.proc.stdout.readline()
 
     def stop(self) -> str:
-        """SIGINT (bpftrace prints its maps) and return stdout."""
+        """SIGINT (bpftrace prints its maps; a loaded machine can take more than 30 s) and return stdout."""
         self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=30)
+        out, err = self.proc.communicate(timeout=120)
         if self in Bpftrace.running:
             Bpftrace.running.remove(self)
         if self.proc.returncode not in (0, -signal.SIGINT):
