@@ -48,7 +48,7 @@ def test_info_lists_only_sections_present_in_the_file(recording):
 
 def embedded_info(html):
     """The page's embedded ``/api/info`` answer (None when the slot is empty)."""
-    found = re.search(r'<script id="rezolus-info" type="application/json">(.*?)</script>', html, re.S)
+    found = re.search(r'<script id="rezolus-info" type="application/json">(.*?)</script>', html, re.DOTALL)
     assert found is not None
     return json.loads(found.group(1)) if found.group(1) else None
 

@@ -97,7 +97,7 @@ def test_the_api_shows_one_host_at_a_time(tmp_path):
 
 def embedded_info(html):
     """The page's embedded ``/api/info`` answer (None when the slot is empty)."""
-    found = re.search(r'<script id="rezolus-info" type="application/json">(.*?)</script>', html, re.S)
+    found = re.search(r'<script id="rezolus-info" type="application/json">(.*?)</script>', html, re.DOTALL)
     assert found is not None
     return json.loads(found.group(1)) if found.group(1) else None
 
