@@ -150,6 +150,8 @@ def main() -> None:
             for _ in range(args.runs):
                 for name, env in trees.items():
                     runs[name].append(view(path, env))
+                    print(f"{hours} h, {name}: " + ", ".join(f"{k} {v:.2f} s" for k, v in runs[name][-1].items())
+                          + f"; {load_line()}", flush=True)
             for name, done in runs.items():
                 got = {k: statistics.median(r[k] for r in done) for k in done[0]}
                 rows.append((f"{hours} h at 1 s ({hours * 3600} rows){', ' + name if len(trees) > 1 else ''}",
