@@ -110,6 +110,7 @@ def view(path: pathlib.Path, env: dict[str, str] | None = None) -> dict[str, flo
             url = proc.stdout.readline().split()[1]
             listening = time.perf_counter() - started
             page.goto(url)
+            loaded = time.perf_counter() - started
             page.wait_for_function(FIRST_DRAWN, timeout=120_000, polling=10)
             first = time.perf_counter() - started
             first_page = page.evaluate("window.__firstDrawnAt") / 1000 - started_wall
@@ -125,8 +126,8 @@ def view(path: pathlib.Path, env: dict[str, str] | None = None) -> dict[str, flo
             proc.terminate()
             proc.wait(30)
             browser.close()
-    return {"browser": browser_start, "listening": listening, "first": first, "first_page": first_page,
-            "overview": overview, "all": every}
+    return {"browser": browser_start, "listening": listening, "loaded": loaded, "first": first,
+            "first_page": first_page, "overview": overview, "all": every}
 
 
 def main() -> None:
