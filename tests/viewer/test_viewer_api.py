@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from rezolus_viewer import dashboard
+from rezolus_viewer import dashboard, page
 from rezolus_viewer.api import make_app
 from rezolus_viewer.recording import Recording
 
@@ -42,6 +44,33 @@ def test_info_lists_only_sections_present_in_the_file(recording):
     answers = call(recording, *[f"/api/chart?id={c}&points=100" for c in charts])
     assert all(status == 200 for status, _ in answers)
     assert all(any(v is not None for s in body["series"] for v in s["values"]) for _, body in answers)
+
+
+def embedded_info(html):
+    """The page's embedded ``/api/info`` answer (None when the slot is empty)."""
+    found = re.search(r'<script id="rezolus-info" type="application/json">(.*?)</script>', html, re.DOTALL)
+    assert found is not None
+    return json.loads(found.group(1)) if found.group(1) else None
+
+
+def test_the_page_carries_its_plan_scripts_and_styles(recording):
+    """GET / embeds /api/info's answer and inlines the page's own scripts and styles; uPlot stays a request."""
+    [(status, html), (_, info)] = call(recording, "/", "/api/info")
+    assert status == 200
+    assert embedded_info(html) == info
+    static = page.static_dir()
+    for name in ("app.js", "modes.js", "app.css", "vendor/uPlot.min.css"):
+        assert (static / name).read_text(encoding="utf-8") in html, name
+    assert '<script src="/static/' not in html
+    assert 'rel="stylesheet"' not in html
+    assert '<script id="uplot" src="/static/vendor/uPlot.iife.min.js" async>' in html
+
+
+def test_embedded_json_cannot_close_its_script_element():
+    """A ``<`` in any embedded string is written as a JSON escape, and reads back the same."""
+    shown = page.render('<script type="application/json"><!--rezolus-info--></script>', {"file": "a</script>b"})
+    assert shown.count("</script>") == 1
+    assert embedded_info(shown.replace("<script ", '<script id="rezolus-info" ')) == {"file": "a</script>b"}
 
 
 def test_chart_range_restricts_the_rows(recording):

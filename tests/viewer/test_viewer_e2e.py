@@ -28,9 +28,11 @@ HEATMAP_PIXELS = """(id) => {
 }"""
 
 
-def open_page(browser, url, problems):
-    """A page at ``url`` that records console errors and page errors into ``problems``."""
+def open_page(browser, url, problems, requests=None):
+    """A page at ``url`` that records console errors and page errors into ``problems`` (and its requests' paths)."""
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    if requests is not None:
+        page.on("request", lambda r: requests.append(urllib.parse.urlsplit(r.url).path))
     def on_console(message):
         if message.type in {"error", "warning"}:
             problems.append(f"console {message.type}: {message.text}")
@@ -46,10 +48,16 @@ def open_page(browser, url, problems):
 def test_page_draws_every_section_zooms_together_and_keeps_the_range_in_the_url(
     recording, viewer_factory, browser, artifacts
 ):
-    """No console errors; every section has non-empty charts; a drag zooms all charts; the URL reopens the zoom."""
+    """No console errors; every section has non-empty charts; a drag zooms all charts; the URL reopens the zoom.
+
+    The page's first requests are the charts: it carries its plan, scripts and styles, and loads uPlot meanwhile.
+    """
     viewer = viewer_factory(str(recording))
     problems: list[str] = []
-    page = open_page(browser, viewer.url, problems)
+    requests: list[str] = []
+    page = open_page(browser, viewer.url, problems, requests)
+    assert requests[:2] == ["/", "/static/vendor/uPlot.iife.min.js"]
+    assert set(requests[2:]) == {"/api/chart"}
 
     sections = page.eval_on_selector_all("section", "els => els.map(e => e.dataset.section)")
     assert sections == SECTIONS

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -59,7 +61,8 @@ def _get(hosts, *urls):
             out = []
             for url in urls:
                 resp = await client.get(url)
-                out.append((resp.status, await resp.json()))
+                json_ = "json" in resp.headers.get("Content-Type", "")
+                out.append((resp.status, await resp.json() if json_ else await resp.text()))
             return out
 
     return asyncio.run(run())
@@ -90,6 +93,30 @@ def test_the_api_shows_one_host_at_a_time(tmp_path):
     values_two = [v for s in two["series"] for v in s["values"] if v is not None]
     assert values_one
     assert values_two[: len(values_one)] == pytest.approx([3 * v for v in values_one], rel=1e-9)  # 3x as fast
+
+
+def embedded_info(html):
+    """The page's embedded ``/api/info`` answer (None when the slot is empty)."""
+    found = re.search(r'<script id="rezolus-info" type="application/json">(.*?)</script>', html, re.DOTALL)
+    assert found is not None
+    return json.loads(found.group(1)) if found.group(1) else None
+
+
+def test_the_page_embeds_the_info_of_the_host_it_shows(tmp_path):
+    """GET /?instance=HOST carries that host's /api/info; an unknown host leaves the slot empty (the page asks)."""
+    path = _write(tmp_path / "two.parquet", [("web1", 5, 1), ("web2", 8, 3)])
+    hosts = HostFiles(path)
+    try:
+        (_, first), (_, second), (_, page_first), (_, page_second), (status, page_bad) = _get(
+            hosts, "/api/info", "/api/info?instance=web2", "/", "/?instance=web2", "/?instance=nope"
+        )
+    finally:
+        hosts.close()
+    assert embedded_info(page_first) == first
+    assert embedded_info(page_second) == second
+    assert second["hostname"] == "web2"
+    assert status == 200
+    assert embedded_info(page_bad) is None
 
 
 def test_query_rates_never_cross_hosts(tmp_path):

@@ -3,6 +3,10 @@
 Invariants:
 - ``GET /`` is the page; ``/static/`` serves only files inside the package's
   static directory (vendored libraries included), so the page works offline.
+  The page (``page.py``) carries its own scripts and styles and what
+  ``GET /api/info`` would answer for the same query (files only: live pages
+  poll it), so its first chart requests need no round trip before them;
+  when that answer would be an error the page asks the API and shows it.
 - ``GET /api/info`` describes the recording and the planned sections;
   ``GET /api/chart?id=&start=&end=&points=`` returns one chart's data.
   Which recording answers is ``views``' choice (``views.py``): with
@@ -29,15 +33,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import importlib.resources
-import pathlib
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from rezolus_viewer import query
+from rezolus_viewer import page, query
 from rezolus_viewer.views import Fixed, View, Views, describe
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ class State:
         self.inflight = 0
         self.idle = threading.Event()
         self.idle.set()
+        self.page: str | None = None
 
     def begin(self) -> None:
         """A chart computation starts (the background builder yields to it)."""
@@ -80,11 +83,6 @@ class State:
         self.inflight -= 1
         if self.inflight == 0:
             self.idle.set()
-
-
-def static_dir() -> pathlib.Path:
-    """The package's static directory (page, script, styles, vendored libraries)."""
-    return pathlib.Path(str(importlib.resources.files("rezolus_viewer") / "static"))
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -115,11 +113,6 @@ def parse_range(request: web.Request, rec: Source) -> tuple[int, int, int]:
     return max(start, rec.start_ns), min(end, rec.end_ns), points
 
 
-async def index(_: web.Request) -> web.FileResponse:
-    """The page."""
-    return web.FileResponse(static_dir() / "index.html")
-
-
 def view_of(request: web.Request) -> tuple[str, View]:
     """The side a request names (``side=``, or a host's ``instance=``; default the first) and its view."""
     side = request.query.get("side", "") or request.query.get("instance", "")
@@ -129,12 +122,12 @@ def view_of(request: web.Request) -> tuple[str, View]:
         raise BadRequestError(str(exc.args[0])) from None
 
 
-async def info(request: web.Request) -> web.Response:
-    """The recording's description and the planned sections and charts (and the mode's extras)."""
+def info_body(request: web.Request) -> dict[str, Any]:
+    """What ``/api/info`` answers for this request's query."""
     views = request.app[VIEWS]
     extra = views.info()
     if extra.get("waiting"):
-        return web.json_response({"mode": views.mode, **extra, "sections": []})
+        return {"mode": views.mode, **extra, "sections": []}
     _, view = view_of(request)
     name = getattr(view.rec, "path", None)
     body = describe(view.rec, name.name if name is not None else "")
@@ -142,7 +135,26 @@ async def info(request: web.Request) -> web.Response:
     if views.mode != "single":
         body["mode"] = views.mode
         body.update(extra)
-    return web.json_response(body)
+    return body
+
+
+async def info(request: web.Request) -> web.Response:
+    """The recording's description and the planned sections and charts (and the mode's extras)."""
+    return web.json_response(info_body(request))
+
+
+async def index(request: web.Request) -> web.Response:
+    """The page, with the answer of ``/api/info`` for the same query embedded (files only)."""
+    state = request.app[STATE]
+    if state.page is None:
+        state.page = page.build(page.static_dir())
+    body = None
+    if request.app[VIEWS].mode != "live":
+        try:
+            body = info_body(request)
+        except BadRequestError:
+            body = None
+    return web.Response(text=page.render(state.page, body), content_type="text/html")
 
 
 async def chart(request: web.Request) -> web.Response:
@@ -258,7 +270,7 @@ def make_app(
     app.router.add_get("/", index)
     app.router.add_get("/api/info", info)
     app.router.add_get("/api/chart", chart)
-    app.router.add_static("/static/", static_dir(), follow_symlinks=False)
+    app.router.add_static("/static/", page.static_dir(), follow_symlinks=False)
     if warm:
         app.on_startup.append(_start_warmer)
     app.on_cleanup.append(_close)

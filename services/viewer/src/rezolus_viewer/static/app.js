@@ -4,7 +4,9 @@
 // ms since each start when comparing), so a view can be shared; zooming one
 // chart re-fetches every chart for the new range; nulls from the server are
 // drawn as gaps, never as zero.  Comparing (two files) and live (an agent)
-// are in modes.js; this file calls its hooks (window.rezolusModes).
+// are in modes.js; this file calls its hooks (window.rezolusModes).  The first
+// charts are asked for before uPlot has loaded (it loads async): the page plan
+// is embedded in the page, and drawing waits for the library, not the fetch.
 "use strict";
 
 const PALETTE = ["#3557d4", "#e8743b", "#19a979", "#c94dab", "#945ecf", "#13a4b4",
@@ -15,22 +17,12 @@ const state = { info: null, range: null, charts: [], generation: 0, mode: "singl
 // A recording of several hosts (mode "hosts") is viewed one host at a time: ?instance=HOST, passed to the API.
 const INSTANCE = new URLSearchParams(location.search).get("instance") || "";
 function withInstance(q) { if (INSTANCE) q.set("instance", INSTANCE); return q; }
-function hostSelector(info) {
-  if (!info.hosts || info.hosts.length < 2) return;
-  const select = document.createElement("select");
-  select.id = "host";
-  select.title = "Host shown (this recording holds several)";
-  const shown = INSTANCE || info.hosts[0];
-  for (const h of info.hosts) select.append(new Option(h, h, false, h === shown));
-  select.onchange = () => {
-    const url = new URL(location.href);
-    url.searchParams.set("instance", select.value);
-    url.searchParams.delete("start"); url.searchParams.delete("end");
-    location.href = url.href;
-  };
-  document.getElementById("file").after(select);
-}
 const modes = window.rezolusModes;
+const uplotLoaded = window.uPlot ? Promise.resolve() : new Promise((ok, bad) => {
+  const tag = document.getElementById("uplot");
+  tag.addEventListener("load", ok);
+  tag.addEventListener("error", () => bad(new Error("the chart library did not load")));
+});
 
 // ---------- formatting ----------
 function si(v, digits = 3) {
@@ -283,6 +275,7 @@ async function loadChart(c, gen) {
   try {
     data = state.mode === "compare" ? await modes.fetchPair(state, c, points, fetchChart)
       : await fetchChart(c, points, state.range);
+    await uplotLoaded;
   } catch (err) {
     if (gen !== state.generation) return;
     c.card.classList.add("error");
@@ -317,6 +310,8 @@ async function loadAll(only = null) {
   const worker = async () => {
     while (queue.length && gen === state.generation) await loadChart(queue.shift(), gen);
   };
+  // the page's first chart is asked alone: answers computed side by side on a few cores all come late
+  if (!only && queue.length) await loadChart(queue.shift(), gen);
   await Promise.all([worker(), worker(), worker(), worker()]);
   if (gen === state.generation) document.body.dataset.loaded = String(gen);
 }
@@ -368,9 +363,11 @@ function layout(info) {
   }
 }
 async function start() {
-  const resp = await fetch("/api/info?" + withInstance(new URLSearchParams()));
-  const info = await resp.json();
-  if (!resp.ok) {
+  // the server embeds /api/info's answer for this URL; without it (live, or an error to show) ask
+  const embedded = document.getElementById("rezolus-info").textContent;
+  const resp = embedded.startsWith("{") ? null : await fetch("/api/info?" + withInstance(new URLSearchParams()));
+  const info = resp ? await resp.json() : JSON.parse(embedded);
+  if (resp && !resp.ok) {
     document.getElementById("status").textContent = info.error || resp.statusText;
     return;
   }
@@ -379,7 +376,7 @@ async function start() {
   document.body.dataset.mode = state.mode;
   if (state.mode === "live") { modes.startLive(state); return; }
   document.getElementById("file").textContent = modes.describe(info);
-  hostSelector(info);
+  modes.hostSelector(info, INSTANCE);
   document.title = `Rezolus · ${state.mode === "compare" ? info.sides.base.file + " vs " + info.sides.target.file : info.file}`;
   layout(info);
   if (state.mode === "compare") modes.startCompare(state);
@@ -393,5 +390,5 @@ async function start() {
   setRange(readRange(), false);
 }
 window.rezolusViewer = state;  // for tests and for poking around in the console
-window.rezolusApp = { setRange, loadAll, layout, loadChart, fullRange, utc, formatter };
+window.rezolusApp = { uplotLoaded, setRange, loadAll, layout, loadChart, fullRange, utc, formatter };
 start();

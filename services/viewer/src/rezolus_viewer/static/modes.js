@@ -44,6 +44,23 @@ function resetZoom(state) {
   app().setRange(fullRange(state));
 }
 
+// ---------- hosts ----------
+function hostSelector(info, instance) {
+  if (!info.hosts || info.hosts.length < 2) return;
+  const select = document.createElement("select");
+  select.id = "host";
+  select.title = "Host shown (this recording holds several)";
+  const shown = instance || info.hosts[0];
+  for (const h of info.hosts) select.append(new Option(h, h, false, h === shown));
+  select.onchange = () => {
+    const url = new URL(location.href);
+    url.searchParams.set("instance", select.value);
+    url.searchParams.delete("start"); url.searchParams.delete("end");
+    location.href = url.href;
+  };
+  document.getElementById("file").after(select);
+}
+
 // ---------- compare ----------
 function seriesStyle(state, c, s) {
   const style = {};
@@ -74,6 +91,7 @@ async function fetchPair(state, c, points, fetchChart) {
   const labels = [];
   for (const p of got) for (const s of p.data.series) if (!labels.includes(s.label)) labels.push(s.label);
   const tables = got.map(p => [p.x, ...p.data.series.map(s => s.values)]);
+  await app().uplotLoaded;
   const joined = tables.length ? uPlot.join(tables) : [[]];
   const series = [];
   got.forEach(p => p.data.series.forEach(s => series.push({
@@ -213,5 +231,5 @@ async function startLive(state) {
 }
 
 window.rezolusModes = {
-  relative, describe, fullRange, timeLabel, resetZoom, seriesStyle, fetchPair, startCompare, liveRange, startLive,
+  relative, describe, fullRange, timeLabel, resetZoom, hostSelector, seriesStyle, fetchPair, startCompare, liveRange, startLive,
 };
