@@ -4,11 +4,8 @@
 ``dictionary_encode`` or ``ListArray.from_arrays(mask=...)`` load pyarrow's
 compute module (about 12 MB); a service keeps neither.  Every column here is
 made with ``pa.Array.from_buffers`` over numpy arrays (the ones given, without
-a copy, so the caller must not change them afterwards) or, for histogram
-buckets, over new blocks of pyarrow's memory pool: it keeps the blocks of the
-row groups already written for the next ones (filled without page faults,
-where fresh ``numpy.zeros`` blocks cost 3-4 times the scatter), and
-``arrow.release_memory`` hands them back to the system.
+a copy, or one new block of histogram buckets), so the caller must not change
+them afterwards.
 """
 
 from __future__ import annotations
@@ -57,9 +54,9 @@ def list_columns(
     ``rows[h]``; a cell no histogram fills is null.  When a cell is given
     twice, the last histogram given wins.  Built from buffers (not
     ``ListArray.from_arrays(mask=...)``, which loads pyarrow's compute module),
-    each column in a block of its own (module head) holding only its non-null
-    rows: one block for all columns, as numpy allocated it, was backed by huge
-    pages, so every 2 MiB the scatter touched became resident.
+    each column in an array of its own holding only its non-null rows: one
+    block for all columns would exceed 4 MiB, which numpy asks the kernel to
+    back with huge pages, so every 2 MiB the scatter touches becomes resident.
     """
     k, n, width = shape
     cells = cols * n + rows
@@ -82,10 +79,8 @@ def list_columns(
         present[rows_c] = True
         nulls = n - chosen.size
         rank = rows_c if not nulls else (np.cumsum(present) - 1)[rows_c]
-        block = pa.allocate_buffer(chosen.size * width * 8)
-        values = np.frombuffer(block, dtype=np.uint64)
-        values.fill(0)
-        values[np.repeat(rank * width, sizes_c) + np.take(indices, take)] = np.take(counts, take)
+        values = np.zeros(chosen.size * width, dtype=np.uint64)  # one column: below numpy's 4 MiB huge-page size
+        values[np.repeat(rank * width, sizes_c) + indices[take]] = counts[take]
         offsets, validity = dense, None
         if nulls:
             offsets = np.zeros(n + 1, dtype=np.int32)
@@ -93,6 +88,6 @@ def list_columns(
             validity = pa.py_buffer(np.packbits(present, bitorder="little"))
         out.append(pa.Array.from_buffers(
             pa.list_(pa.uint64()), n, [validity, pa.py_buffer(offsets)], null_count=nulls,
-            children=[pa.Array.from_buffers(pa.uint64(), values.size, [None, block])],
+            children=[array(pa.uint64(), values, None, 0)],
         ))
     return out
