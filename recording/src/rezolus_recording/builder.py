@@ -10,6 +10,8 @@ Invariants (the layout itself is ``layout``'s):
 - A row's ``host`` is ``layout.host_label`` of its agent's hostname (the
   frame's, else the host facts'), made unique per source: two sources never
   share a ``host`` value, one source keeps its value while its hostname stays.
+- ``add`` and ``add_flat`` make the same row of the same frame (``add``
+  flattens it first, ``rezolus_core.flat.flatten``).
 - Each series (type, name, labels) gets exactly one column for the builder's
   life; a name clash falls back to ``layout.unique_name``.
 - ``take``/``discard`` forget rows but never columns or totals, so streamed

@@ -18,9 +18,10 @@ Invariants:
   without one object per histogram and with every contract check, each id
   and bucket array checked once while it repeats; a record that cannot
   become its row fails the snapshot (``SnapshotError``) rather than being
-  skipped.  Only frames inside the selection's range become rows.  Sources follow one another in the file (in the order
-  they were configured), each in time order and tagged with its ``source``
-  so the builder keeps restarts, durations and gaps per agent.
+  skipped.  Only frames inside the selection's range become rows.  Sources
+  follow one another in the file (in the order they were configured), each
+  in time order and tagged with its ``source`` so the builder keeps
+  restarts, durations and gaps per agent.
 - A row's ``missed`` counts the empty grid slots between it and the previous
   row (an outage or lost frames), not the agent frames that the grid
   deliberately skipped; it comes from the slots the buffer stored, exactly as
