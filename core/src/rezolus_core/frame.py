@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
+    from rezolus_core.flat import FlatFrame
+
 FORMAT_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 BUCKETS = 496
@@ -323,7 +325,8 @@ def _check_buckets(hist_ids: NDArray[Any], sizes: NDArray[Any], indices: NDArray
         raise DecodeError(f"histogram {owner} bucket indices are not strictly increasing")
 
 
-def _check_fields(frame: Frame) -> None:
+def check_scalars(frame: Frame | FlatFrame) -> None:
+    """Raise DecodeError unless the frame's texts, times, interval and catalog version are in range."""
     if not 0 < len(frame.instance) <= MAX_TEXT:
         raise DecodeError("frame instance id is empty or too long")
     _check_text(frame.host, "host")
@@ -334,6 +337,10 @@ def _check_fields(frame: Frame) -> None:
         raise DecodeError(f"interval {frame.interval_ns} ns is outside 1 ns .. 1 day")
     if frame.catalog_version > MAX_SERIES:
         raise DecodeError(f"catalog version {frame.catalog_version} exceeds {MAX_SERIES}")
+
+
+def _check_fields(frame: Frame) -> None:
+    check_scalars(frame)
     _check_unique(np.asarray(frame.counter_ids), frame.catalog_version, "counter")
     _check_unique(np.asarray(frame.gauge_ids), frame.catalog_version, "gauge")
 

@@ -10,6 +10,8 @@ Invariants (the layout itself is ``layout``'s):
 - A row's ``host`` is ``layout.host_label`` of its agent's hostname (the
   frame's, else the host facts'), made unique per source: two sources never
   share a ``host`` value, one source keeps its value while its hostname stays.
+- ``add`` and ``add_flat`` make the same row of the same frame (``add``
+  flattens it first, ``rezolus_core.flat.flatten``).
 - Each series (type, name, labels) gets exactly one column for the builder's
   life; a name clash falls back to ``layout.unique_name``.
 - ``take``/``discard`` forget rows but never columns or totals, so streamed
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from rezolus_core.flat import flatten
 from rezolus_core.frame import MetricType, SeriesSpec
 from rezolus_recording import idmap, layout
 from rezolus_recording.columns import array, dictionary, list_columns
@@ -36,11 +39,12 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from rezolus_core.frame import Catalog, Frame
+    from rezolus_core.flat import FlatFrame
+    from rezolus_core.frame import Catalog
     from rezolus_core.tracker import Delivery
 
 _Identity = tuple[MetricType, str, tuple[tuple[str, str], ...]]
-_Histograms = tuple["NDArray[np.intp]", "NDArray[np.intp]", "NDArray[np.uint16]", "NDArray[np.uint64]"]
+_Buckets = tuple["NDArray[np.intp]", "NDArray[np.uint16]", "NDArray[np.uint64]"]
 
 
 @dataclass
@@ -205,26 +209,38 @@ class TableBuilder:
         source: str | None = None,
     ) -> None:
         """Append one row of ``source`` from a delivered frame (``timestamp_ns`` overrides the frame's)."""
-        frame = delivery.frame
+        self.add_flat(
+            flatten(delivery.frame), delivery.catalog, restarted=delivery.restarted,
+            duration_ns=duration_ns, missed=missed, timestamp_ns=timestamp_ns, source=source,
+        )
+
+    def add_flat(
+        self,
+        frame: FlatFrame,
+        catalog: Catalog,
+        *,
+        restarted: bool = False,
+        duration_ns: int | None = None,
+        missed: int = 0,
+        timestamp_ns: int | None = None,
+        source: str | None = None,
+    ) -> None:
+        """``add`` for a frame already flat whose ids ``catalog`` (of its instance) covers (``flat.IdCheck``)."""
         stream = self._stream(source)
-        maps = self._catalog_map(delivery.catalog, stream)
+        maps = self._catalog_map(catalog, stream)
         if frame.host and layout.HOSTNAME not in stream.facts:
             stream.facts[layout.HOSTNAME] = frame.host
         hostname = stream.facts.get(layout.HOSTNAME, "") if layout.HOSTNAME in stream.given else frame.host
         label = self._label(stream, hostname or stream.facts.get(layout.HOSTNAME, ""))
         ts = frame.timestamp_ns if timestamp_ns is None else timestamp_ns
         previous = stream.last
-        restart = (
-            stream.pending_restart
-            or delivery.restarted
-            or (previous is not None and previous[1] != frame.instance)
-        )
+        restart = stream.pending_restart or restarted or (previous is not None and previous[1] != frame.instance)
         if duration_ns is None and previous is not None and not restart:
             duration_ns = max(0, ts - previous[0])
         if restart:
             duration_ns = None
         missed += stream.pending_missed
-        hist_cols, hist_sizes, hist_indices, hist_counts = self._histograms(frame, maps[MetricType.HISTOGRAM])
+        sizes, indices, counts = self._buckets(frame)
         row = _Row(
             timestamp_ns=ts,
             duration_ns=duration_ns,
@@ -236,7 +252,8 @@ class TableBuilder:
             counter_values=frame.counter_values,
             gauge_cols=maps[MetricType.GAUGE][frame.gauge_ids],
             gauge_values=frame.gauge_values,
-            hist_cols=hist_cols, hist_sizes=hist_sizes, hist_indices=hist_indices, hist_counts=hist_counts,
+            hist_cols=maps[MetricType.HISTOGRAM][frame.hist_ids],
+            hist_sizes=sizes, hist_indices=indices, hist_counts=counts,
         )
         self._rows.append(row)
         stream.pending_missed = 0
@@ -248,20 +265,15 @@ class TableBuilder:
         self._missed_rows += missed
         self._restarts += 1 if restart else 0
 
-    def _histograms(self, frame: Frame, hist_map: NDArray[np.intp]) -> _Histograms:
-        """A frame's histograms as the row keeps them; buckets beyond the layout are dropped (counted)."""
-        hists = frame.histograms
-        count = len(hists)
-        ids = np.fromiter((h.id for h in hists), np.intp, count)
-        sizes = np.fromiter((h.indices.size for h in hists), np.intp, count)
-        indices = np.concatenate([h.indices for h in hists]) if count else np.empty(0, np.uint16)
-        counts = np.concatenate([h.counts for h in hists]) if count else np.empty(0, np.uint64)
+    def _buckets(self, frame: FlatFrame) -> _Buckets:
+        """A frame's histogram sizes and buckets as a row keeps them; buckets past the layout are dropped (counted)."""
+        sizes, indices, counts = frame.hist_sizes.astype(np.intp), frame.hist_indices, frame.hist_counts
         if indices.size and int(indices.max()) >= _HIST.buckets:
             keep = indices < _HIST.buckets
             self.dropped_buckets += int(keep.size - np.count_nonzero(keep))
-            sizes = np.bincount(np.repeat(np.arange(count), sizes)[keep], minlength=count)
+            sizes = np.bincount(np.repeat(np.arange(sizes.size), sizes)[keep], minlength=sizes.size)
             indices, counts = indices[keep], counts[keep]
-        return hist_map[ids], sizes, indices, counts
+        return sizes, indices, counts
 
     def _scalar_columns(
         self, kind: MetricType, dtype: type[np.uint64 | np.int64]

@@ -13,11 +13,15 @@ Invariants:
   the footer at the end (``RecordingWriter.commit``), so memory stays bounded
   whatever the range, and every reader (pyarrow's embedded schema included)
   sees the same complete metadata.
-- Stored payloads are replayed through a fresh ``Tracker`` per source,
-  exactly as the bus delivered them; only frames inside the selection's
-  range become rows.  Sources follow one another in the file (in the order
-  they were configured), each in time order and tagged with its ``source``
-  so the builder keeps restarts, durations and gaps per agent.
+- Stored payloads are replayed per source by ``replay.Replay``: the rows a
+  fresh ``Tracker`` and ``TableBuilder.add`` would make of them, decoded
+  without one object per histogram and with every contract check, each id
+  and bucket array checked once while it repeats; a record that cannot
+  become its row fails the snapshot (``SnapshotError``) rather than being
+  skipped.  Only frames inside the selection's range become rows.  Sources
+  follow one another in the file (in the order they were configured), each
+  in time order and tagged with its ``source`` so the builder keeps
+  restarts, durations and gaps per agent.
 - A row's ``missed`` counts the empty grid slots between it and the previous
   row (an outage or lost frames), not the agent frames that the grid
   deliberately skipped; it comes from the slots the buffer stored, exactly as
@@ -41,7 +45,8 @@ import numpy as np
 import pyarrow as pa
 
 from rezolus_core.frame import Catalog, DecodeError, Frame, HistogramValue, MetricType, SeriesSpec, decode
-from rezolus_core.tracker import Delivery, Tracker
+from rezolus_core.tracker import Delivery
+from rezolus_hindsight.replay import Replay, ReplayError
 from rezolus_hindsight.segment import SegmentError
 from rezolus_recording.arrow import release_memory
 from rezolus_recording.builder import TableBuilder
@@ -140,27 +145,23 @@ def _replay(selections: Selections, builder: TableBuilder, flush: Callable[[], N
 def _replay_one(
     source: str, selection: Selection, builder: TableBuilder, counted: Callable[[], None]
 ) -> None:
-    first = builder.rows
-    tracker = Tracker(pending_limit=1 << 20, clock=None)  # stored frames passed the live checks
+    replay = Replay(builder, source)
     last_slot: int | None = None
-    last_catalog = b""
-    for record in selection.records():
-        if record.kind == KIND_CATALOG:
-            payload = record.payload
-            if payload != last_catalog:  # every segment repeats the catalog; decode it once
-                tracker.feed(payload)
-                last_catalog = payload
-            continue
-        if not selection.start_ns <= record.timestamp_ns <= selection.end_ns:
-            continue
-        for delivery in tracker.feed(record.frame):
-            missed = 0 if last_slot is None else max(0, record.slot - last_slot - 1)
-            builder.add(delivery, missed=missed, source=source)
-            last_slot = record.slot
+    try:
+        for record in selection.records():
+            if record.kind == KIND_CATALOG:
+                replay.catalog(record.payload)
+                continue
+            slot, timestamp, frame = record.row()
+            if not selection.start_ns <= timestamp <= selection.end_ns:
+                continue
+            replay.frame(frame, missed=0 if last_slot is None else max(0, slot - last_slot - 1))
+            last_slot = slot
             counted()
-    if builder.rows - first != selection.rows:
-        detail = tracker.last_error or "frames were not readable"
-        raise SnapshotError(f"read {builder.rows - first} of {selection.rows} frames of {source}: {detail}")
+    except ReplayError as exc:
+        raise SnapshotError(f"cannot replay the buffer: {exc}") from exc
+    if replay.rows != selection.rows:
+        raise SnapshotError(f"read {replay.rows} of {selection.rows} frames of {source}")
 
 
 def _many(selection: Selection | Selections, source: str) -> Selections:
