@@ -64,7 +64,7 @@ RUN if [ -z "$SERVICE" ] || [ ! -f "services/$SERVICE/pyproject.toml" ]; then \
 COPY --from=manifests /tree ./
 RUN /opt/rezolus/bin/pip install -q --no-deps $(cat /tmp/workspace.txt) \
  && /opt/rezolus/bin/pip uninstall -q -y pip setuptools \
- && find /opt/rezolus -name __pycache__ -prune -exec rm -rf {} +
+ && /opt/rezolus/bin/python -m compileall -q -j 0 /opt/rezolus/lib >/dev/null
 
 # `apt-get clean`: Docker Hub's slim image drops downloaded .debs by itself,
 # the debootstrapped base of deploy/docker/ensure-base-image.sh does not.
