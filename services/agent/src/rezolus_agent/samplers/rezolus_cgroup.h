@@ -14,10 +14,9 @@
  *
  * Invariants:
  * - Counting needs no user-space step: the first event of a cgroup pops a
- *   free slot, publishes id -> slot with BPF_NOEXIST, then writes the owner.
- *   Two CPUs racing on one new cgroup: the loser pushes its slot back
- *   untouched and uses the winner's, so no two slots ever name the same
- *   owner (the agent would emit that cgroup's series twice in one frame).
+ *   free slot, writes the owner, then publishes id -> slot with BPF_NOEXIST.
+ *   Two CPUs racing on one new cgroup: the loser pushes its slot back and
+ *   uses the winner's.
  * - Slot MAX is the overflow row: a cgroup that finds the queue empty is
  *   stored as id -> MAX (counted once in [MAX][0]) and all its events go to
  *   row MAX.  If even the hash is full, its events still go to row MAX (not

@@ -16,20 +16,21 @@ static __always_inline u32 ${P}_cgroup_claim(u64 cgroup)
     u32 ridx = oidx + 1;
     u64 *owner = ${P}_cgroup_owner.lookup(&oidx);
     u64 *removed = ${P}_cgroup_owner.lookup(&ridx);
-    if (slot < ${MAX} && removed)
+    if (slot < ${MAX} && owner && removed) {
         *removed = 0;
+        *owner = cgroup;
+    }
     if (${P}_cgroup_slot.insert(&cgroup, &slot) != 0) {
-        if (slot < ${MAX})
+        if (slot < ${MAX}) {
+            if (owner)
+                *owner = 0;
             ${P}_cgroup_free.push(&slot, 0);
+        }
         u32 *won = ${P}_cgroup_slot.lookup(&cgroup);
         return won ? *won : ${MAX};
     }
-    if (owner) {
-        if (slot < ${MAX})
-            *owner = cgroup;
-        else
-            __sync_fetch_and_add(owner, 1);
-    }
+    if (slot == ${MAX} && owner)
+        __sync_fetch_and_add(owner, 1);
     return slot;
 }
 
