@@ -80,7 +80,7 @@ def test_owners_reread_only_when_the_generation_moves(monkeypatch: pytest.Monkey
 
 
 def test_a_freed_slot_or_a_due_walk_rereads_the_owners(monkeypatch: pytest.MonkeyPatch) -> None:
-    """After the agent frees a slot, and when the walk is due, the next frame reads the owners whatever the generation."""
+    """After the agent freed a slot, and when the walk is due, the owners are read whatever the generation."""
     table, owners, rows, reg = _table(monkeypatch, "x86_64")
     owners[1] = (11, 1)
     owners[2] = (12, 0)
