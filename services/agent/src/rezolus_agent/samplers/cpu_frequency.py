@@ -8,8 +8,8 @@ rate(tsc) · rate(aperf) / rate(mperf).  Events the PMU lacks are named in the
 sampler's status (``rezolus-agent --check``) and not emitted.
 Read at most once per ``interval`` (default 1s; frames in between repeat the
 last totals): reading a counter of another CPU interrupts that CPU (an IPI,
-about 30 µs of the agent's time each), so a read every frame costs a few
-percent of a core at 10 ms on 2 CPUs and grows with the number of CPUs,
+about 30 µs of the agent's time each), so a read every frame costs about
+1 % of a core at 10 ms on 2 CPUs and grows with the number of CPUs,
 while frequency is read as a rate over seconds.  Set ``interval`` to the
 agent's interval to read every frame.
 The perf opener is ``ctx.extra["perf_open"]`` when set (tests inject a fake
