@@ -1,6 +1,6 @@
 """CPU of one agent frame in-process: back to back, after a short and after a full-interval sleep, and the tick loop.
 
-    sudo .venv/bin/python bench/frame_cost_bench.py [--tree DIR] [--frames 500] [--interval 10ms]
+    sudo .venv/bin/python bench/frame_cost_bench.py [--tree DIR] [--frames 500] [--interval 10ms] [--per-sampler]
 
 Starts the agent (``config/agent.toml``, every sampler, publishing to a
 loopback port nobody reads) inside this process and measures the sampling
@@ -44,6 +44,30 @@ def per_frame(agent, frames: int, sleep_s: float) -> tuple[float, float]:  # noq
     return times[len(times) // 2] / 1e3, sum(times) / len(times) / 1e3
 
 
+def per_sampler(agent, frames: int, sleep_s: float) -> list[tuple[str, float]]:  # noqa: ANN001 - code chosen by --tree
+    """Median thread CPU (µs) of each sampler's ``sample`` and of publishing, sleeping ``sleep_s`` between frames."""
+    times: dict[str, list[int]] = {}
+
+    def timed(name: str, call):  # noqa: ANN001, ANN202 - wraps any callable
+        def inner(*args: object) -> object:
+            start = time.thread_time_ns()
+            try:
+                return call(*args)
+            finally:
+                times.setdefault(name, []).append(time.thread_time_ns() - start)
+        return inner
+
+    for sampler in agent.running:
+        sampler.sample = timed(sampler.name, sampler.sample)
+    publish = agent.publisher.publish_frame
+    agent.publisher.publish_frame = timed("publish", publish)
+    per_frame(agent, frames, sleep_s)
+    for sampler in agent.running:
+        del sampler.sample
+    agent.publisher.publish_frame = publish
+    return sorted(((name, sorted(t)[len(t) // 2] / 1e3) for name, t in times.items()), key=lambda x: -x[1])
+
+
 async def loop_cost(agent, seconds: float) -> tuple[int, float, float]:  # noqa: ANN001 - code chosen by --tree
     """Frames, thread CPU (µs) per frame of ``Agent.run``, and the part inside ``sample_once``."""
     inner = 0
@@ -74,6 +98,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--interval", default="10ms")
+    parser.add_argument("--per-sampler", action="store_true", help="also each sampler's median thread CPU per frame")
     args = parser.parse_args()
     tree = args.tree or ROOT
     if args.tree is not None:
@@ -96,6 +121,9 @@ def main() -> int:
         for label, sleep_s in (("back to back", 0.0), ("after 1 ms", 0.001), (f"after {args.interval}", interval_s)):
             median, mean = per_frame(agent, args.frames, sleep_s)
             print(f"sample_once {label}: median {median:.0f} µs, mean {mean:.0f} µs of thread CPU")
+        if args.per_sampler:
+            costs = per_sampler(agent, args.frames, interval_s)
+            print(f"per sampler after {args.interval} (median µs): " + ", ".join(f"{n} {c:.0f}" for n, c in costs))
         frames, total, inner = await loop_cost(agent, args.seconds)
         print(f"Agent.run at {args.interval}: {frames} frames, {total:.0f} µs per frame "
               f"({inner:.0f} in sample_once, {total - inner:.0f} in the tick loop)")

@@ -111,8 +111,10 @@ def _recording(rng: np.random.Generator, width: int, coarse: int) -> list[tuple[
         if frame in {0, 4, 7}:  # cgroups claim slots
             for slot in rng.choice(np.flatnonzero(owners[:CAPACITY, 0] == 0), 2, replace=False):
                 owners[slot] = (5000 + frame * 10 + slot, 0)
+                owners[CAPACITY, 1] += np.uint64(1)  # the kernel bumps the generation after each claim
         if frame == 5:  # one removed: final counts in this frame, freed after
             owners[np.flatnonzero(owners[:CAPACITY, 0])[0], 1] = 1
+            owners[CAPACITY, 1] += np.uint64(1)
         if frame == 9:  # the overflow row gets events
             owners[CAPACITY, 0] = 3
         live = np.flatnonzero(owners[:, 0])
@@ -120,7 +122,7 @@ def _recording(rng: np.random.Generator, width: int, coarse: int) -> list[tuple[
             rows[:, live] += rng.integers(0, 50, (CPUS, live.size, width), dtype=np.uint64)
             hists[live] += rng.integers(0, 3, (live.size, 2, coarse), dtype=np.uint64)
         frames.append((owners.copy(), rows.copy(), hists.copy()))
-        freed = np.flatnonzero(owners[:, 1])
+        freed = np.flatnonzero(owners[:CAPACITY, 1])
         owners[freed] = 0
         rows[:, freed] = 0
         hists[freed] = 0

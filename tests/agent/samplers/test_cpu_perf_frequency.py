@@ -41,15 +41,17 @@ class FakeGroup:
         self.closed = True
 
 
-def _sampler(name, opener, sys_root):
+def _sampler(name, opener, sys_root, options=None):
     ctx = SamplerContext(
         registry=SeriesRegistry("t", {}),
-        options=Section({}, "t"),
+        options=Section(options or {}, "t"),
         sys=sys_root,
         cpus=2,
         extra={"perf_open": opener},
     )
-    return available()[name](ctx)
+    sampler = available()[name](ctx)
+    sampler.options()
+    return sampler
 
 
 def _values(sampler):
@@ -136,6 +138,31 @@ def test_cpu_frequency_reports_missing_msr_events(two_cpus):
     assert _values(sampler) == {("cpu_tsc", "0"): 50, ("cpu_tsc", "1"): 50}
 
 
+def test_cpu_frequency_reads_once_per_interval_and_repeats_totals_between(two_cpus):
+    """Counters are read when the sampler's own interval is due; frames in between carry the last totals."""
+    msr = two_cpus / "bus" / "event_source" / "devices" / "msr"
+    (msr / "events").mkdir(parents=True)
+    (msr / "type").write_text("9\n")
+    (msr / "events" / "tsc").write_text("event=0x00\n")
+    groups = {}
+
+    def opener(cpu, _events):
+        groups[cpu] = FakeGroup([([cpu], 1, 1), ([cpu + 50], 2, 2), ([cpu + 90], 3, 3)])
+        return groups[cpu]
+
+    now = [0]
+    sampler = _sampler("cpu_frequency", opener, two_cpus, {"interval": "100ms"})
+    sampler.start()
+    sampler._cadence.clock = lambda: now[0]
+    assert _values(sampler) == {("cpu_tsc", "0"): 50, ("cpu_tsc", "1"): 50}
+    now[0] = 60_000_000
+    assert _values(sampler) == {("cpu_tsc", "0"): 50, ("cpu_tsc", "1"): 50}
+    assert [len(g.readings) for g in groups.values()] == [1, 1], "no read before the interval is due"
+    now[0] = 100_000_000
+    assert _values(sampler) == {("cpu_tsc", "0"): 90, ("cpu_tsc", "1"): 90}
+    assert [len(g.readings) for g in groups.values()] == [0, 0]
+
+
 def _perf_stat(perf: str, events: str, seconds: str = "1") -> dict[str, list[str]]:
     """``perf stat -x,`` on CPU 0 around ``sleep``: event → CSV fields (count, unit, event, run ns, ...)."""
     run = subprocess.run(
@@ -180,7 +207,7 @@ def test_cpu_perf_counts_like_perf_stat_or_is_unavailable_like_it():
 def test_cpu_tsc_rate_matches_perf_stat():
     """The TSC rate on CPU 0 agrees with `perf stat -e msr/tsc/` over an enclosed window within 1 %."""
     perf = need_tool("perf")
-    sampler = _sampler("cpu_frequency", _perf.open_group, Path("/sys"))
+    sampler = _sampler("cpu_frequency", _perf.open_group, Path("/sys"), {"interval": "10ms"})
     if _perf.pmu_event(Path("/sys"), "msr", "tsc") is None:
         with pytest.raises(SamplerUnavailable, match="no msr PMU"):
             sampler.start()

@@ -104,14 +104,17 @@ def test_removed_cgroup_final_counts_published_once_then_slot_freed_zeroed(monke
                 for i, v in zip(built.counter_ids, built.counter_values, strict=True)}
 
     owner[2:4] = (7, 0)  # the kernel gave cgroup 7 slot 1 on its first event
+    owner[5] += 1  # and bumped the owner table's generation
     rows[width : 2 * width] = (5, 6, 7)
     assert frame() == {("/a", "a"): 5, ("/a", "b"): 6, ("/a", "c"): 7, ("", "rezolus_cgroup_overflow"): 0}
     rows[width : 2 * width] = (9, 9, 9)
     owner[3] = 1  # cgroup_rmdir
+    owner[5] += 1
     assert frame()[("/a", "a")] == 9
     assert fake.log == [("delete", 7, [9, 9, 9]), ("push", 1, [0, 0, 0, 0, 0])]
     assert not any(name == "/a" for name, _ in frame())
     owner[2:4] = (8, 0)  # a new cgroup reuses the slot and starts from zero
+    owner[5] += 1
     rows[width] = 1
     assert frame()[("/b", "a")] == 1
 

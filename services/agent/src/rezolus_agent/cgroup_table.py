@@ -18,6 +18,12 @@ Invariants:
 - Slots whose cgroup is gone without a ``cgroup_rmdir`` seen by the kernel
   (a dying task's last event after the slot was freed claims a new one) are
   found by a periodic walk and freed the same way.
+- The owner table's last word is a generation the kernel bumps after each
+  change of an owner or removal flag; while it and the periodic walk say
+  nothing changed (and the agent freed nothing), the slots of the last frame
+  are emitted again without re-reading the owners.  That relies on the
+  reader's loads not being reordered (x86-64); elsewhere the owners are
+  read every frame.
 - The overflow row (events of cgroups that found no free slot) becomes
   series labelled ``name="(overflow)"`` once it is non-zero, and
   ``rezolus_cgroup_overflow{sampler}`` counts the cgroups that overflowed.
@@ -31,6 +37,7 @@ Invariants:
 
 from __future__ import annotations
 
+import platform
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -140,6 +147,8 @@ class CgroupRows:
         self._kept_index = np.zeros(0, dtype=np.intp)
         self._kept_ids = np.zeros(0, dtype=np.uint32)
         self._kept_hists: HistogramBlock | None = None
+        self._generation: int | None = None
+        self._trust_generation = platform.machine() == "x86_64"
 
     def _register(self, cgroup: int, labels: dict[str, str]) -> _Slot:
         reg = self.registry
@@ -181,8 +190,8 @@ class CgroupRows:
             self.namer.index.min_refresh_s = saved
         return {s for s, c in live if s in known_before and c not in paths}
 
-    def _emit_kept(self, out: FrameBuilder, slots: list[int]) -> None:
-        """Emit the slots that stay owned: one gather per map; ids and histogram block kept while the owners stay."""
+    def _plan_kept(self, slots: list[int]) -> None:
+        """Ids, gather index and histogram block of the slots that stay owned, rebuilt when the owners change."""
         key = tuple((slot, self.slots[slot].cgroup) for slot in slots)
         if key != self._kept_key:
             self._kept_key = key
@@ -190,19 +199,18 @@ class CgroupRows:
             self._kept_ids = np.array([sid for s in slots for sid in self.slots[s].counters], dtype=np.uint32)
             hists = [sid for s in slots for sid in self.slots[s].histograms]
             self._kept_hists = HistogramBlock(hists, widen_index()) if hists and self.hists is not None else None
-        if not slots:
+
+    def _emit_kept(self, out: FrameBuilder) -> None:
+        """Emit the slots that stay owned: one gather per map."""
+        if not self._kept_index.size:
             return
         out.counters(self._kept_ids, np.add.reduce(self.rows[:, self._kept_index], axis=0, dtype=np.uint64))
         if self._kept_hists is not None and self.hists is not None:
             block = self.hists[self._kept_index]
             out.histogram_values(self._kept_hists.values(block.reshape(-1, block.shape[-1])))
 
-    def emit(self, out: FrameBuilder) -> None:
-        """Emit every owned slot and the overflow row; free removed cgroups' slots after emitting.
-
-        A slot to be freed is emitted on its own just before it is freed (as
-        close to the zeroing as possible); the others are emitted together.
-        """
+    def _replan(self, out: FrameBuilder) -> bool:
+        """Read the owners, name new cgroups, emit every owned slot, free removed ones; whether any was freed."""
         owners = self.owners[: self.capacity].copy()
         live = [(int(s), int(owners[s, 0])) for s in np.flatnonzero(owners[:, 0])]
         gone = self._gone(live)
@@ -211,10 +219,25 @@ class CgroupRows:
             if entry is None or entry.cgroup != cgroup:
                 self.slots[slot] = self._register(cgroup, self.namer.labels(cgroup))
         freeing = [(slot, cgroup) for slot, cgroup in live if owners[slot, 1] or slot in gone]
-        self._emit_kept(out, [slot for slot, _ in live if not (owners[slot, 1] or slot in gone)])
+        self._plan_kept([slot for slot, _ in live if not (owners[slot, 1] or slot in gone)])
+        self._emit_kept(out)
         for slot, cgroup in freeing:
             self._emit_row(out, slot, self.slots[slot])
             self._free(slot, cgroup)
+        return bool(freeing)
+
+    def emit(self, out: FrameBuilder) -> None:
+        """Emit every owned slot and the overflow row; free removed cgroups' slots after emitting.
+
+        A slot to be freed is emitted on its own just before it is freed (as
+        close to the zeroing as possible); the others are emitted together.
+        """
+        generation = int(self.owners[self.capacity, 1])
+        if generation != self._generation or time.monotonic() - self._swept >= SWEEP_S:
+            freed = self._replan(out)
+            self._generation = None if freed or not self._trust_generation else generation
+        else:
+            self._emit_kept(out)
         overflowed = int(self.owners[self.capacity, 0])
         out.counter(self.overflow_id, overflowed)
         if self.overflow is None and (overflowed or self.rows[:, self.capacity].any()):

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
+    from numpy.typing import NDArray
+
     from rezolus_agent.series import FrameBuilder
 
 PERF_TYPE_HARDWARE = 0
@@ -165,10 +167,13 @@ class GroupSampler(ProcSampler):
         for _, group, scaled in self._groups:
             scaled.update(group.read())
 
+    def read_totals(self) -> NDArray[np.uint64]:
+        """Read every CPU's group: the running (scaled) totals, one row per CPU."""
+        return np.array([scaled.update(group.read()) for _, group, scaled in self._groups], dtype=np.uint64)
+
     def sample(self, out: FrameBuilder) -> None:
         """Read every CPU's group and emit the running (scaled) totals."""
-        values = [scaled.update(group.read()) for _, group, scaled in self._groups]
-        out.counters(self._ids, np.array(values, dtype=np.uint64))
+        out.counters(self._ids, self.read_totals())
 
     def close(self) -> None:
         """Close every perf fd."""

@@ -7,6 +7,17 @@ BPF_HASH(${P}_cgroup_slot, u64, u32, 2 * ${MAX});
 BPF_QUEUE(${P}_cgroup_free, u32, ${MAX});
 RZ_ARRAY(${P}_cgroup_owner, 2 * (${MAX} + 1));
 
+/* The last word of the owner table counts changes to the owners and removal
+ * flags of the slots, bumped after each change, so the agent re-reads the
+ * table only when it moved. */
+static __always_inline void ${P}_cgroup_changed(void)
+{
+    u32 gidx = 2 * ${MAX} + 1;
+    u64 *generation = ${P}_cgroup_owner.lookup(&gidx);
+    if (generation)
+        __sync_fetch_and_add(generation, 1);
+}
+
 static __always_inline u32 ${P}_cgroup_claim(u64 cgroup)
 {
     u32 slot = ${MAX};
@@ -25,12 +36,15 @@ static __always_inline u32 ${P}_cgroup_claim(u64 cgroup)
             if (owner)
                 *owner = 0;
             ${P}_cgroup_free.push(&slot, 0);
+            ${P}_cgroup_changed();
         }
         u32 *won = ${P}_cgroup_slot.lookup(&cgroup);
         return won ? *won : ${MAX};
     }
     if (slot == ${MAX} && owner)
         __sync_fetch_and_add(owner, 1);
+    if (slot < ${MAX})
+        ${P}_cgroup_changed();
     return slot;
 }
 
@@ -61,6 +75,8 @@ static __always_inline void ${P}_cgroup_rmdir(u64 cgroup)
     }
     u32 ridx = 2 * slot + 1;
     u64 *removed = ${P}_cgroup_owner.lookup(&ridx);
-    if (removed)
+    if (removed) {
         *removed = 1;
+        ${P}_cgroup_changed();
+    }
 }
