@@ -58,7 +58,7 @@ def load_line() -> str:
 
 def start_agent(interval: str = "1s", config: str | None = None,
                 agent: Path = AGENT) -> tuple[subprocess.Popen[bytes], str, float]:
-    """Start the agent (this venv's, or ``agent``) on a free endpoint; return it, the endpoint and the seconds to its first frame."""
+    """Start this venv's agent (or ``agent``) on a free endpoint; return it, its endpoint, seconds to first frame."""
     from rezolus_core.bus import ZmqSubscriber  # noqa: PLC0415 - benches with --tree choose the code first
 
     endpoint = free_endpoint()

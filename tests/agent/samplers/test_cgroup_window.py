@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pytest
 import test_cgroup_first_event as first_event
+
+if TYPE_CHECKING:
+    import pytest
 
 
 @dataclass
