@@ -56,12 +56,13 @@ def load_line() -> str:
     return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} CPUs"
 
 
-def start_agent(interval: str = "1s", config: str | None = None) -> tuple[subprocess.Popen[bytes], str, float]:
-    """Start the agent on a free endpoint; return it, the endpoint and the seconds to its first frame."""
+def start_agent(interval: str = "1s", config: str | None = None,
+                agent: Path = AGENT) -> tuple[subprocess.Popen[bytes], str, float]:
+    """Start this venv's agent (or ``agent``) on a free endpoint; return it, its endpoint, seconds to first frame."""
     from rezolus_core.bus import ZmqSubscriber  # noqa: PLC0415 - benches with --tree choose the code first
 
     endpoint = free_endpoint()
-    args = [str(AGENT), "--listen", endpoint, "--interval", interval]
+    args = [str(agent), "--listen", endpoint, "--interval", interval]
     if config:
         args += ["--config", config]
     started = time.monotonic()

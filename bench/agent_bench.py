@@ -1,13 +1,15 @@
 """Agent cost benchmarks, measured side by side in one run.
 
-    .venv/bin/python bench/agent_bench.py [--quick] [--syscalls]
+    .venv/bin/python bench/agent_bench.py [--quick] [--syscalls] [--before-agent PATH]
 
 1. CPU ns added per getppid: nothing attached vs empty programs on the
    syscall hooks and on all the agent's hooks (the floors) vs the agent
    (BPF run statistics off, the default, and on) vs bcc's `syscount -L`
    (interleaved rounds; medians, and the median of each round's ratio, which
    is steadier when other jobs attach BPF programs or turn statistics on
-   between rounds); ``--syscalls`` stops after this part;
+   between rounds); ``--syscalls`` stops after this part; ``--before-agent``
+   adds another tree's agent (e.g. main's ``.venv/bin/rezolus-agent``) to the
+   same rounds, for before and after under the same load;
 2. agent CPU (% of one core) and RSS at 1 s and 100 ms intervals;
 3. time from start to first frame; frame size; encode/decode cost per frame.
 Prints a markdown report for docs/performance.md.
@@ -24,11 +26,15 @@ import tempfile
 import time
 import timeit
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from _common import BENCH, agent_config, cpu_seconds, load_line, start_agent, start_empty, start_syscount, stop
 
 from rezolus_core.bus import ZmqSubscriber
 from rezolus_core.frame import decode, encode_catalog, encode_frame
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def build_getppid() -> Path:
@@ -68,10 +74,17 @@ SYSCALL_SAMPLERS = ["syscall_counts", "syscall_latency"]
 Rows = dict[str, list[float]]
 
 
-def overhead(binary: Path, rounds: int, calls: int) -> tuple[dict[str, float], dict[str, float], Rows]:
+def overhead(binary: Path, rounds: int, calls: int,
+             before: Path | None = None) -> tuple[dict[str, float], dict[str, float], Rows]:
     """Medians per condition, median of per-round ratios to syscount's added ns, and every round."""
     syscall_only = agent_config(SYSCALL_SAMPLERS, bpf_stats=False)
+    earlier: dict[str, Callable[[], subprocess.Popen[bytes]]] = {} if before is None else {
+        "before: agent, syscall samplers only": lambda: start_agent("1s", syscall_only, before)[0],
+        "before: agent, all samplers (BPF stats off)": lambda: start_agent("1s", agent_config(bpf_stats=False),
+                                                                           before)[0],
+    }
     conditions = {
+        **earlier,
         "empty programs (syscall hooks)": lambda: start_empty(SYSCALL_SAMPLERS),
         "empty programs (all agent hooks)": lambda: start_empty([]),
         "agent, syscall samplers only": lambda: start_agent("1s", syscall_only)[0],
@@ -134,12 +147,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer rounds, shorter windows")
     parser.add_argument("--syscalls", action="store_true", help="only the per-syscall cost (part 1)")
+    parser.add_argument("--before-agent", type=Path, help="another tree's rezolus-agent, measured in the same rounds")
     args = parser.parse_args()
     rounds, calls, window = (3, 1_000_000, 10.0) if args.quick else (5, 3_000_000, 30.0)
     binary = build_getppid()
     load0 = load_line()
     state0 = host_bpf_state()
-    ov, ratios, rows = overhead(binary, rounds, calls)
+    if args.before_agent is not None and not args.before_agent.is_file():
+        parser.error(f"--before-agent {args.before_agent}: no such file")
+    ov, ratios, rows = overhead(binary, rounds, calls, args.before_agent)
     base = ov["nothing"]
     print("## Agent\n")
     print(

@@ -38,6 +38,7 @@ sys.path.insert(0, str(BENCH))
 
 import agent_bench  # noqa: E402 - sibling bench module
 import sched_bench  # noqa: E402 - sibling bench module
+from _common import agent_config, start_agent, start_syscount, start_tool  # noqa: E402 - sibling bench module
 
 from rezolus_agent import bpfsys  # noqa: E402
 
@@ -92,11 +93,11 @@ def main() -> int:
     binary = agent_bench.build_getppid()
     stats = bpfsys.enable_stats()
     tools = {
-        "agent, syscall samplers": lambda: agent_bench.start_agent("1s", agent_bench.only_config(list(SYSCALL)))[0],
-        "agent, scheduler samplers": lambda: sched_bench.start_agent(sched_bench.only_config(sched_bench.SCHED)),
-        "agent, all samplers": lambda: agent_bench.start_agent("1s", agent_bench.all_config(bpf_stats=False))[0],
-        "syscount -L (bcc)": agent_bench.start_syscount,
-        "runqlat (bcc)": sched_bench.start_runqlat,
+        "agent, syscall samplers": lambda: start_agent("1s", agent_config(list(SYSCALL), bpf_stats=False))[0],
+        "agent, scheduler samplers": lambda: start_agent("1s", agent_config(sched_bench.SCHED, bpf_stats=False))[0],
+        "agent, all samplers": lambda: start_agent("1s", agent_config(bpf_stats=False))[0],
+        "syscount -L (bcc)": start_syscount,
+        "runqlat (bcc)": lambda: start_tool(["runqlat-bpfcc", "3600", "1"]),
     }
     wanted = [w for w in args.tools.split(",") if w]
     tools = {k: v for k, v in tools.items() if not wanted or any(w in k for w in wanted)}

@@ -4,7 +4,13 @@
  * syscall_family:  syscall number -> family index, written by the agent.
  * syscall_counts:  [cpu][family] rows of RZ_ROW(16) u64.
  * syscall_cgroup_*: the slot table of rezolus_cgroup.h (slots assigned in
- *                  the kernel on a cgroup's first syscall).
+ *                  the kernel on a cgroup's first syscall).  The slot is
+ *                  cached in the task's storage with its cgroup id and used
+ *                  while the slot's owner is still that id (one array read
+ *                  instead of a hash lookup per syscall; the hash only when
+ *                  the task is new or changed cgroup).  With syscall_latency
+ *                  loaded too (RZ_WITH_syscall_latency, set by the loader),
+ *                  this handler also writes its entry stamp.
  * cgroup_syscall:  [cpu][slot][family], slot SYSCALL_MAX_CGROUPS is the
  *                  overflow row.  Per CPU, so a syscall is a plain increment:
  *                  with shared rows every syscall of a cgroup busy on several
@@ -16,6 +22,19 @@
 #define SYSCALL_COUNTS_ROW RZ_ROW(SYSCALL_FAMILIES)
 #ifndef SYSCALL_MAX_CGROUPS
 #define SYSCALL_MAX_CGROUPS 1024
+#endif
+
+/* Per-task syscall state, shared by syscall_counts and syscall_latency (one
+ * storage per task whichever of them runs; the first source declares it). */
+#ifndef RZ_SYSCALL_TASK
+#define RZ_SYSCALL_TASK
+struct rz_syscall_task {
+    u64 ts;      /* syscall_latency: entry time of the syscall in progress (0 = none) */
+    u64 cgroup;  /* syscall_counts: the cgroup id the slot below was looked up for */
+    u32 family;  /* syscall_latency: family of the syscall in progress */
+    u32 slot;    /* syscall_counts: cached slot, valid while its owner is still cgroup */
+};
+BPF_TASK_STORAGE(rz_syscall_task, struct rz_syscall_task);
 #endif
 
 RZ_ARRAY(syscall_family, SYSCALL_MAX);
@@ -39,10 +58,30 @@ static __always_inline void syscall_counts__sys_enter(struct bpf_raw_tracepoint_
         *count += 1;
 
     u64 cgroup = bpf_get_current_cgroup_id();
-    u32 cidx = (cpu * (SYSCALL_MAX_CGROUPS + 1) + syscall_cgroup_slot_of(cgroup)) * SYSCALL_FAMILIES + family;
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct rz_syscall_task *t = rz_syscall_task.task_storage_get(task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    u32 slot;
+    if (t && t->cgroup == cgroup && syscall_cgroup_owns(t->slot, cgroup)) {
+        slot = t->slot;
+    } else {
+        slot = syscall_cgroup_slot_of(cgroup);
+        if (t) {
+            t->slot = slot;
+            t->cgroup = cgroup;
+        }
+    }
+    u32 cidx = (cpu * (SYSCALL_MAX_CGROUPS + 1) + slot) * SYSCALL_FAMILIES + family;
     u64 *ccount = cgroup_syscall.lookup(&cidx);
     if (ccount)
         *ccount += 1;
+#ifdef RZ_WITH_syscall_latency
+    /* syscall_latency's entry stamp, written here so a syscall costs one
+     * task-storage get (its own sys_enter handler is empty when both run). */
+    if (t) {
+        t->family = family;
+        t->ts = bpf_ktime_get_ns();
+    }
+#endif
 }
 
 static __always_inline int syscall_counts__rmdir(void *raw)

@@ -1,7 +1,7 @@
 /* syscall_latency: raw_syscalls:sys_enter and sys_exit (raw tracepoints).
  * Emits a latency histogram (ns, enter -> exit) per syscall family.
  *
- * The start time lives in task-local storage, so it follows the thread
+ * The start time lives in task-local storage (shared with syscall_counts), so it follows the thread
  * across blocking and migration and is freed with the task (no pid reuse).
  * syscall_latency: [cpu][family][bucket], one 496-bucket row per family.
  * The family table is shared with syscall_counts when both are enabled.
@@ -9,21 +9,27 @@
 #define SYSCALL_LATENCY_FAMILIES 16
 #define SYSCALL_LATENCY_MAX 1024
 
-struct syscall_latency_start {
-    u64 ts;
-    u32 family;
-    u32 pad;
+/* Per-task syscall state, shared by syscall_counts and syscall_latency (one
+ * storage per task whichever of them runs; the first source declares it). */
+#ifndef RZ_SYSCALL_TASK
+#define RZ_SYSCALL_TASK
+struct rz_syscall_task {
+    u64 ts;      /* syscall_latency: entry time of the syscall in progress (0 = none) */
+    u64 cgroup;  /* syscall_counts: the cgroup id the slot below was looked up for */
+    u32 family;  /* syscall_latency: family of the syscall in progress */
+    u32 slot;    /* syscall_counts: cached slot, valid while its owner is still cgroup */
 };
+BPF_TASK_STORAGE(rz_syscall_task, struct rz_syscall_task);
+#endif
 
 RZ_ARRAY(syscall_latency_family, SYSCALL_LATENCY_MAX);
 RZ_ARRAY(syscall_latency, RZ_NR_CPUS * SYSCALL_LATENCY_FAMILIES * RZ_HIST_BUCKETS);
-BPF_TASK_STORAGE(syscall_latency_start, struct syscall_latency_start);
 
 static __always_inline void syscall_latency__sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
+#ifndef RZ_WITH_syscall_counts /* else syscall_counts' sys_enter writes the stamp */
     struct task_struct *task = bpf_get_current_task_btf();
-    struct syscall_latency_start *s =
-        syscall_latency_start.task_storage_get(task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    struct rz_syscall_task *s = rz_syscall_task.task_storage_get(task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
     if (!s)
         return;
     u32 nr = (u32)ctx->args[1];
@@ -35,12 +41,13 @@ static __always_inline void syscall_latency__sys_enter(struct bpf_raw_tracepoint
     }
     s->family = family;
     s->ts = bpf_ktime_get_ns();
+#endif
 }
 
 static __always_inline void syscall_latency__sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
     struct task_struct *task = bpf_get_current_task_btf();
-    struct syscall_latency_start *s = syscall_latency_start.task_storage_get(task, 0, 0);
+    struct rz_syscall_task *s = rz_syscall_task.task_storage_get(task, 0, 0);
     if (!s || s->ts == 0)
         return;
     u64 now = bpf_ktime_get_ns();
