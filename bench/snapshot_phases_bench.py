@@ -1,8 +1,10 @@
 """Where a hindsight snapshot's CPU goes, for code trees side by side (issue #19).
 
-    .venv/bin/python bench/snapshot_phases_bench.py [--rows N] [--pairs N] [--live-buckets] --tree DIR --tree .
+    .venv/bin/python bench/snapshot_phases_bench.py [--rows N] [--pairs N] [--live-buckets] [--frames FILE] \
+        --tree DIR --tree .
 
-Captures 20 frames of the live agent at 100 ms once, then for each pair runs
+Captures 20 frames of the live agent at 100 ms once (or reuses those kept in
+``--frames FILE``, capturing them there if it does not exist), then for each pair runs
 every tree in turn, each in a fresh process with that tree's code first on
 ``PYTHONPATH``: it fills a buffer with ``--rows`` stamped frames (copies of
 the last frame with growing values; with ``--live-buckets`` the 20 frames in
@@ -122,11 +124,12 @@ def main() -> int:
     parser.add_argument("--tree", type=Path, action="append", required=True, help="a code tree")
     parser.add_argument("--rows", type=int, default=9000)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--frames", type=Path, default=None, help="captured frames to reuse (captured there if absent)")
     parser.add_argument("--live-buckets", action="store_true", help="cycle the captured frames")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="snapshot-phases-") as tmp:
         frames = Path(tmp) / "frames.pkl"
-        shape = capture(20, frames)
+        shape = capture(20, frames, args.frames)
         print(f"Frames of this host's agent: {shape}; {os.cpu_count()} CPUs; {args.rows} rows.\n")
         print("| load | code | µs/row: read, catalogs, decode+add, take, total | snapshot: CPU (main) / wall | sha |")
         print("|---|---|---|---|---|")

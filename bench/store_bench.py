@@ -1,9 +1,11 @@
 """Cost of the store paths (hindsight snapshots, recorder conversion), for code trees side by side.
 
-    .venv/bin/python bench/store_bench.py [--quick] [--tree DIR ...] [--journal FILE]
+    .venv/bin/python bench/store_bench.py [--quick] [--tree DIR ...] [--journal FILE] [--frames FILE]
 
 Frames are the live agent's: the bench captures the catalog and frames of a
-``rezolus-agent`` on this host (every default sampler, 100 ms) once, then for
+``rezolus-agent`` on this host (every default sampler, 100 ms) once (with
+``--frames FILE``: the frames kept there, captured into it if it does not
+exist, so runs at different times use the same catalog), then for
 each tree given (default: this one; e.g. ``--tree /tmp/before --tree .``)
 runs every measure in a fresh Python process with that tree's ``core/src``,
 ``recording/src`` and ``services/*/src`` first on ``PYTHONPATH``:
@@ -151,12 +153,24 @@ def run(tree: Path, job: str, frames: Path) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def capture(count: int, path: Path) -> str:
-    """Pickle ``count`` live agent deliveries at 100 ms into ``path``; describe them."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import hindsight_bench  # noqa: PLC0415 - the bench's own capture helper
+def capture(count: int, path: Path, kept: Path | None = None) -> str:
+    """Pickle ``count`` live agent deliveries at 100 ms into ``path``; describe them.
 
-    live = hindsight_bench.capture(count)
+    With ``kept`` (``--frames``), the deliveries are those pickled there, or
+    are captured and pickled there too when it does not exist yet, so runs
+    at different times can use the same frames.
+    """
+    if kept is not None and kept.exists():
+        with kept.open("rb") as handle:
+            live = pickle.load(handle)  # noqa: S301 - the bench's own file
+    else:
+        sys.path.insert(0, str(ROOT / "bench"))
+        import hindsight_bench  # noqa: PLC0415 - the bench's own capture helper
+
+        live = hindsight_bench.capture(count)
+        if kept is not None:
+            with kept.open("wb") as handle:
+                pickle.dump(live, handle)
     with path.open("wb") as handle:
         pickle.dump(live, handle)
     last = live[-1]
@@ -169,6 +183,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller snapshot and 24 h stand-in (2 h)")
     parser.add_argument("--tree", type=Path, action="append", help="a code tree (default: this one)")
     parser.add_argument("--journal", type=Path, default=None, help="a recorded journal to convert too")
+    parser.add_argument("--frames", type=Path, default=None, help="captured frames to reuse (captured there if absent)")
     parser.add_argument("--long-rows", type=int, default=None, help="rows of the long conversion (default 86400)")
     args = parser.parse_args()
     trees = [t.resolve() for t in (args.tree or [ROOT])]
@@ -176,7 +191,7 @@ def main() -> int:
     long_rows = args.long_rows or (7200 if args.quick else 86400)
     with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
         frames = Path(tmp) / "frames.pkl"
-        shape = capture(20, frames)
+        shape = capture(20, frames, args.frames)
         jobs = [
             ("hindsight start-up", "startup"),
             (f"snapshot, {snapshot_rows} rows at 100 ms", f"snapshot:{snapshot_rows}"),
