@@ -23,15 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import msgpack
 import numpy as np
 
 from rezolus_core.frame import (
     _U16,
     _U32,
     _U64,
-    FORMAT_VERSION,
-    MAX_MESSAGE_BYTES,
     Catalog,
     DecodeError,
     Frame,
@@ -42,6 +39,7 @@ from rezolus_core.frame import (
     _get,
     _uint,
     check_scalars,
+    message_body,
 )
 
 if TYPE_CHECKING:
@@ -87,19 +85,7 @@ def flatten(frame: Frame) -> FlatFrame:
 
 
 def _body(data: bytes) -> dict[str, Any]:
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise DecodeError(f"expected bytes, got {type(data).__name__}")
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise DecodeError(f"message of {len(data)} bytes exceeds {MAX_MESSAGE_BYTES}")
-    try:
-        body = msgpack.unpackb(data, raw=False, strict_map_key=True)
-    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError) as exc:
-        raise DecodeError(f"not a msgpack message: {exc}") from exc
-    if not isinstance(body, dict):
-        raise DecodeError(f"message is a {type(body).__name__}, not a map")
-    version = body.get("v")
-    if version != FORMAT_VERSION:
-        raise DecodeError(f"unsupported format version {version!r} (this reader knows {FORMAT_VERSION})")
+    body = message_body(data)
     kind = body.get("k")
     if kind != "f":
         raise DecodeError(f"message kind {kind!r} is not a frame")

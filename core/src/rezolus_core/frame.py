@@ -161,8 +161,8 @@ def encode_frame(frame: Frame) -> bytes:
     return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def decode(data: bytes) -> Catalog | Frame:
-    """Decode one message into a Catalog or a Frame, or raise DecodeError."""
+def message_body(data: bytes) -> dict[str, Any]:
+    """The map of one message of this format version (kind not checked), or raise DecodeError."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     if len(data) > MAX_MESSAGE_BYTES:
@@ -176,6 +176,12 @@ def decode(data: bytes) -> Catalog | Frame:
     version = body.get("v")
     if version != FORMAT_VERSION:
         raise DecodeError(f"unsupported format version {version!r} (this reader knows {FORMAT_VERSION})")
+    return body
+
+
+def decode(data: bytes) -> Catalog | Frame:
+    """Decode one message into a Catalog or a Frame, or raise DecodeError."""
+    body = message_body(data)
     kind = body.get("k")
     if kind == "c":
         return _decode_catalog(body)
