@@ -9,18 +9,7 @@
 #define SYSCALL_LATENCY_FAMILIES 16
 #define SYSCALL_LATENCY_MAX 1024
 
-/* Per-task syscall state, shared by syscall_counts and syscall_latency (one
- * storage per task whichever of them runs; the first source declares it). */
-#ifndef RZ_SYSCALL_TASK
-#define RZ_SYSCALL_TASK
-struct rz_syscall_task {
-    u64 ts;      /* syscall_latency: entry time of the syscall in progress (0 = none) */
-    u64 cgroup;  /* syscall_counts: the cgroup id the slot below was looked up for */
-    u32 family;  /* syscall_latency: family of the syscall in progress */
-    u32 slot;    /* syscall_counts: cached slot, valid while its owner is still cgroup */
-};
-BPF_TASK_STORAGE(rz_syscall_task, struct rz_syscall_task);
-#endif
+#include "rezolus_syscall.h"
 
 RZ_ARRAY(syscall_latency_family, SYSCALL_LATENCY_MAX);
 RZ_ARRAY(syscall_latency, RZ_NR_CPUS * SYSCALL_LATENCY_FAMILIES * RZ_HIST_BUCKETS);
