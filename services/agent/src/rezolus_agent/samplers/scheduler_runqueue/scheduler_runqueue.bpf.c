@@ -16,17 +16,22 @@
  *   low 44 bits of the time, 4.9 h of range), written with one plain store,
  *   so a wake-up costs a clock read and two array reads, no hash-map update
  *   (an LRU hash update cost about three times that here).  A new stamp
- *   replaces the task's own, else an empty way, else the older one; a
- *   consumed stamp is cleared.  A stamp counts only if its tag matches and
- *   its time lies between the previous switch-out and the switch-in, so a
- *   wake-up of a running task, a stale entry or a reused pointer is never
- *   mistaken for this wait.  A stamp is lost only when a third task lands in
- *   a bucket while two are waiting (that task's wait is then left out).
+ *   replaces the task's own, else an empty way, else the older one.  The
+ *   switch that puts a task on the CPU takes its stamp out of the table into
+ *   the CPU's row: a wake-up that reaches the task while it still runs (it
+ *   set itself to sleep and the event came before it reached schedule())
+ *   then stamps the table anew instead of overwriting the stamp of the wait
+ *   that just ended.  A stamp counts only if its tag matches and its time
+ *   lies between the previous switch-out and the switch-in, so a wake-up of
+ *   a running task, a stale entry or a reused pointer is never mistaken for
+ *   this wait.  A stamp is lost only when a third task lands in a bucket
+ *   while two are waiting (that task's wait is then left out).
  * Task storage is freed with the task, so pid reuse cannot mix tasks, and
  * the only per-switch writes are that storage and the CPU's own rows.
  * The idle task (pid 0) is not a task for these metrics.
  *
- * scheduler_cpu:        [cpu][RZ_ROW(2)]: switch-in ns, task pointer.
+ * scheduler_cpu:        [cpu][RZ_ROW(3)]: switch-in ns, task pointer, that
+ *                       task's wake-up stamp taken at the switch-in (0: none).
  * scheduler_counters:   [cpu][RZ_ROW(2)]: involuntary, voluntary.
  * scheduler_hist:       [cpu][3][496]: runqueue latency, running, off-CPU.
  * scheduler_wakeup:     [SCHEDULER_MAX_WAKING] u64 stamps, 2 ways per bucket.
@@ -47,7 +52,7 @@
 #ifndef SCHEDULER_MAX_WAKING
 #define SCHEDULER_MAX_WAKING 8192
 #endif
-#define SCHEDULER_CPU_ROW RZ_ROW(2)
+#define SCHEDULER_CPU_ROW RZ_ROW(3)
 #define SCHEDULER_COUNTERS_ROW RZ_ROW(2)
 #define SCHEDULER_CGROUP_ROW 4
 #define SCHEDULER_CGROUP_HISTS 2
@@ -97,8 +102,8 @@ static __always_inline u32 scheduler_wake_bucket(u64 task, u64 *tag)
     return (u32)((h >> 32) % SCHEDULER_WAKE_BUCKETS) * 2;
 }
 
-/* The task's wake-up time if its stamp is in (after, before]; clears a consumed stamp. */
-static __always_inline u64 scheduler_woken(u64 task, u64 after, u64 before)
+/* The task's latest wake-up time (at most ``now``), taken out of the table; 0 if it has none. */
+static __always_inline u64 scheduler_take_stamp(u64 task, u64 now)
 {
     u64 tag;
     u32 i0 = scheduler_wake_bucket(task, &tag);
@@ -111,14 +116,11 @@ static __always_inline u64 scheduler_woken(u64 task, u64 after, u64 before)
         if (!e || (*e >> SCHEDULER_TS_BITS) != tag)
             return 0;
     }
-    u64 woken = (before & ~SCHEDULER_TS_MASK) | (*e & SCHEDULER_TS_MASK);
-    if (woken > before)
+    u64 woken = (now & ~SCHEDULER_TS_MASK) | (*e & SCHEDULER_TS_MASK);
+    if (woken > now)
         woken -= 1ULL << SCHEDULER_TS_BITS;
-    if (woken > after && woken <= before) {
-        *e = 0;
-        return woken;
-    }
-    return 0;
+    *e = 0;
+    return woken;
 }
 
 static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint_args *ctx)
@@ -129,13 +131,18 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
     u32 cpu = bpf_get_smp_processor_id();
     u32 base = cpu * SCHEDULER_CPU_ROW;
     u32 ptr_idx = base + 1;
+    u32 woken_idx = base + 2;
     u64 *in_ts = scheduler_cpu.lookup(&base);
     u64 *in_task = scheduler_cpu.lookup(&ptr_idx);
-    if (!in_ts || !in_task)
+    u64 *in_woken = scheduler_cpu.lookup(&woken_idx);
+    if (!in_ts || !in_task || !in_woken)
         return;
-    u64 switched_in = (*in_task == ctx->args[1]) ? *in_ts : 0;
+    int same = *in_task == ctx->args[1];
+    u64 switched_in = same ? *in_ts : 0;
+    u64 woken = same ? *in_woken : 0;
     *in_ts = now;
     *in_task = ctx->args[2];
+    *in_woken = scheduler_take_stamp(ctx->args[2], now);
 
     if ((u32)bpf_get_current_pid_tgid() == 0)
         return;
@@ -160,11 +167,10 @@ static __always_inline void scheduler_runqueue__switch(struct bpf_raw_tracepoint
     if (s) {
         if (s->out_ts && switched_in >= s->out_ts) {
             u64 queued = 0;
-            if (s->runnable) {
+            if (s->runnable)
                 queued = s->out_ts;
-            } else {
-                queued = scheduler_woken(ctx->args[1], s->out_ts, switched_in);
-            }
+            else if (woken > s->out_ts && woken <= switched_in)
+                queued = woken;
             if (queued) {
                 waited = switched_in - queued;
                 has_wait = 1;
