@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bracket import Bracket, Totals
 from sched_workloads import (
     GATE,
     AttachedBpftrace,
     Workload,
     agent_config,
     bpftrace_histogram,
-    bpftrace_map,
     bucket_index_bpftrace,
     group,
     hist_delta,
@@ -141,15 +142,26 @@ def cgroup_counter(values, metric: str, name: str, **labels: str) -> int:
     return family_total(values, metric, name=name, **labels)
 
 
-def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace, tmp_path) -> None:
-    """Per-cgroup switches match /proc/<pid>/status, on-CPU time /proc/<pid>/schedstat, runqueue wait bpftrace."""
-    agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
-    sub = subscribe(agent.endpoint)
-    attached(sub)
+@dataclass
+class TwoGroups:
+    """What one run of the spinners (CPU 0) and the sleepers (CPU 1) left."""
+
+    names: dict[str, str]
+    before: dict
+    after: dict
+    proc: dict[str, dict[str, int]]
+    stolen: dict[str, int]
+    bracket: dict[str, Totals]
+
+
+def run_two_groups(sub, reference: Bracket) -> TwoGroups:
+    """Run the spinners and the sleepers once, between two frames.
+
+    Two CPU-bound processes share CPU 0 (involuntary switches, ~1 s of CPU
+    each); four sleepers on CPU 1 wake 2000 times each (voluntary switches,
+    little CPU).
+    """
     with group("rzspin") as spin_group, group("rzsleep") as sleep_group:
-        spin_name, sleep_name = cgroup_dir(spin_group.path), cgroup_dir(sleep_group.path)
-        # Two CPU-bound processes share CPU 0 (involuntary switches, ~1 s of CPU each);
-        # four sleepers on CPU 1 wake 2000 times each (voluntary switches, little CPU).
         spinners = Workload(spin_group, 2, ["1", "1000000", "0"], cpus={0})
         sleepers = Workload(sleep_group, 4, ["2000", "20", "200"], cpus={1})
         works = {"spin": spinners, "sleep": sleepers}
@@ -157,21 +169,48 @@ def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace,
             work.wait_parked("ready")
         start = {label: work.status() for label, work in works.items()}
         steal_start = steal_ns()
-        trace = AttachedBpftrace(bpftrace, reference(spin_group.path))
         before = series_values(settle(sub, 2))
+        bracket_start = {label: reference.totals(work.pids) for label, work in works.items()}
         for work in works.values():
             work.go()
         for work in works.values():
             work.wait_parked()
         end = {label: work.status() for label, work in works.items()}
-        steal = {cpu: ns - steal_start[cpu] for cpu, ns in steal_ns().items()}
-        proc = {label: {k: end[label][k] - start[label][k] for k in start[label]} for label in works}
+        steal = steal_ns()
         after = series_values(settle(sub, 3))
-        output = trace.stop()
-        waits, oncpus = bpftrace_map(output, "wait"), bpftrace_map(output, "oncpu")
+        bracket = {label: reference.totals(work.pids) - bracket_start[label] for label, work in works.items()}
         for work in works.values():
             work.finish()
-    for label, name, work, cpu in (("spin", spin_name, spinners, 0), ("sleep", sleep_name, sleepers, 1)):
+        return TwoGroups(
+            names={"spin": cgroup_dir(spin_group.path), "sleep": cgroup_dir(sleep_group.path)},
+            before=before,
+            after=after,
+            proc={label: {k: end[label][k] - start[label][k] for k in start[label]} for label in works},
+            stolen={label: steal[cpu] - steal_start[cpu] for label, cpu in (("spin", 0), ("sleep", 1))},
+            bracket=bracket,
+        )
+
+
+def test_two_cgroups_match_proc_and_bracketing_programs(subscribe, agent_factory, tmp_path) -> None:
+    """Per-cgroup switches match /proc/<pid>/status and lie, with on-CPU time and runqueue wait, inside a bracket.
+
+    The bracket (``bracket.Bracket``) reads the clock just before and just
+    after the agent on every event, so each of the agent's sums must lie
+    within its bounds exactly; its count of waits must equal the agent's.
+    """
+    reference = Bracket()
+    try:
+        agent = agent_factory(interval="100ms", config=agent_config(tmp_path))
+        sub = subscribe(agent.endpoint)
+        attached(sub)
+        reference.attach_late()
+        measured = run_two_groups(sub, reference)
+        disorder = reference.disorder()
+    finally:
+        reference.close()
+    assert disorder == 0
+    for label, name in measured.names.items():
+        before, after, bounds = measured.before, measured.after, measured.bracket[label]
         got = {
             kind: cgroup_counter(after, "cgroup_scheduler_context_switch", name, kind=kind)
             - cgroup_counter(before, "cgroup_scheduler_context_switch", name, kind=kind)
@@ -180,29 +219,22 @@ def test_two_cgroups_match_proc_and_bpftrace(subscribe, agent_factory, bpftrace,
         oncpu = cgroup_counter(after, "cgroup_cpu_usage", name) - cgroup_counter(before, "cgroup_cpu_usage", name)
         wait = cgroup_counter(after, "cgroup_scheduler_runqueue_wait", name) - cgroup_counter(
             before, "cgroup_scheduler_runqueue_wait", name)
-        ref_wait = sum(waits.get(pid, 0) for pid in work.pids)
-        ref_oncpu = sum(oncpus.get(pid, 0) for pid in work.pids)
-        print(f"{label}: agent switches={got} oncpu={oncpu} wait={wait}; /proc={proc[label]} "
-              f"bpftrace oncpu={ref_oncpu} wait={ref_wait}; stolen on CPU {cpu}: {steal[cpu]} ns")
-        # Both windows run from one park (blocked in read) to the next, so every
-        # switch is in both.  Times: bpftrace reads its clock in the same events,
-        # a few hundred ns after the agent, unless the hypervisor stops the vCPU
-        # between the two programs: that event's two clock readings then differ
-        # by the time stolen (ms here), which moves one tool's wait or on-CPU
-        # time and not the other's.  The kernel's sum_exec_runtime starts at its
-        # rq clock, which can lag a wake-up's switch by microseconds, and leaves
-        # out stolen time.  Steal is /proc/stat's, in USER_HZ ticks: one more
-        # tick for its granularity; between the tools only when a tick of
-        # steal was seen (less than a tick can go unseen: the test then fails
-        # and prints it).
+        latency = hist_delta(before, after, ("cgroup_scheduler_runqueue_latency", (("name", name),)))
+        waits = int(histogram.total(latency))
+        proc = measured.proc[label]
+        print(f"{label}: agent switches={got} oncpu={oncpu} wait={wait} waits={waits}; /proc={proc}; "
+              f"bracket {bounds}; stolen on its CPU {measured.stolen[label]} ns")
+        assert got == {kind: proc[kind] for kind in got}
+        assert waits == bounds.waits
+        assert bounds.wait_lo <= wait <= bounds.wait_hi
+        assert bounds.on_lo <= oncpu <= bounds.on_hi
+        # The kernel's sum_exec_runtime starts at its rq clock, which can lag
+        # a switch by microseconds, and leaves out stolen time (/proc/stat's,
+        # in USER_HZ ticks: one more tick for its granularity).
         switches = sum(got.values())
         tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-        stolen = steal[cpu] + tick
-        between_tools = stolen if steal[cpu] else 0
-        assert got == {kind: proc[label][kind] for kind in got}
-        assert abs(oncpu - ref_oncpu) <= 0.01 * ref_oncpu + 1_000 * switches + between_tools
-        assert abs(wait - ref_wait) <= 0.01 * ref_wait + 1_000 * switches + between_tools
-        assert abs(oncpu - proc[label]["oncpu"]) <= 0.01 * proc[label]["oncpu"] + 5_000 * switches + stolen
+        assert abs(oncpu - proc["oncpu"]) <= 0.01 * proc["oncpu"] + 5_000 * switches + measured.stolen[label] + tick
+    proc = measured.proc
     # Each round's 200 us sleep blocks unless its timer fires before the sleeper reaches
     # schedule() (preempted by another sleeper after arming it): the kernel then skips the
     # switch, so a few rounds in 8,000 may not count; the agent's counts equal /proc's above.
