@@ -3,7 +3,8 @@
 One agent (100 ms) feeds five 30 s recordings at 500 ms, in this order:
 idle A, a syscall loop in the test's cgroup, O_DIRECT reads of a file on disk, idle B (a minute after
 idle A started), CPU burners in a cgroup.  The syscall loop (2,000 getppid
-per 10 ms, 200k/s) and the burners (3 ms of every 10 ms each) are paced, so
+per 10 ms, 200k/s), the reads (20 per 10 ms, 2,000/s; this disk serves
+14,000/s to one unpaced reader) and the burners (3 ms of every 10 ms each) are paced, so
 what they inject stays steady when other work shares the CPUs; an unpaced
 loop's rate follows the host's load, and a target that wanders fivefold has
 an effective sample size of 2, too few to call even a 100-fold change.  A shell that wakes once a second
@@ -108,9 +109,14 @@ fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
 buf = mmap.mmap(-1, 4096)
 blocks = os.lseek(fd, 0, os.SEEK_END) // 4096
 rng = random.Random(7)
+tick = 0.01
 end = time.monotonic() + {SECONDS + 30}
-while time.monotonic() < end:
-    os.preadv(fd, [buf], rng.randrange(blocks) * 4096)
+due = time.monotonic()
+while due < end:
+    for _ in range(20):
+        os.preadv(fd, [buf], rng.randrange(blocks) * 4096)
+    due += tick
+    time.sleep(max(0.0, due - time.monotonic()))
 """
 
 
@@ -214,11 +220,15 @@ def test_syscall_loop_ranks_its_cgroup_first_and_names_the_query_family(live):
 
 
 def test_direct_io_ranks_block_reads_first(live):
-    """O_DIRECT reads of a file on disk move block read operations or bytes to the top."""
+    """O_DIRECT reads of a file on disk put block-read series at the top, their operations up tenfold and more.
+
+    Which block-read series leads (operations, bytes or the latency
+    quantiles, all from zero) is the effect's call, as for the syscall loop.
+    """
     rows = _compare(live["idle_a"], live["dio"])
     top = _top_columns(rows)
     print("direct IO top:", top)
-    assert {"blockio_operations/read", "blockio_bytes/read"} & set(top), top
+    assert any(c.startswith("blockio_") and c.split(":")[0].endswith("/read") for c in top), top
     row = _row(rows, "blockio_operations/read")
     assert row["significant"]
     assert row["target"] > 10 * row["base"]
