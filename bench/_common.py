@@ -102,7 +102,10 @@ def start_syscount() -> subprocess.Popen[bytes]:
 
 
 def start_empty(samplers: tuple[str, ...] | list[str]) -> subprocess.Popen[bytes]:
-    """Empty programs on the hooks of these samplers (all BPF samplers if none): the floor."""
+    """Empty programs on the hooks of these samplers (all BPF samplers if none): the floor.
+
+    ``["--latency-floor"]`` attaches the least a syscall latency histogram needs instead (empty_programs.py).
+    """
     proc = subprocess.Popen([sys.executable, str(BENCH / "empty_programs.py"), *samplers],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None

@@ -41,6 +41,12 @@ OPS = {
     "hash lookup, u64 key (cgroup id)": "u64 k = bpf_get_current_cgroup_id(); u32 *v = h.lookup(&k); return v ? 1 : 0;",
     "LRU hash update, u64 key": "u64 k = bpf_get_current_pid_tgid(); u64 n = 1; lru.update(&k, &n); return 0;",
     "bpf_ktime_get_ns": "u64 t = bpf_ktime_get_ns(); return t == 1;",
+    "two bpf_ktime_get_ns (entry and exit stamps)": "u64 t = bpf_ktime_get_ns(); u64 u = bpf_ktime_get_ns(); "
+                                                    "return t == u;",
+    "bpf_get_current_task_btf (a helper call, not inlined)": "struct task_struct *t = bpf_get_current_task_btf(); "
+                                                             "return t == 0;",
+    "task storage get (no create)": "struct task_struct *t = bpf_get_current_task_btf(); "
+                                    "u64 *v = ts.task_storage_get(t, 0, 0); if (v) *v += 1; return 0;",
 }
 HEAD = ('BPF_ARRAY(arr, u64, 16);\nBPF_HASH(h, u64, u32, 2048);\nBPF_TABLE("lru_hash", u64, u64, lru, 8192);\n'
         "BPF_TASK_STORAGE(ts, u64);\n")
