@@ -7,7 +7,13 @@ which series.  They declare that here instead of writing code:
 - ``Counters``: the first ``len(series)`` u64 of each CPU's row are counters,
   summed over CPUs, or kept per CPU with an ``id`` label (``per_cpu``).
 - ``Histograms``: each CPU's row holds ``len(series)`` histograms of the
-  shared bucket layout, summed over CPUs.
+  shared bucket layout, summed over CPUs, then a cache line whose first word
+  counts the CPU's events (``RZ_HIST_ROW`` in ``samplers/rezolus.h``).  The
+  kernel bumps it after the bucket, so when every CPU's count is the one
+  read before the last sum, the map did not change since and the last
+  values are emitted again without summing.  That relies on the reader's
+  loads not being reordered (x86-64); elsewhere the map is summed every
+  frame.
 - ``CgroupTable``: rows of a per-cgroup slot table that the kernel fills
   (``samplers/rezolus_cgroup.h``, ``cgroup_table``): counters and optional
   coarse histograms per cgroup, series labelled with the cgroup's labels;
@@ -20,7 +26,8 @@ of the live maps once per frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import platform
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
     from rezolus_agent.bpfload import BpfMaps
     from rezolus_agent.sampler import BpfSampler
     from rezolus_agent.series import FrameBuilder, SeriesRegistry
+    from rezolus_core.frame import HistogramValue
 
 
 @dataclass(frozen=True)
@@ -104,28 +112,45 @@ class Counters:
         return _Rows(np.array([_counter(reg, s, {}, {}) for s in self.series], dtype=np.uint32), rows, per_cpu=False)
 
 
+CACHELINE_U64 = 8
+
+
+def hist_row(histograms: int) -> int:
+    """u64 per CPU of a map of ``histograms`` histograms and its event count (``RZ_HIST_ROW``)."""
+    return histograms * layout().buckets + CACHELINE_U64
+
+
 @dataclass
 class _Hists:
     block: HistogramBlock
     rows: NDArray[np.uint64]
+    events: NDArray[np.uint64]
+    trust_events: bool = field(default_factory=lambda: platform.machine() == "x86_64")
+    _seen: bytes = b""
+    _values: list[HistogramValue] = field(default_factory=list)
 
     def emit(self, out: FrameBuilder) -> None:
-        out.histogram_values(self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64)))
+        seen = self.events.tobytes()
+        if seen != self._seen:
+            self._values = self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64))
+            self._seen = seen if self.trust_events else b""
+        out.histogram_values(self._values)
 
 
 @dataclass(frozen=True)
 class Histograms:
-    """Histograms laid out one after another in each CPU's row of ``map``, summed over CPUs."""
+    """Histograms laid out one after another in each CPU's row of ``map``, then its event count; summed over CPUs."""
 
     map: str
     series: tuple[Series, ...]
 
     def bind(self, sampler: BpfSampler, maps: BpfMaps) -> Emitter:
         """Register one histogram series per block."""
-        cpus, reg = sampler.ctx.cpus, sampler.ctx.registry
-        rows = maps.array(self.map).reshape(cpus, len(self.series), layout().buckets)
+        cpus, reg, buckets = sampler.ctx.cpus, sampler.ctx.registry, layout().buckets
+        per_cpu = maps.array(self.map).reshape(cpus, hist_row(len(self.series)))
+        rows = per_cpu[:, : len(self.series) * buckets].reshape(cpus, len(self.series), buckets)
         ids = [reg.histogram(s.name, dict(s.labels), s.unit, s.description) for s in self.series]
-        return _Hists(HistogramBlock(ids), rows)
+        return _Hists(HistogramBlock(ids), rows, per_cpu[:, len(self.series) * buckets])
 
 
 @dataclass(frozen=True)
