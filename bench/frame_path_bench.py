@@ -13,7 +13,8 @@ side.
 synthetic: every BPF sampler's declared wiring over map arrays of 2, 64 and
 192 CPUs (counters and histograms filled with seeded random counts; every
 ``--stride``-th cell of every map grows each frame, by default enough that
-every histogram changes every frame), the kernel-filled slot tables of every
+every histogram changes every frame, and every histogram's per-CPU event
+count moves, so every histogram is summed every frame), the kernel-filled slot tables of every
 ``CgroupTable`` wiring (``cgroup_table.CgroupRows``) with 0, 500 and 2,000
 owned slots (names known, no rescan between frames), ``cpu_usage`` on a
 /proc/stat of that many CPUs and the other procfs samplers on this host's
@@ -155,7 +156,8 @@ def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
                         emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
                         arrays.append(arr)
                         if hasattr(wiring, "hist_row"):
-                            events.append(arr.reshape(cpus, row)[:, len(wired.series) * 496])
+                            first = len(wired.series) * 496
+                            events.append(arr.reshape(cpus, row)[:, first : first + len(wired.series)])
                     elif isinstance(wired, wiring.CgroupTable):
                         emitter, cg_arrays = _cgroup_rows(wired, sampler, rng, paths, extra)
                         emitters.append(emitter)

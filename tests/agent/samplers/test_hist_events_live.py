@@ -1,11 +1,12 @@
-"""The kernel's histogram programs count each CPU's events after the bucket (``rz_hist_add``, issue #19).
+"""The kernel's histogram programs count each CPU's events per histogram after the bucket (``rz_hist_add``, issue #19).
 
-The agent skips summing a histogram map while no CPU's event count moved
+The agent sums a histogram again only when its event count moved on some CPU
 (``wiring.Histograms``).  That is only right if every program that adds to
-a bucket bumps its CPU's count after it: read the counts, then the buckets,
-then the counts again, and each CPU's bucket total lies between the first
-read and the second plus one (the one event a CPU can have between its
-bucket and its count; programs do not nest on a CPU).
+a bucket bumps that histogram's count on its CPU after it: read the counts,
+then the buckets, then the counts again, and each CPU's bucket total of each
+histogram lies between the first read and the second plus one (the one
+event a CPU can have between its bucket and its count; programs do not nest
+on a CPU).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ WORKLOAD = (
 
 
 def test_every_histogram_program_counts_its_events(load_samplers: Callable[..., Loaded]) -> None:
-    """Per CPU: counts before <= bucket total <= counts after + 1, and the busy maps' counts moved."""
+    """Per CPU and histogram: counts before <= bucket total <= counts after + 1; the busy maps' counts moved."""
     loaded = load_samplers(*SAMPLERS)
     emitters = {
         (sampler.name, index): emitter
@@ -52,7 +53,7 @@ def test_every_histogram_program_counts_its_events(load_samplers: Callable[..., 
     subprocess.run([sys.executable, "-c", WORKLOAD], check=True, timeout=60)
     for name, emitter in emitters.items():
         first = emitter.events.copy()
-        total = np.add.reduce(emitter.rows, axis=(1, 2), dtype=np.uint64)
+        total = np.add.reduce(emitter.rows, axis=2, dtype=np.uint64)
         second = emitter.events.copy()
         assert (first <= total).all(), name
         assert (total <= second + np.uint64(1)).all(), name

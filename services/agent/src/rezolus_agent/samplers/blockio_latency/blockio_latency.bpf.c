@@ -25,7 +25,7 @@
  *   request is).
  * The op is read from request.cmd_flags at the BTF offset (see
  * blockio_requests).
- * blockio_latency: [cpu] rows of RZ_HIST_ROW(4): [op][bucket], then the events.
+ * blockio_latency: [cpu] rows of RZ_HIST_ROW(4): [op][bucket], then the event counts.
  */
 #define BLOCKIO_LATENCY_OPS 4
 #ifndef BLOCKIO_SLOTS_LOG2
@@ -104,6 +104,6 @@ static __always_inline void blockio_latency__complete(struct bpf_raw_tracepoint_
     u64 delta = (bpf_ktime_get_ns() - seen) & BLOCKIO_TIME_MASK;
     u32 row = bpf_get_smp_processor_id() * RZ_HIST_ROW(BLOCKIO_LATENCY_OPS);
     u32 idx = row + op * RZ_HIST_BUCKETS + rz_hist_index(delta);
-    u32 eidx = row + RZ_HIST_EVENTS(BLOCKIO_LATENCY_OPS);
+    u32 eidx = row + RZ_HIST_EVENTS(BLOCKIO_LATENCY_OPS) + op;
     rz_hist_add(blockio_latency.lookup(&idx), blockio_latency.lookup(&eidx));
 }

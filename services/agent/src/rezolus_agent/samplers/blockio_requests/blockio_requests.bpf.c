@@ -12,7 +12,7 @@
  * A request the driver completes in parts counts once per part (rare).
  * blockio_requests: [cpu] rows of RZ_ROW(8): ops[4], bytes[4].
  * blockio_size:     [cpu] rows of RZ_HIST_ROW(4): [op][bucket], bytes per
- *                   completion, then the events.
+ *                   completion, then the event counts.
  */
 #define BLOCKIO_OPS 4
 #define BLOCKIO_REQUESTS_ROW RZ_ROW(2 * BLOCKIO_OPS)
@@ -54,6 +54,6 @@ static __always_inline void blockio_requests__complete(struct bpf_raw_tracepoint
         *total += bytes;
     u32 row = cpu * RZ_HIST_ROW(BLOCKIO_OPS);
     idx = row + (u32)op * RZ_HIST_BUCKETS + rz_hist_index(bytes);
-    u32 eidx = row + RZ_HIST_EVENTS(BLOCKIO_OPS);
+    u32 eidx = row + RZ_HIST_EVENTS(BLOCKIO_OPS) + (u32)op;
     rz_hist_add(blockio_size.lookup(&idx), blockio_size.lookup(&eidx));
 }

@@ -34,7 +34,7 @@
  *                       task's wake-up stamp taken at the switch-in (0: none).
  * scheduler_counters:   [cpu][RZ_ROW(2)]: involuntary, voluntary.
  * scheduler_hist:       [cpu] rows of RZ_HIST_ROW(3): [3][496] runqueue
- *                       latency, running, off-CPU, then the events.
+ *                       latency, running, off-CPU, then the event counts.
  * scheduler_wakeup:     [SCHEDULER_MAX_WAKING] u64 stamps, 2 ways per bucket.
  * scheduler_cgroup_*:   the slot table of rezolus_cgroup.h (slots assigned
  *                       in the kernel on a cgroup's first switch).  The slot
@@ -82,7 +82,7 @@ static __always_inline void scheduler_runqueue__hist(u32 cpu, u32 which, u64 val
 {
     u32 row = cpu * RZ_HIST_ROW(SCHEDULER_HISTS);
     u32 idx = row + which * RZ_HIST_BUCKETS + rz_hist_index(value);
-    u32 eidx = row + RZ_HIST_EVENTS(SCHEDULER_HISTS);
+    u32 eidx = row + RZ_HIST_EVENTS(SCHEDULER_HISTS) + which;
     rz_hist_add(scheduler_hist.lookup(&idx), scheduler_hist.lookup(&eidx));
 }
 

@@ -4,7 +4,7 @@
  * The start time lives in task-local storage (shared with syscall_counts), so it follows the thread
  * across blocking and migration and is freed with the task (no pid reuse).
  * syscall_latency: [cpu] rows of RZ_HIST_ROW(families): [family][bucket], one
- *                  496-bucket histogram per family, then the events.
+ *                  496-bucket histogram per family, then the event counts.
  * The family table is shared with syscall_counts when both are enabled.
  */
 #define SYSCALL_LATENCY_FAMILIES 16
@@ -46,6 +46,6 @@ static __always_inline void syscall_latency__sys_exit(struct bpf_raw_tracepoint_
     s->ts = 0;
     u32 row = bpf_get_smp_processor_id() * RZ_HIST_ROW(SYSCALL_LATENCY_FAMILIES);
     u32 idx = row + family * RZ_HIST_BUCKETS + rz_hist_index(delta);
-    u32 eidx = row + RZ_HIST_EVENTS(SYSCALL_LATENCY_FAMILIES);
+    u32 eidx = row + RZ_HIST_EVENTS(SYSCALL_LATENCY_FAMILIES) + family;
     rz_hist_add(syscall_latency.lookup(&idx), syscall_latency.lookup(&eidx));
 }

@@ -6,7 +6,7 @@
  * Failed connects (SYN_SENT -> CLOSE) are dropped, not recorded.
  * Start times are keyed by the socket address in an LRU hash bounded by
  * TCP_CONNECT_MAX_PENDING; only state changes touch it (a few per connection).
- * tcp_connect_latency: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the events.
+ * tcp_connect_latency: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the event counts.
  */
 #define TCP_ESTABLISHED_STATE 1
 #define TCP_SYN_SENT_STATE 2

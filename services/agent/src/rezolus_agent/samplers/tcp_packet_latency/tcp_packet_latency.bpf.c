@@ -9,7 +9,7 @@
  * Pending arrivals are keyed by socket address in an LRU hash bounded by
  * TCP_PACKET_MAX_SOCKETS and dropped when the socket is destroyed, so a
  * reused address never inherits a stale time.
- * tcp_packet_latency: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the events.
+ * tcp_packet_latency: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the event counts.
  */
 #ifndef TCP_PACKET_MAX_SOCKETS
 #define TCP_PACKET_MAX_SOCKETS 16384

@@ -3,7 +3,7 @@
  * the RTT mean deviation (tcp_sock.mdev_us / 4) per processed skb, in ns
  * with microsecond resolution; both read at BTF offsets (RZ_TCP_SRTT_US,
  * RZ_TCP_MDEV_US). Sockets without an RTT estimate yet (srtt 0) are skipped.
- * tcp_srtt, tcp_jitter: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the events.
+ * tcp_srtt, tcp_jitter: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the event counts.
  */
 RZ_ARRAY(tcp_srtt, RZ_NR_CPUS * RZ_HIST_ROW(1));
 RZ_ARRAY(tcp_jitter, RZ_NR_CPUS * RZ_HIST_ROW(1));

@@ -11,7 +11,7 @@
  * tcp_rcv_established.
  * tcp_traffic: [cpu] rows of RZ_ROW(3): bytes rx, bytes tx, segments rx.
  * tcp_size:    [cpu] rows of RZ_HIST_ROW(2): [direction 0 rx, 1 tx][bucket],
- *              bytes per call, then the events.
+ *              bytes per call, then the event counts.
  */
 #define TCP_TRAFFIC_ROW RZ_ROW(3)
 #define TCP_TRAFFIC_MSG_PEEK 2
@@ -36,7 +36,7 @@ static __always_inline void tcp_traffic__add(u32 direction, u64 bytes)
         *total += bytes;
     u32 row = cpu * RZ_HIST_ROW(2);
     idx = row + direction * RZ_HIST_BUCKETS + rz_hist_index(bytes);
-    u32 eidx = row + RZ_HIST_EVENTS(2);
+    u32 eidx = row + RZ_HIST_EVENTS(2) + direction;
     rz_hist_add(tcp_size.lookup(&idx), tcp_size.lookup(&eidx));
 }
 
