@@ -145,7 +145,12 @@ class _Hists:
         now = np.frombuffer(seen, dtype=np.uint64).reshape(self.events.shape)
         before = np.frombuffer(self._seen, dtype=np.uint64).reshape(self.events.shape)
         changed = np.flatnonzero((now != before).any(axis=0))
-        dense = np.add.reduce(self.rows[:, changed], axis=0, dtype=np.uint64)
+        if changed.size == self.rows.shape[1]:
+            dense = np.add.reduce(self.rows, axis=0, dtype=np.uint64)
+        else:
+            dense = np.empty((changed.size, self.rows.shape[2]), dtype=np.uint64)
+            for row, hist in enumerate(changed.tolist()):
+                np.add.reduce(self.rows[:, hist], axis=0, dtype=np.uint64, out=dense[row])
         values = list(self._values)
         for row, (indices, counts) in zip(changed.tolist(), sparse_rows(dense), strict=True):
             values[row] = HistogramValue(self.block.ids[row], indices, counts)
