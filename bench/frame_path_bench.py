@@ -13,7 +13,8 @@ side.
 synthetic: every BPF sampler's declared wiring over map arrays of 2, 64 and
 192 CPUs (counters and histograms filled with seeded random counts; every
 ``--stride``-th cell of every map grows each frame, by default enough that
-every histogram changes every frame), the kernel-filled slot tables of every
+every histogram changes every frame, and every histogram's per-CPU event
+count moves, so every histogram is summed every frame), the kernel-filled slot tables of every
 ``CgroupTable`` wiring (``cgroup_table.CgroupRows``) with 0, 500 and 2,000
 owned slots (names known, no rescan between frames), ``cpu_usage`` on a
 /proc/stat of that many CPUs and the other procfs samplers on this host's
@@ -129,6 +130,7 @@ def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
             proc_root = Path(tempfile.mkdtemp())
             fake_stat(proc_root, cpus)
             arrays: list[np.ndarray] = []
+            events: list[np.ndarray] = []
             emitters = []
             paths = {1000 + i: f"/system.slice/svc-{i}.service" for i in range(ncg)}
             extra: dict[str, object] = {}
@@ -147,11 +149,15 @@ def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
                         emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
                         arrays.append(arr)
                     elif isinstance(wired, wiring.Histograms):
-                        arr = np.zeros(cpus * len(wired.series) * 496, dtype=np.uint64)
+                        row = getattr(wiring, "hist_row", lambda n: n * 496)(len(wired.series))
+                        arr = np.zeros(cpus * row, dtype=np.uint64)
                         hot = rng.integers(0, arr.size, arr.size // 20)
                         arr[hot] = rng.integers(1, 1000, hot.size, dtype=np.uint64)
                         emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
                         arrays.append(arr)
+                        if hasattr(wiring, "hist_row"):
+                            first = len(wired.series) * 496
+                            events.append(arr.reshape(cpus, row)[:, first : first + len(wired.series)])
                     elif isinstance(wired, wiring.CgroupTable):
                         emitter, cg_arrays = _cgroup_rows(wired, sampler, rng, paths, extra)
                         emitters.append(emitter)
@@ -168,11 +174,13 @@ def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
             seq = 0
 
             def frame(arrays: list[np.ndarray] = arrays, procs: list = procs, emitters: list = emitters,
-                      reg: SeriesRegistry = reg) -> bytes:
+                      events: list = events, reg: SeriesRegistry = reg) -> bytes:
                 nonlocal seq
                 seq += 1
                 for arr in arrays:
                     arr[::stride] += np.uint64(1)
+                for counts in events:
+                    np.add(counts, np.uint64(1), out=counts)
                 out = FrameBuilder()
                 for sampler in procs:
                     out.mark()

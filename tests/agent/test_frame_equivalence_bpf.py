@@ -67,26 +67,37 @@ class _Hist(BpfSampler):
 
 
 def test_histogram_wiring_equals_per_row_sparse() -> None:
-    """Summed over CPUs, row by row ``to_sparse``: the same values in every frame, changed or not."""
+    """Summed over CPUs, row by row ``to_sparse``: the same values in every frame, changed or not.
+
+    The recording bumps each CPU's event count of a histogram as the kernel
+    does, by the events added to it on that CPU; the emitter sums again only
+    the histograms whose count moved.
+    """
     rng = np.random.default_rng(1919)
     buckets = histogram.layout().buckets
-    arr = np.zeros(CPUS * 4 * buckets, dtype=np.uint64)
+    arr = np.zeros(CPUS * wiring.hist_row(4), dtype=np.uint64)
+    per_cpu = arr.reshape(CPUS, wiring.hist_row(4))
+    cells, events = per_cpu[:, : 4 * buckets].reshape(CPUS, 4, buckets), per_cpu[:, 4 * buckets : 4 * buckets + 4]
     reg = SeriesRegistry("t", {})
     sampler = _Hist(SamplerContext(registry=reg, options=Section({}, "t"), cpus=CPUS))
     sampler.attach(BpfMaps(arrays={"h": arr}))
     reused = 0
     last: dict[Key, tuple[list[int], list[int]]] = {}
     for frame in range(FRAMES):
-        grow(rng, arr, frame)
+        before = cells.sum(axis=2, dtype=np.uint64)
+        flat = cells.reshape(-1).copy()
+        grow(rng, flat, frame)
+        cells[:] = flat.reshape(cells.shape)
+        events += cells.sum(axis=2, dtype=np.uint64) - before
         out = FrameBuilder()
         sampler.sample(out)
         _, hists = frame_by_name(out, reg)
-        dense = arr.reshape(CPUS, 4, buckets).sum(axis=0, dtype=np.uint64)
+        dense = cells.sum(axis=0, dtype=np.uint64)
         expected = {}
         for op, row in zip("abcd", dense, strict=True):
             idx, cnt = histogram.to_sparse(row)
             expected[key("lat", op=op)] = (idx.tolist(), cnt.tolist())
-        assert hists == expected
+        assert hists == expected, frame
         reused += hists == last
         last = hists
     assert reused >= FRAMES // 3 - 1

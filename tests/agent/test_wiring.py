@@ -8,7 +8,7 @@ from rezolus_agent.bpfload import BpfMaps
 from rezolus_agent.cgroup_table import CGROUP_HIST_GROUPING_POWER, widen_index
 from rezolus_agent.sampler import BpfSampler, BpfSpec, SamplerContext
 from rezolus_agent.series import FrameBuilder, SeriesRegistry
-from rezolus_agent.wiring import Counters, Histograms, Series, each, one
+from rezolus_agent.wiring import Counters, Histograms, Series, each, hist_row, one
 from rezolus_core import histogram
 from rezolus_core.config import Section
 from rezolus_core.frame import HistogramValue, iter_values
@@ -37,9 +37,9 @@ def test_columns_become_the_declared_series() -> None:
     maps = BpfMaps(arrays={
         "summed": np.array([1, 2, 99, 0, 10, 20, 99, 0], dtype=np.uint64),
         "percpu": np.array([5, 7, 3, 9], dtype=np.uint64),
-        "hists": np.zeros(cpus * 2 * BUCKETS, dtype=np.uint64),
+        "hists": np.zeros(cpus * hist_row(2), dtype=np.uint64),
     })
-    rows = maps.arrays["hists"].reshape(cpus, 2, BUCKETS)
+    rows = maps.arrays["hists"].reshape(cpus, hist_row(2))[:, : 2 * BUCKETS].reshape(cpus, 2, BUCKETS)
     rows[0, 0, 3], rows[1, 0, 3], rows[1, 1, 7] = 1, 2, 4
     registry = SeriesRegistry("t", {})
     sampler = Wired(SamplerContext(registry, Section({}, "t"), cpus=cpus))

@@ -7,7 +7,15 @@ which series.  They declare that here instead of writing code:
 - ``Counters``: the first ``len(series)`` u64 of each CPU's row are counters,
   summed over CPUs, or kept per CPU with an ``id`` label (``per_cpu``).
 - ``Histograms``: each CPU's row holds ``len(series)`` histograms of the
-  shared bucket layout, summed over CPUs.
+  shared bucket layout, summed over CPUs, then one word per histogram
+  counting the CPU's events in it (``RZ_HIST_ROW`` in
+  ``samplers/rezolus.h``).  The kernel bumps a count after the bucket, so a
+  histogram whose counts on every CPU are those read before the last sum
+  did not change since: only histograms whose count moved on some CPU are
+  summed again, the others keep their last values.  That relies on the
+  reader's loads not being reordered (x86-64); elsewhere the whole map is
+  summed every frame.  A kept value holds the arrays of the frame its
+  histogram last changed in (at most one such frame per histogram).
 - ``CgroupTable``: rows of a per-cgroup slot table that the kernel fills
   (``samplers/rezolus_cgroup.h``, ``cgroup_table``): counters and optional
   coarse histograms per cgroup, series labelled with the cgroup's labels;
@@ -20,13 +28,15 @@ of the live maps once per frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import platform
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from rezolus_agent import cgroup_table
-from rezolus_agent.series import HistogramBlock
+from rezolus_agent.series import HistogramBlock, sparse_rows
+from rezolus_core.frame import HistogramValue
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
@@ -104,28 +114,64 @@ class Counters:
         return _Rows(np.array([_counter(reg, s, {}, {}) for s in self.series], dtype=np.uint32), rows, per_cpu=False)
 
 
+CACHELINE_U64 = 8
+
+
+def hist_row(histograms: int) -> int:
+    """u64 per CPU of a map of ``histograms`` histograms and their event counts (``RZ_HIST_ROW``)."""
+    return histograms * layout().buckets + -(-histograms // CACHELINE_U64) * CACHELINE_U64
+
+
 @dataclass
 class _Hists:
     block: HistogramBlock
     rows: NDArray[np.uint64]
+    events: NDArray[np.uint64]
+    trust_events: bool = field(default_factory=lambda: platform.machine() == "x86_64")
+    _seen: bytes = b""
+    _values: list[HistogramValue] = field(default_factory=list)
 
     def emit(self, out: FrameBuilder) -> None:
-        out.histogram_values(self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64)))
+        seen = self.events.tobytes()
+        if seen != self._seen:
+            if self._seen:
+                self._update(seen)
+            else:
+                self._values = self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64))
+            self._seen = seen if self.trust_events else b""
+        out.histogram_values(self._values)
+
+    def _update(self, seen: bytes) -> None:
+        now = np.frombuffer(seen, dtype=np.uint64).reshape(self.events.shape)
+        before = np.frombuffer(self._seen, dtype=np.uint64).reshape(self.events.shape)
+        changed = np.flatnonzero((now != before).any(axis=0))
+        if changed.size == self.rows.shape[1]:
+            dense = np.add.reduce(self.rows, axis=0, dtype=np.uint64)
+        else:
+            dense = np.empty((changed.size, self.rows.shape[2]), dtype=np.uint64)
+            for row, hist in enumerate(changed.tolist()):
+                np.add.reduce(self.rows[:, hist], axis=0, dtype=np.uint64, out=dense[row])
+        values = list(self._values)
+        for row, (indices, counts) in zip(changed.tolist(), sparse_rows(dense), strict=True):
+            values[row] = HistogramValue(self.block.ids[row], indices, counts)
+        self._values = values
 
 
 @dataclass(frozen=True)
 class Histograms:
-    """Histograms laid out one after another in each CPU's row of ``map``, summed over CPUs."""
+    """Histograms laid out one after another in each CPU's row of ``map``, then their event counts; summed over CPUs."""
 
     map: str
     series: tuple[Series, ...]
 
     def bind(self, sampler: BpfSampler, maps: BpfMaps) -> Emitter:
         """Register one histogram series per block."""
-        cpus, reg = sampler.ctx.cpus, sampler.ctx.registry
-        rows = maps.array(self.map).reshape(cpus, len(self.series), layout().buckets)
+        cpus, reg, buckets = sampler.ctx.cpus, sampler.ctx.registry, layout().buckets
+        per_cpu = maps.array(self.map).reshape(cpus, hist_row(len(self.series)))
+        rows = per_cpu[:, : len(self.series) * buckets].reshape(cpus, len(self.series), buckets)
         ids = [reg.histogram(s.name, dict(s.labels), s.unit, s.description) for s in self.series]
-        return _Hists(HistogramBlock(ids), rows)
+        counts = per_cpu[:, len(self.series) * buckets : len(self.series) * (buckets + 1)]
+        return _Hists(HistogramBlock(ids), rows, counts)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@
  *   request is).
  * The op is read from request.cmd_flags at the BTF offset (see
  * blockio_requests).
- * blockio_latency: [cpu][op][bucket].
+ * blockio_latency: [cpu] rows of RZ_HIST_ROW(4): [op][bucket], then the event counts.
  */
 #define BLOCKIO_LATENCY_OPS 4
 #ifndef BLOCKIO_SLOTS_LOG2
@@ -34,7 +34,7 @@
 #define BLOCKIO_SLOTS (1U << BLOCKIO_SLOTS_LOG2)
 #define BLOCKIO_TIME_MASK ((1ULL << 40) - 1)
 
-RZ_ARRAY(blockio_latency, RZ_NR_CPUS * BLOCKIO_LATENCY_OPS * RZ_HIST_BUCKETS);
+RZ_ARRAY(blockio_latency, RZ_NR_CPUS * RZ_HIST_ROW(BLOCKIO_LATENCY_OPS));
 RZ_ARRAY(blockio_latency_start, BLOCKIO_SLOTS);
 
 static __always_inline u32 blockio_latency__slot(u64 rq)
@@ -102,9 +102,8 @@ static __always_inline void blockio_latency__complete(struct bpf_raw_tracepoint_
     else
         return;
     u64 delta = (bpf_ktime_get_ns() - seen) & BLOCKIO_TIME_MASK;
-    u32 idx = (bpf_get_smp_processor_id() * BLOCKIO_LATENCY_OPS + op) * RZ_HIST_BUCKETS
-              + rz_hist_index(delta);
-    u64 *bucket = blockio_latency.lookup(&idx);
-    if (bucket)
-        *bucket += 1;
+    u32 row = bpf_get_smp_processor_id() * RZ_HIST_ROW(BLOCKIO_LATENCY_OPS);
+    u32 idx = row + op * RZ_HIST_BUCKETS + rz_hist_index(delta);
+    u32 eidx = row + RZ_HIST_EVENTS(BLOCKIO_LATENCY_OPS) + op;
+    rz_hist_add(blockio_latency.lookup(&idx), blockio_latency.lookup(&eidx));
 }

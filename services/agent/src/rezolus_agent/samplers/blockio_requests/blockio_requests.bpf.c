@@ -11,13 +11,14 @@
  * as a write of 0 bytes and the flush itself as a flush.
  * A request the driver completes in parts counts once per part (rare).
  * blockio_requests: [cpu] rows of RZ_ROW(8): ops[4], bytes[4].
- * blockio_size:     [cpu][op][bucket], bytes per completion.
+ * blockio_size:     [cpu] rows of RZ_HIST_ROW(4): [op][bucket], bytes per
+ *                   completion, then the event counts.
  */
 #define BLOCKIO_OPS 4
 #define BLOCKIO_REQUESTS_ROW RZ_ROW(2 * BLOCKIO_OPS)
 
 RZ_ARRAY(blockio_requests, RZ_NR_CPUS * BLOCKIO_REQUESTS_ROW);
-RZ_ARRAY(blockio_size, RZ_NR_CPUS * BLOCKIO_OPS * RZ_HIST_BUCKETS);
+RZ_ARRAY(blockio_size, RZ_NR_CPUS * RZ_HIST_ROW(BLOCKIO_OPS));
 
 /* 0 read, 1 write, 2 flush, 3 discard, -1 not counted */
 static __always_inline int blockio_requests__op(void *rq)
@@ -51,8 +52,8 @@ static __always_inline void blockio_requests__complete(struct bpf_raw_tracepoint
     u64 *total = blockio_requests.lookup(&idx);
     if (total)
         *total += bytes;
-    idx = (cpu * BLOCKIO_OPS + (u32)op) * RZ_HIST_BUCKETS + rz_hist_index(bytes);
-    u64 *bucket = blockio_size.lookup(&idx);
-    if (bucket)
-        *bucket += 1;
+    u32 row = cpu * RZ_HIST_ROW(BLOCKIO_OPS);
+    idx = row + (u32)op * RZ_HIST_BUCKETS + rz_hist_index(bytes);
+    u32 eidx = row + RZ_HIST_EVENTS(BLOCKIO_OPS) + (u32)op;
+    rz_hist_add(blockio_size.lookup(&idx), blockio_size.lookup(&eidx));
 }

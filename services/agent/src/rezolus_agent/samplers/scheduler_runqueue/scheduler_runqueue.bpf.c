@@ -33,7 +33,8 @@
  * scheduler_cpu:        [cpu][RZ_ROW(3)]: switch-in ns, task pointer, that
  *                       task's wake-up stamp taken at the switch-in (0: none).
  * scheduler_counters:   [cpu][RZ_ROW(2)]: involuntary, voluntary.
- * scheduler_hist:       [cpu][3][496]: runqueue latency, running, off-CPU.
+ * scheduler_hist:       [cpu] rows of RZ_HIST_ROW(3): [3][496] runqueue
+ *                       latency, running, off-CPU, then the event counts.
  * scheduler_wakeup:     [SCHEDULER_MAX_WAKING] u64 stamps, 2 ways per bucket.
  * scheduler_cgroup_*:   the slot table of rezolus_cgroup.h (slots assigned
  *                       in the kernel on a cgroup's first switch).  The slot
@@ -67,7 +68,7 @@ struct scheduler_task {
 
 RZ_ARRAY(scheduler_cpu, RZ_NR_CPUS * SCHEDULER_CPU_ROW);
 RZ_ARRAY(scheduler_counters, RZ_NR_CPUS * SCHEDULER_COUNTERS_ROW);
-RZ_ARRAY(scheduler_hist, RZ_NR_CPUS * SCHEDULER_HISTS * RZ_HIST_BUCKETS);
+RZ_ARRAY(scheduler_hist, RZ_NR_CPUS * RZ_HIST_ROW(SCHEDULER_HISTS));
 RZ_CGROUP_TABLE(scheduler, SCHEDULER_MAX_CGROUPS)
 RZ_ARRAY(cgroup_scheduler, RZ_NR_CPUS * (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_ROW);
 RZ_ARRAY(cgroup_scheduler_hist, (SCHEDULER_MAX_CGROUPS + 1) * SCHEDULER_CGROUP_HISTS * RZ_CG_HIST_BUCKETS);
@@ -79,10 +80,10 @@ BPF_TASK_STORAGE(scheduler_task, struct scheduler_task);
 
 static __always_inline void scheduler_runqueue__hist(u32 cpu, u32 which, u64 value)
 {
-    u32 idx = (cpu * SCHEDULER_HISTS + which) * RZ_HIST_BUCKETS + rz_hist_index(value);
-    u64 *count = scheduler_hist.lookup(&idx);
-    if (count)
-        *count += 1;
+    u32 row = cpu * RZ_HIST_ROW(SCHEDULER_HISTS);
+    u32 idx = row + which * RZ_HIST_BUCKETS + rz_hist_index(value);
+    u32 eidx = row + RZ_HIST_EVENTS(SCHEDULER_HISTS) + which;
+    rz_hist_add(scheduler_hist.lookup(&idx), scheduler_hist.lookup(&eidx));
 }
 
 static __always_inline void scheduler_runqueue__cgroup_hist(u32 slot, u32 which, u64 value)

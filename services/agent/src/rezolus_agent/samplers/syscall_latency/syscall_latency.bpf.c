@@ -3,7 +3,8 @@
  *
  * The start time lives in task-local storage (shared with syscall_counts), so it follows the thread
  * across blocking and migration and is freed with the task (no pid reuse).
- * syscall_latency: [cpu][family][bucket], one 496-bucket row per family.
+ * syscall_latency: [cpu] rows of RZ_HIST_ROW(families): [family][bucket], one
+ *                  496-bucket histogram per family, then the event counts.
  * The family table is shared with syscall_counts when both are enabled.
  */
 #define SYSCALL_LATENCY_FAMILIES 16
@@ -12,7 +13,7 @@
 #include "rezolus_syscall.h"
 
 RZ_ARRAY(syscall_latency_family, SYSCALL_LATENCY_MAX);
-RZ_ARRAY(syscall_latency, RZ_NR_CPUS * SYSCALL_LATENCY_FAMILIES * RZ_HIST_BUCKETS);
+RZ_ARRAY(syscall_latency, RZ_NR_CPUS * RZ_HIST_ROW(SYSCALL_LATENCY_FAMILIES));
 
 static __always_inline void syscall_latency__sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -43,9 +44,8 @@ static __always_inline void syscall_latency__sys_exit(struct bpf_raw_tracepoint_
     u64 delta = now > s->ts ? now - s->ts : 0;
     u32 family = s->family < SYSCALL_LATENCY_FAMILIES ? s->family : 0;
     s->ts = 0;
-    u32 idx = (bpf_get_smp_processor_id() * SYSCALL_LATENCY_FAMILIES + family) * RZ_HIST_BUCKETS
-              + rz_hist_index(delta);
-    u64 *count = syscall_latency.lookup(&idx);
-    if (count)
-        *count += 1;
+    u32 row = bpf_get_smp_processor_id() * RZ_HIST_ROW(SYSCALL_LATENCY_FAMILIES);
+    u32 idx = row + family * RZ_HIST_BUCKETS + rz_hist_index(delta);
+    u32 eidx = row + RZ_HIST_EVENTS(SYSCALL_LATENCY_FAMILIES) + family;
+    rz_hist_add(syscall_latency.lookup(&idx), syscall_latency.lookup(&eidx));
 }

@@ -6,7 +6,7 @@
  * Failed connects (SYN_SENT -> CLOSE) are dropped, not recorded.
  * Start times are keyed by the socket address in an LRU hash bounded by
  * TCP_CONNECT_MAX_PENDING; only state changes touch it (a few per connection).
- * tcp_connect_latency: [cpu][bucket].
+ * tcp_connect_latency: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the event counts.
  */
 #define TCP_ESTABLISHED_STATE 1
 #define TCP_SYN_SENT_STATE 2
@@ -14,7 +14,7 @@
 #define TCP_CONNECT_MAX_PENDING 8192
 #endif
 
-RZ_ARRAY(tcp_connect_latency, RZ_NR_CPUS * RZ_HIST_BUCKETS);
+RZ_ARRAY(tcp_connect_latency, RZ_NR_CPUS * RZ_HIST_ROW(1));
 BPF_TABLE("lru_hash", u64, u64, tcp_connect_start, TCP_CONNECT_MAX_PENDING);
 
 static __always_inline void tcp_connect_latency__state(struct bpf_raw_tracepoint_args *ctx)
@@ -42,8 +42,8 @@ static __always_inline void tcp_connect_latency__state(struct bpf_raw_tracepoint
         return;
     u64 now = bpf_ktime_get_ns();
     u64 delta = now > begun ? now - begun : 0;
-    u32 idx = bpf_get_smp_processor_id() * RZ_HIST_BUCKETS + rz_hist_index(delta);
-    u64 *bucket = tcp_connect_latency.lookup(&idx);
-    if (bucket)
-        *bucket += 1;
+    u32 row = bpf_get_smp_processor_id() * RZ_HIST_ROW(1);
+    u32 idx = row + rz_hist_index(delta);
+    u32 eidx = row + RZ_HIST_EVENTS(1);
+    rz_hist_add(tcp_connect_latency.lookup(&idx), tcp_connect_latency.lookup(&eidx));
 }

@@ -9,13 +9,13 @@
  * Pending arrivals are keyed by socket address in an LRU hash bounded by
  * TCP_PACKET_MAX_SOCKETS and dropped when the socket is destroyed, so a
  * reused address never inherits a stale time.
- * tcp_packet_latency: [cpu][bucket].
+ * tcp_packet_latency: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the event counts.
  */
 #ifndef TCP_PACKET_MAX_SOCKETS
 #define TCP_PACKET_MAX_SOCKETS 16384
 #endif
 
-RZ_ARRAY(tcp_packet_latency, RZ_NR_CPUS * RZ_HIST_BUCKETS);
+RZ_ARRAY(tcp_packet_latency, RZ_NR_CPUS * RZ_HIST_ROW(1));
 BPF_TABLE("lru_hash", u64, u64, tcp_packet_start, TCP_PACKET_MAX_SOCKETS);
 
 static __always_inline void tcp_packet_latency__probe(struct bpf_raw_tracepoint_args *ctx)
@@ -47,10 +47,10 @@ static __always_inline void tcp_packet_latency__read(struct bpf_raw_tracepoint_a
     tcp_packet_start.delete(&sk);
     u64 now = bpf_ktime_get_ns();
     u64 delta = now > begun ? now - begun : 0;
-    u32 idx = bpf_get_smp_processor_id() * RZ_HIST_BUCKETS + rz_hist_index(delta);
-    u64 *bucket = tcp_packet_latency.lookup(&idx);
-    if (bucket)
-        *bucket += 1;
+    u32 row = bpf_get_smp_processor_id() * RZ_HIST_ROW(1);
+    u32 idx = row + rz_hist_index(delta);
+    u32 eidx = row + RZ_HIST_EVENTS(1);
+    rz_hist_add(tcp_packet_latency.lookup(&idx), tcp_packet_latency.lookup(&eidx));
 }
 
 static __always_inline void tcp_packet_latency__destroy(struct bpf_raw_tracepoint_args *ctx)

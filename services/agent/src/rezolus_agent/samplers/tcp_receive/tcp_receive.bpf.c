@@ -3,10 +3,10 @@
  * the RTT mean deviation (tcp_sock.mdev_us / 4) per processed skb, in ns
  * with microsecond resolution; both read at BTF offsets (RZ_TCP_SRTT_US,
  * RZ_TCP_MDEV_US). Sockets without an RTT estimate yet (srtt 0) are skipped.
- * tcp_srtt, tcp_jitter: [cpu][bucket].
+ * tcp_srtt, tcp_jitter: [cpu] rows of RZ_HIST_ROW(1): [bucket], then the event counts.
  */
-RZ_ARRAY(tcp_srtt, RZ_NR_CPUS * RZ_HIST_BUCKETS);
-RZ_ARRAY(tcp_jitter, RZ_NR_CPUS * RZ_HIST_BUCKETS);
+RZ_ARRAY(tcp_srtt, RZ_NR_CPUS * RZ_HIST_ROW(1));
+RZ_ARRAY(tcp_jitter, RZ_NR_CPUS * RZ_HIST_ROW(1));
 
 static __always_inline void tcp_receive__probe(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -17,15 +17,12 @@ static __always_inline void tcp_receive__probe(struct bpf_raw_tracepoint_args *c
     srtt >>= 3;
     if (srtt == 0)
         return;
-    u32 base = bpf_get_smp_processor_id() * RZ_HIST_BUCKETS;
+    u32 base = bpf_get_smp_processor_id() * RZ_HIST_ROW(1);
+    u32 eidx = base + RZ_HIST_EVENTS(1);
     u32 idx = base + rz_hist_index((u64)srtt * 1000);
-    u64 *bucket = tcp_srtt.lookup(&idx);
-    if (bucket)
-        *bucket += 1;
+    rz_hist_add(tcp_srtt.lookup(&idx), tcp_srtt.lookup(&eidx));
     if (bpf_probe_read_kernel(&mdev, sizeof(mdev), (void *)(sk + RZ_TCP_MDEV_US)) != 0)
         return;
     idx = base + rz_hist_index((u64)(mdev >> 2) * 1000);
-    bucket = tcp_jitter.lookup(&idx);
-    if (bucket)
-        *bucket += 1;
+    rz_hist_add(tcp_jitter.lookup(&idx), tcp_jitter.lookup(&eidx));
 }

@@ -10,13 +10,14 @@
  * RZ_SK_PROTOCOL). tcp_probe fires once per skb processed by
  * tcp_rcv_established.
  * tcp_traffic: [cpu] rows of RZ_ROW(3): bytes rx, bytes tx, segments rx.
- * tcp_size:    [cpu][direction 0 rx, 1 tx][bucket], bytes per call.
+ * tcp_size:    [cpu] rows of RZ_HIST_ROW(2): [direction 0 rx, 1 tx][bucket],
+ *              bytes per call, then the event counts.
  */
 #define TCP_TRAFFIC_ROW RZ_ROW(3)
 #define TCP_TRAFFIC_MSG_PEEK 2
 
 RZ_ARRAY(tcp_traffic, RZ_NR_CPUS * TCP_TRAFFIC_ROW);
-RZ_ARRAY(tcp_size, RZ_NR_CPUS * 2 * RZ_HIST_BUCKETS);
+RZ_ARRAY(tcp_size, RZ_NR_CPUS * RZ_HIST_ROW(2));
 
 static __always_inline int tcp_traffic__is_tcp(u64 sk)
 {
@@ -33,10 +34,10 @@ static __always_inline void tcp_traffic__add(u32 direction, u64 bytes)
     u64 *total = tcp_traffic.lookup(&idx);
     if (total)
         *total += bytes;
-    idx = (cpu * 2 + direction) * RZ_HIST_BUCKETS + rz_hist_index(bytes);
-    u64 *bucket = tcp_size.lookup(&idx);
-    if (bucket)
-        *bucket += 1;
+    u32 row = cpu * RZ_HIST_ROW(2);
+    idx = row + direction * RZ_HIST_BUCKETS + rz_hist_index(bytes);
+    u32 eidx = row + RZ_HIST_EVENTS(2) + direction;
+    rz_hist_add(tcp_size.lookup(&idx), tcp_size.lookup(&eidx));
 }
 
 static __always_inline void tcp_traffic__send(struct bpf_raw_tracepoint_args *ctx)
