@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from ioinet_helpers import read_softirqs, tcp_transfer
 
+from support.cpus import pass_through_every_cpu
 from support.env import need_tool
 
 pytestmark = pytest.mark.root
@@ -23,14 +24,22 @@ def _by_kind_cpu(values, name):
 
 
 def test_counts_match_proc_softirqs_within_sandwiched_reads(load_samplers):
-    """Per CPU and kind, the sampler's count over an inner window <= /proc/softirqs delta <= over an outer one."""
+    """Per CPU and kind, the sampler's count over an inner window <= /proc/softirqs delta <= over an outer one.
+
+    The kernel bumps /proc/softirqs a few instructions before softirq_entry fires, with
+    preemption off. A CPU stalled between the two (a hard interrupt, a preempted vCPU) while
+    another CPU reads both sides would show /proc ahead of the sampler, so after each /proc
+    read the test runs once on every CPU before reading the sampler again.
+    """
     loaded = load_samplers("softirq")
     m1 = _by_kind_cpu(loaded.read(), "softirq")
     p1 = read_softirqs()
+    pass_through_every_cpu()
     m2 = _by_kind_cpu(loaded.read(), "softirq")
     assert tcp_transfer(64 << 20) == 64 << 20
     m3 = _by_kind_cpu(loaded.read(), "softirq")
     p2 = read_softirqs()
+    pass_through_every_cpu()
     m4 = _by_kind_cpu(loaded.read(), "softirq")
     net_rx = sum(p2[k] - p1[k] for k in p1 if k[0] == "net_rx")
     assert net_rx > 100, "the loopback workload raised too few NET_RX softirqs to compare"
