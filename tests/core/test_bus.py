@@ -86,6 +86,29 @@ def test_publisher_restart_is_detected() -> None:
         sub.close()
 
 
+def test_subscriber_waiting_for_an_absent_publisher_joins_it_promptly() -> None:
+    """A subscriber started long before its publisher misses at most the frames of its reconnect cap.
+
+    ZeroMQ's reconnect interval doubles while nothing listens; a cap of seconds would lose that
+    long of a restarted agent's first frames. Frames go out every ~20 ms: the first one received
+    must be within the first 30 (the cap is 250 ms).
+    """
+    where = endpoint()
+    sub = ZmqSubscriber(where)
+    try:
+        assert not sub.poll(3.8), "something answered on a fresh endpoint"
+        pub = ZmqPublisher(where)
+        try:
+            pub.publish_catalog(catalog())
+            got = collect(sub, pub, range(1, 80))
+        finally:
+            pub.close()
+        assert got, "the subscriber never joined"
+        assert got[0] <= 30, got[:5]
+    finally:
+        sub.close()
+
+
 def test_busy_address_is_a_clear_error() -> None:
     """Binding an endpoint that is in use raises BusError naming it."""
     where = endpoint()

@@ -8,8 +8,11 @@ Invariants:
 - The publisher is an XPUB socket: every new subscription makes it republish
   the current catalog, and it republishes it every ``catalog_every_s`` too, so
   a late joiner never waits long for the catalog.
-- Subscribers reconnect on their own (ZeroMQ does) and hand every payload to a
-  ``Tracker``; they never raise for bad input.
+- Subscribers reconnect on their own (ZeroMQ does, every 100 ms doubling to
+  ``RECONNECT_CAP_MS``) and hand every payload to a ``Tracker``; they never
+  raise for bad input. The cap bounds what a subscriber misses of a restarted
+  publisher's first frames; a closed port answers a connect at once, so
+  retrying four times a second costs nothing measurable.
 - With CURVE keys (``rezolus_core.curve``) the publisher is a CURVE server on
   every address, loopback included, and subscribers are CURVE clients; the
   option rows every service adds are ``SERVER_OPTIONS`` and
@@ -138,12 +141,15 @@ class ZmqPublisher:
             self.guard.close()
 
 
+RECONNECT_CAP_MS = 250
+
+
 def _subscriber_socket(context: Any, endpoint: str, hwm: int, keys: curve.ClientKeys | None = None) -> Any:
     socket = context.socket(zmq.SUB)
     socket.setsockopt(zmq.RCVHWM, hwm)
     socket.setsockopt(zmq.LINGER, 0)
     socket.setsockopt(zmq.RECONNECT_IVL, 100)
-    socket.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+    socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_CAP_MS)
     socket.setsockopt(zmq.SUBSCRIBE, b"")
     try:
         if keys is not None:
