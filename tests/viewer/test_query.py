@@ -184,7 +184,7 @@ def test_python_examples_agree_with_rezolus_query(workdir, doc_results, monkeypa
     (["missing.parquet", "SELECT 1"], "no such file"),
     (["rezolus.parquet", "SELECT nope FROM recording"], "nope"),
     (["rezolus.parquet", "SELECT rate(x"], "unbalanced"),
-    (["corrupt.parquet", "SELECT count(*) FROM recording"], "SQL"),
+    (["corrupt.parquet", "SELECT count(*) FROM recording"], "FILE: "),
     (["rezolus.parquet"], "at least one recording"),
 ])
 def test_bad_input_is_one_line_and_exit_2(workdir, args, message):

@@ -107,16 +107,22 @@ def run(files: list[str], query: str) -> tuple[list[str], list[tuple[Any, ...]]]
         raise ConfigError("command line", "SQL", str(exc)) from None
     try:
         con = connect(files)
-        try:
-            cursor = con.execute(text)
-            names = [d[0] for d in cursor.description or []]
-            rows = cursor.fetchall()
-        finally:
-            con.close()
     except duckdb.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError("command line", "SQL", first) from None
+        raise ConfigError("command line", "FILE", _first_line(exc)) from None
+    try:
+        cursor = con.execute(text)
+        names = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        raise ConfigError("command line", "SQL", _first_line(exc)) from None
+    finally:
+        con.close()
     return names, rows
+
+
+def _first_line(exc: duckdb.Error) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _print(names: list[str], rows: list[tuple[Any, ...]], as_json: bool, as_csv: bool) -> None:
