@@ -12,7 +12,7 @@
    same rounds, for before and after under the same load;
 2. agent CPU (% of one core) and RSS at 1 s and 100 ms intervals;
 3. time from start to first frame; frame size; encode/decode cost per frame.
-Prints a markdown report for docs/performance.md.
+Prints a markdown report for docs/performance-history.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ BPF_ENABLE_STATS, makes getppid calls and prints each program's mean
 run_time_ns per run.  The empty program's figure is what the statistics
 themselves measure around any program; the others' excess over it is the
 operation.  Explains where the per-event nanoseconds of the samplers go
-(docs/performance.md).
+(docs/performance.md, "The per-event BPF paths, and where the nanoseconds
+go").
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Workloads: a getppid loop (sys_enter + sys_exit per call) and `perf bench
 sched pipe` on CPU 0 (switches, wake-ups, 4 syscalls per message).
 Tools: the agent with only its syscall samplers, with only its scheduler
 samplers, with every sampler, bcc's `syscount -L` and `runqlat`.
-Prints markdown for docs/performance.md.
+Prints markdown for docs/performance-history.md.
 """
 
 from __future__ import annotations

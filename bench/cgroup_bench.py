@@ -20,7 +20,8 @@ Activity (issue #14): the per-second read of ``--before`` (a git revision,
 extracted to a temp dir) and of this checkout, each in its own worker
 process, alternately, after a fresh round of activity before every read, with
 0 %, 10 % and 100 % of the leaf cgroups active (``activity.py`` says what
-"active" does on each tree).  Prints markdown for docs/performance.md.
+"active" does on each tree).  Prints markdown for
+docs/performance-history.md.
 """
 
 from __future__ import annotations

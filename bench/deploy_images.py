@@ -1,4 +1,4 @@
-"""Image build times and sizes for docs/performance.md ("Deployment").
+"""Image build times and sizes for docs/performance-history.md ("Deployment").
 
 Builds each service image from the one ``Dockerfile`` (``--build-arg
 SERVICE=<name>``) from scratch (``--no-cache``, base image present), one after

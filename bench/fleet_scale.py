@@ -13,7 +13,7 @@ settling period, the window measures hindsight's CPU (% of one core, from
 buffer segments (a frame per second per host makes that x3600 the disk per
 host-hour) and the frames the bus lost; then it times one whole-buffer
 snapshot (``POST /snapshot``), whose cost grows with rows, i.e. with hosts.
-Prints a markdown table for docs/performance.md.
+Prints a markdown table for docs/performance-history.md.
 """
 
 from __future__ import annotations

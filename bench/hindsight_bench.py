@@ -17,7 +17,7 @@ frame onto a 15-minute grid with growing values.
 3. ingestion CPU (% of one core) of a live hindsight at 1 s next to a live
    recorder at 1 s on the same agent (the reference), and the in-process cost
    of one ingest (tracker + buffer), in microseconds.
-Prints a markdown report for docs/performance.md.
+Prints a markdown report for docs/performance-history.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@
    agent vs bcc's softirqs;
 3. kernel memory (memlock) of every map of these samplers, from /proc/self/fdinfo.
 Configurations are interleaved round by round and medians are reported, because the
-machine is shared.  Prints a markdown report for docs/performance.md.
+machine is shared.  Prints a markdown report for
+docs/performance-history.md.
 """
 
 from __future__ import annotations

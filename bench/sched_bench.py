@@ -9,7 +9,7 @@ the agent with only the scheduler samplers (scheduler_runqueue,
 cpu_migrations, cpu_tlb_flush), the agent with every default sampler, and
 bcc's runqlat.  Also prints the kernel memory of the scheduler samplers' maps
 (bpftool map show, for the maps the agent holds).  Prints markdown for
-docs/performance.md.
+docs/performance-history.md.
 """
 
 from __future__ import annotations

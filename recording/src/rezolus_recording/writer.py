@@ -57,7 +57,8 @@ def write_options(schema: pa.Schema | None = None) -> dict[str, Any]:
     other column with LZ4 (parquet's LZ4_RAW): a column chunk of a few
     hundred scalars compresses as well with LZ4, without the cost of a zstd
     context per chunk.  Dictionaries only for ``instance``.  (Measured in
-    docs/performance.md; DuckDB, pandas and polars read both.)  Without a
+    docs/performance-history.md, "Snapshot writer"; DuckDB, pandas and
+    polars read both.)  Without a
     schema, every column is zstd.
     """
     options: dict[str, Any] = {

@@ -3,7 +3,8 @@
 The agent reads a frame's host syscall counters before its per-cgroup rows,
 so a frame sampled while the workload runs holds more per-cgroup syscalls
 than host ones (measured +60 to +841 per frame at load 1.9, 2026-12-02,
-docs/performance.md); comparing such a queued frame made the test over-count.
+docs/performance-history.md, "Hot-path and cgroup-file cost work");
+comparing such a queued frame made the test over-count.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The agent process never loads ``rich``: structlog imports it, when present,
 only to draw tracebacks on a terminal, and it would hold about 4 MB of the
-agent's steady memory (docs/performance.md).  Without it structlog prints
+agent's steady memory (docs/performance-history.md, "Second pass: frame
+path, start and memory").  Without it structlog prints
 plain tracebacks; the JSON logs are the same.
 """
 

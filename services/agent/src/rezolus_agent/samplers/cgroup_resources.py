@@ -22,7 +22,7 @@ Invariants:
   never faster than ``interval``), and reads in between repeat their values.
   Each value is what its file said when last read.  With 1,000 cgroups the
   per-second reads are 2 files per cgroup on v2 and 4 on v1 instead of 10
-  and 12 (docs/performance.md).
+  and 12 (docs/performance-history.md, "Hot-path and cgroup-file cost work").
 - Between slow reads a cgroup's per-second files are read only when its
   parent's hierarchical CPU time or memory moved (``cgreader.read``); the
   others repeat their last values, so a value is at most ``slow_interval``
