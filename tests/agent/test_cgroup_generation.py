@@ -105,3 +105,29 @@ def test_without_x86_ordering_the_owners_are_read_every_frame(monkeypatch: pytes
     assert _frame(table, reg) == {"/a": 5}
     owners[2] = (12, 0)
     assert _frame(table, reg) == {"/a": 5, "/b": 0}
+
+
+def test_per_cpu_rows_sum_over_cpus_whether_few_or_most_slots_are_owned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Owned slots' per-CPU rows are summed over CPUs and unowned slots stay out, for one and for most slots owned.
+
+    One owned slot of four is gathered before the sum; three are summed with the whole table first.
+    """
+    monkeypatch.setattr(cgroup_table.platform, "machine", lambda: "aarch64")
+    cpus = 3
+    reg = SeriesRegistry("t", {})
+    sampler = CpuMigrations(SamplerContext(registry=reg, options=Section({"max_cgroups": CAPACITY}, "t"), cpus=cpus))
+    sampler.options()
+    owners = np.zeros((CAPACITY + 1) * 2, dtype=np.uint64)
+    rows = np.arange(1, cpus * (CAPACITY + 1) * 2 + 1, dtype=np.uint64) ** 2
+    maps = BpfMaps(arrays={"t_cgroup_owner": owners, "rows": rows}, fds={"t_cgroup_slot": -1, "t_cgroup_free": -1})
+    namer = cgroup_table.Namer(_Index(), CgroupLabeler(docker_socket=Path("/nonexistent")), -1)  # type: ignore[arg-type]
+    table = cgroup_table.CgroupRows(sampler=sampler, maps=maps, prefix="t", namer=namer,
+                                    counters=("rows", 1, one("c", "x", "d")), histograms=None, per_cpu=True)
+    owners = owners.reshape(CAPACITY + 1, 2)
+    per_cpu = rows.reshape(cpus, CAPACITY + 1, 2)[:, :, 0]
+    per_cpu[:, CAPACITY] = 0
+    owners[2] = (12, 0)
+    assert _frame(table, reg) == {"/b": int(per_cpu[:, 2].sum())}
+    owners[0], owners[3] = (11, 0), (13, 0)
+    assert _frame(table, reg) == {"/a": int(per_cpu[:, 0].sum()), "/b": int(per_cpu[:, 2].sum()),
+                                  "/c": int(per_cpu[:, 3].sum())}
