@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -114,18 +115,27 @@ def cgroup(prefix: str = "rztest") -> Iterator[Cgroup]:
 
 
 class Bpftrace:
-    """A bpftrace script running in the background until ``stop``."""
+    """A bpftrace script running in the background until ``stop``; attached when the constructor returns.
+
+    bpftrace prints "Attaching N probes..." before it attaches them, so a workload started on
+    that line can run before the reference sees it.  A marker printed by BEGIN reaches stdout
+    only once bpftrace reads its perf buffers, which it starts after attaching every probe.
+    """
 
     running: ClassVar[list[Bpftrace]] = []
+    MARKER: ClassVar[str] = "rz-attached"
 
     def __init__(self, binary: str, script: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([binary, "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        mark = f'printf("{self.MARKER}\\n");'
+        begin = re.match(r"\s*BEGIN\s*\{", script)
+        full = f"{script[:begin.end()]} {mark} {script[begin.end():]}" if begin else f"BEGIN {{ {mark} }} {script}"
+        self.proc = subprocess.Popen([binary, "-e", full], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=None if env is None else {**os.environ, **env})
         Bpftrace.running.append(self)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
-        while "Attaching" not in line:
+        while self.MARKER not in line:
             if not line or time.monotonic() > deadline:
                 self.proc.kill()
                 raise RuntimeError(f"bpftrace did not attach: {self.proc.stderr.read() if self.proc.stderr else ''}")
