@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_core import histogram
 from rezolus_core.frame import HistogramValue
+from support.cpus import pass_through_every_cpu
 from support.live import Bpftrace, cgroup
 
 if TYPE_CHECKING:
@@ -166,12 +167,23 @@ class Workload:
 
 
 def _wait_sleeping(pid: int, deadline: float) -> None:
+    """Wait until ``pid`` has switched out asleep.
+
+    /proc shows S as soon as the task sets its state, before its last switch is counted
+    (in __schedule, with sched_switch); after seeing S the test runs once on every CPU, so
+    the task has left its CPU, and checks S again.
+    """
     while time.monotonic() < deadline:
-        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
-        if state == "S":
-            return
+        if _state(pid) == "S":
+            pass_through_every_cpu()
+            if _state(pid) == "S":
+                return
         time.sleep(0.01)
     raise AssertionError(f"{pid} did not block")
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
 
 
 def bucket_index_bpftrace(value: str, out: str) -> str:
