@@ -114,6 +114,16 @@ def cgroup(prefix: str = "rztest") -> Iterator[Cgroup]:
         group.remove()
 
 
+ATTACHED = "rz-attached"
+
+
+def with_attach_marker(script: str) -> str:
+    """``script`` with BEGIN printing ``ATTACHED`` (see ``Bpftrace``); an existing BEGIN block gets the printf."""
+    mark = f'printf("{ATTACHED}\\n");'
+    begin = re.match(r"\s*BEGIN\s*\{", script)
+    return f"{script[:begin.end()]} {mark} {script[begin.end():]}" if begin else f"BEGIN {{ {mark} }} {script}"
+
+
 class Bpftrace:
     """A bpftrace script running in the background until ``stop``; attached when the constructor returns.
 
@@ -123,13 +133,11 @@ class Bpftrace:
     """
 
     running: ClassVar[list[Bpftrace]] = []
-    MARKER: ClassVar[str] = "rz-attached"
+    MARKER: ClassVar[str] = ATTACHED
 
     def __init__(self, binary: str, script: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
-        mark = f'printf("{self.MARKER}\\n");'
-        begin = re.match(r"\s*BEGIN\s*\{", script)
-        full = f"{script[:begin.end()]} {mark} {script[begin.end():]}" if begin else f"BEGIN {{ {mark} }} {script}"
-        self.proc = subprocess.Popen([binary, "-e", full], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        self.proc = subprocess.Popen([binary, "-e", with_attach_marker(script)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
                                      env=None if env is None else {**os.environ, **env})
         Bpftrace.running.append(self)
         assert self.proc.stdout is not None
