@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -113,19 +114,36 @@ def cgroup(prefix: str = "rztest") -> Iterator[Cgroup]:
         group.remove()
 
 
+ATTACHED = "rz-attached"
+
+
+def with_attach_marker(script: str) -> str:
+    """``script`` with BEGIN printing ``ATTACHED`` (see ``Bpftrace``); an existing BEGIN block gets the printf."""
+    mark = f'printf("{ATTACHED}\\n");'
+    begin = re.match(r"\s*BEGIN\s*\{", script)
+    return f"{script[:begin.end()]} {mark} {script[begin.end():]}" if begin else f"BEGIN {{ {mark} }} {script}"
+
+
 class Bpftrace:
-    """A bpftrace script running in the background until ``stop``."""
+    """A bpftrace script running in the background until ``stop``; attached when the constructor returns.
+
+    bpftrace prints "Attaching N probes..." before it attaches them, so a workload started on
+    that line can run before the reference sees it.  A marker printed by BEGIN reaches stdout
+    only once bpftrace reads its perf buffers, which it starts after attaching every probe.
+    """
 
     running: ClassVar[list[Bpftrace]] = []
+    MARKER: ClassVar[str] = ATTACHED
 
     def __init__(self, binary: str, script: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([binary, "-e", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        self.proc = subprocess.Popen([binary, "-e", with_attach_marker(script)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
                                      env=None if env is None else {**os.environ, **env})
         Bpftrace.running.append(self)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
-        while "Attaching" not in line:
+        while self.MARKER not in line:
             if not line or time.monotonic() > deadline:
                 self.proc.kill()
                 raise RuntimeError(f"bpftrace did not attach: {self.proc.stderr.read() if self.proc.stderr else ''}")

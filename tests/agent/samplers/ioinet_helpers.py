@@ -71,13 +71,14 @@ def tcp_transfer(total: int, chunk: int = 16384, host: str = "127.0.0.1") -> int
 DISKSTAT_FIELDS = {"read": (0, 2), "write": (4, 6), "discard": (11, 13), "flush": (15, None)}
 
 
-def read_diskstats() -> dict[str, dict[str, int]]:
+def read_diskstats(exclude: str = "") -> dict[str, dict[str, int]]:
     """Per op, ops and bytes summed over request-based (blk-mq) whole disks from /proc/diskstats.
 
     Only devices with ``/sys/block/<dev>/mq`` are summed: partitions would count twice and
-    bio-based devices (dm, zram) never pass through the request tracepoints.
+    bio-based devices (dm, zram) never pass through the request tracepoints.  ``exclude``
+    (a /dev path or name) leaves one device out.
     """
-    mq = {p.parent.name for p in Path("/sys/block").glob("*/mq")}
+    mq = {p.parent.name for p in Path("/sys/block").glob("*/mq")} - {Path(exclude).name}
     out = {op: {"ops": 0, "bytes": 0} for op in DISKSTAT_FIELDS}
     for line in Path("/proc/diskstats").read_text(encoding="ascii").splitlines():
         fields = line.split()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_core import histogram
 from rezolus_core.frame import HistogramValue
+from support.cpus import pass_through_every_cpu
 from support.live import Bpftrace, cgroup
 
 if TYPE_CHECKING:
@@ -166,12 +167,23 @@ class Workload:
 
 
 def _wait_sleeping(pid: int, deadline: float) -> None:
+    """Wait until ``pid`` has switched out asleep.
+
+    /proc shows S as soon as the task sets its state, before its last switch is counted
+    (in __schedule, with sched_switch); after seeing S the test runs once on every CPU, so
+    the task has left its CPU, and checks S again.
+    """
     while time.monotonic() < deadline:
-        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
-        if state == "S":
-            return
+        if _state(pid) == "S":
+            pass_through_every_cpu()
+            if _state(pid) == "S":
+                return
         time.sleep(0.01)
     raise AssertionError(f"{pid} did not block")
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
 
 
 def bucket_index_bpftrace(value: str, out: str) -> str:
@@ -221,30 +233,10 @@ def hist_delta(before: dict[SeriesKey, int | HistogramValue], after: dict[Series
 
 
 class AttachedBpftrace(Bpftrace):
-    """A bpftrace script that is attached when the constructor returns.
-
-    bpftrace prints "Attaching N probes" before it attaches them; BEGIN runs
-    after every probe is attached, so the marker it prints is the real start.
-    Maps may hold up to 65536 keys (the default 4096 fills up on a busy host).
-    """
-
-    MARKER = "rz-attached"
+    """A bpftrace script whose maps may hold up to 65536 keys (the default 4096 fills up on a busy host)."""
 
     def __init__(self, binary: str, script: str, timeout: float = 30.0) -> None:
-        env = {**os.environ, "BPFTRACE_MAP_KEYS_MAX": "65536"}
-        full = f'BEGIN {{ printf("{self.MARKER}\\n"); }} {script}'
-        self.proc = subprocess.Popen([binary, "-e", full], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
-        Bpftrace.running.append(self)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        line = self.proc.stdout.readline()
-        while self.MARKER not in line:
-            if not line or time.monotonic() > deadline:
-                self.proc.kill()
-                err = self.proc.stderr.read() if self.proc.stderr else ""
-                raise RuntimeError(f"bpftrace did not start: {err[-500:]}")
-            line = self.proc.stdout.readline()
+        super().__init__(binary, script, timeout, env={"BPFTRACE_MAP_KEYS_MAX": "65536"})
 
 
 _MARK_ON, _MARK_OFF = 0x7A7A01, 0x7A7A02

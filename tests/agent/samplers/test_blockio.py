@@ -9,6 +9,7 @@ import pytest
 from ioinet_helpers import direct_io, loop_device, read_diskstats
 
 from rezolus_core import histogram
+from support.cpus import pass_through_every_cpu
 from support.live import Bpftrace, total
 
 pytestmark = pytest.mark.root
@@ -30,17 +31,25 @@ def _ours(loaded):
 def test_operations_and_bytes_match_diskstats(load_samplers, tmp_path):
     """Ops and bytes of reads, writes, fsync flushes and discards on a loop device match /proc/diskstats within 1 %.
 
-    Other processes' IO is counted by both sides; the diskstats window is sandwiched between
-    two sampler windows (inner and outer), so completions in flight at a boundary cannot
-    show up as a difference.
+    Other processes' IO is counted by both sides, so the diskstats window is sandwiched between
+    an inner and an outer sampler window.  block_rq_complete fires before the kernel adds the
+    request to diskstats, in the same completion softirq, so after each sampler read the test
+    runs once on every CPU before reading diskstats.  The 1 % is not for ordering: even so,
+    diskstats counted up to 19 in 10,048 completions (reads, writes, discards; mostly IO in
+    flight as the window opened) that block_rq_complete never showed, to the sampler (atomic
+    adds changed nothing) or to a perf-tracepoint count beside it.
     """
     loaded = load_samplers("blockio_requests")
     with loop_device(tmp_path) as dev:
-        m1, r1, m2 = _ours(loaded), read_diskstats(), _ours(loaded)
+        m1 = _ours(loaded)
+        pass_through_every_cpu()
+        r1, m2 = read_diskstats(), _ours(loaded)
         direct_io(dev, reads=6000, writes=3000, fsyncs=600)
         for chunk in range(64):
             subprocess.run(["blkdiscard", "-o", str(chunk << 20), "-l", str(1 << 20), dev], check=True)
-        m3, r2, m4 = _ours(loaded), read_diskstats(), _ours(loaded)
+        m3 = _ours(loaded)
+        pass_through_every_cpu()
+        r2, m4 = read_diskstats(), _ours(loaded)
     for op in OPS:
         for what in ("ops", "bytes"):
             if op == "flush" and what == "bytes":
@@ -73,13 +82,21 @@ def _op(rwbs: str) -> str | None:
     return {"R": "read", "W": "write", "F": "flush", "D": "discard"}.get(code)
 
 
-def _read_latencies(loaded, bpftrace: str, dev: str) -> tuple[np.ndarray, np.ndarray]:
-    """8,000 O_DIRECT reads of ``dev``: our read-latency histogram delta and bpftrace's, side by side."""
+def _read_latencies(loaded, bpftrace: str, dev: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """8,000 O_DIRECT reads of ``dev``: our read-latency histogram delta, bpftrace's, and reads other disks completed.
+
+    Both sides time every disk's reads; the third value bounds how many of ours were
+    other processes' (diskstats of the other disks over an outer window: the sampler's
+    count comes first on each completion, hence the pass over every CPU before the last read).
+    """
     trace = Bpftrace(bpftrace, BPFTRACE, env={"BPFTRACE_MAP_KEYS_MAX": "131072"})
     try:
+        others = read_diskstats(exclude=dev)["read"]["ops"]
         before = total(loaded.read(), "blockio_latency", op="read")
         direct_io(dev, reads=8000)
         after = total(loaded.read(), "blockio_latency", op="read")
+        pass_through_every_cpu()
+        others = read_diskstats(exclude=dev)["read"]["ops"] - others
     finally:
         out = trace.stop()
     samples = [
@@ -87,7 +104,7 @@ def _read_latencies(loaded, bpftrace: str, dev: str) -> tuple[np.ndarray, np.nda
         for key, value in (line[3:].rsplit(":", 1) for line in out.splitlines() if line.startswith("@v["))
         if _op(key.rstrip("]").rsplit(",", 1)[1].strip()) == "read"
     ]
-    return np.asarray(after - before, dtype=np.uint64), histogram.from_values(samples)
+    return np.asarray(after - before, dtype=np.uint64), histogram.from_values(samples), others
 
 
 def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
@@ -108,11 +125,13 @@ def test_read_latency_matches_bpftrace(load_samplers, bpftrace, tmp_path):
     attempts = []
     with loop_device(tmp_path) as dev:
         for _ in range(5):
-            ours, reference = _read_latencies(loaded, bpftrace, dev)
+            ours, reference, others = _read_latencies(loaded, bpftrace, dev)
             # The issue-time table loses a request only by its stated limits (both ways of a set
             # busy, or two CPUs taking one free way at once: blockio_latency.bpf.c); one read in
-            # 8,000 went untimed once in about twenty runs, so the bound is 1 in 1,000.
-            assert 8000 - 8 <= histogram.total(ours) <= 8000 + 8, "every read is timed once"
+            # 8,000 went untimed once in about twenty runs, so the bound is 1 in 1,000.  Reads
+            # other processes made on other disks meanwhile (another test session's) count too.
+            timed = int(histogram.total(ours))
+            assert 8000 - 8 <= timed <= 8000 + others + 8, ("every read is timed once", timed, others)
             attempts.append((histogram.total(reference) / histogram.total(ours), ours, reference))
             if attempts[-1][0] >= 0.99:
                 break

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from rezolus_agent.cgroups import cgroup2_mount
+from support.cpus import pass_through_every_cpu
 from support.live import attached, cgroup_dir, family_total, series_values, settle
 
 if TYPE_CHECKING:
@@ -99,10 +100,23 @@ def switches(pid: int) -> int:
 
 
 def wait_sleeping(pid: int, timeout: float = 10.0) -> None:
-    """Poll until the process is asleep (parked in its read)."""
+    """Poll until the process is asleep (parked in its read) and has switched out.
+
+    /proc shows S as soon as the task sets its state, before its last switch is counted
+    (in __schedule, with sched_switch); after seeing S the test runs once on every CPU, so
+    the task has left its CPU, and checks S again.
+    """
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0] != "S":
+    while True:
+        if _state(pid) == "S":
+            pass_through_every_cpu()
+            if _state(pid) == "S":
+                return
         assert time.monotonic() < deadline, f"{pid} never went to sleep"
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
 
 
 def frames_until(sub: ZmqSubscriber, count: int, timeout: float = 30.0) -> list[dict]:

@@ -107,7 +107,9 @@ def test_quota_and_throttling_match_cpu_stat() -> None:
         print(f"{metric}: sampler delta {delta}, kernel delta {a1[field] - b0[field]}..{b1[field] - a0[field]}")
     periods = last[k("cgroup_cpu_bandwidth_throttled_periods")] - first[k("cgroup_cpu_bandwidth_throttled_periods")]
     assert periods >= 20
-    assert abs((b1["nr_throttled"] - a0["nr_throttled"]) - periods) <= 1 + (a1["nr_throttled"] - b1["nr_throttled"])
+    # Each bracket read takes an unbounded time on a loaded machine (a throttled period ends every
+    # 100 ms), so the kernel's delta is bounded by the brackets themselves, not by "+ 1".
+    assert b1["nr_throttled"] - a0["nr_throttled"] <= periods <= a1["nr_throttled"] - b0["nr_throttled"]
 
 
 def test_memory_current_of_80_mib() -> None:
