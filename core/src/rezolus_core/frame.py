@@ -139,8 +139,10 @@ class Frame:
         )
 
     def with_histograms(self, histograms: Sequence[HistogramValue]) -> Frame:
-        """This frame with ``histograms`` (in their order) in place of its own."""
+        """This frame with ``histograms`` (in their order) in place of its own; each needs as many counts as indices."""
         count = len(histograms)
+        if any(np.size(h.indices) != np.size(h.counts) for h in histograms):
+            raise ValueError("a histogram has a different number of indices and counts")
         return dataclasses.replace(
             self,
             hist_ids=np.fromiter((h.id for h in histograms), _U32, count),
@@ -206,7 +208,9 @@ def decode(data: bytes) -> Catalog | Frame:
     if kind == "c":
         return _decode_catalog(body)
     if kind == "f":
-        return _decode_frame(body)
+        frame = frame_fields(body)
+        check_frame(frame)
+        return frame
     raise DecodeError(f"unknown message kind {kind!r}")
 
 
@@ -280,14 +284,6 @@ def frame_fields(body: dict[str, Any]) -> Frame:
         _get(body, "h", str), _uint(body, "c"),
         counter_ids, counter_values, gauge_ids, gauge_values, hist_ids, hist_sizes, indices, counts,
     )
-
-
-def _decode_frame(body: dict[str, Any]) -> Frame:
-    frame = frame_fields(body)
-    _check_fields(frame)
-    _check_unique(frame.hist_ids, frame.catalog_version, "histogram")
-    _check_buckets(frame.hist_ids, frame.hist_sizes, frame.hist_indices)
-    return frame
 
 
 def _check_text(text: str, what: str) -> None:
