@@ -107,8 +107,11 @@ def sparse_rows(
     increasing, so indices stay sorted), e.g. coarse buckets carried in the
     fine layout.
     """
-    rows, cols = np.nonzero(dense)
-    counts = dense[rows, cols].astype(np.uint64)
+    width = dense.shape[1]
+    cells = np.flatnonzero(dense)
+    rows = cells // width
+    cols = cells - rows * width
+    counts = dense.ravel()[cells].astype(np.uint64, copy=False)
     indices = (cols if columns is None else columns[cols]).astype(np.uint16)
     sizes = np.bincount(rows, minlength=dense.shape[0]).astype(np.uint32)
     return sizes, indices, counts
@@ -134,7 +137,7 @@ class HistogramBlock:
             return self.replace(np.arange(self.ids.size), dense)
         before = np.frombuffer(last, dtype=dense.dtype).reshape(dense.shape)
         changed = np.flatnonzero((dense != before).any(axis=1))
-        return self.replace(changed, dense[changed])
+        return self.replace(changed, dense if changed.size == self.ids.size else dense[changed])
 
     def replace(self, rows: NDArray[np.intp], dense: NDArray[np.uint64]) -> HistogramArrays:
         """Put the dense histograms ``dense`` in place of rows ``rows`` (increasing); the block's new arrays."""
