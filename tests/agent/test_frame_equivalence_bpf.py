@@ -218,7 +218,7 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
     Arrays handed out for one frame are never written by later frames.
     """
     rng = np.random.default_rng(4242)
-    rows, buckets = 30, histogram.layout().buckets
+    rows, buckets = 60, histogram.layout().buckets
     columns = np.arange(buckets, dtype=np.intp) * 2 // 3 if coarse else None
     if columns is not None:
         columns = np.unique(columns)
@@ -226,6 +226,7 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
     block = HistogramBlock(list(range(100, 100 + rows)), columns)
     dense = np.zeros((rows, buckets), dtype=np.uint64)
     handed: list[tuple[HistogramArrays, list[tuple[list[int], list[int]]]]] = []
+    spliced = scattered = 0
     for frame in range(60):
         dense = dense.copy()
         pick = rng.choice(["none", "one", "some", "all", "clear"])
@@ -238,6 +239,8 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
             else:
                 hot = rng.integers(0, buckets, int(rng.integers(1, 6)))
                 dense[row, hot] += rng.integers(1, 1000, hot.size, dtype=np.uint64)
+        spliced += 0 < len(chosen) <= HistogramBlock.FEW_ROWS
+        scattered += HistogramBlock.FEW_ROWS < len(chosen) < rows
         arrays = block.values(dense)
         assert arrays.ids.tolist() == list(range(100, 100 + rows)), frame
         assert _split(arrays) == _per_row(dense, columns), (frame, pick)
@@ -245,3 +248,5 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
         handed.append((arrays, _split(arrays)))
     for arrays, then in handed:
         assert _split(arrays) == then
+    assert spliced >= 5, "few changed rows are spliced in"
+    assert scattered >= 5, "more changed rows are scattered into place"

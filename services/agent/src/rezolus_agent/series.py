@@ -16,11 +16,11 @@ Invariants:
 - ``HistogramBlock`` turns a block of dense histograms into the same sparse
   buckets ``histogram.to_sparse`` gives row by row, as the flat arrays of
   the whole block, with one ``nonzero`` over the rows that changed; rows
-  that did not change keep the previous frame's buckets, moved into place
-  by a few whole-array numpy calls (never one Python step per row).  The
-  arrays it hands out are never written again.  It keeps a copy of the last
-  block's bytes, so an unchanged block (an idle histogram map) costs one
-  copy and one compare.
+  that did not change keep the previous frame's buckets, spliced around up
+  to ``FEW_ROWS`` changed rows or else moved into place by whole-array
+  numpy calls (no Python step per row).  The arrays it hands out are never
+  written again.  It keeps a copy of the last block's bytes, so an
+  unchanged block (an idle histogram map) costs one copy and one compare.
 """
 
 from __future__ import annotations
@@ -98,9 +98,10 @@ class HistogramArrays(NamedTuple):
     counts: NDArray[np.uint64]
 
 
-def sparse_rows(
-    dense: NDArray[np.uint64], columns: NDArray[np.intp] | None = None
-) -> tuple[NDArray[np.uint32], NDArray[np.uint16], NDArray[np.uint64]]:
+Sparse = tuple["NDArray[np.uint32]", "NDArray[np.uint16]", "NDArray[np.uint64]"]
+
+
+def sparse_rows(dense: NDArray[np.uint64], columns: NDArray[np.intp] | None = None) -> Sparse:
     """``histogram.to_sparse`` of every row of a 2-D block, flat: each row's bucket count, indices, counts.
 
     ``columns`` maps a column to the bucket index it stands for (strictly
@@ -119,6 +120,8 @@ def sparse_rows(
 
 class HistogramBlock:
     """Sparse buckets of a fixed list of histogram series as flat arrays, recomputed only for rows that changed."""
+
+    FEW_ROWS = 16
 
     def __init__(self, ids: list[int], columns: NDArray[np.intp] | None = None) -> None:
         self.ids = np.array(ids, dtype=np.uint32)
@@ -140,27 +143,61 @@ class HistogramBlock:
         return self.replace(changed, dense if changed.size == self.ids.size else dense[changed])
 
     def replace(self, rows: NDArray[np.intp], dense: NDArray[np.uint64]) -> HistogramArrays:
-        """Put the dense histograms ``dense`` in place of rows ``rows`` (increasing); the block's new arrays."""
-        sizes, indices, counts = sparse_rows(dense, self.columns)
+        """Put the dense histograms ``dense`` in place of rows ``rows`` (increasing); the block's new arrays.
+
+        A few rows are spliced in between slices of the old arrays; more are
+        scattered into place with whole-array index arithmetic.
+        """
+        fresh = sparse_rows(dense, self.columns)
         old = self._arrays
         if old is None or rows.size == self.ids.size:
-            self._arrays = HistogramArrays(self.ids, sizes, indices, counts)
+            self._arrays = HistogramArrays(self.ids, *fresh)
             return self._arrays
-        new_sizes = old.sizes.copy()
-        new_sizes[rows] = sizes
-        starts = np.cumsum(new_sizes, dtype=np.int64) - new_sizes
-        owner = np.repeat(np.arange(self.ids.size), old.sizes)
-        kept = np.ones(self.ids.size, dtype=bool)
-        kept[rows] = False
-        keep = np.flatnonzero(kept[owner])
-        moved = keep + (starts - (np.cumsum(old.sizes, dtype=np.int64) - old.sizes))[owner[keep]]
-        fresh = np.arange(indices.size) + np.repeat(starts[rows] - (np.cumsum(sizes, dtype=np.int64) - sizes), sizes)
-        total = int(new_sizes.sum(dtype=np.int64))
-        out_indices, out_counts = np.empty(total, dtype=np.uint16), np.empty(total, dtype=np.uint64)
-        out_indices[moved], out_counts[moved] = old.indices[keep], old.counts[keep]
-        out_indices[fresh], out_counts[fresh] = indices, counts
-        self._arrays = HistogramArrays(self.ids, new_sizes, out_indices, out_counts)
+        sizes = old.sizes.copy()
+        sizes[rows] = fresh[0]
+        joined = _spliced if rows.size <= self.FEW_ROWS else _scattered
+        self._arrays = HistogramArrays(self.ids, sizes, *joined(old, rows, fresh, sizes))
         return self._arrays
+
+
+def _spliced(
+    old: HistogramArrays, rows: NDArray[np.intp], fresh: Sparse, _: NDArray[np.uint32]
+) -> tuple[NDArray[np.uint16], NDArray[np.uint64]]:
+    """The old arrays with ``fresh`` (sizes, indices, counts of ``rows``) in place of those rows, slice by slice."""
+    fresh_sizes, fresh_indices, fresh_counts = fresh
+    ends = np.cumsum(old.sizes, dtype=np.int64).tolist()
+    indices: list[NDArray[np.uint16]] = []
+    counts: list[NDArray[np.uint64]] = []
+    kept = taken = 0
+    for row, size in zip(rows.tolist(), fresh_sizes.tolist(), strict=True):
+        start = ends[row - 1] if row else 0
+        indices += (old.indices[kept:start], fresh_indices[taken : taken + size])
+        counts += (old.counts[kept:start], fresh_counts[taken : taken + size])
+        kept, taken = ends[row], taken + size
+    indices.append(old.indices[kept:])
+    counts.append(old.counts[kept:])
+    return np.concatenate(indices), np.concatenate(counts)
+
+
+def _scattered(
+    old: HistogramArrays, rows: NDArray[np.intp], fresh: Sparse, sizes: NDArray[np.uint32]
+) -> tuple[NDArray[np.uint16], NDArray[np.uint64]]:
+    """``_spliced`` in whole-array steps (``sizes``: every row's new size): old buckets moved, new ones placed."""
+    fresh_sizes, fresh_indices, fresh_counts = fresh
+    starts = np.cumsum(sizes, dtype=np.int64) - sizes
+    owner = np.repeat(np.arange(sizes.size), old.sizes)
+    kept = np.ones(sizes.size, dtype=bool)
+    kept[rows] = False
+    keep = np.flatnonzero(kept[owner])
+    moved = keep + (starts - (np.cumsum(old.sizes, dtype=np.int64) - old.sizes))[owner[keep]]
+    placed = np.arange(fresh_indices.size) + np.repeat(
+        starts[rows] - (np.cumsum(fresh_sizes, dtype=np.int64) - fresh_sizes), fresh_sizes
+    )
+    total = int(sizes.sum(dtype=np.int64))
+    indices, counts = np.empty(total, dtype=np.uint16), np.empty(total, dtype=np.uint64)
+    indices[moved], counts[moved] = old.indices[keep], old.counts[keep]
+    indices[placed], counts[placed] = fresh_indices, fresh_counts
+    return indices, counts
 
 
 class FrameBuilder:
