@@ -63,7 +63,7 @@ def frames(count: int) -> tuple[Catalog, list[Frame]]:
             hists.append(HistogramValue(i, idx, cnt))
         out.append(
             Frame("bench", seq, 10**18 + seq * 10**9, (seq + 1) * 10**9, 10**9, "h", len(OPS),
-                  empty_ids, np.zeros(0, np.uint64), empty_ids, np.zeros(0, np.int64), tuple(hists))
+                  empty_ids, np.zeros(0, np.uint64), empty_ids, np.zeros(0, np.int64)).with_histograms(hists)
         )  # fmt: skip
     return catalog, out
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from rezolus_core.bus import ZmqPublisher, ZmqSubscriber
-from rezolus_core.frame import Catalog, Frame, HistogramValue, decode, encode_catalog, encode_frame
+from rezolus_core.frame import Catalog, Frame, decode, encode_catalog, encode_frame
 from rezolus_hindsight import segment
 
 BIN = Path(sys.executable).parent
@@ -99,7 +99,7 @@ def publish(ports: list[int], catalog_path: Path, frame_path: Path) -> None:
                 template, instance=cat.instance, host=name, seq=seq, timestamp_ns=time.time_ns(),
                 monotonic_ns=seq * S, interval_ns=S,
                 counter_values=template.counter_values + grow * np.uint64(1000 + k),
-                histograms=tuple(HistogramValue(h.id, h.indices, h.counts + grow) for h in template.histograms),
+                hist_counts=template.hist_counts + grow,
             )
             publisher.publish_frame(frame)
     for publisher, _, _ in hosts:

@@ -37,7 +37,7 @@ import numpy as np
 from _common import BIN, cpu_seconds, free_endpoint, rss_mib, start_agent
 
 from rezolus_core.bus import ZmqSubscriber
-from rezolus_core.frame import Frame, HistogramValue, encode_catalog, encode_frame
+from rezolus_core.frame import Frame, encode_catalog, encode_frame
 from rezolus_core.tracker import Delivery, Tracker
 from rezolus_hindsight import snapshot
 from rezolus_hindsight.buffer import Buffer
@@ -76,7 +76,7 @@ def stamped(template: Frame, i: int, interval_ns: int) -> Frame:
         interval_ns=interval_ns,
         counter_values=template.counter_values + grow * np.uint64(1000),
         gauge_values=template.gauge_values + np.int64(i % 7),
-        histograms=tuple(HistogramValue(h.id, h.indices, h.counts + grow) for h in template.histograms),
+        hist_counts=template.hist_counts + grow,
     )
 
 

@@ -33,7 +33,7 @@ CHILD = r"""
 import dataclasses, hashlib, json, pickle, sys, time
 from pathlib import Path
 import numpy as np
-from rezolus_core.frame import HistogramValue, encode_catalog, encode_frame
+from rezolus_core.frame import encode_catalog, encode_frame
 from rezolus_core.tracker import Tracker
 from rezolus_hindsight import snapshot
 from rezolus_hindsight.buffer import Buffer
@@ -49,7 +49,7 @@ def stamped(template, i):
         template, seq=i + 1, timestamp_ns=T0 + i * interval, monotonic_ns=i * interval, interval_ns=interval,
         counter_values=template.counter_values + grow * np.uint64(1000),
         gauge_values=template.gauge_values + np.int64(i % 7),
-        histograms=tuple(HistogramValue(h.id, h.indices, h.counts + grow) for h in template.histograms),
+        hist_counts=template.hist_counts + grow,
     )
 
 catalog = live[-1].catalog

@@ -63,13 +63,12 @@ except ImportError:
     pass
 
 def stamped(template, i, interval_ns):
-    from rezolus_core.frame import HistogramValue
     grow = np.uint64(i)
     return dataclasses.replace(
         template, seq=i + 1, timestamp_ns=T0 + i * interval_ns, monotonic_ns=i * interval_ns,
         interval_ns=interval_ns, counter_values=template.counter_values + grow * np.uint64(1000),
         gauge_values=template.gauge_values + np.int64(i % 7),
-        histograms=tuple(HistogramValue(h.id, h.indices, h.counts + grow) for h in template.histograms),
+        hist_counts=template.hist_counts + grow,
     )
 
 if job == "startup":

@@ -1,8 +1,9 @@
 """The frame path's shortcuts give the frames the plain way gives (issue #19).
 
 Each shortcut is checked against a reference written the plain way, on the
-same recorded inputs: ``FrameBuilder`` batching single values (reference:
-every value added as an array, in call order); procfs files parsed from
+same recorded inputs: ``FrameBuilder`` batching single values and collecting
+histograms as flat parts (reference: every value added as an array, each
+histogram ``to_sparse`` row by row, in call order); procfs files parsed from
 held-open bytes (reference: text parsing of a fresh read, on fixture files
 and on this host's /proc).
 """
@@ -16,16 +17,33 @@ import pytest
 
 from rezolus_agent.samplers import cpu_usage, memory_meminfo, memory_vmstat, network_traffic
 from rezolus_agent.samplers._procfile import ProcFile
-from rezolus_agent.series import FrameBuilder, SeriesRegistry
+from rezolus_agent.series import FrameBuilder, HistogramBlock, SeriesRegistry
+from rezolus_core import histogram
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "host" / "proc"
 
 
-def build(out: FrameBuilder, reg: SeriesRegistry) -> tuple[list[int], list[int], list[int], list[int]]:
-    """The built frame's counter ids, counter values, gauge ids, gauge values."""
+Hist = tuple[int, list[int], list[int]]
+
+
+def build(out: FrameBuilder, reg: SeriesRegistry) -> tuple[list[int], list[int], list[int], list[int], list[Hist]]:
+    """The built frame's counter ids, counter values, gauge ids, gauge values and histograms."""
     frame = out.build(registry=reg, seq=1, timestamp_ns=1, monotonic_ns=1, interval_ns=1, host="h")
+    hists = [(h.id, h.indices.tolist(), h.counts.tolist()) for h in frame.histograms]
     return (frame.counter_ids.tolist(), frame.counter_values.tolist(),
-            frame.gauge_ids.tolist(), frame.gauge_values.tolist())
+            frame.gauge_ids.tolist(), frame.gauge_values.tolist(), hists)
+
+
+def _dense(rng: np.random.Generator, rows: int) -> np.ndarray:
+    dense = np.zeros((rows, histogram.layout().buckets), dtype=np.uint64)
+    hot = rng.integers(0, dense.size, 4 * rows)
+    dense.reshape(-1)[hot] = rng.integers(1, 1 << 40, hot.size, dtype=np.uint64)
+    return dense
+
+
+def _sparse(sid: int, row: np.ndarray) -> Hist:
+    idx, cnt = histogram.to_sparse(row)
+    return sid, idx.tolist(), cnt.tolist()
 
 
 def test_builder_batching_keeps_call_order_and_rollback() -> None:
@@ -35,12 +53,14 @@ def test_builder_batching_keeps_call_order_and_rollback() -> None:
     out = FrameBuilder()
     ref_counters: list[tuple[int, int]] = []
     ref_gauges: list[tuple[int, int]] = []
+    ref_hists: list[Hist] = []
     for sampler in range(40):
         mark = out.mark()
         added_c: list[tuple[int, int]] = []
         added_g: list[tuple[int, int]] = []
+        added_h: list[Hist] = []
         for _ in range(int(rng.integers(0, 6))):
-            kind = int(rng.integers(0, 4))
+            kind = int(rng.integers(0, 6))
             ids = rng.integers(0, 1000, int(rng.integers(1, 5))).tolist()
             values = rng.integers(-(1 << 40), 1 << 40, len(ids)).tolist()
             if kind == 0:
@@ -52,6 +72,14 @@ def test_builder_batching_keeps_call_order_and_rollback() -> None:
             elif kind == 2:
                 out.gauge(ids[0], values[0])
                 added_g.append((ids[0], values[0]))
+            elif kind == 4:
+                dense = _dense(rng, 1)[0]
+                out.histogram(ids[0], dense)
+                added_h.append(_sparse(ids[0], dense))
+            elif kind == 5:
+                dense = _dense(rng, len(ids))
+                out.histograms(HistogramBlock(ids).values(dense))
+                added_h += [_sparse(i, row) for i, row in zip(ids, dense, strict=True)]
             else:
                 out.gauges(ids, values)
                 added_g += list(zip(ids, values, strict=True))
@@ -60,11 +88,14 @@ def test_builder_batching_keeps_call_order_and_rollback() -> None:
             continue
         ref_counters += added_c
         ref_gauges += added_g
-    counter_ids, counter_values, gauge_ids, gauge_values = build(out, reg)
+        ref_hists += added_h
+    counter_ids, counter_values, gauge_ids, gauge_values, hists = build(out, reg)
     assert list(zip(counter_ids, counter_values, strict=True)) == ref_counters
     assert list(zip(gauge_ids, gauge_values, strict=True)) == ref_gauges
+    assert hists == ref_hists
     assert ref_counters
     assert ref_gauges
+    assert ref_hists
 
 
 def _old_stat(text: str) -> dict[int, list[int]]:

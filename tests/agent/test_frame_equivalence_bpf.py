@@ -14,21 +14,18 @@ same recording: per CPU sums and ``histogram.to_sparse`` row by row.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pytest
 
 from rezolus_agent import cgroup_table, wiring
 from rezolus_agent.bpfload import BpfMaps
 from rezolus_agent.cgroups import CgroupLabeler
 from rezolus_agent.sampler import BpfSampler, BpfSpec, SamplerContext
 from rezolus_agent.samplers.scheduler_runqueue import SchedulerRunqueue
-from rezolus_agent.series import FrameBuilder, HistogramBlock, SeriesRegistry
+from rezolus_agent.series import FrameBuilder, HistogramArrays, HistogramBlock, SeriesRegistry
 from rezolus_core import histogram
 from rezolus_core.config import Section
-
-if TYPE_CHECKING:
-    import pytest
 
 CPUS = 3
 CAPACITY = 8
@@ -200,16 +197,56 @@ def test_cgroup_rows_equal_plain_per_slot_emission(monkeypatch: pytest.MonkeyPat
         freed.clear()
 
 
-def test_histogram_block_reuse_holds_a_bounded_number_of_blocks() -> None:
-    """Rows going idle one by one keep at most REFRESH_BLOCKS computed blocks alive, and values stay exact."""
-    rows, buckets = 40, histogram.layout().buckets
-    block = HistogramBlock(list(range(rows)))
+def _per_row(dense: np.ndarray, columns: np.ndarray | None) -> list[tuple[list[int], list[int]]]:
+    out = []
+    for row in dense:
+        idx, cnt = histogram.to_sparse(row)
+        out.append(((idx if columns is None else columns[idx]).tolist(), cnt.tolist()))
+    return out
+
+
+def _split(arrays: HistogramArrays) -> list[tuple[list[int], list[int]]]:
+    ends = np.cumsum(arrays.sizes).tolist()
+    starts = [0, *ends[:-1]]
+    return [(arrays.indices[a:b].tolist(), arrays.counts[a:b].tolist()) for a, b in zip(starts, ends, strict=True)]
+
+
+@pytest.mark.parametrize("coarse", [False, True])
+def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool) -> None:
+    """Some, none, all or one row changing, rows emptying: the block's flat arrays are row by row ``to_sparse``.
+
+    Arrays handed out for one frame are never written by later frames.
+    """
+    rng = np.random.default_rng(4242)
+    rows, buckets = 60, histogram.layout().buckets
+    columns = np.arange(buckets, dtype=np.intp) * 2 // 3 if coarse else None
+    if columns is not None:
+        columns = np.unique(columns)
+        buckets = columns.size
+    block = HistogramBlock(list(range(100, 100 + rows)), columns)
     dense = np.zeros((rows, buckets), dtype=np.uint64)
-    for frame in range(rows):
+    handed: list[tuple[HistogramArrays, list[tuple[list[int], list[int]]]]] = []
+    spliced = scattered = 0
+    for frame in range(60):
         dense = dense.copy()
-        dense[frame:, frame % buckets] += np.uint64(1)  # row r changes until frame r, then stays idle
-        values = block.values(dense)
-        assert [(v.indices.tolist(), v.counts.tolist()) for v in values] == [
-            tuple(a.tolist() for a in histogram.to_sparse(row)) for row in dense]
-        held = {id(v.indices.base) for v in values}
-        assert len(held) <= 8, "REFRESH_BLOCKS (8) bounds the blocks reused rows keep alive"
+        pick = rng.choice(["none", "one", "some", "all", "clear"])
+        chosen = {"none": [], "one": [int(rng.integers(rows))], "all": list(range(rows)),
+                  "some": rng.choice(rows, int(rng.integers(1, rows)), replace=False).tolist(),
+                  "clear": rng.choice(rows, 3, replace=False).tolist()}[pick]
+        for row in chosen:
+            if pick == "clear":
+                dense[row] = 0
+            else:
+                hot = rng.integers(0, buckets, int(rng.integers(1, 6)))
+                dense[row, hot] += rng.integers(1, 1000, hot.size, dtype=np.uint64)
+        spliced += 0 < len(chosen) <= HistogramBlock.FEW_ROWS
+        scattered += HistogramBlock.FEW_ROWS < len(chosen) < rows
+        arrays = block.values(dense)
+        assert arrays.ids.tolist() == list(range(100, 100 + rows)), frame
+        assert _split(arrays) == _per_row(dense, columns), (frame, pick)
+        assert (arrays.indices.dtype, arrays.counts.dtype, arrays.sizes.dtype) == (np.uint16, np.uint64, np.uint32)
+        handed.append((arrays, _split(arrays)))
+    for arrays, then in handed:
+        assert _split(arrays) == then
+    assert spliced >= 5, "few changed rows are spliced in"
+    assert scattered >= 5, "more changed rows are scattered into place"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import msgpack
 import numpy as np
@@ -106,7 +107,7 @@ def test_malformed_fields_are_named(key: str, value: object, message: str) -> No
 def test_check_ids_rejects_type_confusion() -> None:
     """A frame whose counter id names a histogram in the catalog is rejected."""
     bad = frame(1)
-    bad = Frame(**{**bad.__dict__, "counter_ids": np.array([2], dtype=np.uint32)})
+    bad = dataclasses.replace(bad, counter_ids=np.array([2], dtype=np.uint32))
     with pytest.raises(DecodeError, match="not a counter"):
         check_ids(bad, catalog())
 

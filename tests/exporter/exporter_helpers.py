@@ -104,8 +104,7 @@ def frame(
         counter_values=counters,
         gauge_ids=np.array([5, 6, 7], dtype=np.uint32),
         gauge_values=np.array([8_000_000_000, 2, -3], dtype=np.int64),
-        histograms=tuple(hists),
-    )
+    ).with_histograms(hists)
 
 
 def free_port() -> int:

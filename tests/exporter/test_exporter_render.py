@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -154,12 +155,8 @@ def test_series_never_seen_are_zero_and_series_gone_missing_are_omitted():
     """A catalog counter without a value yet is 0; one that had a value and lost it is left out."""
     first = h.frame(0)
     without = h.frame(1)
-    drop_first_counter = type(without)(
-        **{
-            **without.__dict__,
-            "counter_ids": without.counter_ids[1:],
-            "counter_values": without.counter_values[1:],
-        }
+    drop_first_counter = dataclasses.replace(
+        without, counter_ids=without.counter_ids[1:], counter_values=without.counter_values[1:]
     )
     out = text(feed([drop_first_counter])[0])
     assert h.sample_value(out, 'cpu_usage_seconds_total{id="0",state="user"}') == 0.0
@@ -254,7 +251,7 @@ def test_a_growing_catalog_adds_series_without_losing_the_window():
     for step in range(5):
         frame = h.frame(step)
         bus.publish_frame(
-            type(frame)(**{**frame.__dict__, "catalog_version": small.version, "histograms": frame.histograms[:1]})
+            dataclasses.replace(frame, catalog_version=small.version).with_histograms(frame.histograms[:1])
         )
     bus.publish_catalog(full)
     for step in range(5, 8):

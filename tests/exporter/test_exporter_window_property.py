@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import exporter_helpers as h
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from rezolus_core import histogram
-from rezolus_core.frame import Frame, HistogramValue, encode_catalog, encode_frame
+from rezolus_core.frame import HistogramValue, encode_catalog, encode_frame
 from rezolus_core.tracker import Tracker
 from rezolus_exporter.collector import AgentCollector
 from rezolus_exporter.config import DEFAULT_QUANTILES
@@ -42,8 +43,8 @@ def build(gaps, values, interval_ns):
             total = total + histogram.from_values(recorded)
         idx, cnt = histogram.to_sparse(total)
         hists = (HistogramValue(h.LATENCY_SERIES, idx, cnt), *base.histograms[1:])
-        changes = {"seq": seq, "monotonic_ns": mono, "interval_ns": interval_ns, "histograms": hists}
-        frames.append(Frame(**{**base.__dict__, **changes}))
+        frame = dataclasses.replace(base, seq=seq, monotonic_ns=mono, interval_ns=interval_ns)
+        frames.append(frame.with_histograms(hists))
     return frames
 
 

@@ -67,8 +67,7 @@ class _Agent:
             self.catalog.version,
             np.array(ids[C], np.uint32), self.counters[ids[C]].copy(),
             np.array(ids[G], np.uint32), self.rng.integers(-50, 50, len(ids[G]), dtype=np.int64),
-            tuple(hists),
-        )
+        ).with_histograms(hists)
 
 
 def _ingest(buffer: Buffer, agent: _Agent, frame: Frame, payload: bytes | None = None) -> None:

@@ -52,7 +52,7 @@ def test_random_frames_give_each_cell_its_buckets_or_null_and_count_dropped_ones
     for seq in range(23):
         chosen = [sid for sid in hist_ids if rng.random() < 0.6]
         hists = tuple(_random_histogram(rng, sid) for sid in rng.permutation(chosen).tolist())
-        frame = dataclasses.replace(synth.frame(cat, seq, T0 + seq * SEC), histograms=hists)
+        frame = synth.frame(cat, seq, T0 + seq * SEC).with_histograms(hists)
         builder.add(Delivery(frame, cat, 0, restarted=False))
         by_id = {h.id: h for h in hists}
         for sid in hist_ids:
@@ -85,7 +85,7 @@ def test_a_column_given_twice_in_one_frame_keeps_the_last():
     cat = Catalog(base.instance, (*base.series, copy), base.host)
     first = HistogramValue(twin.id, np.array([1, 2], np.uint16), np.array([10, 20], np.uint64))
     second = HistogramValue(copy.id, np.array([3], np.uint16), np.array([30], np.uint64))
-    frame = dataclasses.replace(synth.frame(cat, 0, T0), histograms=(first, second))
+    frame = synth.frame(cat, 0, T0).with_histograms((first, second))
     builder = TableBuilder(source="s", interval_ns=SEC)
     builder.add(Delivery(frame, cat, 0, restarted=False))
     cell = builder.table().column("syscall_latency/read:buckets").to_pylist()[0]

@@ -205,7 +205,7 @@ def test_out_of_range_histogram_buckets_are_counted_not_written():
     hist = delivery.frame.histograms[0]
     indices = np.array([1, 600], dtype=np.uint16)
     bad = type(hist)(hist.id, indices, np.array([5, 9], dtype=np.uint64))
-    frame = dataclasses.replace(delivery.frame, histograms=(bad,))
+    frame = delivery.frame.with_histograms((bad,))
     builder.add(dataclasses.replace(delivery, frame=frame))
     table = builder.table()
     assert table.column("syscall_latency/read:buckets").to_pylist()[0][1] == 5

@@ -75,8 +75,7 @@ def honest(seq: int, instance: str = INSTANCE) -> Frame:
         counter_values=np.array([seq * 900_000_000, seq * 37], dtype=np.uint64),
         gauge_ids=np.array([2], dtype=np.uint32),
         gauge_values=np.array([1 << 30], dtype=np.int64),
-        histograms=tuple(hists),
-    )
+    ).with_histograms(hists)
 
 
 ARRAYS = {"ci": "<u4", "cv": "<u8", "gi": "<u4", "gv": "<i8", "hi": "<u4", "hn": "<u4", "hx": "<u2", "hc": "<u8"}

@@ -56,10 +56,7 @@ def test_exporter_refuses_an_in_process_frame_outside_the_contract(subs: Subscri
     """The exporter's own guard: a delivery that never went through decode cannot break /metrics."""
     good = honest(25)
     hist = good.histograms[0]
-    lie = type(good)(**{
-        **good.__dict__,
-        "histograms": (HistogramValue(hist.id, np.array([3, 600], np.uint16), np.array([1, 1], np.uint64)),),
-    })
+    lie = good.with_histograms((HistogramValue(hist.id, np.array([3, 600], np.uint16), np.array([1, 1], np.uint64)),))
     with pytest.raises(DecodeError):
         check_frame(lie)
     subs.state.ingest(Delivery(lie, catalog(), 0, restarted=False))

@@ -36,8 +36,7 @@ def frame(seq: int, instance: str = "a" * 32, version: int = 3, value: int = 0) 
         counter_values=np.array([value or seq * 1000], dtype=np.uint64),
         gauge_ids=np.array([1], dtype=np.uint32),
         gauge_values=np.array([-seq], dtype=np.int64),
-        histograms=(HistogramValue(2, idx, cnt),),
-    )
+    ).with_histograms((HistogramValue(2, idx, cnt),))
 
 
 def endpoint() -> str:

@@ -154,8 +154,7 @@ class Agent:
             counter_values=np.array(self.values.counters(counters, seq), dtype=np.uint64),
             gauge_ids=np.array([s.id for s in gauges], dtype=np.uint32),
             gauge_values=np.array([self.values.gauge(s, seq) for s in gauges], dtype=np.int64),
-            histograms=tuple(HistogramValue(s.id, *self.values.histogram(s, seq)) for s in hists),
-        )
+        ).with_histograms([HistogramValue(s.id, *self.values.histogram(s, seq)) for s in hists])
 
     def next_frame(self, timestamp_ns: int, monotonic_ns: int | None = None) -> Frame:
         """Build the next frame (``seq`` + 1), stamped ``timestamp_ns`` (and ``monotonic_ns`` if given)."""

@@ -1,13 +1,8 @@
-"""Frames as flat arrays: decoding many frames without one object per histogram.
+"""Decoding many frames of one agent, each check done once per distinct array.
 
 Invariants:
-- A ``FlatFrame`` holds exactly what a ``Frame`` holds, with its histograms
-  as the wire carries them: ids, then each histogram's bucket count, then
-  every histogram's bucket indices and counts concatenated.  ``flatten(f)``
-  of a decoded frame and ``FlatDecoder().decode`` of the same message give
-  equal arrays.
-- ``FlatDecoder.decode`` accepts exactly the frame messages ``frame.decode``
-  accepts and raises ``DecodeError`` for every other message (the same
+- ``FlatDecoder.decode`` gives the ``Frame`` ``frame.decode`` gives, accepts
+  exactly the frame messages ``frame.decode`` accepts and raises ``DecodeError`` for every other message (the same
   contract checks).  The checks of an id or bucket array are not repeated
   when the array is byte for byte the one of the previous frame that passed
   them (with the same catalog version): frames of one agent repeat their id
@@ -20,68 +15,24 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from rezolus_core.frame import (
-    _U16,
-    _U32,
-    _U64,
     Catalog,
     DecodeError,
     Frame,
     MetricType,
-    _array,
     _check_buckets,
     _check_unique,
-    _get,
-    _uint,
     check_scalars,
+    frame_fields,
     message_body,
 )
 
-if TYPE_CHECKING:
-    from numpy.typing import NDArray
-
 _KINDS = {MetricType.COUNTER: 0, MetricType.GAUGE: 1, MetricType.HISTOGRAM: 2}
 _BEYOND = 3
-
-
-@dataclass(frozen=True, slots=True)
-class FlatFrame:
-    """One sample of every series at one instant, histograms concatenated."""
-
-    instance: str
-    seq: int
-    timestamp_ns: int
-    monotonic_ns: int
-    interval_ns: int
-    host: str
-    catalog_version: int
-    counter_ids: NDArray[np.uint32]
-    counter_values: NDArray[np.uint64]
-    gauge_ids: NDArray[np.uint32]
-    gauge_values: NDArray[np.int64]
-    hist_ids: NDArray[np.uint32]
-    hist_sizes: NDArray[np.uint32]
-    hist_indices: NDArray[np.uint16]
-    hist_counts: NDArray[np.uint64]
-
-
-def flatten(frame: Frame) -> FlatFrame:
-    """The flat form of a decoded frame."""
-    hists = frame.histograms
-    count = len(hists)
-    return FlatFrame(
-        frame.instance, frame.seq, frame.timestamp_ns, frame.monotonic_ns, frame.interval_ns, frame.host,
-        frame.catalog_version, frame.counter_ids, frame.counter_values, frame.gauge_ids, frame.gauge_values,
-        np.fromiter((h.id for h in hists), _U32, count),
-        np.fromiter((h.indices.size for h in hists), _U32, count),
-        np.concatenate([h.indices for h in hists]) if count else np.empty(0, _U16),
-        np.concatenate([h.counts for h in hists]) if count else np.empty(0, _U64),
-    )
 
 
 def _body(data: bytes) -> dict[str, Any]:
@@ -93,7 +44,7 @@ def _body(data: bytes) -> dict[str, Any]:
 
 
 class FlatDecoder:
-    """Decodes frame messages into ``FlatFrame``s, remembering the id and bucket arrays last checked."""
+    """Decodes frame messages into ``Frame``s, remembering the id and bucket arrays last checked."""
 
     def __init__(self) -> None:
         self._passed: dict[str, tuple[object, ...]] = {}
@@ -101,28 +52,16 @@ class FlatDecoder:
     def _unchanged(self, what: str, key: tuple[object, ...]) -> bool:
         return self._passed.get(what) == key
 
-    def decode(self, data: bytes) -> FlatFrame:
+    def decode(self, data: bytes) -> Frame:
         """Decode one frame message or raise ``DecodeError``."""
         body = _body(data)
-        counter_ids, counter_values = _array(body, "ci", _U32), _array(body, "cv", _U64)
-        gauge_ids, gauge_values = _array(body, "gi", _U32), _array(body, "gv", np.dtype("<i8"))
-        if counter_ids.size != counter_values.size or gauge_ids.size != gauge_values.size:
-            raise DecodeError("series ids and values differ in length")
-        hist_ids, hist_sizes = _array(body, "hi", _U32), _array(body, "hn", _U32)
-        indices, counts = _array(body, "hx", _U16), _array(body, "hc", _U64)
-        if hist_ids.size != hist_sizes.size or indices.size != counts.size:
-            raise DecodeError("histogram arrays differ in length")
-        if int(hist_sizes.sum(dtype=np.uint64)) != indices.size:
-            raise DecodeError("histogram bucket counts do not add up to the bucket arrays")
-        frame = FlatFrame(
-            _get(body, "i", str), _uint(body, "s"), _uint(body, "t"), _uint(body, "m"), _uint(body, "d"),
-            _get(body, "h", str), _uint(body, "c"),
-            counter_ids, counter_values, gauge_ids, gauge_values, hist_ids, hist_sizes, indices, counts,
-        )
+        frame = frame_fields(body)
         check_scalars(frame)
         version = frame.catalog_version
         for what, ids, raw in (
-            ("counter", counter_ids, body["ci"]), ("gauge", gauge_ids, body["gi"]), ("histogram", hist_ids, body["hi"])
+            ("counter", frame.counter_ids, body["ci"]),
+            ("gauge", frame.gauge_ids, body["gi"]),
+            ("histogram", frame.hist_ids, body["hi"]),
         ):
             key = (version, raw)
             if not self._unchanged(what, key):
@@ -130,7 +69,7 @@ class FlatDecoder:
                 self._passed[what] = key
         buckets = (0, body["hi"], body["hn"], body["hx"])
         if not self._unchanged("buckets", buckets):
-            _check_buckets(hist_ids, hist_sizes, indices)
+            _check_buckets(frame.hist_ids, frame.hist_sizes, frame.hist_indices)
             self._passed["buckets"] = buckets
         return frame
 
@@ -143,7 +82,7 @@ class IdCheck:
         self._types = np.empty(0, np.uint8)
         self._passed: tuple[bytes, bytes, bytes] | None = None
 
-    def check(self, frame: FlatFrame, catalog: Catalog) -> None:
+    def check(self, frame: Frame, catalog: Catalog) -> None:
         """Raise ``DecodeError`` unless every id of ``frame`` names a series of its type in ``catalog``."""
         if catalog.instance != frame.instance:
             raise DecodeError(f"catalog of {catalog.instance} cannot read a frame of {frame.instance}")

@@ -12,6 +12,10 @@ Invariants:
   array), so decoding is ``numpy.frombuffer`` and never one object per value.
 - Histograms carry only non-zero buckets: per series the count of non-zero
   buckets, then all bucket indices (uint16) and counts (uint64) concatenated.
+  A ``Frame`` holds them in that form (``hist_ids``, ``hist_sizes``,
+  ``hist_indices``, ``hist_counts``), so encoding and decoding never make
+  one object per histogram; ``frame.histograms``, one ``HistogramValue`` per
+  series viewing those arrays, is made on first use and cached.
 - ``decode`` raises ``DecodeError`` for anything that is not a well-formed
   message of a version it knows: garbage, truncation, wrong types, unknown
   future versions.  It never raises anything else for bad input.
@@ -24,19 +28,19 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
     from numpy.typing import NDArray
-
-    from rezolus_core.flat import FlatFrame
 
 FORMAT_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -106,7 +110,7 @@ class HistogramValue:
 
 @dataclass(frozen=True)
 class Frame:
-    """One sample of every series at one instant."""
+    """One sample of every series at one instant, histograms as the wire carries them."""
 
     instance: str
     seq: int
@@ -119,7 +123,33 @@ class Frame:
     counter_values: NDArray[np.uint64]
     gauge_ids: NDArray[np.uint32]
     gauge_values: NDArray[np.int64]
-    histograms: tuple[HistogramValue, ...] = ()
+    hist_ids: NDArray[np.uint32] = field(default_factory=lambda: np.empty(0, _U32))
+    hist_sizes: NDArray[np.uint32] = field(default_factory=lambda: np.empty(0, _U32))
+    hist_indices: NDArray[np.uint16] = field(default_factory=lambda: np.empty(0, _U16))
+    hist_counts: NDArray[np.uint64] = field(default_factory=lambda: np.empty(0, _U64))
+
+    @cached_property
+    def histograms(self) -> tuple[HistogramValue, ...]:
+        """One value per histogram series, its arrays views into ``hist_indices`` and ``hist_counts``."""
+        ends = np.cumsum(self.hist_sizes, dtype=np.int64).tolist()
+        indices, counts = self.hist_indices, self.hist_counts
+        return tuple(
+            HistogramValue(hid, indices[e - n : e], counts[e - n : e])
+            for hid, n, e in zip(np.asarray(self.hist_ids).tolist(), self.hist_sizes.tolist(), ends, strict=True)
+        )
+
+    def with_histograms(self, histograms: Sequence[HistogramValue]) -> Frame:
+        """This frame with ``histograms`` (in their order) in place of its own; each needs as many counts as indices."""
+        count = len(histograms)
+        if any(np.size(h.indices) != np.size(h.counts) for h in histograms):
+            raise ValueError("a histogram has a different number of indices and counts")
+        return dataclasses.replace(
+            self,
+            hist_ids=np.fromiter((h.id for h in histograms), _U32, count),
+            hist_sizes=np.fromiter((np.size(h.indices) for h in histograms), _U32, count),
+            hist_indices=np.concatenate([np.asarray(h.indices) for h in histograms]) if count else np.empty(0, _U16),
+            hist_counts=np.concatenate([np.asarray(h.counts) for h in histograms]) if count else np.empty(0, _U64),
+        )
 
 
 def encode_catalog(catalog: Catalog) -> bytes:
@@ -129,16 +159,8 @@ def encode_catalog(catalog: Catalog) -> bytes:
     return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def _joined(parts: list[NDArray[Any]], dtype: np.dtype[Any]) -> bytes:
-    """The bytes of ``parts`` one after another as ``dtype`` (one concatenation, not one conversion per part)."""
-    if not parts:
-        return b""
-    return np.concatenate(parts).astype(dtype, copy=False).tobytes()
-
-
 def encode_frame(frame: Frame) -> bytes:
     """Serialise a frame."""
-    hists = frame.histograms
     body = {
         "v": FORMAT_VERSION,
         "k": "f",
@@ -153,10 +175,10 @@ def encode_frame(frame: Frame) -> bytes:
         "cv": np.ascontiguousarray(frame.counter_values, _U64).tobytes(),
         "gi": np.ascontiguousarray(frame.gauge_ids, _U32).tobytes(),
         "gv": np.ascontiguousarray(frame.gauge_values, _I64).tobytes(),
-        "hi": np.fromiter((h.id for h in hists), _U32, len(hists)).tobytes(),
-        "hn": np.fromiter((h.indices.size for h in hists), _U32, len(hists)).tobytes(),
-        "hx": _joined([h.indices for h in hists], _U16),
-        "hc": _joined([h.counts for h in hists], _U64),
+        "hi": np.ascontiguousarray(frame.hist_ids, _U32).tobytes(),
+        "hn": np.ascontiguousarray(frame.hist_sizes, _U32).tobytes(),
+        "hx": np.asarray(frame.hist_indices).astype(_U16, copy=False).tobytes(),
+        "hc": np.asarray(frame.hist_counts).astype(_U64, copy=False).tobytes(),
     }
     return msgpack.packb(body, use_bin_type=True)  # type: ignore[no-any-return]
 
@@ -186,7 +208,9 @@ def decode(data: bytes) -> Catalog | Frame:
     if kind == "c":
         return _decode_catalog(body)
     if kind == "f":
-        return _decode_frame(body)
+        frame = frame_fields(body)
+        check_frame(frame)
+        return frame
     raise DecodeError(f"unknown message kind {kind!r}")
 
 
@@ -243,7 +267,8 @@ def _decode_catalog(body: dict[str, Any]) -> Catalog:
     return catalog
 
 
-def _decode_frame(body: dict[str, Any]) -> Frame:
+def frame_fields(body: dict[str, Any]) -> Frame:
+    """The frame a message body holds, its arrays' lengths checked but not yet its contract (``check_frame``)."""
     counter_ids, counter_values = _array(body, "ci", _U32), _array(body, "cv", _U64)
     gauge_ids, gauge_values = _array(body, "gi", _U32), _array(body, "gv", _I64)
     if counter_ids.size != counter_values.size or gauge_ids.size != gauge_values.size:
@@ -254,30 +279,11 @@ def _decode_frame(body: dict[str, Any]) -> Frame:
         raise DecodeError("histogram arrays differ in length")
     if int(hist_sizes.sum(dtype=np.uint64)) != indices.size:
         raise DecodeError("histogram bucket counts do not add up to the bucket arrays")
-    ends = np.cumsum(hist_sizes, dtype=np.int64)
-    starts = ends - hist_sizes
-    histograms = tuple(
-        HistogramValue(int(hid), indices[s:e], counts[s:e])
-        for hid, s, e in zip(hist_ids.tolist(), starts.tolist(), ends.tolist(), strict=True)
+    return Frame(
+        _get(body, "i", str), _uint(body, "s"), _uint(body, "t"), _uint(body, "m"), _uint(body, "d"),
+        _get(body, "h", str), _uint(body, "c"),
+        counter_ids, counter_values, gauge_ids, gauge_values, hist_ids, hist_sizes, indices, counts,
     )
-    frame = Frame(
-        instance=_get(body, "i", str),
-        seq=_uint(body, "s"),
-        timestamp_ns=_uint(body, "t"),
-        monotonic_ns=_uint(body, "m"),
-        interval_ns=_uint(body, "d"),
-        host=_get(body, "h", str),
-        catalog_version=_uint(body, "c"),
-        counter_ids=counter_ids,
-        counter_values=counter_values,
-        gauge_ids=gauge_ids,
-        gauge_values=gauge_values,
-        histograms=histograms,
-    )
-    _check_fields(frame)
-    _check_unique(hist_ids, frame.catalog_version, "histogram")
-    _check_buckets(hist_ids, hist_sizes, indices)
-    return frame
 
 
 def _check_text(text: str, what: str) -> None:
@@ -331,7 +337,7 @@ def _check_buckets(hist_ids: NDArray[Any], sizes: NDArray[Any], indices: NDArray
         raise DecodeError(f"histogram {owner} bucket indices are not strictly increasing")
 
 
-def check_scalars(frame: Frame | FlatFrame) -> None:
+def check_scalars(frame: Frame) -> None:
     """Raise DecodeError unless the frame's texts, times, interval and catalog version are in range."""
     if not 0 < len(frame.instance) <= MAX_TEXT:
         raise DecodeError("frame instance id is empty or too long")
@@ -360,15 +366,12 @@ def check_frame(frame: Frame) -> None:
     histogram's bucket indices are strictly increasing and below ``BUCKETS``.
     """
     _check_fields(frame)
-    hists = frame.histograms
-    hist_ids = np.fromiter((h.id for h in hists), np.int64, len(hists))
+    hist_ids, sizes = np.asarray(frame.hist_ids), np.asarray(frame.hist_sizes)
     _check_unique(hist_ids, frame.catalog_version, "histogram")
-    if not hists:
-        return
-    sizes = np.fromiter((np.asarray(h.indices).size for h in hists), np.int64, len(hists))
-    if not np.array_equal(sizes, np.fromiter((np.asarray(h.counts).size for h in hists), np.int64, len(hists))):
+    indices, total = np.asarray(frame.hist_indices), int(sizes.sum(dtype=np.uint64))
+    if hist_ids.size != sizes.size or not total == indices.size == np.size(frame.hist_counts):
         raise DecodeError("a histogram has a different number of indices and counts")
-    _check_buckets(hist_ids, sizes, np.concatenate([np.asarray(h.indices) for h in hists]))
+    _check_buckets(hist_ids, sizes, indices)
 
 
 def check_ids(frame: Frame, catalog: Catalog) -> None:
@@ -381,7 +384,7 @@ def check_ids(frame: Frame, catalog: Catalog) -> None:
     for ids, want in (
         (frame.counter_ids.tolist(), MetricType.COUNTER),
         (frame.gauge_ids.tolist(), MetricType.GAUGE),
-        ([h.id for h in frame.histograms], MetricType.HISTOGRAM),
+        (np.asarray(frame.hist_ids).tolist(), MetricType.HISTOGRAM),
     ):
         for sid in ids:
             if sid >= version or series[sid].type is not want:

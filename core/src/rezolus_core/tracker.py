@@ -107,13 +107,9 @@ def continues(anchor: Frame, last: Frame, frame: Frame) -> bool:
 
 def bucket_keys(frame: Frame) -> tuple[NDArray[np.int64], NDArray[np.uint64]]:
     """Every non-zero bucket of the frame as ``id * BUCKETS + index``, with its count."""
-    hists = frame.histograms
-    if not hists:
-        return np.empty(0, np.int64), np.empty(0, np.uint64)
-    sizes = np.fromiter((h.indices.size for h in hists), np.int64, len(hists))
-    ids = np.fromiter((h.id for h in hists), np.int64, len(hists))
-    keys = np.repeat(ids * BUCKETS, sizes) + np.concatenate([h.indices for h in hists]).astype(np.int64)
-    return keys, np.concatenate([h.counts for h in hists])
+    ids = np.asarray(frame.hist_ids).astype(np.int64)
+    keys = np.repeat(ids * BUCKETS, frame.hist_sizes) + np.asarray(frame.hist_indices).astype(np.int64)
+    return keys, np.asarray(frame.hist_counts, np.uint64)
 
 
 Buckets = tuple["NDArray[np.int64]", "NDArray[np.uint64]"]

@@ -10,8 +10,8 @@ Invariants (the layout itself is ``layout``'s):
 - A row's ``host`` is ``layout.host_label`` of its agent's hostname (the
   frame's, else the host facts'), made unique per source: two sources never
   share a ``host`` value, one source keeps its value while its hostname stays.
-- ``add`` and ``add_flat`` make the same row of the same frame (``add``
-  flattens it first, ``rezolus_core.flat.flatten``).
+- ``add`` is ``add_flat`` of a delivery's frame, catalog and restart flag;
+  either reads a frame's histograms as its flat arrays.
 - Each series (type, name, labels) gets exactly one column for the builder's
   life; a name clash falls back to ``layout.unique_name``.
 - ``take``/``discard`` forget rows but never columns or totals, so streamed
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
-from rezolus_core.flat import flatten
 from rezolus_core.frame import MetricType, SeriesSpec
 from rezolus_recording import idmap, layout
 from rezolus_recording.columns import array, dictionary, list_columns
@@ -39,8 +38,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from rezolus_core.flat import FlatFrame
-    from rezolus_core.frame import Catalog
+    from rezolus_core.frame import Catalog, Frame
     from rezolus_core.tracker import Delivery
 
 _Identity = tuple[MetricType, str, tuple[tuple[str, str], ...]]
@@ -210,13 +208,13 @@ class TableBuilder:
     ) -> None:
         """Append one row of ``source`` from a delivered frame (``timestamp_ns`` overrides the frame's)."""
         self.add_flat(
-            flatten(delivery.frame), delivery.catalog, restarted=delivery.restarted,
+            delivery.frame, delivery.catalog, restarted=delivery.restarted,
             duration_ns=duration_ns, missed=missed, timestamp_ns=timestamp_ns, source=source,
         )
 
     def add_flat(
         self,
-        frame: FlatFrame,
+        frame: Frame,
         catalog: Catalog,
         *,
         restarted: bool = False,
@@ -265,7 +263,7 @@ class TableBuilder:
         self._missed_rows += missed
         self._restarts += 1 if restart else 0
 
-    def _buckets(self, frame: FlatFrame) -> _Buckets:
+    def _buckets(self, frame: Frame) -> _Buckets:
         """A frame's histogram sizes and buckets as a row keeps them; buckets past the layout are dropped (counted)."""
         sizes, indices, counts = frame.hist_sizes.astype(np.intp), frame.hist_indices, frame.hist_counts
         if indices.size and int(indices.max()) >= _HIST.buckets:

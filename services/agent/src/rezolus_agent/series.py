@@ -10,24 +10,27 @@ Invariants:
   whole rows at once; ``build`` concatenates them once per frame.
 - ``rollback(mark())`` removes everything added since the mark, so a sampler
   that fails half-way leaves nothing in the frame.
+- Histograms are collected as flat parts (``HistogramArrays``: ids, bucket
+  counts, bucket indices, counts), the frame's own form; no per-histogram
+  object is made.  ``build`` concatenates the parts once.
 - ``HistogramBlock`` turns a block of dense histograms into the same sparse
-  values ``histogram.to_sparse`` gives row by row, with one ``nonzero`` for
-  the block, and hands back the previous frame's values for rows whose
-  counts did not change (values are immutable, so sharing them is safe);
-  the memory reused rows keep alive is bounded (``REFRESH_BLOCKS``).  It
-  keeps a copy of the last block's bytes, so an unchanged block (an idle
-  histogram map) costs one copy and one compare.
+  buckets ``histogram.to_sparse`` gives row by row, as the flat arrays of
+  the whole block, with one ``nonzero`` over the rows that changed; rows
+  that did not change keep the previous frame's buckets, spliced around up
+  to ``FEW_ROWS`` changed rows or else moved into place by whole-array
+  numpy calls (no Python step per row).  The arrays it hands out are never
+  written again.  It keeps a copy of the last block's bytes, so an
+  unchanged block (an idle histogram map) costs one copy and one compare.
 """
 
 from __future__ import annotations
 
-import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from rezolus_core import histogram
-from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType, SeriesSpec
+from rezolus_core.frame import Catalog, Frame, MetricType, SeriesSpec
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -86,63 +89,115 @@ class SeriesRegistry:
         return self._catalog
 
 
-def sparse_rows(
-    dense: NDArray[np.uint64], columns: NDArray[np.intp] | None = None
-) -> list[tuple[NDArray[np.uint16], NDArray[np.uint64]]]:
-    """``histogram.to_sparse`` of every row of a 2-D block, with one ``nonzero`` call.
+class HistogramArrays(NamedTuple):
+    """Histograms in the frame's flat form: ids, each one's bucket count, then all indices and counts."""
+
+    ids: NDArray[np.uint32]
+    sizes: NDArray[np.uint32]
+    indices: NDArray[np.uint16]
+    counts: NDArray[np.uint64]
+
+
+Sparse = tuple["NDArray[np.uint32]", "NDArray[np.uint16]", "NDArray[np.uint64]"]
+
+
+def sparse_rows(dense: NDArray[np.uint64], columns: NDArray[np.intp] | None = None) -> Sparse:
+    """``histogram.to_sparse`` of every row of a 2-D block, flat: each row's bucket count, indices, counts.
 
     ``columns`` maps a column to the bucket index it stands for (strictly
     increasing, so indices stay sorted), e.g. coarse buckets carried in the
     fine layout.
     """
-    if not dense.shape[0]:
-        return []
-    rows, cols = np.nonzero(dense)
-    counts = dense[rows, cols].astype(np.uint64)
+    width = dense.shape[1]
+    cells = np.flatnonzero(dense)
+    rows = cells // width
+    cols = cells - rows * width
+    counts = dense.ravel()[cells].astype(np.uint64, copy=False)
     indices = (cols if columns is None else columns[cols]).astype(np.uint16)
-    bounds = np.searchsorted(rows, np.arange(dense.shape[0] + 1)).tolist()
-    return [(indices[a:b], counts[a:b]) for a, b in itertools.pairwise(bounds)]
+    sizes = np.bincount(rows, minlength=dense.shape[0]).astype(np.uint32)
+    return sizes, indices, counts
 
 
 class HistogramBlock:
-    """Sparse values of a fixed list of histogram series, recomputed only for rows that changed.
+    """Sparse buckets of a fixed list of histogram series as flat arrays, recomputed only for rows that changed."""
 
-    A row's arrays are views into the block computed in the frame the row
-    last changed, so a reused row keeps that block alive; after
-    ``REFRESH_BLOCKS`` partial updates every row is recomputed into one new
-    block, so at most that many blocks (each no bigger than the whole) are
-    held.
-    """
-
-    REFRESH_BLOCKS = 8
+    FEW_ROWS = 16
 
     def __init__(self, ids: list[int], columns: NDArray[np.intp] | None = None) -> None:
-        self.ids = ids
+        self.ids = np.array(ids, dtype=np.uint32)
         self.columns = columns
         self._last = b""
-        self._values: list[HistogramValue] = []
-        self._blocks = 0
+        self._arrays: HistogramArrays | None = None
 
-    def values(self, dense: NDArray[np.uint64]) -> list[HistogramValue]:
-        """The values of ``dense`` (one row per id), read once (a live view is fine)."""
+    def values(self, dense: NDArray[np.uint64]) -> HistogramArrays:
+        """The histograms of ``dense`` (one row per id), read once (a live view is fine)."""
         raw = dense.tobytes()
-        if raw == self._last and self._blocks:
-            return self._values
+        if raw == self._last and self._arrays is not None:
+            return self._arrays
         last, self._last = self._last, raw
         dense = np.frombuffer(raw, dtype=dense.dtype).reshape(dense.shape)
-        if not self._blocks or self._blocks >= self.REFRESH_BLOCKS:
-            sparse = sparse_rows(dense, self.columns)
-            self._values = [HistogramValue(sid, i, c) for sid, (i, c) in zip(self.ids, sparse, strict=True)]
-            self._blocks = 1
-            return self._values
+        if self._arrays is None:
+            return self.replace(np.arange(self.ids.size), dense)
         before = np.frombuffer(last, dtype=dense.dtype).reshape(dense.shape)
         changed = np.flatnonzero((dense != before).any(axis=1))
-        values = list(self._values)
-        for row, (i, c) in zip(changed.tolist(), sparse_rows(dense[changed], self.columns), strict=True):
-            values[row] = HistogramValue(self.ids[row], i, c)
-        self._values = values
-        self._blocks += 1
-        return self._values
+        return self.replace(changed, dense if changed.size == self.ids.size else dense[changed])
+
+    def replace(self, rows: NDArray[np.intp], dense: NDArray[np.uint64]) -> HistogramArrays:
+        """Put the dense histograms ``dense`` in place of rows ``rows`` (increasing); the block's new arrays.
+
+        A few rows are spliced in between slices of the old arrays; more are
+        scattered into place with whole-array index arithmetic.
+        """
+        fresh = sparse_rows(dense, self.columns)
+        old = self._arrays
+        if old is None or rows.size == self.ids.size:
+            self._arrays = HistogramArrays(self.ids, *fresh)
+            return self._arrays
+        sizes = old.sizes.copy()
+        sizes[rows] = fresh[0]
+        joined = _spliced if rows.size <= self.FEW_ROWS else _scattered
+        self._arrays = HistogramArrays(self.ids, sizes, *joined(old, rows, fresh, sizes))
+        return self._arrays
+
+
+def _spliced(
+    old: HistogramArrays, rows: NDArray[np.intp], fresh: Sparse, _: NDArray[np.uint32]
+) -> tuple[NDArray[np.uint16], NDArray[np.uint64]]:
+    """The old arrays with ``fresh`` (sizes, indices, counts of ``rows``) in place of those rows, slice by slice."""
+    fresh_sizes, fresh_indices, fresh_counts = fresh
+    ends = np.cumsum(old.sizes, dtype=np.int64).tolist()
+    indices: list[NDArray[np.uint16]] = []
+    counts: list[NDArray[np.uint64]] = []
+    kept = taken = 0
+    for row, size in zip(rows.tolist(), fresh_sizes.tolist(), strict=True):
+        start = ends[row - 1] if row else 0
+        indices += (old.indices[kept:start], fresh_indices[taken : taken + size])
+        counts += (old.counts[kept:start], fresh_counts[taken : taken + size])
+        kept, taken = ends[row], taken + size
+    indices.append(old.indices[kept:])
+    counts.append(old.counts[kept:])
+    return np.concatenate(indices), np.concatenate(counts)
+
+
+def _scattered(
+    old: HistogramArrays, rows: NDArray[np.intp], fresh: Sparse, sizes: NDArray[np.uint32]
+) -> tuple[NDArray[np.uint16], NDArray[np.uint64]]:
+    """``_spliced`` in whole-array steps (``sizes``: every row's new size): old buckets moved, new ones placed."""
+    fresh_sizes, fresh_indices, fresh_counts = fresh
+    starts = np.cumsum(sizes, dtype=np.int64) - sizes
+    owner = np.repeat(np.arange(sizes.size), old.sizes)
+    kept = np.ones(sizes.size, dtype=bool)
+    kept[rows] = False
+    keep = np.flatnonzero(kept[owner])
+    moved = keep + (starts - (np.cumsum(old.sizes, dtype=np.int64) - old.sizes))[owner[keep]]
+    placed = np.arange(fresh_indices.size) + np.repeat(
+        starts[rows] - (np.cumsum(fresh_sizes, dtype=np.int64) - fresh_sizes), fresh_sizes
+    )
+    total = int(sizes.sum(dtype=np.int64))
+    indices, counts = np.empty(total, dtype=np.uint16), np.empty(total, dtype=np.uint64)
+    indices[moved], counts[moved] = old.indices[keep], old.counts[keep]
+    indices[placed], counts[placed] = fresh_indices, fresh_counts
+    return indices, counts
 
 
 class FrameBuilder:
@@ -161,7 +216,7 @@ class FrameBuilder:
         self._counter_values: list[NDArray[np.uint64]] = []
         self._gauge_ids: list[ArrayLike] = []
         self._gauge_values: list[NDArray[np.int64]] = []
-        self._histograms: list[HistogramValue] = []
+        self._hists: list[HistogramArrays] = []
         self._one_counters: tuple[list[int], list[int]] = ([], [])
         self._one_gauges: tuple[list[int], list[int]] = ([], [])
 
@@ -180,7 +235,7 @@ class FrameBuilder:
     def mark(self) -> tuple[int, int, int]:
         """A position to roll back to."""
         self._flush()
-        return len(self._counter_ids), len(self._gauge_ids), len(self._histograms)
+        return len(self._counter_ids), len(self._gauge_ids), len(self._hists)
 
     def rollback(self, mark: tuple[int, int, int]) -> None:
         """Drop every value added since ``mark``."""
@@ -188,7 +243,7 @@ class FrameBuilder:
         counters, gauges, histograms = mark
         del self._counter_ids[counters:], self._counter_values[counters:]
         del self._gauge_ids[gauges:], self._gauge_values[gauges:]
-        del self._histograms[histograms:]
+        del self._hists[histograms:]
 
     def counters(self, ids: ArrayLike, values: ArrayLike) -> None:
         """Add counter values (cumulative, uint64); copied now, so live BPF views are safe to pass."""
@@ -215,11 +270,12 @@ class FrameBuilder:
     def histogram(self, sid: int, dense: NDArray[np.uint64]) -> None:
         """Add one histogram from its dense cumulative buckets."""
         indices, counts = histogram.to_sparse(dense)
-        self._histograms.append(HistogramValue(sid, indices, counts))
+        sizes = np.array([indices.size], dtype=np.uint32)
+        self._hists.append(HistogramArrays(np.array([sid], dtype=np.uint32), sizes, indices, counts))
 
-    def histogram_values(self, values: list[HistogramValue]) -> None:
-        """Add finished histogram values (e.g. from a ``HistogramBlock``)."""
-        self._histograms.extend(values)
+    def histograms(self, arrays: HistogramArrays) -> None:
+        """Add histograms in flat form (e.g. from a ``HistogramBlock``); they must not be written afterwards."""
+        self._hists.append(arrays)
 
     def build(
         self,
@@ -251,5 +307,8 @@ class FrameBuilder:
             counter_values=cat(self._counter_values, np.uint64),  # type: ignore[arg-type]
             gauge_ids=cat(self._gauge_ids, np.uint32),  # type: ignore[arg-type]
             gauge_values=cat(self._gauge_values, np.int64),  # type: ignore[arg-type]
-            histograms=tuple(self._histograms),
+            hist_ids=cat([h.ids for h in self._hists], np.uint32),  # type: ignore[arg-type]
+            hist_sizes=cat([h.sizes for h in self._hists], np.uint32),  # type: ignore[arg-type]
+            hist_indices=cat([h.indices for h in self._hists], np.uint16),  # type: ignore[arg-type]
+            hist_counts=cat([h.counts for h in self._hists], np.uint64),  # type: ignore[arg-type]
         )

@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from rezolus_agent import cgroup_table
-from rezolus_agent.series import HistogramBlock, sparse_rows
-from rezolus_core.frame import HistogramValue
+from rezolus_agent.series import HistogramArrays, HistogramBlock
 from rezolus_core.histogram import layout
 
 if TYPE_CHECKING:
@@ -129,19 +128,19 @@ class _Hists:
     events: NDArray[np.uint64]
     trust_events: bool = field(default_factory=lambda: platform.machine() == "x86_64")
     _seen: bytes = b""
-    _values: list[HistogramValue] = field(default_factory=list)
+    _arrays: HistogramArrays | None = None
 
     def emit(self, out: FrameBuilder) -> None:
         seen = self.events.tobytes()
-        if seen != self._seen:
-            if self._seen:
-                self._update(seen)
+        if seen != self._seen or self._arrays is None:
+            if self._seen and self._arrays is not None:
+                self._arrays = self._update(seen)
             else:
-                self._values = self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64))
+                self._arrays = self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64))
             self._seen = seen if self.trust_events else b""
-        out.histogram_values(self._values)
+        out.histograms(self._arrays)
 
-    def _update(self, seen: bytes) -> None:
+    def _update(self, seen: bytes) -> HistogramArrays:
         now = np.frombuffer(seen, dtype=np.uint64).reshape(self.events.shape)
         before = np.frombuffer(self._seen, dtype=np.uint64).reshape(self.events.shape)
         changed = np.flatnonzero((now != before).any(axis=0))
@@ -151,10 +150,7 @@ class _Hists:
             dense = np.empty((changed.size, self.rows.shape[2]), dtype=np.uint64)
             for row, hist in enumerate(changed.tolist()):
                 np.add.reduce(self.rows[:, hist], axis=0, dtype=np.uint64, out=dense[row])
-        values = list(self._values)
-        for row, (indices, counts) in zip(changed.tolist(), sparse_rows(dense), strict=True):
-            values[row] = HistogramValue(self.block.ids[row], indices, counts)
-        self._values = values
+        return self.block.replace(changed, dense)
 
 
 @dataclass(frozen=True)

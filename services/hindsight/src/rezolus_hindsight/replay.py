@@ -26,7 +26,7 @@ from rezolus_core.flat import FlatDecoder, IdCheck
 from rezolus_core.frame import Catalog, DecodeError, decode
 
 if TYPE_CHECKING:
-    from rezolus_core.flat import FlatFrame
+    from rezolus_core.frame import Frame
     from rezolus_recording.builder import TableBuilder
 
 
@@ -84,7 +84,7 @@ class Replay:
         self._last_seq = frame.seq
         self.rows += 1
 
-    def _catalog(self, frame: FlatFrame) -> Catalog:
+    def _catalog(self, frame: Frame) -> Catalog:
         catalog = self._catalogs.get(frame.instance)
         if catalog is None:
             raise DecodeError(f"no catalog of {frame.instance} precedes its frame {frame.seq}")

@@ -254,8 +254,7 @@ def warm_up() -> None:
         catalog_version=2,
         counter_ids=np.array([0], dtype=np.uint32), counter_values=np.array([1], dtype=np.uint64),
         gauge_ids=np.array([], dtype=np.uint32), gauge_values=np.array([], dtype=np.int64),
-        histograms=(HistogramValue(1, np.array([3], dtype=np.uint16), np.array([1], dtype=np.uint64)),),
-    )
+    ).with_histograms((HistogramValue(1, np.array([3], dtype=np.uint16), np.array([1], dtype=np.uint64)),))
     builder = TableBuilder(source="warm-up", interval_ns=1)
     builder.add(Delivery(frame, catalog, missed_before=0, restarted=False))
     table = builder.table()
