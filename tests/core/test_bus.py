@@ -7,7 +7,7 @@ import time
 import pytest
 
 from rezolus_core.bus import BusError, ZmqPublisher, ZmqSubscriber
-from support.frames import catalog, endpoint, frame
+from support.frames import bind_publisher, catalog, endpoint, frame
 
 
 def collect(sub: ZmqSubscriber, pub: ZmqPublisher, seqs: range, instance: str = "a" * 32) -> list[int]:
@@ -18,18 +18,6 @@ def collect(sub: ZmqSubscriber, pub: ZmqPublisher, seqs: range, instance: str = 
         got.extend(d.frame.seq for d in sub.poll(0.02))
     got.extend(d.frame.seq for d in sub.poll(0.2))
     return got
-
-
-def rebind(where: str, timeout: float = 5.0) -> ZmqPublisher:
-    """Bind again once ZeroMQ's I/O thread has released the closed listener."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return ZmqPublisher(where)
-        except BusError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def test_late_joiner_gets_catalog_without_waiting_for_republish() -> None:
@@ -76,7 +64,7 @@ def test_publisher_restart_is_detected() -> None:
         first.publish_catalog(catalog("a" * 32))
         assert collect(sub, first, range(1, 40), "a" * 32)
         first.close()
-        second = rebind(where)
+        second = bind_publisher(where)
         second.publish_catalog(catalog("b" * 32))
         got = collect(sub, second, range(1, 60), "b" * 32)
         second.close()

@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING, Self
 import numpy as np
 
 from rezolus_core import histogram
-from rezolus_core.bus import ZmqPublisher
 from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType
 from support import synth
+from support.frames import bind_publisher
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
+
+    from rezolus_core.bus import ZmqPublisher
 
 SECOND = 1_000_000_000
 C, G, H = MetricType.COUNTER, MetricType.GAUGE, MetricType.HISTOGRAM
@@ -170,7 +172,7 @@ class SyntheticAgent:
         self._publisher: ZmqPublisher | None = None
 
     def __enter__(self) -> Self:
-        self._publisher = ZmqPublisher(self.endpoint, catalog_every_s=0.5)
+        self._publisher = bind_publisher(self.endpoint, catalog_every_s=0.5)
         self._publisher.publish_catalog(catalog(self.instance))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

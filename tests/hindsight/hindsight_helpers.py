@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hindsight_synth import SyntheticAgent
 
-from rezolus_core.bus import ZmqPublisher
 from rezolus_core.frame import Frame, encode_frame
 from support.env import VENV_BIN, free_port, require, wait_for
+from support.frames import bind_publisher
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -67,7 +67,7 @@ class Publisher:
 
     def _run(self) -> None:
         try:
-            publisher = ZmqPublisher(self.endpoint, catalog_every_s=0.5)
+            publisher = bind_publisher(self.endpoint, catalog_every_s=0.5)
         except BaseException as exc:  # noqa: BLE001 - reported to the test thread
             self._error = exc
             self._ready.set()
