@@ -7,7 +7,8 @@ import time
 import pytest
 
 from rezolus_core.bus import BusError, ZmqPublisher, ZmqSubscriber
-from support.frames import bind_publisher, catalog, endpoint, frame
+from support.frames import catalog, endpoint, frame
+from support.synth import bind_publisher
 
 
 def collect(sub: ZmqSubscriber, pub: ZmqPublisher, seqs: range, instance: str = "a" * 32) -> list[int]:

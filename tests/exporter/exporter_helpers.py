@@ -25,7 +25,7 @@ import numpy as np
 from rezolus_core import histogram
 from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType
 from support import synth
-from support.frames import bind_publisher
+from support.synth import bind_publisher
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

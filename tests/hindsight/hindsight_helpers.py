@@ -20,7 +20,7 @@ from hindsight_synth import SyntheticAgent
 
 from rezolus_core.frame import Frame, encode_frame
 from support.env import VENV_BIN, free_port, require, wait_for
-from support.frames import bind_publisher
+from support.synth import bind_publisher
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import numpy as np
 
 from rezolus_core import histogram
-from rezolus_core.bus import BusError, ZmqPublisher
 from rezolus_core.frame import Catalog, Frame, HistogramValue, MetricType
 from support import synth
 
@@ -51,18 +47,3 @@ def endpoint() -> str:
         sock.bind(("127.0.0.1", 0))
         return f"tcp://127.0.0.1:{sock.getsockname()[1]}"
 
-
-def bind_publisher(where: str, timeout_s: float = 5.0, **kwargs: Any) -> ZmqPublisher:
-    """A publisher on ``where``, retried while a listener closed in this process still holds the port.
-
-    ZeroMQ closes a socket's listener on its I/O thread after ``close()`` returns, so a publisher
-    bound again at once in the same process (a test's "restarted agent") can meet EADDRINUSE.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return ZmqPublisher(where, **kwargs)
-        except BusError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)

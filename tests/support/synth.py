@@ -16,7 +16,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -232,17 +232,12 @@ class SyntheticAgent:
             self._thread.join(10)
 
     def _run(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                publisher = ZmqPublisher(self.endpoint, catalog_every_s=1.0)
-                break
-            except BusError as exc:
-                if time.monotonic() > deadline:
-                    self._error = exc
-                    self._bound.set()
-                    return
-                self._stop.wait(0.05)
+        try:
+            publisher = bind_publisher(self.endpoint, timeout_s, catalog_every_s=1.0)
+        except BusError as exc:
+            self._error = exc
+            self._bound.set()
+            return
         self._bound.set()
         cat = catalog(self.instance, cpus=self.cpus, host=self.host)
         publisher.publish_catalog(cat)
@@ -263,3 +258,19 @@ class SyntheticAgent:
                 self.tick_of[out.timestamp_ns] = next_tick
         finally:
             publisher.close()
+
+
+def bind_publisher(where: str, timeout_s: float = 5.0, **kwargs: Any) -> ZmqPublisher:
+    """A publisher on ``where``, retried while a listener closed in this process still holds the port.
+
+    ZeroMQ closes a socket's listener on its I/O thread after ``close()`` returns, so a publisher
+    bound again at once in the same process (a test's "restarted agent") can meet EADDRINUSE.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return ZmqPublisher(where, **kwargs)
+        except BusError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
