@@ -9,14 +9,15 @@ import signal
 import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rezolus_agent.cgroups import cgroup2_mount
 from rezolus_core.frame import HistogramValue, iter_values
+from support.cpus import pass_through_every_cpu
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from rezolus_core.bus import ZmqSubscriber
     from rezolus_core.tracker import Delivery
@@ -133,17 +134,17 @@ class Bpftrace:
     """
 
     running: ClassVar[list[Bpftrace]] = []
-    MARKER: ClassVar[str] = ATTACHED
 
     def __init__(self, binary: str, script: str, timeout: float = 30.0, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen([binary, "-e", with_attach_marker(script)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True,
                                      env=None if env is None else {**os.environ, **env})
+        self.errors = ""
         Bpftrace.running.append(self)
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         line = self.proc.stdout.readline()
-        while self.MARKER not in line:
+        while ATTACHED not in line:
             if not line or time.monotonic() > deadline:
                 self.proc.kill()
                 raise RuntimeError(f"bpftrace did not attach: {self.proc.stderr.read() if self.proc.stderr else ''}")
@@ -152,12 +153,33 @@ class Bpftrace:
     def stop(self) -> str:
         """SIGINT (bpftrace prints its maps; a loaded machine can take more than 30 s) and return stdout."""
         self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=120)
+        out, self.errors = self.proc.communicate(timeout=120)
         if self in Bpftrace.running:
             Bpftrace.running.remove(self)
         if self.proc.returncode not in (0, -signal.SIGINT):
-            raise RuntimeError(f"bpftrace failed: {err}")
+            raise RuntimeError(f"bpftrace failed: {self.errors}")
         return out
+
+
+def wait_asleep(pid: int, timeout_s: float = 10.0) -> None:
+    """Wait until ``pid`` is asleep and has switched out.
+
+    /proc shows S as soon as the task sets its state, before its last switch is counted
+    (in __schedule, with sched_switch); after seeing S the caller runs once on every CPU, so
+    the task has left its CPU, and S is checked again.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _state(pid) == "S":
+            pass_through_every_cpu()
+            if _state(pid) == "S":
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} did not go to sleep")
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
 
 
 def reap_bpftrace() -> None:

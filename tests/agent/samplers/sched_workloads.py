@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 from rezolus_core import histogram
 from rezolus_core.frame import HistogramValue
-from support.cpus import pass_through_every_cpu
-from support.live import Bpftrace, cgroup
+from support.live import Bpftrace, cgroup, wait_asleep
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -132,7 +131,7 @@ class Workload:
             assert line.strip() == word.encode(), f"workload {proc.pid} ended early"
             assert time.monotonic() < deadline
         for pid in self.pids:
-            _wait_sleeping(pid, deadline)
+            wait_asleep(pid, max(0.0, deadline - time.monotonic()))
 
     def go(self) -> None:
         """Start the rounds (each process must be parked at ``ready``)."""
@@ -164,26 +163,6 @@ class Workload:
             total["oncpu"] += int(oncpu)
             total["run_delay"] += int(run_delay)
         return total
-
-
-def _wait_sleeping(pid: int, deadline: float) -> None:
-    """Wait until ``pid`` has switched out asleep.
-
-    /proc shows S as soon as the task sets its state, before its last switch is counted
-    (in __schedule, with sched_switch); after seeing S the test runs once on every CPU, so
-    the task has left its CPU, and checks S again.
-    """
-    while time.monotonic() < deadline:
-        if _state(pid) == "S":
-            pass_through_every_cpu()
-            if _state(pid) == "S":
-                return
-        time.sleep(0.01)
-    raise AssertionError(f"{pid} did not block")
-
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
 
 
 def bucket_index_bpftrace(value: str, out: str) -> str:

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from rezolus_agent.cgroups import cgroup2_mount
-from support.cpus import pass_through_every_cpu
-from support.live import attached, cgroup_dir, family_total, series_values, settle
+from support.live import attached, cgroup_dir, family_total, series_values, settle, wait_asleep
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,26 +98,6 @@ def switches(pid: int) -> int:
     return total
 
 
-def wait_sleeping(pid: int, timeout: float = 10.0) -> None:
-    """Poll until the process is asleep (parked in its read) and has switched out.
-
-    /proc shows S as soon as the task sets its state, before its last switch is counted
-    (in __schedule, with sched_switch); after seeing S the test runs once on every CPU, so
-    the task has left its CPU, and checks S again.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        if _state(pid) == "S":
-            pass_through_every_cpu()
-            if _state(pid) == "S":
-                return
-        assert time.monotonic() < deadline, f"{pid} never went to sleep"
-
-
-def _state(pid: int) -> str:
-    return Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
-
-
 def frames_until(sub: ZmqSubscriber, count: int, timeout: float = 30.0) -> list[dict]:
     """Every frame delivered (queued ones included) until ``count`` frames sampled after this call have arrived.
 
@@ -159,7 +138,7 @@ def test_cgroup_made_and_used_within_50ms_is_counted_in_full(start_agent, tmp_pa
         assert proc.stdout is not None
         assert proc.stdin is not None
         assert proc.stdout.readline() == b"done\n"
-        wait_sleeping(proc.pid)
+        wait_asleep(proc.pid)
         status = switches(proc.pid)
         values = series_values(settle(sub, 2))
         assert switches(proc.pid) == status, "the workload was not at rest"

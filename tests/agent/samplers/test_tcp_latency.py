@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import threading
 import time
 
@@ -14,7 +11,7 @@ import pytest
 from ioinet_helpers import tcp_transfer
 
 from rezolus_core import histogram
-from support.live import ATTACHED, total, with_attach_marker
+from support.live import Bpftrace, total
 
 pytestmark = pytest.mark.root
 
@@ -29,39 +26,6 @@ def _assert_same_percentiles(ours, samples, label, percentiles=(50, 99)):
         assert g is not None
         assert w is not None
         assert abs(g - w) <= 1, (label, got, want)
-
-
-class _Reference:
-    """A bpftrace script: started, waited for until attached, stopped with SIGINT, output kept.
-
-    bpftrace prints "Attaching N probes..." before attaching them: a workload started on
-    that line ran partly untraced (and a SIGINT during the attach can leave nothing
-    printed), so the reference waits for the marker of ``with_attach_marker`` instead.
-    """
-
-    def __init__(self, bpftrace, script, env=None):
-        env = {**os.environ, **(env or {})}
-        self.proc = subprocess.Popen([bpftrace, "-e", with_attach_marker(script)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        while ATTACHED not in line:
-            assert line, f"bpftrace ended before attaching: {self.proc.stderr.read() if self.proc.stderr else ''}"
-            line = self.proc.stdout.readline()
-        self.output = ""
-
-    def stop(self, collect=True):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        if not collect:
-            self.proc.wait(timeout=30)
-            return ""
-        try:
-            self.output, self.errors = self.proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.output, self.errors = self.proc.communicate()
-        return self.output
 
 
 class _Listener:
@@ -129,7 +93,7 @@ def test_connect_latency_matches_bpftrace(load_samplers, bpftrace):
     loaded = load_samplers("tcp_connect_latency")
     for _attempt in range(2):
         listener = _Listener()
-        ref = _Reference(bpftrace, CONNECT, {"BPFTRACE_MAP_KEYS_MAX": "65536"})
+        ref = Bpftrace(bpftrace, CONNECT, env={"BPFTRACE_MAP_KEYS_MAX": "65536"})
         try:
             before = total(loaded.read(), "tcp_connect_latency")
             for _ in range(CONNECTS):
@@ -170,7 +134,7 @@ def test_srtt_and_jitter_match_bpftrace_btf_reads(load_samplers, bpftrace):
     """
     loaded = load_samplers("tcp_receive")
     for _ in range(3):
-        ref = _Reference(bpftrace, SRTT)
+        ref = Bpftrace(bpftrace, SRTT)
         try:
             before = loaded.read()
             tcp_transfer(32 << 20, chunk=4096)
@@ -220,7 +184,7 @@ def _delayed_reads(messages: int, delay: float) -> None:
 def test_packet_latency_matches_bpftrace(load_samplers, bpftrace):
     """tcp_packet_latency agrees with a bpftrace script on the same tracepoints (p50, p90 within one bucket)."""
     loaded = load_samplers("tcp_packet_latency")
-    ref = _Reference(bpftrace, PACKET, {"BPFTRACE_MAP_KEYS_MAX": "65536"})
+    ref = Bpftrace(bpftrace, PACKET, env={"BPFTRACE_MAP_KEYS_MAX": "65536"})
     try:
         before = total(loaded.read(), "tcp_packet_latency")
         _delayed_reads(300, 0.001)
