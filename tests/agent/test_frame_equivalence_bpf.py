@@ -211,11 +211,14 @@ def _split(arrays: HistogramArrays) -> list[tuple[list[int], list[int]]]:
     return [(arrays.indices[a:b].tolist(), arrays.counts[a:b].tolist()) for a, b in zip(starts, ends, strict=True)]
 
 
+@pytest.mark.parametrize("owned", [False, True])
 @pytest.mark.parametrize("coarse", [False, True])
-def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool) -> None:
+def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool, owned: bool) -> None:
     """Some, none, all or one row changing, rows emptying: the block's flat arrays are row by row ``to_sparse``.
 
-    Arrays handed out for one frame are never written by later frames.
+    Arrays handed out for one frame are never written by later frames.  A
+    block read from one live array written in place between frames (not
+    ``owned``) sees every change, as does one handed a fresh array each frame.
     """
     rng = np.random.default_rng(4242)
     rows, buckets = 60, histogram.layout().buckets
@@ -228,7 +231,8 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
     handed: list[tuple[HistogramArrays, list[tuple[list[int], list[int]]]]] = []
     spliced = scattered = 0
     for frame in range(60):
-        dense = dense.copy()
+        if owned:
+            dense = dense.copy()
         pick = rng.choice(["none", "one", "some", "all", "clear"])
         chosen = {"none": [], "one": [int(rng.integers(rows))], "all": list(range(rows)),
                   "some": rng.choice(rows, int(rng.integers(1, rows)), replace=False).tolist(),
@@ -241,7 +245,7 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
                 dense[row, hot] += rng.integers(1, 1000, hot.size, dtype=np.uint64)
         spliced += 0 < len(chosen) <= HistogramBlock.FEW_ROWS
         scattered += HistogramBlock.FEW_ROWS < len(chosen) < rows
-        arrays = block.values(dense)
+        arrays = block.values(dense, owned=owned)
         assert arrays.ids.tolist() == list(range(100, 100 + rows)), frame
         assert _split(arrays) == _per_row(dense, columns), (frame, pick)
         assert (arrays.indices.dtype, arrays.counts.dtype, arrays.sizes.dtype) == (np.uint16, np.uint64, np.uint32)

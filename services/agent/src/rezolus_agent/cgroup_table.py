@@ -216,7 +216,7 @@ class CgroupRows:
         out.counters(self._kept_ids, totals)
         if self._kept_hists is not None and self.hists is not None:
             block = self.hists[self._kept_index]
-            out.histograms(self._kept_hists.values(block.reshape(-1, block.shape[-1])))
+            out.histograms(self._kept_hists.values(block.reshape(-1, block.shape[-1]), owned=True))
 
     def _replan(self, out: FrameBuilder) -> bool:
         """Read the owners, name new cgroups, emit every owned slot, free removed ones; whether any was freed."""

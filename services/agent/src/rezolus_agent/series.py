@@ -19,8 +19,9 @@ Invariants:
   that did not change keep the previous frame's buckets, spliced around up
   to ``FEW_ROWS`` changed rows or else moved into place by whole-array
   numpy calls (no Python step per row).  The arrays it hands out are never
-  written again.  It keeps a copy of the last block's bytes, so an
-  unchanged block (an idle histogram map) costs one copy and one compare.
+  written again.  It keeps the last block (the caller's own array when the
+  caller hands it over, else a copy), so an unchanged block (an idle
+  histogram map) costs one compare and no new buckets.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def sparse_rows(dense: NDArray[np.uint64], columns: NDArray[np.intp] | None = No
     fine layout.
     """
     width = dense.shape[1]
-    cells = np.flatnonzero(dense)
+    cells = np.flatnonzero(dense != 0)
     rows = cells // width
     cols = cells - rows * width
     counts = dense.ravel()[cells].astype(np.uint64, copy=False)
@@ -126,21 +127,23 @@ class HistogramBlock:
     def __init__(self, ids: list[int], columns: NDArray[np.intp] | None = None) -> None:
         self.ids = np.array(ids, dtype=np.uint32)
         self.columns = columns
-        self._last = b""
+        self._last: NDArray[np.uint64] | None = None
         self._arrays: HistogramArrays | None = None
 
-    def values(self, dense: NDArray[np.uint64]) -> HistogramArrays:
-        """The histograms of ``dense`` (one row per id), read once (a live view is fine)."""
-        raw = dense.tobytes()
-        if raw == self._last and self._arrays is not None:
+    def values(self, dense: NDArray[np.uint64], *, owned: bool = False) -> HistogramArrays:
+        """The histograms of ``dense`` (one row per id), read once (a live view is fine).
+
+        ``owned``: ``dense`` is a fresh array that nobody writes again (a sum
+        or a gather), kept for the next comparison instead of copied.
+        """
+        current = dense if owned else dense.copy()
+        last, self._last = self._last, current
+        if self._arrays is None or last is None:
+            return self.replace(np.arange(self.ids.size), current)
+        changed = np.flatnonzero((current != last).any(axis=1))
+        if not changed.size:
             return self._arrays
-        last, self._last = self._last, raw
-        dense = np.frombuffer(raw, dtype=dense.dtype).reshape(dense.shape)
-        if self._arrays is None:
-            return self.replace(np.arange(self.ids.size), dense)
-        before = np.frombuffer(last, dtype=dense.dtype).reshape(dense.shape)
-        changed = np.flatnonzero((dense != before).any(axis=1))
-        return self.replace(changed, dense if changed.size == self.ids.size else dense[changed])
+        return self.replace(changed, current if changed.size == self.ids.size else current[changed])
 
     def replace(self, rows: NDArray[np.intp], dense: NDArray[np.uint64]) -> HistogramArrays:
         """Put the dense histograms ``dense`` in place of rows ``rows`` (increasing); the block's new arrays.

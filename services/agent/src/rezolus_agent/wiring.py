@@ -136,7 +136,7 @@ class _Hists:
             if self._seen and self._arrays is not None:
                 self._arrays = self._update(seen)
             else:
-                self._arrays = self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64))
+                self._arrays = self.block.values(np.add.reduce(self.rows, axis=0, dtype=np.uint64), owned=True)
             self._seen = seen if self.trust_events else b""
         out.histograms(self._arrays)
 
