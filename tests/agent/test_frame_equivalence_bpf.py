@@ -214,7 +214,10 @@ def _split(arrays: HistogramArrays) -> list[tuple[list[int], list[int]]]:
 @pytest.mark.parametrize("owned", [False, True])
 @pytest.mark.parametrize("coarse", [False, True])
 def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool, owned: bool) -> None:
-    """Some, none, all or one row changing, rows emptying: the block's flat arrays are row by row ``to_sparse``.
+    """Whatever rows change, the block's flat arrays are row by row ``to_sparse``.
+
+    Some, none, all or one row changing, rows emptying, counts growing in
+    place, a row trading one non-zero cell for another.
 
     Arrays handed out for one frame are never written by later frames.  A
     block read from one live array written in place between frames (not
@@ -233,13 +236,21 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
     for frame in range(60):
         if owned:
             dense = dense.copy()
-        pick = rng.choice(["none", "one", "some", "all", "clear"])
+        pick = rng.choice(["none", "one", "some", "all", "clear", "bump", "swap"])
         chosen = {"none": [], "one": [int(rng.integers(rows))], "all": list(range(rows)),
                   "some": rng.choice(rows, int(rng.integers(1, rows)), replace=False).tolist(),
-                  "clear": rng.choice(rows, 3, replace=False).tolist()}[pick]
+                  "clear": rng.choice(rows, 3, replace=False).tolist(),
+                  "bump": rng.choice(rows, 5, replace=False).tolist(),
+                  "swap": [int(rng.integers(rows))]}[pick]
         for row in chosen:
+            held = np.flatnonzero(dense[row])
             if pick == "clear":
                 dense[row] = 0
+            elif pick == "bump":
+                dense[row, held] += np.uint64(1)
+            elif pick == "swap" and 0 < held.size < buckets:
+                dense[row, held[0]] = 0
+                dense[row, np.flatnonzero(dense[row] == 0)[-1]] = 7
             else:
                 hot = rng.integers(0, buckets, int(rng.integers(1, 6)))
                 dense[row, hot] += rng.integers(1, 1000, hot.size, dtype=np.uint64)

@@ -15,13 +15,14 @@ Invariants:
   object is made.  ``build`` concatenates the parts once.
 - ``HistogramBlock`` turns a block of dense histograms into the same sparse
   buckets ``histogram.to_sparse`` gives row by row, as the flat arrays of
-  the whole block, with one ``nonzero`` over the rows that changed; rows
-  that did not change keep the previous frame's buckets, spliced around up
-  to ``FEW_ROWS`` changed rows or else moved into place by whole-array
-  numpy calls (no Python step per row).  The arrays it hands out are never
-  written again.  It keeps the last block (the caller's own array when the
-  caller hands it over, else a copy), so an unchanged block (an idle
-  histogram map) costs one compare and no new buckets.
+  the whole block.  Counts only grow, so the cells holding counts rarely
+  change between frames: while they are the same (every cell of the last
+  frame still non-zero and no more non-zero cells in all; exact whatever
+  the counts do), a frame costs one count of the non-zero cells and one
+  gather of their counts.  Rows that gained or lost a cell are made sparse
+  again with one ``nonzero`` and spliced in around up to ``FEW_ROWS`` of
+  them, or else moved into place by whole-array numpy calls (no Python
+  step per row).  The arrays it hands out are never written again.
 """
 
 from __future__ import annotations
@@ -127,23 +128,44 @@ class HistogramBlock:
     def __init__(self, ids: list[int], columns: NDArray[np.intp] | None = None) -> None:
         self.ids = np.array(ids, dtype=np.uint32)
         self.columns = columns
-        self._last: NDArray[np.uint64] | None = None
+        self._column_of: NDArray[np.intp] | None = None
+        if columns is not None:
+            self._column_of = np.zeros(int(columns[-1]) + 1 if columns.size else 0, dtype=np.intp)
+            self._column_of[columns] = np.arange(columns.size)
+        self._width = 0
+        self._cells: NDArray[np.intp] | None = None
         self._arrays: HistogramArrays | None = None
 
     def values(self, dense: NDArray[np.uint64], *, owned: bool = False) -> HistogramArrays:
         """The histograms of ``dense`` (one row per id), read once (a live view is fine).
 
         ``owned``: ``dense`` is a fresh array that nobody writes again (a sum
-        or a gather), kept for the next comparison instead of copied.
+        or a gather), read as it is instead of copied first.  While the cells
+        that hold counts stay the same (every one still non-zero and no other
+        one), only their counts are gathered; rows that gained or lost a cell
+        are made sparse again.
         """
         current = dense if owned else dense.copy()
-        last, self._last = self._last, current
-        if self._arrays is None or last is None:
+        old = self._arrays
+        if old is None or current.shape[1] != self._width:
+            self._width = current.shape[1]
             return self.replace(np.arange(self.ids.size), current)
-        changed = np.flatnonzero((current != last).any(axis=1))
-        if not changed.size:
+        cells = self._cell_positions(old)
+        counts = current.ravel()[cells]
+        self._arrays = HistogramArrays(self.ids, old.sizes, old.indices, counts)
+        if np.count_nonzero(current) == cells.size and counts.all():
             return self._arrays
-        return self.replace(changed, current if changed.size == self.ids.size else current[changed])
+        grown = np.flatnonzero(np.count_nonzero(current, axis=1) != old.sizes)
+        rows = np.union1d(grown, cells[counts == 0] // self._width)
+        return self.replace(rows, current if rows.size == self.ids.size else current[rows])
+
+    def _cell_positions(self, arrays: HistogramArrays) -> NDArray[np.intp]:
+        """Where in a dense block (row-major) each of ``arrays``' counts sits; kept until ``replace``."""
+        if self._cells is None:
+            rows = np.repeat(np.arange(self.ids.size, dtype=np.intp), arrays.sizes)
+            columns = arrays.indices.astype(np.intp) if self._column_of is None else self._column_of[arrays.indices]
+            self._cells = rows * self._width + columns
+        return self._cells
 
     def replace(self, rows: NDArray[np.intp], dense: NDArray[np.uint64]) -> HistogramArrays:
         """Put the dense histograms ``dense`` in place of rows ``rows`` (increasing); the block's new arrays.
@@ -152,7 +174,7 @@ class HistogramBlock:
         scattered into place with whole-array index arithmetic.
         """
         fresh = sparse_rows(dense, self.columns)
-        old = self._arrays
+        old, self._cells = self._arrays, None
         if old is None or rows.size == self.ids.size:
             self._arrays = HistogramArrays(self.ids, *fresh)
             return self._arrays
