@@ -1,6 +1,6 @@
 """The agent's frame path on big hosts, with synthetic map contents, and the live agent's CPU per interval.
 
-    .venv/bin/python bench/frame_path_bench.py synthetic [-q] [--frames 30] [--stride 100]
+    .venv/bin/python bench/frame_path_bench.py synthetic [-q] [--frames 30] [--stride 100] [--fresh 25000]
     .venv/bin/python bench/frame_path_bench.py live [-q] [--seconds 20] [--intervals 10ms,100ms,1s]
     .venv/bin/python bench/frame_path_bench.py start [-q] [--runs 5] [--seconds 20]
 
@@ -14,7 +14,9 @@ synthetic: every BPF sampler's declared wiring over map arrays of 2, 64 and
 192 CPUs (counters and histograms filled with seeded random counts; every
 ``--stride``-th cell of every map grows each frame, by default enough that
 every histogram changes every frame, and every histogram's per-CPU event
-count moves, so every histogram is summed every frame), the kernel-filled slot tables of every
+count moves, so every histogram is summed every frame; and one random cell
+in ``--fresh`` of every histogram map grows, mostly an empty one, so some
+histograms gain a bucket every frame), the kernel-filled slot tables of every
 ``CgroupTable`` wiring (``cgroup_table.CgroupRows``) with 0, 500 and 2,000
 owned slots (names known, no rescan between frames), ``cpu_usage`` on a
 /proc/stat of that many CPUs and the other procfs samplers on this host's
@@ -106,11 +108,12 @@ def _cgroup_rows(wired, sampler, rng: np.random.Generator, paths: dict[int, str]
         sampler=sampler, maps=maps, prefix=wired.prefix, namer=namer,
         counters=(wired.map, wired.width, wired.series),
         histograms=(wired.hist_map, wired.hist_series) if wired.hist_map else None, per_cpu=wired.per_cpu)
-    return emitter, [a for name, a in arrays.items() if not name.endswith("_owner")]
+    kept = [a for name, a in arrays.items() if not name.endswith("_owner")]
+    return emitter, kept, arrays[wired.hist_map] if wired.hist_map else None
 
 
 def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
-    frames: int, rounds: int, stride: int, sizes: tuple[list[int], list[int]], *, profile: str = ""
+    frames: int, rounds: int, stride: int, sizes: tuple[list[int], list[int]], *, fresh: int, profile: str = ""
 ) -> list[tuple[int, int, float, int]]:
     from rezolus_agent import registry as sampler_registry  # noqa: PLC0415 - after --tree chose the code
     from rezolus_agent import wiring  # noqa: PLC0415 - after --tree chose the code
@@ -132,6 +135,7 @@ def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
             fake_stat(proc_root, cpus)
             arrays: list[np.ndarray] = []
             events: list[np.ndarray] = []
+            hist_maps: list[np.ndarray] = []
             emitters = []
             paths = {1000 + i: f"/system.slice/svc-{i}.service" for i in range(ncg)}
             extra: dict[str, object] = {}
@@ -156,11 +160,13 @@ def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
                         arr[hot] = rng.integers(1, 1000, hot.size, dtype=np.uint64)
                         emitters.append(wired.bind(sampler, BpfMaps(arrays={wired.map: arr})))
                         arrays.append(arr)
+                        hist_maps.append(arr)
                         if hasattr(wiring, "hist_row"):
                             first = len(wired.series) * 496
                             events.append(arr.reshape(cpus, row)[:, first : first + len(wired.series)])
                     elif isinstance(wired, wiring.CgroupTable):
-                        emitter, cg_arrays = _cgroup_rows(wired, sampler, rng, paths, extra)
+                        emitter, cg_arrays, cg_hist = _cgroup_rows(wired, sampler, rng, paths, extra)
+                        hist_maps += [] if cg_hist is None else [cg_hist]
                         emitters.append(emitter)
                         arrays += cg_arrays
             procs = []
@@ -174,9 +180,12 @@ def synthetic(  # noqa: C901, PLR0912, PLR0915 - one setup
                 procs.append(sampler)
             seq = 0
 
-            def kernel(arrays: list[np.ndarray] = arrays, events: list = events) -> None:
+            def kernel(arrays: list[np.ndarray] = arrays, events: list = events, hists: list = hist_maps,
+                       rng: np.random.Generator = rng) -> None:
                 for arr in arrays:
                     arr[::stride] += np.uint64(1)
+                for arr in hists:
+                    arr[rng.integers(0, arr.size, max(1, arr.size // fresh))] += np.uint64(1)
                 for counts in events:
                     np.add(counts, np.uint64(1), out=counts)
 
@@ -333,6 +342,9 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=100,
                         help="synthetic: every STRIDE-th cell of every map grows each frame (100: every histogram "
                              "row changes, the worst case for reusing unchanged rows)")
+    parser.add_argument("--fresh", type=int, default=25_000,
+                        help="synthetic: one random cell per FRESH cells of every histogram map grows each frame "
+                             "(mostly an empty one: a new bucket)")
     parser.add_argument("--cpus", type=lambda v: [int(x) for x in v.split(",")], default=[2, 64, 192])
     parser.add_argument("--cgroups", type=lambda v: [int(x) for x in v.split(",")], default=[0, 500, 2000])
     parser.add_argument("--profile", nargs="?", const="tottime", default="",
@@ -348,7 +360,8 @@ def main() -> int:
     print(f"code: {args.tree or ROOT}; {load_line()}\n")
     if args.mode == "synthetic":
         sizes = (args.cpus, args.cgroups)
-        report_synthetic(synthetic(args.frames, args.rounds, args.stride, sizes, profile=args.profile))
+        report_synthetic(synthetic(args.frames, args.rounds, args.stride, sizes, fresh=args.fresh,
+                                   profile=args.profile))
     elif args.mode == "live":
         live(args.intervals.split(","), args.seconds, env, args.tree or ROOT)
     else:
