@@ -19,10 +19,11 @@ Invariants:
   change between frames: while they are the same (every cell of the last
   frame still non-zero and no more non-zero cells in all; exact whatever
   the counts do), a frame costs one count of the non-zero cells and one
-  gather of their counts.  Rows that gained or lost a cell are made sparse
-  again with one ``nonzero`` and spliced in around up to ``FEW_ROWS`` of
-  them, or else moved into place by whole-array numpy calls (no Python
-  step per row).  The arrays it hands out are never written again.
+  gather of their counts; otherwise one ``nonzero`` over the cells not held
+  before finds the new ones.  Rows replaced by a caller that sums only the
+  histograms that changed are spliced in around up to ``FEW_ROWS`` of them,
+  or else moved into place by whole-array numpy calls (no Python step per
+  row).  The arrays it hands out are never written again.
 """
 
 from __future__ import annotations
@@ -110,8 +111,12 @@ def sparse_rows(dense: NDArray[np.uint64], columns: NDArray[np.intp] | None = No
     increasing, so indices stay sorted), e.g. coarse buckets carried in the
     fine layout.
     """
+    return _sparse_at(np.flatnonzero(dense != 0), dense, columns)
+
+
+def _sparse_at(cells: NDArray[np.intp], dense: NDArray[np.uint64], columns: NDArray[np.intp] | None) -> Sparse:
+    """``sparse_rows`` of ``dense`` given its non-zero cells (flat, increasing)."""
     width = dense.shape[1]
-    cells = np.flatnonzero(dense != 0)
     rows = cells // width
     cols = cells - rows * width
     counts = dense.ravel()[cells].astype(np.uint64, copy=False)
@@ -121,7 +126,7 @@ def sparse_rows(dense: NDArray[np.uint64], columns: NDArray[np.intp] | None = No
 
 
 class HistogramBlock:
-    """Sparse buckets of a fixed list of histogram series as flat arrays, recomputed only for rows that changed."""
+    """Sparse buckets of a fixed list of histogram series as flat arrays, brought up to date frame by frame."""
 
     FEW_ROWS = 16
 
@@ -142,22 +147,29 @@ class HistogramBlock:
         ``owned``: ``dense`` is a fresh array that nobody writes again (a sum
         or a gather), read as it is instead of copied first.  While the cells
         that hold counts stay the same (every one still non-zero and no other
-        one), only their counts are gathered; rows that gained or lost a cell
-        are made sparse again.
+        one), only their counts are gathered; otherwise the cells that emptied
+        leave and the new ones (one ``nonzero`` over the others) join.
         """
         current = dense if owned else dense.copy()
         old = self._arrays
         if old is None or current.shape[1] != self._width:
             self._width = current.shape[1]
-            return self.replace(np.arange(self.ids.size), current)
-        cells = self._cell_positions(old)
-        counts = current.ravel()[cells]
-        self._arrays = HistogramArrays(self.ids, old.sizes, old.indices, counts)
-        if np.count_nonzero(current) == cells.size and counts.all():
-            return self._arrays
-        grown = np.flatnonzero(np.count_nonzero(current, axis=1) != old.sizes)
-        rows = np.union1d(grown, cells[counts == 0] // self._width)
-        return self.replace(rows, current if rows.size == self.ids.size else current[rows])
+            cells = np.flatnonzero(current != 0)
+        else:
+            cells = self._cell_positions(old)
+            counts = current.ravel()[cells]
+            if np.count_nonzero(current) == cells.size and counts.all():
+                self._arrays = HistogramArrays(self.ids, old.sizes, old.indices, counts)
+                return self._arrays
+            added = current != 0
+            added.ravel()[cells] = False
+            fresh = np.flatnonzero(added)
+            if not counts.all():
+                cells = cells[counts != 0]
+            cells = np.insert(cells, np.searchsorted(cells, fresh), fresh)
+        self._cells = cells
+        self._arrays = HistogramArrays(self.ids, *_sparse_at(cells, current, self.columns))
+        return self._arrays
 
     def _cell_positions(self, arrays: HistogramArrays) -> NDArray[np.intp]:
         """Where in a dense block (row-major) each of ``arrays``' counts sits; kept until ``replace``."""
