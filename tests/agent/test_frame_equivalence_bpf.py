@@ -222,6 +222,9 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
     Arrays handed out for one frame are never written by later frames.  A
     block read from one live array written in place between frames (not
     ``owned``) sees every change, as does one handed a fresh array each frame.
+    Every other frame replaces the changed rows instead (as the wiring does
+    with the histograms whose event counts moved): few rows are spliced in,
+    more are scattered into place, and ``values`` then picks up from there.
     """
     rng = np.random.default_rng(4242)
     rows, buckets = 60, histogram.layout().buckets
@@ -233,7 +236,7 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
     dense = np.zeros((rows, buckets), dtype=np.uint64)
     handed: list[tuple[HistogramArrays, list[tuple[list[int], list[int]]]]] = []
     spliced = scattered = 0
-    for frame in range(60):
+    for frame in range(120):
         if owned:
             dense = dense.copy()
         pick = rng.choice(["none", "one", "some", "all", "clear", "bump", "swap"])
@@ -249,14 +252,19 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
             elif pick == "bump":
                 dense[row, held] += np.uint64(1)
             elif pick == "swap" and 0 < held.size < buckets:
+                empty = np.flatnonzero(dense[row] == 0)
                 dense[row, held[0]] = 0
-                dense[row, np.flatnonzero(dense[row] == 0)[-1]] = 7
+                dense[row, empty[-1]] = 7
             else:
                 hot = rng.integers(0, buckets, int(rng.integers(1, 6)))
                 dense[row, hot] += rng.integers(1, 1000, hot.size, dtype=np.uint64)
-        spliced += 0 < len(chosen) <= HistogramBlock.FEW_ROWS
-        scattered += HistogramBlock.FEW_ROWS < len(chosen) < rows
-        arrays = block.values(dense, owned=owned)
+        changed = np.array(sorted(set(chosen)), dtype=np.intp)
+        if frame % 2:
+            spliced += 0 < changed.size <= HistogramBlock.FEW_ROWS
+            scattered += HistogramBlock.FEW_ROWS < changed.size < rows
+            arrays = block.replace(changed, dense[changed])
+        else:
+            arrays = block.values(dense, owned=owned)
         assert arrays.ids.tolist() == list(range(100, 100 + rows)), frame
         assert _split(arrays) == _per_row(dense, columns), (frame, pick)
         assert (arrays.indices.dtype, arrays.counts.dtype, arrays.sizes.dtype) == (np.uint16, np.uint64, np.uint32)
@@ -265,3 +273,18 @@ def test_histogram_block_equals_per_row_sparse_whatever_rows_change(coarse: bool
         assert _split(arrays) == then
     assert spliced >= 5, "few changed rows are spliced in"
     assert scattered >= 5, "more changed rows are scattered into place"
+
+
+def test_histogram_block_values_after_replace_uses_the_replaced_cells() -> None:
+    """After ``replace`` gave a row a new cell, ``values`` reads the cells as replaced, not as they were before."""
+    buckets = histogram.layout().buckets
+    block = HistogramBlock([1, 2])
+    first = np.zeros((2, buckets), dtype=np.uint64)
+    first[0, 3], first[1, 5] = 10, 20
+    block.values(first, owned=True)
+    second = first.copy()
+    second[0, 7] = 4
+    block.replace(np.array([0], dtype=np.intp), second[:1])
+    third = first.copy()
+    third[1, 5] = 21
+    assert _split(block.values(third, owned=True)) == _per_row(third, None)
