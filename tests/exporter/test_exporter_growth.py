@@ -126,7 +126,9 @@ def test_prerendering_after_catalog_growth_encodes_at_most_one_series_per_step(m
             assert answers.answer(encoder, gzipped=True) == before  # meanwhile: the previous frame's answer, whole
         per_step.append(sum(calls))
     (latency,) = (one for one in collector.families() if isinstance(one, HistogramFamily))
-    buckets = len(latency.shape.bucket_labels[0])
+    made = latency.shape.bucket_labels.made
+    assert sorted(made) == list(range(BEFORE, AFTER))  # the new shape made label sets for the new series only
+    buckets = len(made[BEFORE])
     assert sum(per_step) == (AFTER - BEFORE) * (buckets + 2)  # the new series, each once, while prerendering
     assert max(per_step) <= buckets + 2
     registry = CollectorRegistry(auto_describe=False)

@@ -2,7 +2,9 @@
 
 Invariants:
 - A ``Shape`` is built once per plan and family (name, HELP, unit, every
-  series' labels, the ``le`` texts) and never changes; ``head_key`` and
+  series' labels, the ``le`` texts) and never changes; building it costs
+  nothing per bucket (``BucketLabels`` makes a series' bucket label sets
+  when something first reads them); ``head_key`` and
   ``series_key`` say what the text of its header and of each series depends
   on, so text templates (``fasttext``) of a series outlive a plan change
   that added or removed other series.
@@ -18,13 +20,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 if TYPE_CHECKING:
     from rezolus_exporter.native import NativeBuckets
+
+
+class SeriesBucketLabels(Protocol):
+    """Per series, the label sets of its buckets (a list, or ``BucketLabels``)."""
+
+    def __getitem__(self, index: int, /) -> list[dict[str, str]]:
+        """The bucket label sets of series ``index``."""
+        ...  # pragma: no cover - a protocol
+
+
+class BucketLabels:
+    """Every series' bucket label sets (its labels plus ``le``), each series' made when first read."""
+
+    def __init__(self, labels: list[dict[str, str]], les: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.les = les
+        self.made: dict[int, list[dict[str, str]]] = {}
+
+    def __getitem__(self, index: int, /) -> list[dict[str, str]]:
+        """The bucket label sets of series ``index``."""
+        sets = self.made.get(index)
+        if sets is None:
+            labels = self.labels[index]
+            sets = self.made[index] = [{**labels, "le": le} for le in self.les]
+        return sets
 
 
 @dataclass(eq=False)
@@ -35,7 +62,7 @@ class Shape:
     documentation: str
     unit: str
     labels: list[dict[str, str]]
-    bucket_labels: list[list[dict[str, str]]]
+    bucket_labels: SeriesBucketLabels
     upper_bounds: tuple[float, ...]
     _series_keys: dict[int, tuple[str, ...]] = field(default_factory=dict, repr=False)
     _les: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
@@ -54,7 +81,8 @@ class Shape:
         """
         key = self._series_keys.get(index)
         if key is None:
-            les = tuple(one["le"] for one in self.bucket_labels[index])
+            buckets = self.bucket_labels
+            les = buckets.les if isinstance(buckets, BucketLabels) else tuple(one["le"] for one in buckets[index])
             text = self._les.setdefault(les, "\0".join(les))
             key = (self.name, self.documentation, self.unit, text, repr(tuple(self.labels[index].items())))
             self._series_keys[index] = key
