@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from test_exporter_answer import Constant, drive, one_stream
 from test_exporter_render import PERCENTS, Clock
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 LES = ("0.001", "0.01", "0.1", "1.0", "+Inf")
 PER_SERIES = len(LES) + 2  # buckets, _sum, _count
 BEFORE, AFTER = 2, 48
+RUN = 10  # samples per piece of a family other than a histogram (fasttext.PLAIN_RUN, set small here)
 
 
 def counting(encoder: Callable[[Collector], bytes]) -> tuple[Callable[[Collector], bytes], list[int]]:
@@ -97,13 +98,15 @@ def cgroup_catalog(cgroups: int) -> Catalog:
     return synth.catalog("agent-a", rows=rows)
 
 
-def test_prerendering_after_catalog_growth_encodes_at_most_one_series_per_step(monkeypatch):
-    """46 histogram series appear at once: each step of the frame's work encodes one at most; scrapes get the old."""
+@pytest.mark.parametrize("summaries", [False, True])
+def test_prerendering_after_catalog_growth_encodes_at_most_one_series_per_step(summaries, monkeypatch):
+    """46 histogram series appear at once: a step encodes one at most (or one run of samples); scrapes get the old."""
     monkeypatch.setattr(answer, "SLICE_S", 0.0)  # pause after every piece
+    monkeypatch.setattr(fasttext, "PLAIN_RUN", RUN)
     clock = Clock()
-    state = AgentState(15 * synth.SEC, clock=clock, keep_history=False)
+    state = AgentState(15 * synth.SEC, clock=clock, keep_history=summaries)
     settings = Settings(DEFAULT_QUANTILES, PERCENTS, 1)
-    collector = AgentCollector(state, settings, summaries=False, histograms=True)
+    collector = AgentCollector(state, settings, summaries=summaries, histograms=True)
     encoder, calls = counting(generate_openmetrics)
     now = [0.0]
     answers = answer.Answers(collector, Constant(), clock=lambda: now[0])
@@ -129,13 +132,48 @@ def test_prerendering_after_catalog_growth_encodes_at_most_one_series_per_step(m
     made = latency.shape.bucket_labels.made
     assert sorted(made) == list(range(BEFORE, AFTER))  # the new shape made label sets for the new series only
     buckets = len(made[BEFORE])
-    assert sum(per_step) == (AFTER - BEFORE) * (buckets + 2)  # the new series, each once, while prerendering
-    assert max(per_step) <= buckets + 2
+    per_series = len(DEFAULT_QUANTILES) + 2
+    kept = BEFORE * per_series // RUN * RUN  # the summary family's runs that were full before
+    summary_samples = AFTER * per_series - kept if summaries else 0
+    assert sum(per_step) == (AFTER - BEFORE) * (buckets + 2) + summary_samples  # each once, while prerendering
+    assert max(per_step) <= max(buckets + 2, RUN)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(AgentCollector(state, settings, summaries=False, histograms=True))
+    registry.register(AgentCollector(state, settings, summaries=summaries, histograms=True))
     registry.register(Constant())
     assert one_stream(answers.answer(encoder, gzipped=True)) == generate_openmetrics(registry)
     assert drive(answers.prerender(1.0)) == 0  # nothing left to build for this frame
+
+
+def summary(cgroups: int) -> Metric:
+    """A summary family with one series per cgroup (not a histogram: one template per run of samples)."""
+    out = Metric("cgroup_wait_seconds", "Wait per cgroup.", "summary", "seconds")
+    for n in range(cgroups):
+        labels = {"name": f"/svc/c{n}"}
+        for q in ("0.5", "0.9", "0.99", "0.999", "0.9999"):
+            out.add_sample("cgroup_wait_seconds", {**labels, "quantile": q}, n * 0.001)
+        out.add_sample("cgroup_wait_seconds_sum", labels, 1.5 * n)
+        out.add_sample("cgroup_wait_seconds_count", labels, float(n))
+    return out
+
+
+@pytest.mark.parametrize("library", [generate_openmetrics, generate_latest])
+def test_a_grown_summary_family_is_built_in_runs_of_samples(library, monkeypatch):
+    """2 series, then 480, then 481: no piece encodes more than a run; growth at the end rebuilds the last run only."""
+    monkeypatch.setattr(fasttext, "PLAIN_RUN", RUN)
+    encoder, calls = counting(library)
+    templates: fasttext.Templates = {}
+    per_series = 7
+    for cgroups, most in ((2, 2 * per_series), (480, 480 * per_series), (481, RUN + per_series)):
+        grown = summary(cgroups)
+        per_piece = []
+        pieces = []
+        for piece in fasttext.parts([grown], encoder, templates):
+            per_piece.append(sum(calls))
+            calls.clear()
+            pieces.append(piece)
+        assert "".join(pieces).encode() + fasttext.end_of(library).encode() == library(fasttext.Families([grown]))
+        assert max(per_piece) <= RUN
+        assert sum(per_piece) <= most
 
 
 @pytest.mark.parametrize("library", [generate_openmetrics, generate_latest])
@@ -143,5 +181,5 @@ def test_series_whose_template_is_refused_are_the_library_text(library, monkeypa
     """With every template refused as unusual, each piece is the library's own text, and the pieces join to it."""
     monkeypatch.setattr(fasttext, "_build", lambda *_args: None)
     other = GaugeMetricFamily("other", "x", value=2.5)
-    families = [other, family(3), other]
+    families = [other, family(3), summary(20), other]
     assert fasttext.generate(families, library) == library(fasttext.Families(families))

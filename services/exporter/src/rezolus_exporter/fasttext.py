@@ -12,28 +12,29 @@ Invariants:
   the library's own ``floatToGoString``, so the answer is byte-identical to
   the library's encoding of the same families (tested: golden files and a
   property test).
-- A histogram family is its header (the library's text of the family with
-  no samples) and one pattern per series, each built from the library's
-  text of a family holding that series alone, when ``parts`` reaches it: the
-  library writes a family as its header and then one line per sample, each
-  from that sample alone, so the pieces join to the family's text.  No piece
-  of ``parts`` encodes more than one histogram series through the library,
-  so a catalog that grows by many series at once costs many small steps, not
-  one (tested by counting encoded samples per piece).  Other families are
-  one piece.  A piece whose values equal those of the previous answer gets
-  that answer's text again.
+- A family is its header (the library's text of the family with no
+  samples), then pieces: one per series of a histogram, one per run of
+  ``PLAIN_RUN`` samples of any other family.  Each piece's pattern is built
+  from the library's text of a family holding only that piece's samples,
+  when ``parts`` reaches it: the library writes a family as its header and
+  then one line per sample, each from that sample alone, so the pieces join
+  to the family's text.  No piece of ``parts`` encodes more than one
+  histogram series or one run through the library, so a catalog that grows
+  by many series at once costs many small steps, not one (tested by
+  counting encoded samples per piece).  A piece whose values equal those of
+  the previous answer gets that answer's text again.
 - A template is used only if the library's output for it has exactly one
   line per sample after the header, each starting with the sample's name
-  and ending in `` 0.0``; a histogram series failing this is encoded by the
-  library on its own (minus the header), families with timestamps,
-  exemplars, native samples or the text format's relocated
-  ``_created``/``_gsum``/``_gcount`` samples go through the library as they
-  are.
+  and ending in `` 0.0``; a piece failing this is encoded by the library on
+  its own (minus the header); families with timestamps, exemplars, native
+  samples or the text format's relocated ``_created``/``_gsum``/``_gcount``
+  samples go through the library as they are.
 - ``Templates`` is keyed by content (a histogram's header by
-  ``Shape.head_key``, each series by ``Shape.series_key``), so a plan change
-  rebuilds only the series it added or changed; it is bounded
-  (``MAX_TEMPLATES``, one per histogram series and format; cleared when
-  full).
+  ``Shape.head_key``, each series by ``Shape.series_key``; another family's
+  header by its name, HELP, type and unit, each run by its samples' names
+  and labels too), so a plan change rebuilds only the pieces it changed (for
+  a run, from the first sample that moved); it is bounded
+  (``MAX_TEMPLATES``; cleared when full).
 - A ``HistogramFamily`` without classic buckets is left out (it is served in
   protobuf answers only).
 """
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from rezolus_exporter.histfamily import HistogramSeries
 
 MAX_TEMPLATES = 1 << 16
+PLAIN_RUN = 64
 _ZERO = " 0.0"
 _RELOCATED = ("_created", "_gsum", "_gcount")
 
@@ -118,25 +120,15 @@ def _build(metric: Metric, encoder: Callable[[Collector], bytes], eof: str, head
     return _Template("".join(line[: -len(_ZERO) + 1].replace("%", "%%") + "%s\n" for line in lines))
 
 
-def _build_whole(metric: Metric, encoder: Callable[[Collector], bytes], eof: str) -> _Template | None:
-    """A pattern for the family's whole text, header included, or None if unusual."""
-    head = _head(metric, encoder, eof)
-    template = _build(metric, encoder, eof, head)
-    if template is not None:
-        template.pattern = head.replace("%", "%%") + template.pattern
-    return template
-
-
-def _plain_key(metric: Metric) -> tuple[Any, ...] | None:
-    """What the text of a family's labels depends on, or None if the fast path cannot take it."""
-    parts = []
-    for s in metric.samples:
-        if s.timestamp is not None or s.exemplar is not None or s.native_histogram is not None:
-            return None
-        if s.name.endswith(_RELOCATED):
-            return None
-        parts.append((s.name, tuple(s.labels.items())))
-    return (metric.name, metric.documentation, metric.type, metric.unit, tuple(parts))
+def _plain_ok(samples: list[Sample]) -> bool:
+    """Whether the fast path can take a family of these samples."""
+    return not any(
+        s.timestamp is not None
+        or s.exemplar is not None
+        or s.native_histogram is not None
+        or s.name.endswith(_RELOCATED)
+        for s in samples
+    )
 
 
 def _fill(template: _Template, values: list[float]) -> str:
@@ -202,19 +194,43 @@ def _one_series(family: HistogramFamily, series: HistogramSeries) -> HistogramFa
     return one
 
 
+def _plain(
+    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
+) -> Iterator[str] | None:
+    """A family other than a histogram in pieces (see ``_runs``), or None if the fast path cannot take it."""
+    return _runs(metric, encoder, eof, fmt, templates) if _plain_ok(metric.samples) else None
+
+
+def _runs(
+    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
+) -> Iterator[str]:
+    """The header, then one piece per run of ``PLAIN_RUN`` samples, each pattern built when first reached."""
+    meta = (metric.name, metric.documentation, metric.type, metric.unit)
+    head = _cached(templates, (fmt, meta), partial(_head, metric, encoder, eof))
+    if not isinstance(head, str):
+        raise TypeError(head)
+    yield head
+    samples = metric.samples
+    for start in range(0, len(samples), PLAIN_RUN):
+        run = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+        run.samples = samples[start : start + PLAIN_RUN]
+        key = (fmt, meta, tuple((one.name, tuple(one.labels.items())) for one in run.samples))
+        template = templates.get(key)
+        if template is None and key not in templates:
+            template = _cached(templates, key, partial(_build, run, encoder, eof, head))
+        if isinstance(template, _Template):
+            yield _fill(template, [s.value for s in run.samples])
+        else:
+            yield encoder(Families([run])).decode("utf-8").removesuffix(eof).removeprefix(head)
+
+
 def _fast(
     metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
 ) -> Iterator[str] | None:
-    """The family's text, one piece per series of a histogram (one for other families), or None."""
+    """The family's text in pieces of a bounded number of samples (a histogram's per series), or None."""
     if isinstance(metric, HistogramFamily):
         return _histogram(metric, encoder, eof, fmt, templates)
-    plain = _plain_key(metric)
-    if plain is None:
-        return None
-    template = _cached(templates, (fmt, plain), partial(_build_whole, metric, encoder, eof))
-    if not isinstance(template, _Template):
-        return None
-    return iter((_fill(template, [s.value for s in metric.samples]),))
+    return _plain(metric, encoder, eof, fmt, templates)
 
 
 def end_of(encoder: Callable[[Collector], bytes]) -> str:
