@@ -80,9 +80,9 @@ def timed(action: Callable[[], object], repeat: int) -> float:
 
 def fresh_values(templates: fasttext.Templates, registry: CollectorRegistry, encoder: Callable[..., bytes]) -> bytes:
     """The fast path as for a new frame: cached templates, but no family's text reused."""
-    for chunks in templates.values():
-        for chunk in chunks or ():
-            chunk.last_values = []
+    for template in templates.values():
+        if template is not None and not isinstance(template, str):  # a header has no values
+            template.last_values = []
     return fasttext.generate(registry.collect(), encoder, templates)
 
 

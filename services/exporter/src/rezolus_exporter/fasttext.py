@@ -12,17 +12,29 @@ Invariants:
   the library's own ``floatToGoString``, so the answer is byte-identical to
   the library's encoding of the same families (tested: golden files and a
   property test).
-- A histogram family's pattern is cut per series (other families are one
-  piece), so a frame's text is built in small steps; a piece whose values
-  equal those of the previous answer gets that answer's text again.
+- A family is its header (the library's text of the family with no
+  samples), then pieces: one per series of a histogram, one per run of
+  ``PLAIN_RUN`` samples of any other family.  Each piece's pattern is built
+  from the library's text of a family holding only that piece's samples,
+  when ``parts`` reaches it: the library writes a family as its header and
+  then one line per sample, each from that sample alone, so the pieces join
+  to the family's text.  No piece of ``parts`` encodes more than one
+  histogram series or one run through the library, so a catalog that grows
+  by many series at once costs many small steps, not one (tested by
+  counting encoded samples per piece).  A piece whose values equal those of
+  the previous answer gets that answer's text again.
 - A template is used only if the library's output for it has exactly one
-  line per sample, each starting with the sample's name and ending in
-  `` 0.0``; families with timestamps, exemplars, native samples or the text
-  format's relocated ``_created``/``_gsum``/``_gcount`` samples go through
-  the library as they are.
-- ``Templates`` is keyed by content (a ``HistogramFamily`` by its
-  ``Shape.key``), so a plan change rebuilds only the families it changed; it
-  is bounded (``MAX_TEMPLATES``; cleared when full).
+  line per sample after the header, each starting with the sample's name
+  and ending in `` 0.0``; a piece failing this is encoded by the library on
+  its own (minus the header); families with timestamps, exemplars, native
+  samples or the text format's relocated ``_created``/``_gsum``/``_gcount``
+  samples go through the library as they are.
+- ``Templates`` is keyed by content (a histogram's header by
+  ``Shape.head_key``, each series by ``Shape.series_key``; another family's
+  header by its name, HELP, type and unit, each run by its samples' names
+  and labels too), so a plan change rebuilds only the pieces it changed (for
+  a run, from the first sample that moved); it is bounded
+  (``MAX_TEMPLATES``; cleared when full).
 - A ``HistogramFamily`` without classic buckets is left out (it is served in
   protobuf answers only).
 """
@@ -31,7 +43,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import Metric
@@ -45,7 +56,10 @@ if TYPE_CHECKING:
 
     from prometheus_client.registry import Collector
 
-MAX_TEMPLATES = 4096
+    from rezolus_exporter.histfamily import HistogramSeries
+
+MAX_TEMPLATES = 1 << 16
+PLAIN_RUN = 64
 _ZERO = " 0.0"
 _RELOCATED = ("_created", "_gsum", "_gcount")
 
@@ -58,7 +72,7 @@ class _Template:
     last_text: str = ""
 
 
-Templates = dict[Any, "list[_Template] | None"]
+Templates = dict[Any, "_Template | str | None"]
 
 
 class Families:
@@ -79,55 +93,42 @@ def format_key(encoder: Callable[[Collector], bytes]) -> Any:
     return encoder
 
 
-def _build(
-    metric: Metric, sizes: list[int], encoder: Callable[[Collector], bytes], eof: str
-) -> list[_Template] | None:
-    """Encode the family with zero values and cut the text into patterns of ``sizes`` lines each, or None if unusual."""
-    samples = metric.samples
+def _encode_blank(metric: Metric, samples: list[Sample], encoder: Callable[[Collector], bytes], eof: str) -> str:
+    """The library's text of the family's header and the samples, every value 0.0."""
     blank = Metric(metric.name, metric.documentation, metric.type, metric.unit)
     blank.samples = [Sample(s.name, s.labels, 0.0) for s in samples]
-    text = encoder(Families([blank])).decode("utf-8").removesuffix(eof)
-    lines = text.split("\n")[:-1]
-    header = [line for line in lines if line.startswith("# ")]
-    body = lines[len(header) :]
-    if len(body) != len(samples):
+    return encoder(Families([blank])).decode("utf-8").removesuffix(eof)
+
+
+def _head(metric: Metric, encoder: Callable[[Collector], bytes], eof: str) -> str:
+    """The library's header of the family (HELP, TYPE, UNIT lines)."""
+    return _encode_blank(metric, [], encoder, eof)
+
+
+def _build(metric: Metric, encoder: Callable[[Collector], bytes], eof: str, head: str) -> _Template | None:
+    """A pattern for the family's sample lines (after ``head``, which the library writes first), or None if unusual."""
+    samples = metric.samples
+    text = _encode_blank(metric, samples, encoder, eof)
+    if not text.startswith(head):
         return None
-    for line, sample in zip(body, samples, strict=True):
+    lines = text[len(head) :].split("\n")[:-1]
+    if len(lines) != len(samples):
+        return None
+    for line, sample in zip(lines, samples, strict=True):
         if not (line.startswith(sample.name) and line.endswith(_ZERO)):
             return None
-    escaped = [line[: -len(_ZERO) + 1].replace("%", "%%") + "%s\n" for line in body]
-    chunks, start = [], 0
-    for size in sizes:
-        chunks.append(_Template("".join(escaped[start : start + size])))
-        start += size
-    chunks[0].pattern = "".join(line.replace("%", "%%") + "\n" for line in header) + chunks[0].pattern
-    return chunks
+    return _Template("".join(line[: -len(_ZERO) + 1].replace("%", "%%") + "%s\n" for line in lines))
 
 
-def _plain_key(metric: Metric) -> tuple[Any, ...] | None:
-    """What the text of a family's labels depends on, or None if the fast path cannot take it."""
-    parts = []
-    for s in metric.samples:
-        if s.timestamp is not None or s.exemplar is not None or s.native_histogram is not None:
-            return None
-        if s.name.endswith(_RELOCATED):
-            return None
-        parts.append((s.name, tuple(s.labels.items())))
-    return (metric.name, metric.documentation, metric.type, metric.unit, tuple(parts))
-
-
-def _histogram_values(family: HistogramFamily) -> tuple[list[float], list[int]]:
-    """The values of every sample in order, and how many belong to each series."""
-    out: list[float] = []
-    sizes: list[int] = []
-    for series in family.series:
-        start = len(out)
-        if series.cumulative is not None:
-            out.extend(series.cumulative)
-        out.append(series.sum)
-        out.append(series.count)
-        sizes.append(len(out) - start)
-    return out, sizes or [0]
+def _plain_ok(samples: list[Sample]) -> bool:
+    """Whether the fast path can take a family of these samples."""
+    return not any(
+        s.timestamp is not None
+        or s.exemplar is not None
+        or s.native_histogram is not None
+        or s.name.endswith(_RELOCATED)
+        for s in samples
+    )
 
 
 def _fill(template: _Template, values: list[float]) -> str:
@@ -144,30 +145,92 @@ def _fill(template: _Template, values: list[float]) -> str:
     return text
 
 
+def _cached(templates: Templates, key: Any, build: Callable[[], _Template | str | None]) -> _Template | str | None:
+    """The template stored under ``key``, built (and stored) if there is none."""
+    if key in templates:
+        return templates[key]
+    if len(templates) >= MAX_TEMPLATES:
+        templates.clear()
+    made = templates[key] = build()
+    return made
+
+
+def _histogram(
+    family: HistogramFamily, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
+) -> Iterator[str]:
+    """The family's text: its header, then one piece per series, each series' pattern built when first needed."""
+    shape = family.shape
+    head = _cached(templates, (fmt, shape.head_key), partial(_head, family, encoder, eof))
+    if not isinstance(head, str):
+        raise TypeError(head)
+    yield head
+    series_key = shape.series_key
+    for series in family.series:
+        cumulative = series.cumulative
+        key = (fmt, series_key(series.index), cumulative is None)
+        template = templates.get(key)
+        if template is None and key not in templates:
+            template = _cached(templates, key, partial(_build_series, family, series, encoder, eof, head))
+        if not isinstance(template, _Template):
+            text = encoder(Families([_one_series(family, series)])).decode("utf-8")
+            yield text.removesuffix(eof).removeprefix(head)
+        elif cumulative is None:
+            yield _fill(template, [series.sum, series.count])
+        else:
+            yield _fill(template, [*cumulative, series.sum, series.count])
+
+
+def _build_series(
+    family: HistogramFamily, series: HistogramSeries, encoder: Callable[[Collector], bytes], eof: str, head: str
+) -> _Template | None:
+    """A pattern for one series' lines."""
+    return _build(_one_series(family, series), encoder, eof, head)
+
+
+def _one_series(family: HistogramFamily, series: HistogramSeries) -> HistogramFamily:
+    """A family of the same shape holding only this series."""
+    one = HistogramFamily(family.shape, classic=family.classic)
+    one.series.append(series)
+    return one
+
+
+def _plain(
+    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
+) -> Iterator[str] | None:
+    """A family other than a histogram in pieces (see ``_runs``), or None if the fast path cannot take it."""
+    return _runs(metric, encoder, eof, fmt, templates) if _plain_ok(metric.samples) else None
+
+
+def _runs(
+    metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
+) -> Iterator[str]:
+    """The header, then one piece per run of ``PLAIN_RUN`` samples, each pattern built when first reached."""
+    meta = (metric.name, metric.documentation, metric.type, metric.unit)
+    head = _cached(templates, (fmt, meta), partial(_head, metric, encoder, eof))
+    if not isinstance(head, str):
+        raise TypeError(head)
+    yield head
+    samples = metric.samples
+    for start in range(0, len(samples), PLAIN_RUN):
+        run = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+        run.samples = samples[start : start + PLAIN_RUN]
+        key = (fmt, meta, tuple((one.name, tuple(one.labels.items())) for one in run.samples))
+        template = templates.get(key)
+        if template is None and key not in templates:
+            template = _cached(templates, key, partial(_build, run, encoder, eof, head))
+        if isinstance(template, _Template):
+            yield _fill(template, [s.value for s in run.samples])
+        else:
+            yield encoder(Families([run])).decode("utf-8").removesuffix(eof).removeprefix(head)
+
+
 def _fast(
     metric: Metric, encoder: Callable[[Collector], bytes], eof: str, fmt: Any, templates: Templates
 ) -> Iterator[str] | None:
-    """The family's text, one piece per series of a histogram (one for other families), or None."""
+    """The family's text in pieces of a bounded number of samples (a histogram's per series), or None."""
     if isinstance(metric, HistogramFamily):
-        present = tuple((s.index, s.cumulative is None) for s in metric.series)
-        key: Any = (fmt, metric.shape.key, present)
-        values, sizes = _histogram_values(metric)
-    else:
-        plain = _plain_key(metric)
-        if plain is None:
-            return None
-        key = (fmt, plain)
-        values = [s.value for s in metric.samples]
-        sizes = [len(values)]
-    if key not in templates:
-        if len(templates) >= MAX_TEMPLATES:
-            templates.clear()
-        templates[key] = _build(metric, sizes, encoder, eof)
-    chunks = templates[key]
-    if chunks is None:
-        return None
-    starts = accumulate(sizes[:-1], initial=0)
-    return (_fill(chunk, values[a : a + n]) for chunk, a, n in zip(chunks, starts, sizes, strict=True))
+        return _histogram(metric, encoder, eof, fmt, templates)
+    return _plain(metric, encoder, eof, fmt, templates)
 
 
 def end_of(encoder: Callable[[Collector], bytes]) -> str:

@@ -44,7 +44,7 @@ from prometheus_client.utils import floatToGoString
 
 from rezolus_core import histogram
 from rezolus_exporter import naming, native
-from rezolus_exporter.histfamily import HistogramFamily, HistogramSeries, Shape
+from rezolus_exporter.histfamily import BucketLabels, HistogramFamily, HistogramSeries, Shape
 from rezolus_exporter.plan import COUNTER, GAUGE, SUMMARY
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ def _shape(family: Family, inputs: _Inputs) -> Shape:
         documentation=family.help,
         unit=unit.base or "",
         labels=labels,
-        bucket_labels=[[{**series_labels, "le": le} for le in les] for series_labels in labels],
+        bucket_labels=BucketLabels(labels, les),
         upper_bounds=_upper_bounds(grouping_power, unit.multiplier, unit.divisor),
     )
     inputs.label_sets[key] = shape
