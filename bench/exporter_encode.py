@@ -120,7 +120,7 @@ def main() -> int:
     library_openmetrics = choose_encoder(OPENMETRICS)[0]
     fast_openmetrics = encoder_for(OPENMETRICS)[0]
     body = fast_openmetrics(registry)
-    templates: fasttext.Templates = {}
+    templates: fasttext.Templates = fasttext.Templates()
     fasttext.generate(registry.collect(), fast_openmetrics, templates)  # templates built once, as in the exporter
     answers = answer.Answers(collector, fasttext.Families([]))
 

@@ -54,7 +54,7 @@ def test_fast_path_matches_the_library_for_every_format(accept, grouping_power):
     frames = [h.frame(i) for i in range(6)]
     registry = feed(frames, grouping_power=grouping_power)[0]
     encoder, _ = encoder_for(accept)
-    templates: fasttext.Templates = {}
+    templates: fasttext.Templates = fasttext.Templates()
     for _ in range(2):
         assert fasttext.generate(registry.collect(), encoder, templates) == encoder(registry)
     assert templates  # counters, gauges and summaries took the fast path too
@@ -63,7 +63,7 @@ def test_fast_path_matches_the_library_for_every_format(accept, grouping_power):
 def test_templates_stay_right_as_frames_change_values():
     """One template cache over a growing frame sequence: every answer equals the library's."""
     registry, _collector, push = live()
-    templates: fasttext.Templates = {}
+    templates: fasttext.Templates = fasttext.Templates()
     encoder, _ = encoder_for(ACCEPTS[0])
     for step in range(8):
         push(h.frame(step))
@@ -88,7 +88,7 @@ def live() -> tuple[CollectorRegistry, AgentCollector, Callable[[Frame], None]]:
 
 
 label_values = st.text(alphabet=st.sampled_from('ab"\\\n\u00e9{}=, _0%s'), max_size=8)
-SHARED: fasttext.Templates = {}  # reused across examples: cached templates meet new values
+SHARED: fasttext.Templates = fasttext.Templates()  # reused across examples: cached templates meet new values
 
 
 @settings(max_examples=150, deadline=None)
@@ -142,7 +142,7 @@ def test_native_only_families_are_left_out_of_text():
 def test_a_long_lived_collector_answers_like_a_fresh_one():
     """Memoised series and text of idle families never go stale: same bytes as a collector built now."""
     registry, collector, push = live()
-    templates: fasttext.Templates = {}
+    templates: fasttext.Templates = fasttext.Templates()
     encoder, _ = encoder_for(ACCEPTS[0])
     for seq, step in enumerate((0, 1, 1, 2, 5, 5, 9)):  # repeated steps: idle histograms between frames
         push(h.frame(step, seq=seq))

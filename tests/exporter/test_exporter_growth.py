@@ -51,9 +51,9 @@ def counting(encoder: Callable[[Collector], bytes]) -> tuple[Callable[[Collector
     return encode, calls
 
 
-def family(cgroups: int) -> HistogramFamily:
-    """A histogram family with one series per cgroup, as a growing catalog gives it."""
-    labels = [{"name": f"/svc/c{n}"} for n in range(cgroups)]
+def family(cgroups: int, generation: int = 0) -> HistogramFamily:
+    """A histogram family with one series per cgroup, as a growing catalog gives it (names differ by generation)."""
+    labels = [{"name": f"/svc/g{generation}/c{n}" if generation else f"/svc/c{n}"} for n in range(cgroups)]
     shape = Shape(
         name="cgroup_latency_seconds",
         documentation="Latency per cgroup.",
@@ -73,7 +73,7 @@ def family(cgroups: int) -> HistogramFamily:
 def test_a_grown_histogram_family_is_built_one_series_per_piece(library):
     """2 series, then 48, then 49 (new shapes): no piece encodes more than one series, only new series are encoded."""
     encoder, calls = counting(library)
-    templates: fasttext.Templates = {}
+    templates: fasttext.Templates = fasttext.Templates()
     for cgroups, new in ((BEFORE, BEFORE), (AFTER, AFTER - BEFORE), (AFTER + 1, 1), (AFTER + 1, 0)):
         grown = family(cgroups)
         eof = fasttext.end_of(library).encode()
@@ -161,7 +161,7 @@ def test_a_grown_summary_family_is_built_in_runs_of_samples(library, monkeypatch
     """2 series, then 480, then 481: no piece encodes more than a run; growth at the end rebuilds the last run only."""
     monkeypatch.setattr(fasttext, "PLAIN_RUN", RUN)
     encoder, calls = counting(library)
-    templates: fasttext.Templates = {}
+    templates: fasttext.Templates = fasttext.Templates()
     per_series = 7
     for cgroups, most in ((2, 2 * per_series), (480, 480 * per_series), (481, RUN + per_series)):
         grown = summary(cgroups)
@@ -183,3 +183,23 @@ def test_series_whose_template_is_refused_are_the_library_text(library, monkeypa
     other = GaugeMetricFamily("other", "x", value=2.5)
     families = [other, family(3), summary(20), other]
     assert fasttext.generate(families, library) == library(fasttext.Families(families))
+
+
+def test_templates_of_series_that_are_gone_are_swept(monkeypatch):
+    """Cgroups replaced by new ones, generation after generation: the table stays bounded, answers stay the library's.
+
+    Each answer uses the family's header and one template per series; after
+    a sweep the table holds at most twice that plus ``SLACK``.  Without the
+    sweep it would hold every generation's series.
+    """
+    monkeypatch.setattr(fasttext.Templates, "SLACK", 4)
+    templates = fasttext.Templates()
+    for generation in range(1, 13):
+        churned = family(10, generation)
+        expected = generate_openmetrics(fasttext.Families([churned]))
+        assert fasttext.generate([churned], generate_openmetrics, templates) == expected
+        used = len(templates.used)
+        assert used == 1 + 10
+        templates.sweep()
+        assert len(templates) <= 2 * used + 4, generation
+    assert fasttext.generate([family(10, 12)], generate_openmetrics, templates) == expected

@@ -91,7 +91,7 @@ class Answers:
     own: Collector
     gzip_level: int = 1
     clock: Callable[[], float] = time.monotonic
-    templates: fasttext.Templates = field(default_factory=dict)
+    templates: fasttext.Templates = field(default_factory=fasttext.Templates)
     RECENT_S = 60.0
     _formats: dict[Any, _Format] = field(default_factory=dict)
     _scraped_at: deque[float] = field(default_factory=lambda: deque(maxlen=GAPS + 1))
@@ -141,6 +141,7 @@ class Answers:
             return part  # the newest window's part is being built: the previous one, whole
         key, families = self._current()
         part = _Part(key, b"".join(self._encode(fmt, families)))
+        self.templates.sweep()
         fmt.part = part
         return part
 
@@ -186,6 +187,7 @@ class Answers:
                 if fmt.part is not None and fmt.part.key == window:
                     continue  # a scrape built it meanwhile
                 chunks = [chunk async for chunk in _sliced(self._encode(fmt, families))]
+                self.templates.sweep()
                 part = _Part(window, b"".join(chunks))
                 if fmt.gzipped:
                     async for _ in _sliced(self._compress(part)):

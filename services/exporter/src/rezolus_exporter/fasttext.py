@@ -33,8 +33,10 @@ Invariants:
   ``Shape.head_key``, each series by ``Shape.series_key``; another family's
   header by its name, HELP, type and unit, each run by its samples' names
   and labels too), so a plan change rebuilds only the pieces it changed (for
-  a run, from the first sample that moved); it is bounded
-  (``MAX_TEMPLATES``; cleared when full).
+  a run, from the first sample that moved).  Templates no answer used
+  since the last ``Templates.sweep`` (after each agent part) are dropped
+  once they outnumber the used ones, so series that are gone do not pile
+  up; ``MAX_TEMPLATES`` bounds the table in any case (cleared when full).
 - A ``HistogramFamily`` without classic buckets is left out (it is served in
   protobuf answers only).
 """
@@ -72,7 +74,25 @@ class _Template:
     last_text: str = ""
 
 
-Templates = dict[Any, "_Template | str | None"]
+class Templates(dict[Any, "_Template | str | None"]):
+    """Text templates keyed by content, and the keys used since the last ``sweep``."""
+
+    SLACK = 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used: set[Any] = set()
+
+    def sweep(self) -> None:
+        """Forget the templates nothing used since the last sweep, once they outnumber the used ones (plus ``SLACK``).
+
+        Series of cgroups that are gone leave their templates behind; this
+        keeps the table within about twice what one answer needs.
+        """
+        if len(self) > 2 * len(self.used) + self.SLACK:
+            for key in [key for key in self if key not in self.used]:
+                del self[key]
+        self.used = set()
 
 
 class Families:
@@ -147,6 +167,7 @@ def _fill(template: _Template, values: list[float]) -> str:
 
 def _cached(templates: Templates, key: Any, build: Callable[[], _Template | str | None]) -> _Template | str | None:
     """The template stored under ``key``, built (and stored) if there is none."""
+    templates.used.add(key)
     if key in templates:
         return templates[key]
     if len(templates) >= MAX_TEMPLATES:
@@ -169,6 +190,7 @@ def _histogram(
         cumulative = series.cumulative
         key = (fmt, series_key(series.index), cumulative is None)
         template = templates.get(key)
+        templates.used.add(key)
         if template is None and key not in templates:
             template = _cached(templates, key, partial(_build_series, family, series, encoder, eof, head))
         if not isinstance(template, _Template):
@@ -216,6 +238,7 @@ def _runs(
         run.samples = samples[start : start + PLAIN_RUN]
         key = (fmt, meta, tuple((one.name, tuple(one.labels.items())) for one in run.samples))
         template = templates.get(key)
+        templates.used.add(key)
         if template is None and key not in templates:
             template = _cached(templates, key, partial(_build, run, encoder, eof, head))
         if isinstance(template, _Template):
@@ -259,5 +282,5 @@ def generate(
     families: Iterable[Metric], encoder: Callable[[Collector], bytes], templates: Templates | None = None
 ) -> bytes:
     """Encode the families exactly as the library encoder would (``templates`` carries the cache between calls)."""
-    templates = {} if templates is None else templates
+    templates = Templates() if templates is None else templates
     return ("".join(parts(families, encoder, templates)) + end_of(encoder)).encode("utf-8")
