@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 
     from rezolus_exporter.histfamily import HistogramSeries
 
+P = ParamSpec("P")
 MAX_TEMPLATES = 1 << 16
 PLAIN_RUN = 64
 _ZERO = " 0.0"
@@ -165,15 +166,25 @@ def _fill(template: _Template, values: list[float]) -> str:
     return text
 
 
-def _cached(templates: Templates, key: Any, build: Callable[[], _Template | str | None]) -> _Template | str | None:
-    """The template stored under ``key``, built (and stored) if there is none."""
+def _cached(
+    templates: Templates, key: Any, build: Callable[P, _Template | str | None], *args: P.args, **kwargs: P.kwargs
+) -> _Template | str | None:
+    """The template stored under ``key`` (marked used), ``build(*args)`` first if there is none."""
     templates.used.add(key)
     if key in templates:
         return templates[key]
     if len(templates) >= MAX_TEMPLATES:
         templates.clear()
-    made = templates[key] = build()
+    made = templates[key] = build(*args, **kwargs)
     return made
+
+
+def _header(templates: Templates, key: Any, metric: Metric, encoder: Callable[[Collector], bytes], eof: str) -> str:
+    """The family's header text, built once per ``key`` (format and what the header depends on)."""
+    head = _cached(templates, key, _head, metric, encoder, eof)
+    if not isinstance(head, str):
+        raise TypeError(head)
+    return head
 
 
 def _histogram(
@@ -181,18 +192,13 @@ def _histogram(
 ) -> Iterator[str]:
     """The family's text: its header, then one piece per series, each series' pattern built when first needed."""
     shape = family.shape
-    head = _cached(templates, (fmt, shape.head_key), partial(_head, family, encoder, eof))
-    if not isinstance(head, str):
-        raise TypeError(head)
+    head = _header(templates, (fmt, shape.head_key), family, encoder, eof)
     yield head
     series_key = shape.series_key
     for series in family.series:
         cumulative = series.cumulative
         key = (fmt, series_key(series.index), cumulative is None)
-        template = templates.get(key)
-        templates.used.add(key)
-        if template is None and key not in templates:
-            template = _cached(templates, key, partial(_build_series, family, series, encoder, eof, head))
+        template = _cached(templates, key, _build_series, family, series, encoder, eof, head)
         if not isinstance(template, _Template):
             text = encoder(Families([_one_series(family, series)])).decode("utf-8")
             yield text.removesuffix(eof).removeprefix(head)
@@ -228,19 +234,14 @@ def _runs(
 ) -> Iterator[str]:
     """The header, then one piece per run of ``PLAIN_RUN`` samples, each pattern built when first reached."""
     meta = (metric.name, metric.documentation, metric.type, metric.unit)
-    head = _cached(templates, (fmt, meta), partial(_head, metric, encoder, eof))
-    if not isinstance(head, str):
-        raise TypeError(head)
+    head = _header(templates, (fmt, meta), metric, encoder, eof)
     yield head
     samples = metric.samples
     for start in range(0, len(samples), PLAIN_RUN):
         run = Metric(metric.name, metric.documentation, metric.type, metric.unit)
         run.samples = samples[start : start + PLAIN_RUN]
         key = (fmt, meta, tuple((one.name, tuple(one.labels.items())) for one in run.samples))
-        template = templates.get(key)
-        templates.used.add(key)
-        if template is None and key not in templates:
-            template = _cached(templates, key, partial(_build, run, encoder, eof, head))
+        template = _cached(templates, key, _build, run, encoder, eof, head)
         if isinstance(template, _Template):
             yield _fill(template, [s.value for s in run.samples])
         else:
