@@ -43,12 +43,17 @@ def test_removed_cgroup_stops_and_new_cgroup_starts_from_zero(subscribe, agent_f
         old_name = cgroup_dir(old.path)
         work = Workload(old, 2, ["200", "500", "200"])
         work.wait_parked("ready")
+        ready = work.status()["voluntary"]
         work.go()
         work.wait_parked()
+        rounds = work.status()["voluntary"] - ready
         work.finish()
         busy = series_values(settle(sub, 3))
-    # Each round ends in a sleep: at least one voluntary switch per round and process.
-    assert family_total(busy, "cgroup_scheduler_context_switch", name=old_name, kind="voluntary") >= 2 * 200
+    # The kernel's own count of the rounds' voluntary switches (/proc/PID/status) is a floor for the
+    # cgroup's; not 200 per process: a 200 us sleep whose timer fires before the task leaves the CPU
+    # is no switch (seen 186-200 of 200 here).
+    assert rounds > 0
+    assert family_total(busy, "cgroup_scheduler_context_switch", name=old_name, kind="voluntary") >= rounds
     assert family_total(busy, "cgroup_cpu_usage", name=old_name) > 0
     wait_for_series(sub, lambda v: all(old_name not in names(v, m) for m in metrics))
     with group("rznew") as new:
